@@ -1,0 +1,81 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import { documents, sqs } from '../../shared/clients';
+import { jsonListFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { Ledger } from '../../shared/ledger';
+import { ingest, type Rejection } from './ingest';
+import { recordsOf } from './sources';
+
+// Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
+const config = {
+  usageTable: requireEnv('USAGE_TABLE'),
+  budgetsTable: requireEnv('BUDGETS_TABLE'),
+  rejectedQueueUrl: requireEnv('REJECTED_QUEUE_URL'),
+  periodKind: periodKindFromEnv(),
+  usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
+  rules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
+};
+
+const logger = new Logger({ serviceName: 'budgeteer-ingest' });
+const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
+const ledger = new Ledger(documents, config);
+
+/** SQS caps a message at 256 KiB; a rejected record is kept whole up to well below that. */
+const MAX_REJECTED_BODY = 200_000;
+
+async function deadLetter(rejections: readonly Rejection[]): Promise<void> {
+  for (let i = 0; i < rejections.length; i += 10) {
+    const entries = rejections.slice(i, i + 10).map((rejection, index) => {
+      const body = JSON.stringify(rejection.body) ?? 'undefined';
+      return {
+        Id: String(index),
+        MessageBody: JSON.stringify({
+          recordId: rejection.id,
+          error: rejection.error,
+          body: body.length > MAX_REJECTED_BODY ? `${body.slice(0, MAX_REJECTED_BODY)}…(truncated)` : body,
+        }),
+      };
+    });
+    const sent = await sqs.send(new SendMessageBatchCommand({ QueueUrl: config.rejectedQueueUrl, Entries: entries }));
+    // Nothing is lost on a fault: if a rejection cannot be kept, fail so the whole batch is delivered again.
+    if (sent.Failed?.length) throw new Error(`could not dead-letter ${sent.Failed.length} rejected records`);
+  }
+}
+
+export async function ingestEvent(event: unknown) {
+  const { records, rejected: unreadable } = recordsOf(event);
+  const outcome = await ingest(records, ledger, config.rules);
+  const rejected = [...unreadable, ...outcome.rejected];
+  for (const rejection of rejected) {
+    logger.warn('rejected record', { recordId: rejection.id, error: rejection.error });
+  }
+  if (rejected.length > 0) await deadLetter(rejected);
+  metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
+  metrics.addMetric('DuplicateCalls', MetricUnit.Count, outcome.duplicates.length);
+  metrics.addMetric('SightedCalls', MetricUnit.Count, outcome.sighted);
+  metrics.addMetric('RejectedRecords', MetricUnit.Count, rejected.length);
+  metrics.addMetric('DynamoDBRequests', MetricUnit.Count, outcome.dynamoRequests);
+  for (const charge of outcome.charged.filter((c) => c.unknownModel)) {
+    logger.warn('unknown model charged at the fallback price', {
+      model: charge.model,
+      requestId: charge.call.requestId,
+    });
+  }
+  logger.info('batch ingested', {
+    records: records.length,
+    charged: outcome.charged.length,
+    duplicates: outcome.duplicates.length,
+    sighted: outcome.sighted,
+    ignored: outcome.ignored,
+    rejected: rejected.length,
+    dynamoRequests: outcome.dynamoRequests,
+  });
+  // Rejections are dead-lettered above, so no record is handed back for a pointless retry.
+  return { batchItemFailures: [] as { itemIdentifier: string }[] };
+}
+
+export const handler = middy(ingestEvent).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -1,0 +1,57 @@
+import { type BedrockCall, parseRecord, type RawRecord } from '../../shared/events/parse';
+import type { IdentityRules } from '../../shared/identity';
+import type { Charge, Ledger } from '../../shared/ledger';
+import { chargeFor, hasTokens } from '../../shared/metering';
+
+export interface Rejection {
+  /** The record's id in its batch (SQS message id, log event id). */
+  readonly id: string;
+  readonly error: string;
+  readonly body: unknown;
+}
+
+export interface IngestOutcome {
+  readonly charged: Charge[];
+  readonly duplicates: string[];
+  readonly sighted: number;
+  readonly ignored: number;
+  readonly rejected: Rejection[];
+  readonly dynamoRequests: number;
+}
+
+/**
+ * Parses, prices and records a batch. A bad record is rejected with its reason and never stops the good records
+ * beside it; the good ones are written exactly once (see Ledger).
+ */
+export async function ingest(
+  records: readonly RawRecord[],
+  ledger: Ledger,
+  rules: IdentityRules,
+): Promise<IngestOutcome> {
+  const charges: Charge[] = [];
+  const sightings: BedrockCall[] = [];
+  const rejected: Rejection[] = [];
+  let ignored = 0;
+  for (const record of records) {
+    const parsed = parseRecord(record.body, rules);
+    if (parsed.status === 'invalid') rejected.push({ id: record.id, error: parsed.error, body: record.body });
+    else if (parsed.status === 'ignored') ignored++;
+    else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
+    else {
+      try {
+        charges.push(chargeFor(parsed.call));
+      } catch (error) {
+        rejected.push({ id: record.id, error: (error as Error).message, body: record.body });
+      }
+    }
+  }
+  const written = await ledger.record(charges, sightings);
+  return {
+    charged: written.charged,
+    duplicates: written.duplicates,
+    sighted: written.sighted,
+    ignored,
+    rejected,
+    dynamoRequests: written.requests,
+  };
+}

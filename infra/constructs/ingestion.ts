@@ -1,0 +1,157 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as destinations from 'aws-cdk-lib/aws-logs-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { METERED_OPERATIONS } from '../../shared/events/schemas';
+import type { BudgeteerConfig } from '../config';
+import { BudgeteerFunction } from './function';
+
+export interface IngestionProps {
+  readonly config: BudgeteerConfig;
+  readonly budgets: dynamodb.ITable;
+  readonly usage: dynamodb.ITable;
+}
+
+/** CloudTrail events arrive through SQS so ingest sees them in large batches: fewer, bigger DynamoDB writes. */
+export const CLOUDTRAIL_BATCH_SIZE = 1000;
+export const CLOUDTRAIL_BATCH_WINDOW = Duration.seconds(5);
+
+/**
+ * Every Bedrock runtime call reaches `functions/ingest` twice: as a CloudTrail event (EventBridge -> SQS) and as a
+ * model invocation log record (CloudWatch Logs subscription). Ingest merges the two by request id.
+ */
+export class Ingestion extends Construct {
+  public readonly function: BudgeteerFunction;
+  public readonly cloudTrailQueue: sqs.Queue;
+  public readonly rejectedQueue: sqs.Queue;
+  public readonly rule: events.Rule;
+  public readonly invocationLogGroup: logs.ILogGroup;
+
+  constructor(scope: Construct, id: string, props: IngestionProps) {
+    super(scope, id);
+    const { config } = props;
+    const queueDefaults = { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true };
+
+    // Records ingest cannot read, kept with the reason for an operator to inspect.
+    this.rejectedQueue = new sqs.Queue(this, 'Rejected', { ...queueDefaults, retentionPeriod: Duration.days(14) });
+
+    this.function = new BudgeteerFunction(this, 'Ingest', {
+      entry: 'functions/ingest/handler.ts',
+      description: 'Meters Bedrock calls from CloudTrail and invocation logs into per-principal spend',
+      timeout: Duration.seconds(60),
+      memorySize: 1024,
+      logRetentionDays: config.logRetentionDays,
+      environment: {
+        USAGE_TABLE: props.usage.tableName,
+        BUDGETS_TABLE: props.budgets.tableName,
+        REJECTED_QUEUE_URL: this.rejectedQueue.queueUrl,
+        PERIOD: config.period,
+        USAGE_TTL_DAYS: String(config.usageRetentionDays),
+        PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+        POWERTOOLS_METRICS_NAMESPACE: 'Budgeteer',
+      },
+    });
+    const fn = this.function.function;
+    // Least privilege: the ledger only writes with conditions and ADDs; it never reads, scans or deletes.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+        resources: [props.usage.tableArn, props.budgets.tableArn],
+      }),
+    );
+    this.rejectedQueue.grantSendMessages(fn);
+
+    const cloudTrailDlq = new sqs.Queue(this, 'CloudTrailDeadLetters', {
+      ...queueDefaults,
+      retentionPeriod: Duration.days(14),
+    });
+    this.cloudTrailQueue = new sqs.Queue(this, 'CloudTrailEvents', {
+      ...queueDefaults,
+      visibilityTimeout: Duration.seconds(6 * 60),
+      deadLetterQueue: { queue: cloudTrailDlq, maxReceiveCount: 5 },
+    });
+    fn.addEventSource(
+      new SqsEventSource(this.cloudTrailQueue, {
+        batchSize: CLOUDTRAIL_BATCH_SIZE,
+        maxBatchingWindow: CLOUDTRAIL_BATCH_WINDOW,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    this.rule = new events.Rule(this, 'BedrockCalls', {
+      description: 'Bedrock runtime calls recorded by CloudTrail (read-only management events)',
+      eventPattern: {
+        source: ['aws.bedrock'],
+        detailType: ['AWS API Call via CloudTrail'],
+        detail: { eventSource: ['bedrock.amazonaws.com'], eventName: [...METERED_OPERATIONS] },
+      },
+      targets: [new targets.SqsQueue(this.cloudTrailQueue)],
+    });
+    // InvokeModel and friends are read-only management events: a rule in the default state never sees them.
+    (this.rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
+
+    this.invocationLogGroup = config.enableInvocationLogging
+      ? this.enableInvocationLogging(config)
+      : logs.LogGroup.fromLogGroupName(this, 'InvocationLogs', config.invocationLogGroupName);
+    new logs.SubscriptionFilter(this, 'InvocationLogSubscription', {
+      logGroup: this.invocationLogGroup,
+      destination: new destinations.LambdaDestination(fn),
+      filterPattern: logs.FilterPattern.literal('{ $.schemaType = "ModelInvocationLog" }'),
+    });
+  }
+
+  /** Bedrock has no CloudFormation resource for its logging settings: set them with the API, and undo on delete. */
+  private enableInvocationLogging(config: BudgeteerConfig): logs.LogGroup {
+    const logGroup = new logs.LogGroup(this, 'InvocationLogs', {
+      logGroupName: config.invocationLogGroupName,
+      retention: logs.RetentionDays.ONE_MONTH,
+    });
+    const stack = Stack.of(this);
+    const bedrockRole = new iam.Role(this, 'BedrockLoggingRole', {
+      assumedBy: new iam.ServicePrincipal('bedrock.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:bedrock:${stack.region}:${stack.account}:*` },
+        },
+      }),
+    });
+    logGroup.grantWrite(bedrockRole);
+    const call = (action: string, parameters?: Record<string, unknown>): cr.AwsSdkCall => ({
+      service: 'Bedrock',
+      action,
+      parameters,
+      physicalResourceId: cr.PhysicalResourceId.of(`bedrock-invocation-logging-${stack.region}`),
+    });
+    const setting = new cr.AwsCustomResource(this, 'InvocationLogging', {
+      onUpdate: call('PutModelInvocationLoggingConfiguration', {
+        loggingConfig: {
+          cloudWatchConfig: { logGroupName: logGroup.logGroupName, roleArn: bedrockRole.roleArn },
+          textDataDeliveryEnabled: true,
+          imageDataDeliveryEnabled: false,
+          embeddingDataDeliveryEnabled: false,
+        },
+      }),
+      onDelete: call('DeleteModelInvocationLoggingConfiguration'),
+      policy: cr.AwsCustomResourcePolicy.fromStatements([
+        new iam.PolicyStatement({
+          actions: [
+            'bedrock:PutModelInvocationLoggingConfiguration',
+            'bedrock:DeleteModelInvocationLoggingConfiguration',
+          ],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [bedrockRole.roleArn] }),
+      ]),
+      installLatestAwsSdk: false,
+    });
+    setting.node.addDependency(logGroup);
+    return logGroup;
+  }
+}

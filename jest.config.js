@@ -1,0 +1,30 @@
+/** Unit, infra and integration tests are separate projects; integration talks to a local AWS on loopback. */
+const base = {
+  testEnvironment: 'node',
+  transform: {
+    '^.+\\.[tj]s$': [
+      'ts-jest',
+      {
+        tsconfig: { allowJs: true, module: 'commonjs', moduleResolution: 'node10', isolatedModules: true },
+        diagnostics: false,
+      },
+    ],
+  },
+  // middy ships ESM only; let ts-jest turn it into CommonJS for jest's module loader.
+  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  setupFilesAfterEnv: ['aws-sdk-client-mock-jest'],
+};
+
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli}/**/*.test.ts'] },
+    { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/integration/global-setup.ts',
+      globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+    },
+  ],
+};

@@ -1,0 +1,45 @@
+import { isPeriodKind, type PeriodKind } from './period';
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function requireEnv(name: string, env: Env = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(`missing environment variable ${name}`);
+  return value;
+}
+
+export function periodKindFromEnv(env: Env = process.env): PeriodKind {
+  const value = env.PERIOD ?? 'monthly';
+  if (!isPeriodKind(value)) throw new ConfigError(`PERIOD must be monthly, weekly or daily, not ${value}`);
+  return value;
+}
+
+export function jsonListFromEnv(name: string, env: Env = process.env, fallback: string[] = []): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (cause) {
+    throw new ConfigError(`${name} must be a JSON array of strings`, { cause });
+  }
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new ConfigError(`${name} must be a JSON array of strings`);
+  }
+  return value;
+}
+
+export function positiveIntFromEnv(name: string, fallback: number, env: Env = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
+  return value;
+}

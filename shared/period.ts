@@ -1,0 +1,50 @@
+/** Budget periods. A period is a key (`2026-11`, `2026-W47`, `2026-11-20`): a new period is a new counter item,
+ * so rollover needs no reset job. All periods are UTC. */
+export const PERIOD_KINDS = ['monthly', 'weekly', 'daily'] as const;
+export type PeriodKind = (typeof PERIOD_KINDS)[number];
+
+export function isPeriodKind(value: unknown): value is PeriodKind {
+  return typeof value === 'string' && (PERIOD_KINDS as readonly string[]).includes(value);
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** ISO-8601 week: weeks start on Monday, week 1 holds the year's first Thursday. */
+function isoWeek(date: Date): { year: number; week: number } {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  const day = d.getUTCDay() || 7;
+  d.setUTCDate(d.getUTCDate() + 4 - day);
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  return { year: d.getUTCFullYear(), week: Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7) };
+}
+
+export function periodKey(kind: PeriodKind, at: Date): string {
+  if (Number.isNaN(at.getTime())) throw new RangeError('periodKey needs a valid date');
+  switch (kind) {
+    case 'monthly':
+      return `${at.getUTCFullYear()}-${pad(at.getUTCMonth() + 1)}`;
+    case 'daily':
+      return `${at.getUTCFullYear()}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}`;
+    case 'weekly': {
+      const { year, week } = isoWeek(at);
+      return `${year}-W${pad(week)}`;
+    }
+  }
+}
+
+/** The first instant after the period that contains `at` (when a suspension lapses). */
+export function periodEnd(kind: PeriodKind, at: Date): Date {
+  const y = at.getUTCFullYear();
+  const m = at.getUTCMonth();
+  const d = at.getUTCDate();
+  switch (kind) {
+    case 'monthly':
+      return new Date(Date.UTC(y, m + 1, 1));
+    case 'daily':
+      return new Date(Date.UTC(y, m, d + 1));
+    case 'weekly': {
+      const day = at.getUTCDay() || 7;
+      return new Date(Date.UTC(y, m, d + 8 - day));
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, type NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { cloudTrailEvent, fixture, invocationLog, logsSubscription } from '../fixtures';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const sqs = mockClient(SQSClient);
+
+Object.assign(process.env, {
+  USAGE_TABLE: 'Usage',
+  BUDGETS_TABLE: 'Budgets',
+  REJECTED_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/rejected',
+  PERIOD: 'monthly',
+  POWERTOOLS_DEV: 'true',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+});
+// Configuration is read at module load, so the handler is loaded after the environment is set.
+const { ingestEvent } = require('../../functions/ingest/handler') as typeof import('../../functions/ingest/handler');
+
+type Action = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
+const actions = (): Action[] =>
+  ddb.commandCalls(TransactWriteCommand).flatMap((c) => (c.args[0].input.TransactItems ?? []) as Action[]);
+const spendOf = (principal: string) =>
+  (
+    actions().find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[
+      ':spend'
+    ] as NumberValue
+  )?.value;
+
+const sqsBatch = (bodies: string[]) => ({
+  Records: bodies.map((body, i) => ({ messageId: `m-${i}`, body, eventSource: 'aws:sqs' })),
+});
+
+beforeEach(() => {
+  ddb.reset();
+  sqs.reset();
+  ddb.on(TransactWriteCommand).resolves({});
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+});
+
+describe('ingest handler', () => {
+  it('charges each invocation log record of a Logs subscription payload exactly, to the right principal', async () => {
+    await ingestEvent(fixture('cloudwatch-logs-subscription'));
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    const rows = actions().filter((a) => a.Update?.TableName === 'Usage');
+    expect(rows.map((a) => a.Update?.Key?.requestId)).toEqual([
+      '0a1b2c3d-0002-4e5f-8a9b-222222222222',
+      '0a1b2c3d-0001-4e5f-8a9b-111111111111',
+    ]);
+    // Claude 3 Haiku: 1200 x $0.25/M + 340 x $1.25/M = 0.0003 + 0.000425
+    expect(spendOf('user/alice')).toBe('0.000725');
+    // Claude Sonnet 4 via a US profile: 350 x $3 + 900 x $15 + 8000 x $0.30 + 2000 x $3.75, per million
+    expect(spendOf('role/summarizer-app')).toBe('0.02445');
+    expect(spendOf('ACCOUNT')).toBe('0.025175');
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+  });
+
+  it('records CloudTrail events from an SQS batch as sightings and dead-letters bad messages with reasons', async () => {
+    const good = cloudTrailEvent('r-ct-1', 'arn:aws:iam::111122223333:user/alice');
+    const bad = { ...good, detail: { ...good.detail, userIdentity: { type: 'IAMUser', arn: 'nobody' } } };
+
+    const response = await ingestEvent(sqsBatch([JSON.stringify(good), '{not json', JSON.stringify(bad)]));
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(actions()).toEqual([
+      expect.objectContaining({
+        Put: expect.objectContaining({ Item: expect.objectContaining({ requestId: 'r-ct-1' }) }),
+      }),
+    ]);
+    expect(sqs).toHaveReceivedCommandTimes(SendMessageBatchCommand, 1);
+    const entries = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entries.map((e) => JSON.parse(e.MessageBody ?? '{}'))).toEqual([
+      expect.objectContaining({ recordId: 'm-1', error: 'SQS message body is not JSON' }),
+      expect.objectContaining({ recordId: 'm-2', error: expect.stringMatching(/not an IAM or STS principal ARN/) }),
+    ]);
+  });
+
+  it('keeps counting the good records of a Logs payload when one of them is malformed', async () => {
+    const arn = 'arn:aws:iam::111122223333:user/alice';
+    await ingestEvent(
+      logsSubscription([invocationLog('r-1', arn), { schemaType: 'ModelInvocationLog' }, invocationLog('r-2', arn)]),
+    );
+
+    expect(actions().filter((a) => a.Update?.TableName === 'Usage')).toHaveLength(2);
+    // 2 x (1000 x $0.25/M + 100 x $1.25/M)
+    expect(spendOf('user/alice')).toBe('0.00075');
+    const rejected = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
+    expect(rejected).toHaveLength(1);
+    expect(JSON.parse(rejected[0]?.MessageBody ?? '{}')).toMatchObject({ recordId: 'event-1' });
+  });
+
+  it('accepts one EventBridge event delivered directly', async () => {
+    await ingestEvent(fixture('eventbridge-cloudtrail-apikey'));
+    expect(actions()[0]?.Put?.Item).toMatchObject({
+      principal: 'user/BedrockAPIKey-4xq9',
+      modelId: 'amazon.nova-lite-v1:0',
+    });
+  });
+
+  it('fails the invocation when the ledger cannot be written, so the batch is delivered again', async () => {
+    ddb.on(TransactWriteCommand).rejects(new Error('service unavailable'));
+    await expect(ingestEvent(fixture('cloudwatch-logs-subscription'))).rejects.toThrow('service unavailable');
+  });
+
+  it('fails the invocation when a rejected record cannot be kept, so nothing is lost', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Failed: [{ Id: '0', SenderFault: false, Code: 'InternalError' }] });
+    await expect(ingestEvent(sqsBatch(['{not json']))).rejects.toThrow(/could not dead-letter/);
+  });
+});

@@ -1,0 +1,130 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { actionsGrantedTo, synth } from './stack-helpers';
+
+const template = synth();
+
+describe('tables', () => {
+  it('keys Budgets by principal and period and streams both images to the evaluator', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'principal', KeyType: 'HASH' },
+        { AttributeName: 'period', KeyType: 'RANGE' },
+      ],
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it('keeps one Usage row per request with a TTL', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('auto-scales read and write capacity of both tables towards 70% utilisation', () => {
+    template.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 4);
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      ScalableDimension: 'dynamodb:table:WriteCapacityUnits',
+      MinCapacity: 5,
+      MaxCapacity: 200,
+    });
+    const policies = template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy');
+    const targets = Object.values(policies).map(
+      (p) => p.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue as number,
+    );
+    expect(targets).toEqual([70, 70, 70, 70]);
+  });
+
+  it('takes table capacity from configuration', () => {
+    synth({ tableCapacity: { minRead: 2, maxRead: 9, minWrite: 3, maxWrite: 11 } }).hasResourceProperties(
+      'AWS::ApplicationAutoScaling::ScalableTarget',
+      { ScalableDimension: 'dynamodb:table:ReadCapacityUnits', MinCapacity: 2, MaxCapacity: 9 },
+    );
+  });
+});
+
+describe('event sources', () => {
+  it('receives read-only CloudTrail management events for the metered Bedrock runtime calls', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      State: 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS',
+      EventPattern: {
+        source: ['aws.bedrock'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['bedrock.amazonaws.com'],
+          eventName: ['InvokeModel', 'InvokeModelWithResponseStream', 'Converse', 'ConverseStream'],
+        },
+      },
+    });
+  });
+
+  it('batches CloudTrail events through SQS with partial batch failure reporting', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 1000,
+      MaximumBatchingWindowInSeconds: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
+  });
+
+  it('subscribes ingest to the invocation log group for ModelInvocationLog records', () => {
+    template.hasResourceProperties('AWS::Logs::SubscriptionFilter', {
+      LogGroupName: '/aws/bedrock/modelinvocations',
+      FilterPattern: '{ $.schemaType = "ModelInvocationLog" }',
+    });
+  });
+
+  it('leaves Bedrock logging settings alone unless asked to enable them', () => {
+    expect(Object.keys(template.findResources('Custom::AWS'))).toHaveLength(0);
+    const enabled = synth({ enableInvocationLogging: true, invocationLogGroupName: '/custom/bedrock' });
+    enabled.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/custom/bedrock' });
+    const [setting] = Object.values(enabled.findResources('Custom::AWS'));
+    expect(JSON.stringify(setting?.Properties.Create)).toMatch(/PutModelInvocationLoggingConfiguration/);
+    expect(setting?.Properties.Delete).toMatch(/DeleteModelInvocationLoggingConfiguration/);
+  });
+});
+
+describe('functions', () => {
+  it('builds every function with the house defaults', () => {
+    const functions = template.findResources('AWS::Lambda::Function', {
+      Metadata: { 'budgeteer:entry': Match.anyValue() },
+    });
+    expect(Object.keys(functions).length).toBeGreaterThan(0);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        DeadLetterConfig: { TargetArn: expect.anything() },
+        LoggingConfig: { LogGroup: expect.anything() },
+      });
+    }
+  });
+
+  it('passes ingest its tables, rejected-records queue and identity rules', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          USAGE_TABLE: Match.anyValue(),
+          BUDGETS_TABLE: Match.anyValue(),
+          REJECTED_QUEUE_URL: Match.anyValue(),
+          PERIOD: 'monthly',
+          PER_SESSION_ROLES: '["AWSReservedSSO_*"]',
+        }),
+      },
+    });
+  });
+
+  it('lets ingest only write to the tables, never read, scan or delete', () => {
+    const dynamoActions = actionsGrantedTo(template, 'functions/ingest/handler.ts').filter((a) =>
+      a.startsWith('dynamodb:'),
+    );
+    expect(dynamoActions.sort()).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  });
+});

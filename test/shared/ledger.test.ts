@@ -1,0 +1,199 @@
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, type NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { BedrockCall } from '../../shared/events/parse';
+import { principalFromArn } from '../../shared/identity';
+import { type Charge, Ledger, MAX_TRANSACTION_ACTIONS } from '../../shared/ledger';
+import { usd } from '../../shared/money';
+
+const rules = { perSessionRoles: [] };
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const ddb = mockClient(documents);
+const now = new Date('2026-11-20T15:00:00Z');
+const ledger = new Ledger(documents, {
+  usageTable: 'Usage',
+  budgetsTable: 'Budgets',
+  periodKind: 'monthly',
+  usageTtlDays: 10,
+  now: () => now,
+});
+
+function call(requestId: string, user: string, time = '2026-11-20T14:00:00.000Z'): BedrockCall {
+  return {
+    requestId,
+    source: 'invocation-log',
+    principal: principalFromArn(`arn:aws:iam::111122223333:user/${user}`, rules),
+    operation: 'InvokeModel',
+    modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+    region: 'us-east-1',
+    time,
+    tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0 },
+  };
+}
+
+function charge(requestId: string, user: string, cost: string, extra: Partial<Charge> = {}): Charge {
+  return {
+    call: call(requestId, user),
+    model: 'anthropic.claude-3-haiku-20240307-v1:0',
+    costUsd: usd(cost),
+    unknownModel: false,
+    catalogVersion: '2026-11-01',
+    ...extra,
+  };
+}
+
+type Action = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
+const sentActions = (index: number): Action[] =>
+  (ddb.commandCalls(TransactWriteCommand)[index]?.args[0].input.TransactItems ?? []) as Action[];
+const counterSpend = (actions: Action[], principal: string) =>
+  (
+    actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[
+      ':spend'
+    ] as NumberValue
+  )?.value;
+
+function cancelled(codes: string[]) {
+  return new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
+}
+
+beforeEach(() => ddb.reset());
+
+describe('ledger writes', () => {
+  it('writes rows and one ADD per principal and the account in one transaction, in exact decimals', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const sighting = { ...call('r-ct', 'carol'), source: 'cloudtrail' as const, tokens: undefined };
+
+    const result = await ledger.record(
+      [charge('r-1', 'alice', '0.1'), charge('r-2', 'alice', '0.2'), charge('r-3', 'bob', '0.000001')],
+      [sighting],
+    );
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    const actions = sentActions(0);
+    expect(actions).toHaveLength(4 + 3);
+    expect(actions[0]?.Update).toMatchObject({
+      TableName: 'Usage',
+      Key: { requestId: 'r-1' },
+      ConditionExpression: 'attribute_not_exists(costUsd)',
+    });
+    expect(actions[3]?.Put).toMatchObject({
+      TableName: 'Usage',
+      Item: { requestId: 'r-ct', principal: 'user/carol', unmeteredSince: '2026-11-20T14:00:00.000Z' },
+      ConditionExpression: 'attribute_not_exists(requestId)',
+    });
+    expect(counterSpend(actions, 'user/alice')).toBe('0.3');
+    expect(counterSpend(actions, 'user/bob')).toBe('0.000001');
+    expect(counterSpend(actions, 'ACCOUNT')).toBe('0.300001');
+    const aliceCounter = actions.find((a) => a.Update?.Key?.principal === 'user/alice')?.Update;
+    expect(aliceCounter).toMatchObject({
+      TableName: 'Budgets',
+      Key: { principal: 'user/alice', period: '2026-11' },
+      ExpressionAttributeValues: expect.objectContaining({ ':n': 2, ':arn': 'arn:aws:iam::111122223333:user/alice' }),
+    });
+    expect(result).toMatchObject({ duplicates: [], sighted: 1, requests: 1 });
+    expect(result.charged.map((c) => c.call.requestId)).toEqual(['r-1', 'r-2', 'r-3']);
+  });
+
+  it('packs 1,000 calls of 50 principals into few transactions, never over the action limit', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const charges = Array.from({ length: 1000 }, (_, i) => charge(`r-${i}`, `user-${i % 50}`, '0.001'));
+
+    const result = await ledger.record(charges, []);
+
+    const calls = ddb.commandCalls(TransactWriteCommand);
+    expect(calls.length).toBe(result.requests);
+    expect(calls.length).toBeLessThanOrEqual(12);
+    let total = usd('0');
+    for (let i = 0; i < calls.length; i++) {
+      const actions = sentActions(i);
+      expect(actions.length).toBeLessThanOrEqual(MAX_TRANSACTION_ACTIONS);
+      const keys = actions.map((a) => JSON.stringify(a.Update?.Key ?? a.Put?.Item?.requestId));
+      expect(new Set(keys).size).toBe(keys.length); // DynamoDB refuses two actions on one item
+      total = total.plus(counterSpend(actions, 'ACCOUNT') ?? '0');
+    }
+    expect(total.toFixed()).toBe('1');
+    expect(result.charged).toHaveLength(1000);
+  });
+
+  it('drops rows already counted and re-adds only the rest, so a replay counts nothing twice', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(['ConditionalCheckFailed', 'None', 'None', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5'), charge('r-2', 'alice', '0.25')], []);
+
+    expect(result.duplicates).toEqual(['r-1']);
+    expect(result.charged.map((c) => c.call.requestId)).toEqual(['r-2']);
+    const retry = sentActions(1);
+    expect(retry.filter((a) => a.Update?.TableName === 'Usage').map((a) => a.Update?.Key?.requestId)).toEqual(['r-2']);
+    expect(counterSpend(retry, 'user/alice')).toBe('0.25');
+    expect(counterSpend(retry, 'ACCOUNT')).toBe('0.25');
+  });
+
+  it('retries a transaction that lost a write conflict, unchanged', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(['None', 'TransactionConflict', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
+    expect(sentActions(1)).toEqual(sentActions(0));
+    expect(result.charged).toHaveLength(1);
+  });
+
+  it('counts a repeated request in one batch once and reports the repeat', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5'), charge('r-1', 'alice', '0.5')], []);
+
+    expect(result.duplicates).toEqual(['r-1']);
+    expect(counterSpend(sentActions(0), 'user/alice')).toBe('0.5');
+  });
+
+  it('lets a charge win over a CloudTrail sighting of the same request in one batch', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const sighting = { ...call('r-1', 'alice'), source: 'cloudtrail' as const, tokens: undefined };
+
+    await ledger.record([charge('r-1', 'alice', '0.5')], [sighting]);
+
+    expect(sentActions(0).filter((a) => a.Put)).toHaveLength(0);
+  });
+
+  it('adds each call to the period it was made in', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const late = { ...charge('r-old', 'alice', '1'), call: call('r-old', 'alice', '2026-10-31T23:59:59.000Z') };
+
+    await ledger.record([late, charge('r-new', 'alice', '2')], []);
+
+    const periods = sentActions(0)
+      .filter((a) => a.Update?.TableName === 'Budgets')
+      .map((a) => `${a.Update?.Key?.principal}@${a.Update?.Key?.period}`);
+    expect(periods.sort()).toEqual(['ACCOUNT@2026-10', 'ACCOUNT@2026-11', 'user/alice@2026-10', 'user/alice@2026-11']);
+  });
+
+  it('flags an unknown model once per batch with a marker item the evaluator alerts on', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const unknown = { model: 'acme.mystery-v1', unknownModel: true };
+
+    await ledger.record([charge('r-1', 'alice', '75', unknown), charge('r-2', 'bob', '75', unknown)], []);
+
+    const markers = sentActions(0).filter((a) => String(a.Update?.Key?.principal).startsWith('MODEL#'));
+    expect(markers).toHaveLength(1);
+    expect(markers[0]?.Update).toMatchObject({
+      Key: { principal: 'MODEL#acme.mystery-v1', period: 'UNKNOWN' },
+      ExpressionAttributeValues: expect.objectContaining({ ':n': 2 }),
+    });
+  });
+
+  it('surfaces a failure that is not about duplicates, so the batch is retried whole', async () => {
+    ddb.on(TransactWriteCommand).rejects(cancelled(['ValidationError']));
+    await expect(ledger.record([charge('r-1', 'alice', '1')], [])).rejects.toThrow(TransactionCanceledException);
+  });
+});

@@ -1,0 +1,28 @@
+import { periodEnd, periodKey } from '../../shared/period';
+
+describe('budget periods', () => {
+  it('keys a month, a day and an ISO week in UTC', () => {
+    const at = new Date('2026-11-20T23:59:59.999Z');
+    expect(periodKey('monthly', at)).toBe('2026-11');
+    expect(periodKey('daily', at)).toBe('2026-11-20');
+    expect(periodKey('weekly', at)).toBe('2026-W47');
+  });
+
+  it('puts the first days of January in the last ISO week of the previous year when they belong there', () => {
+    expect(periodKey('weekly', new Date('2027-01-01T00:00:00Z'))).toBe('2026-W53');
+    expect(periodKey('weekly', new Date('2027-01-04T00:00:00Z'))).toBe('2027-W01');
+  });
+
+  it('starts a new period at the boundary instant', () => {
+    expect(periodKey('monthly', new Date('2026-11-30T23:59:59.999Z'))).toBe('2026-11');
+    expect(periodKey('monthly', new Date('2026-12-01T00:00:00Z'))).toBe('2026-12');
+  });
+
+  it('ends a period at the first instant of the next', () => {
+    const at = new Date('2026-11-20T10:00:00Z'); // a Friday
+    expect(periodEnd('monthly', at).toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(periodEnd('daily', at).toISOString()).toBe('2026-11-21T00:00:00.000Z');
+    expect(periodEnd('weekly', at).toISOString()).toBe('2026-11-23T00:00:00.000Z');
+    expect(periodEnd('weekly', new Date('2026-11-22T23:00:00Z')).toISOString()).toBe('2026-11-23T00:00:00.000Z');
+  });
+});
