@@ -19,6 +19,8 @@ module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli}/**/*.test.ts'] },
     { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
+    // The local AWS itself: each file starts and stops its own moto server.
+    { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'] },
     {
       ...base,
       displayName: 'integration',

@@ -1,0 +1,83 @@
+"""Starts moto server with the fixes the local run needs; arguments are moto_server's (-H host -p port).
+
+moto 5.2.1, Step Functions with execute_state_machine on: StartExecution (StepFunctionsParserBackend in
+moto/stepfunctions/parser/models.py) deep-copies the state machine, which holds its backend (every state machine
+and running execution, with their locks) and its own executions. The second StartExecution of a machine then
+fails with HTTP 500 "cannot pickle '_thread.RLock' object". A clone needs neither: the backend is shared state,
+and the clone only drives the new execution.
+"""
+
+import copy
+import os
+import sys
+import threading
+import time
+
+INSTALL_HINT = "install it with: pip install 'moto[server]'"
+
+
+def _deepcopy_keeping_runtime(self, memo):
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for key, value in self.__dict__.items():
+        if key == "backend":
+            setattr(clone, key, value)
+        elif key == "executions":
+            setattr(clone, key, [])
+        else:
+            setattr(clone, key, copy.deepcopy(value, memo))
+    return clone
+
+
+def patch_state_machine_deepcopy():
+    from moto.stepfunctions.models import StateMachine, StateMachineInstance
+
+    # Refuse to run on a moto whose StateMachine no longer has the attributes this fix is about.
+    probe = StateMachine(
+        arn="arn:aws:states:us-east-1:123456789012:stateMachine:probe",
+        name="probe",
+        definition="{}",
+        roleArn="arn:aws:iam::123456789012:role/probe",
+        backend=None,
+    )
+    missing = {"backend", "executions"} - set(vars(probe))
+    if missing:
+        raise RuntimeError(f"moto's StateMachine has no {sorted(missing)}; review local/moto_server.py")
+    # On the base class, so published versions (StateMachineVersion) are covered too.
+    StateMachineInstance.__deepcopy__ = _deepcopy_keeping_runtime
+
+
+def exit_with_parent():
+    """Stops the server when the process that started it dies, even by SIGKILL (it is then reparented)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def exit_at_once(_signum, _frame):
+    # moto keeps everything in memory: there is nothing to flush, and interpreter teardown only slows stop().
+    os._exit(0)
+
+
+def main(argv):
+    try:
+        import moto.server
+    except ImportError as error:
+        print(f"moto server is not available to {sys.executable} ({error}); {INSTALL_HINT}", file=sys.stderr)
+        return 3
+    patch_state_machine_deepcopy()
+    if os.environ.get("BUDGETEER_EXIT_WITH_PARENT") == "1":
+        exit_with_parent()
+    # main() installs this module-level handler for SIGINT and SIGTERM.
+    moto.server.signal_handler = exit_at_once
+    moto.server.main(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

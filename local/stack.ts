@@ -1,0 +1,286 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { readConfig } from '../infra/config';
+import { BudgeteerStack } from '../infra/stack';
+import { type LocalAws, startLocalAws } from './aws';
+import { type CloudFormationTemplateJson, type Deployment, deployTemplate } from './deploy';
+import { matchesPattern } from './event-filter';
+import { applyEnvironment, handlersFor } from './handlers';
+import { type EventSourceMappings, startEventSourceMappings } from './streams';
+
+const INGEST_ENTRY = 'functions/ingest/handler.ts';
+const POLL_MS = 50;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The stack's template as `cdk synth` writes it, without bundling assets (the local stack runs sources). */
+export function synthTemplate(context: Record<string, unknown> = {}): CloudFormationTemplateJson {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  const stack = new BudgeteerStack(app, 'Budgeteer', { config: readConfig(app.node) });
+  return Template.fromStack(stack).toJSON() as CloudFormationTemplateJson;
+}
+
+export interface LocalStackOptions {
+  /** CDK context, as `-c key=value` would give it. */
+  readonly context?: Record<string, unknown>;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The whole system on loopback: moto and the Lambda front, the synthesized stack deployed into it, and the event
+ * sources AWS would run: EventBridge rule -> SQS -> ingest, CloudWatch Logs subscription -> ingest, and the
+ * DynamoDB stream mappings.
+ */
+export class LocalStack {
+  private readonly sqs: SQSClient;
+  private readonly ingestName: string;
+  private readonly cloudTrailQueueUrl: string;
+  private readonly cloudTrailQueueArn: string;
+  private readonly cloudTrailBatchSize: number;
+  private readonly poller: Promise<void>;
+  private stopping = false;
+  private control: Server | undefined;
+  private inFlight = 0;
+
+  private constructor(
+    private readonly template: CloudFormationTemplateJson,
+    readonly local: LocalAws,
+    readonly deployment: Deployment,
+    readonly mappings: EventSourceMappings,
+    private readonly log: (line: string) => void,
+  ) {
+    this.sqs = new SQSClient(local.clientConfig);
+    const ingest = Object.values(deployment.functions).find((f) => f.entry === INGEST_ENTRY);
+    if (!ingest) throw new Error(`the template has no function for ${INGEST_ENTRY}`);
+    this.ingestName = ingest.name;
+    this.cloudTrailQueueUrl = this.output('CloudTrailQueueUrl');
+    this.cloudTrailQueueArn =
+      deployment.find('AWS::SQS::Queue', (q) => q.physicalId === this.cloudTrailQueueUrl).arn ?? '';
+    const mapping = Object.values(template.Resources ?? {}).find(
+      (r) =>
+        r.Type === 'AWS::Lambda::EventSourceMapping' &&
+        JSON.stringify(r.Properties?.EventSourceArn).includes('CloudTrailEvents'),
+    );
+    this.cloudTrailBatchSize = Number(mapping?.Properties?.BatchSize ?? 10);
+    this.poller = this.pollCloudTrailQueue();
+  }
+
+  static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
+    const template = synthTemplate(options.context);
+    const local = await startLocalAws(options.log ? { log: options.log } : {});
+    try {
+      const deployment = await deployTemplate(local, template, {
+        handlers: handlersFor(template, local),
+        stackName: 'budgeteer',
+        ...(options.log ? { log: options.log } : {}),
+      });
+      // Shared modules read configuration once; give them every function's variables before the first call.
+      applyEnvironment(local, deployment.environment);
+      const mappings = startEventSourceMappings(local, deployment, { pollMs: 50 });
+      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}));
+    } catch (error) {
+      await local.stop();
+      throw error;
+    }
+  }
+
+  output(name: string): string {
+    const value = this.deployment.outputs[name];
+    if (value === undefined) throw new Error(`the local stack has no output ${name}`);
+    return value;
+  }
+
+  /**
+   * EventBridge: events matching the Bedrock rule's pattern go to its SQS target, as PutEvents would send them.
+   * Returns the SQS message id of each event (undefined where the rule did not match).
+   */
+  async putEvents(events: readonly unknown[]): Promise<(string | undefined)[]> {
+    const rule = this.deployment.find('AWS::Events::Rule');
+    const pattern = this.template.Resources?.[rule.logicalId]?.Properties?.EventPattern;
+    const queueUrl = this.cloudTrailQueueUrl;
+    const messageIds: (string | undefined)[] = events.map(() => undefined);
+    const matching = events.flatMap((event, index) => (matchesPattern(pattern, event) ? [{ event, index }] : []));
+    await this.sendToQueue(queueUrl, matching, messageIds);
+    return messageIds;
+  }
+
+  private async sendToQueue(
+    queueUrl: string,
+    matching: { event: unknown; index: number }[],
+    messageIds: (string | undefined)[],
+  ): Promise<void> {
+    for (let i = 0; i < matching.length; i += 10) {
+      const chunk = matching.slice(i, i + 10);
+      const entries = chunk.map(({ event }, j) => ({ Id: String(j), MessageBody: JSON.stringify(event) }));
+      const sent = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+      if (sent.Failed?.length) throw new Error(`SQS refused ${sent.Failed.length} events`);
+      for (const ok of sent.Successful ?? []) {
+        const match = chunk[Number(ok.Id)];
+        if (match) messageIds[match.index] = ok.MessageId;
+      }
+    }
+  }
+
+  /**
+   * The SQS event source mapping, run in the background: receives what the CloudTrail queue holds in batches of up
+   * to the mapping's batch size, invokes ingest with the SQS event shape, and deletes what it did not report as
+   * failed (failed messages become visible again and are retried, as in AWS).
+   */
+  private async pollCloudTrailQueue(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const delivered = await this.deliverCloudTrailBatch();
+        if (delivered === 0) await sleep(POLL_MS);
+      } catch (error) {
+        this.log(`sqs mapping: ${(error as Error).message}`);
+        await sleep(POLL_MS * 4);
+      }
+    }
+  }
+
+  private async deliverCloudTrailBatch(): Promise<number> {
+    const messages: Message[] = [];
+    while (messages.length < this.cloudTrailBatchSize) {
+      const { Messages = [] } = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.cloudTrailQueueUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 30,
+        }),
+      );
+      if (Messages.length === 0) break;
+      messages.push(...Messages);
+    }
+    if (messages.length === 0) return 0;
+    this.inFlight++;
+    try {
+      const event = {
+        Records: messages.map((m) => ({
+          messageId: m.MessageId,
+          receiptHandle: m.ReceiptHandle,
+          body: m.Body,
+          attributes: {},
+          messageAttributes: {},
+          md5OfBody: m.MD5OfBody,
+          eventSource: 'aws:sqs',
+          eventSourceARN: this.cloudTrailQueueArn,
+          awsRegion: this.local.region,
+        })),
+      };
+      let failed = new Set(messages.map((m) => m.MessageId));
+      try {
+        const response = (await this.local.invoke(this.ingestName, event)) as {
+          batchItemFailures?: { itemIdentifier: string }[];
+        };
+        failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+      } catch (error) {
+        this.log(`sqs mapping: ingest failed, the batch will be retried: ${(error as Error).message}`);
+      }
+      const done = messages.filter((m) => !failed.has(m.MessageId));
+      for (let i = 0; i < done.length; i += 10) {
+        await this.sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: this.cloudTrailQueueUrl,
+            Entries: done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? '' })),
+          }),
+        );
+      }
+      return messages.length;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** CloudWatch Logs subscription: one delivery of log records (gzip + base64), as Lambda receives it. */
+  async deliverLogs(records: readonly unknown[], ids?: readonly string[]): Promise<unknown> {
+    const payload = {
+      messageType: 'DATA_MESSAGE',
+      owner: this.local.accountId,
+      logGroup: '/aws/bedrock/modelinvocations',
+      logStream: 'aws/bedrock/modelinvocations',
+      subscriptionFilters: ['budgeteer-ingest'],
+      logEvents: records.map((record, index) => ({
+        id: ids?.[index] ?? `${Date.now()}${String(index).padStart(6, '0')}`,
+        timestamp: Date.now(),
+        message: typeof record === 'string' ? record : JSON.stringify(record),
+      })),
+    };
+    const event = { awslogs: { data: gzipSync(JSON.stringify(payload)).toString('base64') } };
+    return this.local.invoke(this.ingestName, event);
+  }
+
+  /**
+   * Resolves once everything sent so far has been delivered: the CloudTrail queue is empty with no batch in flight,
+   * and every stream mapping has caught up (handlers may write again, so it loops until a round is quiet).
+   */
+  async settle(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`the local stack did not settle within ${timeoutMs} ms`);
+      const { Attributes = {} } = await this.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: this.cloudTrailQueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      const queued = Number(Attributes.ApproximateNumberOfMessages ?? 0);
+      const invisible = Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+      if (queued > 0 || invisible > 0 || this.inFlight > 0) {
+        await sleep(POLL_MS);
+        continue;
+      }
+      await this.mappings.drain({ timeoutMs: Math.max(1, deadline - Date.now()) });
+      if (this.inFlight === 0) return;
+    }
+  }
+
+  /**
+   * Serves what AWS would do on its own, for processes other than this one (integration tests, a user poking the
+   * `--serve` stack): POST /events (EventBridge PutEvents: a JSON array of events), POST /logs (a CloudWatch Logs
+   * delivery: a JSON array of log records) and POST /settle. Loopback only.
+   */
+  async serveControl(): Promise<string> {
+    const server = createServer((req, res) => {
+      const reply = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const run = async () => {
+          const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : undefined;
+          if (req.method !== 'POST') return reply(405, { error: 'POST only' });
+          if (req.url === '/events' && Array.isArray(body))
+            return reply(200, { messageIds: await this.putEvents(body) });
+          if (req.url === '/logs' && Array.isArray(body)) return reply(200, { result: await this.deliverLogs(body) });
+          if (req.url === '/settle') return reply(200, { settled: await this.settle().then(() => true) });
+          return reply(404, { error: 'POST /events, /logs (JSON arrays) or /settle' });
+        };
+        run().catch((error: unknown) => reply(500, { error: (error as Error).message }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.control = server;
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => (this.control ? this.control.close(resolve) : resolve(undefined)));
+    this.stopping = true;
+    await this.poller;
+    await this.mappings.stop();
+    this.sqs.destroy();
+    await this.local.stop();
+  }
+}
