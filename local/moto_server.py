@@ -8,7 +8,9 @@ and the clone only drives the new execution.
 """
 
 import copy
+import faulthandler
 import os
+import signal
 import sys
 import threading
 import time
@@ -47,6 +49,62 @@ def patch_state_machine_deepcopy():
     StateMachineInstance.__deepcopy__ = _deepcopy_keeping_runtime
 
 
+def patch_transaction_backup():
+    """moto 5.2.1's TransactWriteItems backs up a table by deep-copying it once per action, not once per table: a
+    100-action transaction on a table of n items costs 100 copies of n items (seconds and gigabytes once a table
+    holds a few thousand rows). Copy each table once per transaction; the backup, and so the rollback, is the same.
+    """
+    import copy as real_copy
+
+    import moto.dynamodb.models as dynamodb_models
+
+    if getattr(dynamodb_models, "copy", None) is not real_copy:
+        raise RuntimeError("moto.dynamodb.models no longer uses the copy module; review local/moto_server.py")
+    per_thread = threading.local()
+
+    class CopyOncePerTransaction:
+        def deepcopy(self, value, memo=None):
+            cache = getattr(per_thread, "cache", None)
+            if cache is None:
+                return real_copy.deepcopy(value, memo)
+            if id(value) not in cache:
+                cache[id(value)] = real_copy.deepcopy(value)
+            return cache[id(value)]
+
+        def __getattr__(self, name):
+            return getattr(real_copy, name)
+
+    dynamodb_models.copy = CopyOncePerTransaction()
+    backend = dynamodb_models.DynamoDBBackend
+    original = backend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        per_thread.cache = {}
+        try:
+            return original(self, transact_items)
+        finally:
+            per_thread.cache = None
+
+    backend.transact_write_items = transact_write_items
+
+
+def patch_sqs_retention_check():
+    """moto 5.2.1's ReceiveMessage checks each message's retention by computing every queue attribute, and
+    ApproximateNumberOfMessages scans the whole queue: receiving n queued messages costs n^2 (a minute for a
+    thousand CloudTrail events). Read the one attribute it needs."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    if not hasattr(SQSBackend, "is_message_valid_based_on_retention_period"):
+        raise RuntimeError("moto's SQSBackend changed; review local/moto_server.py")
+
+    def is_message_valid_based_on_retention_period(self, queue_name, message):
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
 def exit_with_parent():
     """Stops the server when the process that started it dies, even by SIGKILL (it is then reparented)."""
     parent = os.getppid()
@@ -71,6 +129,10 @@ def main(argv):
         print(f"moto server is not available to {sys.executable} ({error}); {INSTALL_HINT}", file=sys.stderr)
         return 3
     patch_state_machine_deepcopy()
+    patch_transaction_backup()
+    patch_sqs_retention_check()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if os.environ.get("BUDGETEER_EXIT_WITH_PARENT") == "1":
         exit_with_parent()
     # main() installs this module-level handler for SIGINT and SIGTERM.
