@@ -1,6 +1,8 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
+import { AuditLog } from './constructs/audit';
+import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
 import { Tables } from './constructs/tables';
 
@@ -11,15 +13,38 @@ export interface BudgeteerStackProps extends StackProps {
 export class BudgeteerStack extends Stack {
   public readonly tables: Tables;
   public readonly ingestion: Ingestion;
+  public readonly audit: AuditLog;
+  public readonly evaluation: Evaluation;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
     super(scope, id, props);
     const { config } = props;
     this.tables = new Tables(this, 'Tables', { capacity: config.tableCapacity });
+    this.audit = new AuditLog(this, 'Audit', { capacity: config.tableCapacity });
     this.ingestion = new Ingestion(this, 'Ingestion', {
       config,
       budgets: this.tables.budgets,
       usage: this.tables.usage,
     });
+    this.evaluation = new Evaluation(this, 'Evaluation', {
+      config,
+      budgets: this.tables.budgets,
+      audit: this.audit,
+    });
+    // The CLI finds resources by these names (cli/target.ts).
+    new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
+    new CfnOutput(this, 'UsageTableName', { value: this.tables.usage.tableName });
+    new CfnOutput(this, 'RejectedQueueUrl', { value: this.ingestion.rejectedQueue.queueUrl });
+    new CfnOutput(this, 'CloudTrailQueueUrl', { value: this.ingestion.cloudTrailQueue.queueUrl });
+    new CfnOutput(this, 'AuditTableName', { value: this.audit.table.tableName });
+    new CfnOutput(this, 'AlertsTopicArn', { value: this.evaluation.alertsTopic.topicArn });
+    new CfnOutput(this, 'CriticalTopicArn', { value: this.evaluation.criticalTopic.topicArn });
+    new CfnOutput(this, 'SuspendStateMachineArn', { value: this.evaluation.suspendPrincipal.stateMachineArn });
+    new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.evaluation.emergencyStop.stateMachineArn });
+    // Settings the CLI needs to read budgets as the functions do.
+    new CfnOutput(this, 'PeriodKind', { value: config.period });
+    new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });
+    new CfnOutput(this, 'DefaultBudgetUsd', { value: config.defaultBudgetUsd });
+    new CfnOutput(this, 'AccountBudgetUsd', { value: config.accountBudgetUsd });
   }
 }

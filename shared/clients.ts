@@ -1,4 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -13,3 +15,5 @@ export const documents = DynamoDBDocumentClient.from(dynamo, {
 });
 
 export const sqs = new SQSClient({});
+export const sns = new SNSClient({});
+export const sfn = new SFNClient({});

@@ -56,7 +56,12 @@ interface Counter {
   readonly principalKind?: string;
   spend: Usd;
   requests: number;
+  /** Spend per resolved model, so an alert can name the models that cost the most. */
+  readonly models: Map<string, Usd>;
 }
+
+/** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
+export const MODEL_SPEND_PREFIX = 'modelSpend:';
 
 /**
  * Writes a batch exactly once. Every call's Usage row is written with a condition (the row is what makes the call
@@ -220,11 +225,12 @@ export class Ledger {
   private counterUpdates(items: Item[], nowIso: string) {
     const counters = new Map<string, Counter>();
     const unknownModels = new Map<string, number>();
-    const bump = (key: Omit<Counter, 'spend' | 'requests'>, cost: Usd) => {
+    const bump = (key: Omit<Counter, 'spend' | 'requests' | 'models'>, cost: Usd, model: string) => {
       const id = `${key.principal}\u0000${key.period}`;
-      const counter = counters.get(id) ?? { ...key, spend: ZERO, requests: 0 };
+      const counter = counters.get(id) ?? { ...key, spend: ZERO, requests: 0, models: new Map() };
       counter.spend = counter.spend.plus(cost);
       counter.requests++;
+      counter.models.set(model, (counter.models.get(model) ?? ZERO).plus(cost));
       counters.set(id, counter);
     };
     for (const item of items) {
@@ -232,27 +238,39 @@ export class Ledger {
       const { call, costUsd } = item.charge;
       const period = this.periodOf(call);
       const { principal } = call;
-      bump({ principal: principal.id, period, principalArn: principal.arn, principalKind: principal.kind }, costUsd);
-      bump({ principal: ACCOUNT_PRINCIPAL, period }, costUsd);
+      const { model } = item.charge;
+      bump(
+        { principal: principal.id, period, principalArn: principal.arn, principalKind: principal.kind },
+        costUsd,
+        model,
+      );
+      bump({ principal: ACCOUNT_PRINCIPAL, period }, costUsd, model);
       if (item.charge.unknownModel) {
         unknownModels.set(item.charge.model, (unknownModels.get(item.charge.model) ?? 0) + 1);
       }
     }
-    const updates = [...counters.values()].map((counter) => ({
-      Update: {
-        TableName: this.options.budgetsTable,
-        Key: { principal: counter.principal, period: counter.period },
-        UpdateExpression: counter.principalArn
-          ? 'ADD spendUsd :spend, requests :n SET updatedAt = :now, principalArn = :arn, principalKind = :kind'
-          : 'ADD spendUsd :spend, requests :n SET updatedAt = :now',
-        ExpressionAttributeValues: {
-          ':spend': NumberValue.from(toDecimalString(counter.spend)),
-          ':n': counter.requests,
-          ':now': nowIso,
-          ...(counter.principalArn ? { ':arn': counter.principalArn, ':kind': counter.principalKind } : {}),
+    const updates = [...counters.values()].map((counter) => {
+      const models = [...counter.models];
+      const modelAdds = models.map((_, i) => `, #m${i} :m${i}`).join('');
+      const identity = counter.principalArn ? ', principalArn = :arn, principalKind = :kind' : '';
+      return {
+        Update: {
+          TableName: this.options.budgetsTable,
+          Key: { principal: counter.principal, period: counter.period },
+          UpdateExpression: `ADD spendUsd :spend, requests :n${modelAdds} SET updatedAt = :now${identity}`,
+          ExpressionAttributeNames: Object.fromEntries(
+            models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`]),
+          ),
+          ExpressionAttributeValues: {
+            ':spend': NumberValue.from(toDecimalString(counter.spend)),
+            ':n': counter.requests,
+            ':now': nowIso,
+            ...(counter.principalArn ? { ':arn': counter.principalArn, ':kind': counter.principalKind } : {}),
+            ...Object.fromEntries(models.map(([, spend], i) => [`:m${i}`, NumberValue.from(toDecimalString(spend))])),
+          },
         },
-      },
-    }));
+      };
+    });
     // One marker item per unknown model: its first write is the stream INSERT the evaluator alerts on, once.
     const markers = [...unknownModels].map(([model, calls]) => ({
       Update: {

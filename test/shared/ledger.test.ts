@@ -98,6 +98,31 @@ describe('ledger writes', () => {
     expect(result.charged.map((c) => c.call.requestId)).toEqual(['r-1', 'r-2', 'r-3']);
   });
 
+  it('keeps spend per model on each counter, so alerts can name the costliest models', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const nova = { model: 'amazon.nova-pro-v1:0' };
+
+    await ledger.record(
+      [charge('r-1', 'alice', '0.1'), charge('r-2', 'alice', '0.25', nova), charge('r-3', 'alice', '0.2')],
+      [],
+    );
+
+    const update = sentActions(0).find((a) => a.Update?.Key?.principal === 'user/alice')?.Update;
+    const names = update?.ExpressionAttributeNames ?? {};
+    const values = update?.ExpressionAttributeValues ?? {};
+    const perModel = Object.fromEntries(
+      Object.entries(names).map(([placeholder, name]) => [
+        name,
+        (values[placeholder.replace('#', ':')] as NumberValue).value,
+      ]),
+    );
+    expect(perModel).toEqual({
+      'modelSpend:anthropic.claude-3-haiku-20240307-v1:0': '0.3',
+      'modelSpend:amazon.nova-pro-v1:0': '0.25',
+    });
+    expect(update?.UpdateExpression).toMatch(/^ADD spendUsd :spend, requests :n, #m0 :m0, #m1 :m1 SET /);
+  });
+
   it('packs 1,000 calls of 50 principals into few transactions, never over the action limit', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const charges = Array.from({ length: 1000 }, (_, i) => charge(`r-${i}`, `user-${i % 50}`, '0.001'));

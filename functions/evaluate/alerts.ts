@@ -1,0 +1,119 @@
+import type Big from 'big.js';
+import { formatUsd, type Usd } from '../../shared/money';
+
+export type Severity = 'warning' | 'critical';
+
+export interface AlertMessage {
+  readonly subject: string;
+  readonly body: string;
+  readonly attributes: Record<string, string>;
+}
+
+export interface ThresholdAlert {
+  /** Unique per principal, period and threshold: subscribers can drop a repeat by it. */
+  readonly alertId: string;
+  readonly principal: string;
+  readonly principalArn?: string;
+  readonly period: string;
+  readonly periodEnd: Date;
+  readonly threshold: number;
+  readonly skipped: readonly number[];
+  readonly percent: Big;
+  readonly spend: Usd;
+  readonly limit: Usd;
+  readonly topModels: readonly { model: string; spend: Usd }[];
+}
+
+const SNS_SUBJECT_LIMIT = 100;
+
+const clip = (text: string, limit: number) => (text.length <= limit ? text : `${text.slice(0, limit - 1)}…`);
+
+const describePrincipal = (principal: string) => (principal === 'ACCOUNT' ? 'the whole account' : principal);
+
+/** What an admin reads in an e-mail, and what a subscriber filters on. */
+export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
+  const who = describePrincipal(alert.principal);
+  const lines = [
+    `${who} has used ${alert.percent.toFixed(2)}% of its Bedrock budget for ${alert.period}.`,
+    '',
+    `  Principal:   ${alert.principal}${alert.principalArn ? ` (${alert.principalArn})` : ''}`,
+    `  Spend:       ${formatUsd(alert.spend)} (exactly ${alert.spend.toFixed()} USD)`,
+    `  Limit:       ${formatUsd(alert.limit)}`,
+    `  Threshold:   ${alert.threshold}%`,
+    `  Period ends: ${alert.periodEnd.toISOString()}`,
+  ];
+  if (alert.skipped.length > 0) {
+    lines.push(
+      '',
+      `Spend jumped past ${[...alert.skipped, alert.threshold].join('%, ')}% at once; this one alert covers them all.`,
+    );
+  }
+  if (alert.topModels.length > 0) {
+    lines.push('', 'Top models by cost this period:');
+    for (const { model, spend } of alert.topModels) lines.push(`  ${formatUsd(spend).padStart(10)}  ${model}`);
+  }
+  lines.push(
+    '',
+    alert.principal === 'ACCOUNT'
+      ? 'At 100% every Bedrock call in the account is stopped until an admin resumes it or the period ends.'
+      : 'At 100% the principal is suspended (an explicit IAM deny) until an admin approves an override or the period ends.',
+  );
+  return {
+    subject: clip(`Bedrock budget ${alert.threshold}% reached: ${who} (${alert.period})`, SNS_SUBJECT_LIMIT),
+    body: lines.join('\n'),
+    attributes: {
+      kind: 'threshold',
+      severity: 'warning',
+      principal: alert.principal,
+      threshold: String(alert.threshold),
+      period: alert.period,
+      alertId: alert.alertId,
+    },
+  };
+}
+
+export interface ExhaustedNotice {
+  readonly principal: string;
+  readonly period: string;
+  readonly spend: Usd;
+  readonly limit: Usd;
+  /** Why no suspension follows (root, break-glass), if none does. */
+  readonly exemptBecause?: string;
+  readonly executionName?: string;
+}
+
+/** High severity: a principal or the account reached 100%. */
+export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
+  const who = describePrincipal(notice.principal);
+  const action = notice.exemptBecause
+    ? `It is not suspended: ${notice.exemptBecause}. Alert only.`
+    : notice.principal === 'ACCOUNT'
+      ? `The emergency stop was started (execution ${notice.executionName}).`
+      : `Its suspension was started (execution ${notice.executionName}).`;
+  return {
+    subject: clip(`Bedrock budget exhausted: ${who} (${notice.period})`, SNS_SUBJECT_LIMIT),
+    body: [
+      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}.`,
+      '',
+      action,
+    ].join('\n'),
+    attributes: {
+      kind: notice.principal === 'ACCOUNT' ? 'emergency-stop' : 'suspension',
+      severity: 'critical',
+      principal: notice.principal,
+      threshold: '100',
+      period: notice.period,
+    },
+  };
+}
+
+export function unknownModelMessage(model: string, requests: number): AlertMessage {
+  return {
+    subject: clip(`Bedrock model missing from the price catalog: ${model}`, SNS_SUBJECT_LIMIT),
+    body: [
+      `Calls to ${model} were charged at the catalog's conservative fallback price (${requests} so far).`,
+      'Add the model to shared/pricing/catalog.json with its published prices and redeploy to charge it exactly.',
+    ].join('\n'),
+    attributes: { kind: 'unknown-model', severity: 'warning', model },
+  };
+}

@@ -1,0 +1,33 @@
+import type Big from 'big.js';
+import { percentOf, type Usd } from '../../shared/money';
+
+export interface Crossing {
+  /** The threshold to alert for: the highest one crossed by this change. */
+  readonly threshold: number;
+  /** Lower thresholds crossed in the same jump, not alerted separately (the message says so). */
+  readonly skipped: readonly number[];
+  readonly percent: Big;
+}
+
+/**
+ * Which alert a spend change calls for. A threshold t is crossed when old% < t <= new%, but what decides is the
+ * level already alerted in this period (`alertedLevel`), not the old spend: that keeps a stream retry, a limit
+ * change or a concurrent update from alerting a threshold twice, and lets a lowered limit alert at once.
+ */
+export function crossingFor(args: {
+  readonly spend: Usd;
+  readonly limit: Usd;
+  readonly thresholds: readonly number[];
+  readonly alertedLevel: number;
+}): Crossing | undefined {
+  const percent = percentOf(args.spend, args.limit);
+  const crossed = args.thresholds.filter((t) => t > args.alertedLevel && percent.gte(t));
+  const threshold = crossed[crossed.length - 1];
+  if (threshold === undefined) return undefined;
+  return { threshold, skipped: crossed.slice(0, -1), percent };
+}
+
+/** Spend at or over the limit: the principal is to be suspended (or, for the account, everything stopped). */
+export function isExhausted(spend: Usd, limit: Usd): boolean {
+  return spend.gte(limit) && (limit.gt(0) || spend.gt(0));
+}

@@ -1,0 +1,73 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import middy from '@middy/core';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
+import { documents, sfn, sns } from '../../shared/clients';
+import { ConfigError, jsonListFromEnv, periodKindFromEnv, requireEnv } from '../../shared/config';
+import { usd } from '../../shared/money';
+import { type BudgetItem, Evaluator } from './evaluate';
+
+function thresholdsFromEnv(): number[] {
+  let values: unknown;
+  try {
+    values = JSON.parse(requireEnv('THRESHOLDS'));
+  } catch (cause) {
+    throw new ConfigError('THRESHOLDS must be a JSON array of whole percentages', { cause });
+  }
+  if (!Array.isArray(values) || values.some((t) => !Number.isInteger(t) || t <= 0 || t >= 100)) {
+    throw new ConfigError('THRESHOLDS must be a JSON array of whole percentages between 1 and 99');
+  }
+  return [...(values as number[])].sort((a, b) => a - b);
+}
+
+const budgetsTable = requireEnv('BUDGETS_TABLE');
+const evaluator = new Evaluator(
+  {
+    budgetsTable,
+    thresholds: thresholdsFromEnv(),
+    periodKind: periodKindFromEnv(),
+    alertsTopicArn: requireEnv('ALERTS_TOPIC_ARN'),
+    criticalTopicArn: requireEnv('CRITICAL_TOPIC_ARN'),
+    suspendStateMachineArn: requireEnv('SUSPEND_STATE_MACHINE_ARN'),
+    emergencyStopStateMachineArn: requireEnv('EMERGENCY_STOP_STATE_MACHINE_ARN'),
+    breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
+  },
+  {
+    documents,
+    sns,
+    sfn,
+    audit: AuditLog.fromEnv(documents),
+    budgets: new BudgetStore(documents, budgetsTable, {
+      configuredDefault: usd(requireEnv('DEFAULT_BUDGET_USD')),
+      configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
+    }),
+  },
+);
+const logger = new Logger({ serviceName: 'budgeteer-evaluate' });
+
+/**
+ * Records are evaluated in stream order. On a failure, the records from the failed one on are handed back
+ * (ReportBatchItemFailures), so the event source mapping retries them in order and never skips a decision.
+ */
+export async function evaluateStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  evaluator.startBatch();
+  for (const record of event.Records) {
+    if (record.eventName === 'REMOVE' || !record.dynamodb?.NewImage) continue;
+    try {
+      const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>, {
+        wrapNumbers: true,
+      }) as BudgetItem;
+      await evaluator.evaluate(item);
+    } catch (error) {
+      logger.error('evaluation failed; the batch is retried from this record', { error, eventID: record.eventID });
+      return { batchItemFailures: [{ itemIdentifier: record.dynamodb.SequenceNumber ?? '' }] };
+    }
+  }
+  return { batchItemFailures: [] };
+}
+
+export const handler = middy(evaluateStream).use(injectLambdaContext(logger));
