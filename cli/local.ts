@@ -1,0 +1,379 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type Big from 'big.js';
+import { DEFAULT_CONFIG } from '../infra/config';
+import { LocalStack } from '../local/stack';
+import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
+import { BudgetStore, DEFAULT_PRINCIPAL, decimalOf } from '../shared/budgets';
+import { parseRecord } from '../shared/events/parse';
+import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
+import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/money';
+import { type PeriodKind, periodKey } from '../shared/period';
+import { readInput, recordsFromText } from './documents';
+import { LOCAL_STATE_FILE } from './target';
+
+export interface LocalRunOptions {
+  readonly scenario?: string;
+  readonly budgets?: string;
+  readonly json?: boolean;
+  readonly serve?: boolean;
+  readonly verbose?: boolean;
+}
+
+/** One line of the replay: a record to deliver, or a line that could not be read. */
+interface ReplayItem {
+  readonly line: number;
+  readonly body?: unknown;
+  readonly error?: string;
+  readonly at: number;
+}
+
+interface SummaryRow {
+  readonly spendUsd: string;
+  readonly limitUsd: string;
+  readonly percent: string;
+  readonly alerts: number[];
+}
+
+export interface Summary {
+  readonly period: string;
+  readonly principals: ({ principal: string } & SummaryRow)[];
+  readonly account: SummaryRow;
+  readonly rejected: { line: number; error: string }[];
+  readonly auditEntries: number;
+}
+
+const STEPS = 8;
+const LOG_BATCH = 100;
+
+const timeOf = (body: unknown): number | undefined => {
+  const record = body as { timestamp?: unknown; detail?: { eventTime?: unknown }; eventTime?: unknown } | undefined;
+  const raw = record?.timestamp ?? record?.detail?.eventTime ?? record?.eventTime;
+  const at = typeof raw === 'string' ? Date.parse(raw) : Number.NaN;
+  return Number.isNaN(at) ? undefined : at;
+};
+
+function loadScenario(file: string | undefined, now: Date, periodStart: Date): ReplayItem[] {
+  const items: ReplayItem[] = file
+    ? recordsFromText(readInput(file)).map((input, index) =>
+        'error' in input
+          ? { line: input.line, error: input.error, at: index }
+          : { line: input.line, body: input.record.body, at: timeOf(input.record.body) ?? 0 },
+      )
+    : defaultScenario(periodStart, now).map((event, index) => ({
+        line: index + 1,
+        body: event.document,
+        at: Date.parse(event.at),
+      }));
+  // Events may come in any order; they are replayed in the order they happened.
+  return items.sort((a, b) => a.at - b.at || a.line - b.line);
+}
+
+function readBudgets(file: string | undefined): Record<string, string> {
+  if (!file) return DEFAULT_BUDGETS;
+  const raw = JSON.parse(readInput(file)) as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new Error('--budgets must be a JSON object of principal (or name) to USD limit');
+  }
+  return Object.fromEntries(
+    Object.entries(raw).map(([key, value]) => {
+      const text = typeof value === 'number' ? String(value) : value;
+      if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text)) {
+        throw new Error(
+          `--budgets: the limit for ${key} must be a decimal amount in USD, not ${JSON.stringify(value)}`,
+        );
+      }
+      return [key, text];
+    }),
+  );
+}
+
+/** A budgets key names a principal id, or the user, role or session name it ends with. */
+function resolveBudgetKey(key: string, principals: readonly string[]): string {
+  if (key === 'default') return DEFAULT_PRINCIPAL;
+  if (key === 'account') return ACCOUNT_PRINCIPAL;
+  if (key.includes('/') || key === 'root') return key;
+  const matches = principals.filter((p) => p.endsWith(`/${key}`));
+  if (matches.length === 1) return matches[0] as string;
+  if (matches.length === 0) throw new Error(`--budgets: no principal in the scenario is named ${key}`);
+  throw new Error(`--budgets: ${key} is ambiguous (${matches.join(', ')}); use the full principal id`);
+}
+
+function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
+  const ids = new Set<string>();
+  for (const item of items) {
+    const parsed = item.body === undefined ? undefined : parseRecord(item.body, rules);
+    if (parsed?.status === 'call') ids.add(parsed.call.principal.id);
+  }
+  return [...ids].sort();
+}
+
+const isCloudTrail = (body: unknown) => typeof body === 'object' && body !== null && 'detail-type' in body;
+
+export async function runLocal(options: LocalRunOptions): Promise<Summary> {
+  const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
+  const started = Date.now();
+  // Handlers log JSON and metrics to stdout in Lambda; here the timeline is the output.
+  if (!options.verbose)
+    Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+  const periodKind: PeriodKind = DEFAULT_CONFIG.period;
+  const rules: IdentityRules = { perSessionRoles: DEFAULT_CONFIG.perSessionRoles };
+  const now = new Date();
+  const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  const items = loadScenario(options.scenario, now, periodStart);
+  const budgets = readBudgets(options.budgets);
+  const principals = principalsIn(items, rules);
+  const limits = Object.entries(budgets).map(([key, value]) => ({
+    principal: resolveBudgetKey(key, principals),
+    limit: usd(value),
+  }));
+
+  say('▸ starting a local AWS on loopback (moto server + Lambda front)…');
+  const stack = await LocalStack.start(options.verbose ? { log: (l) => process.stderr.write(`  ${l}\n`) } : {});
+  const cleanup = async () => {
+    rmSync(LOCAL_STATE_FILE, { force: true });
+    await stack.stop();
+  };
+  try {
+    const { deployment } = stack;
+    const count = (type: string) => deployment.filter(type).length;
+    say(
+      `▸ deployed the synthesized stack: ${count('AWS::DynamoDB::Table')} tables, ${count('AWS::SQS::Queue')} queues, ` +
+        `${Object.keys(deployment.functions).length} functions (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
+    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(stack.local.clientConfig), {
+      unmarshallOptions: { wrapNumbers: true },
+    });
+    const budgetsTable = stack.output('BudgetsTableName');
+    const store = new BudgetStore(documents, budgetsTable, {
+      configuredDefault: usd(DEFAULT_CONFIG.defaultBudgetUsd),
+      configuredAccount: usd(DEFAULT_CONFIG.accountBudgetUsd),
+    });
+    for (const { principal, limit } of limits) await store.setLimit(principal, limit, 'system:budgeteer-local');
+    if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
+
+    const period = periodKey(periodKind, new Date(Math.max(...items.map((i) => i.at), 0) || now.getTime()));
+    const rejected: { line: number; error: string }[] = [];
+    const lineOfMessage = new Map<string, number>();
+    say(`▸ replaying ${items.length} events (${options.scenario ?? 'bundled scenario'}), period ${period}\n`);
+
+    const inbox = await subscribeInbox(stack);
+    const width = Math.max(20, ...principals.map((p) => p.length));
+    let previous = new Map<string, CounterView>();
+    const steps = chunk(items, Math.ceil(items.length / STEPS));
+    for (const step of steps) {
+      const unreadable = step.filter((i) => i.error !== undefined);
+      for (const item of unreadable) rejected.push({ line: item.line, error: item.error as string });
+      const cloudTrail = step.filter((i) => i.error === undefined && isCloudTrail(i.body));
+      const logs = step.filter((i) => i.error === undefined && !isCloudTrail(i.body));
+      const ids = await stack.putEvents(cloudTrail.map((i) => i.body));
+      cloudTrail.forEach((item, index) => {
+        const id = ids[index];
+        if (id) lineOfMessage.set(id, item.line);
+        else
+          rejected.push({
+            line: item.line,
+            error: 'not a Bedrock CloudTrail event: the EventBridge rule does not match it',
+          });
+      });
+      for (const batch of chunk(logs, LOG_BATCH)) {
+        await stack.deliverLogs(
+          batch.map((i) => i.body),
+          batch.map((i) => `line-${i.line}`),
+        );
+      }
+      await stack.settle();
+      const counters = await countersOf(documents, budgetsTable, period);
+      const last = step[step.length - 1];
+      const stamp = new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' ');
+      const moved = [...counters].filter(([p, c]) => !p.includes('#') && !previous.get(p)?.spend.eq(c.spend));
+      for (const [principal, { spend }] of moved.sort(([a], [b]) => byAccountLast(a, b))) {
+        const limit = await store.limitOf(principal);
+        const delta = formatUsd(spend.minus(previous.get(principal)?.spend ?? 0), 4);
+        say(
+          `  ${stamp}  ${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
+        );
+      }
+      for (const subject of await inbox.read()) say(`  ${stamp}  ${subject}`);
+      previous = counters;
+    }
+
+    inbox.close();
+    const rejectedQueue = new SQSClient(stack.local.clientConfig);
+    for (const message of await drainQueue(rejectedQueue, stack.output('RejectedQueueUrl'))) {
+      const { recordId, error } = JSON.parse(message) as { recordId: string; error: string };
+      const line = recordId.startsWith('line-') ? Number(recordId.slice(5)) : lineOfMessage.get(recordId);
+      rejected.push({ line: line ?? -1, error });
+    }
+    rejectedQueue.destroy();
+    rejected.sort((a, b) => a.line - b.line);
+
+    const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
+    const summary = await summarize(store, previous, period, rejected, auditEntries);
+    if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else printSummary(summary, say, (Date.now() - started) / 1000);
+
+    if (options.serve) {
+      mkdirSync(dirname(LOCAL_STATE_FILE), { recursive: true });
+      writeFileSync(
+        LOCAL_STATE_FILE,
+        JSON.stringify({ clientConfig: stack.local.clientConfig, outputs: deployment.outputs }, null, 2),
+      );
+      say(
+        `\n▸ serving at ${stack.local.endpoint}; try \`npx budgeteer inspect\`, or other commands with --local. Ctrl-C stops.`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
+    return summary;
+  } finally {
+    await cleanup();
+  }
+}
+
+interface CounterView {
+  readonly spend: Usd;
+  /** Thresholds alerted this period, in the order they were sent. */
+  readonly alerts: number[];
+}
+
+async function countersOf(documents: DynamoDBDocumentClient, table: string, period: string) {
+  const counters = new Map<string, CounterView>();
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documents.send(
+      new ScanCommand({
+        TableName: table,
+        FilterExpression: 'period = :period',
+        ExpressionAttributeValues: { ':period': period },
+        ExclusiveStartKey,
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const alerts = Array.isArray(item.alerts) ? item.alerts.map((t) => Number(decimalOf(t))) : [];
+      counters.set(item.principal as string, { spend: decimalOf(item.spendUsd), alerts });
+    }
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return counters;
+}
+
+/** Plays the admin's mailbox: an SQS queue subscribed to both alert topics, as an e-mail address would be. */
+async function subscribeInbox(stack: LocalStack): Promise<{ read: () => Promise<string[]>; close: () => void }> {
+  const queue = new SQSClient(stack.local.clientConfig);
+  const topics = new SNSClient(stack.local.clientConfig);
+  const { QueueUrl } = await queue.send(new CreateQueueCommand({ QueueName: 'budgeteer-local-inbox' }));
+  const { Attributes } = await queue.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  for (const topic of ['AlertsTopicArn', 'CriticalTopicArn']) {
+    await topics.send(
+      new SubscribeCommand({ TopicArn: stack.output(topic), Protocol: 'sqs', Endpoint: Attributes?.QueueArn }),
+    );
+  }
+  return {
+    read: async () => {
+      const subjects: string[] = [];
+      for (const body of await drainQueue(queue, QueueUrl as string)) {
+        const notification = JSON.parse(body) as { Subject?: string; TopicArn?: string };
+        const critical = notification.TopicArn === stack.output('CriticalTopicArn');
+        subjects.push(`${critical ? '⛔' : '⚠'}  ${notification.Subject ?? '(no subject)'}`);
+      }
+      return subjects;
+    },
+    close: () => {
+      queue.destroy();
+      topics.destroy();
+    },
+  };
+}
+
+async function drainQueue(sqs: SQSClient, queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
+    );
+    if (Messages.length === 0) return bodies;
+    bodies.push(...Messages.map((m) => m.Body ?? '{}'));
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
+}
+
+async function auditEntryCount(documents: DynamoDBDocumentClient, table: string): Promise<number> {
+  let count = 0;
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documents.send(new ScanCommand({ TableName: table, Select: 'COUNT', ExclusiveStartKey }));
+    count += page.Count ?? 0;
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return count;
+}
+
+async function summarize(
+  store: BudgetStore,
+  counters: Map<string, CounterView>,
+  period: string,
+  rejected: { line: number; error: string }[],
+  auditEntries: number,
+): Promise<Summary> {
+  const row = async (principal: string) => {
+    const counter = counters.get(principal);
+    const spend = counter?.spend ?? usd('0');
+    const limit = await store.limitOf(principal);
+    return {
+      spendUsd: toDecimalString(spend),
+      limitUsd: toDecimalString(limit),
+      percent: percentOf(spend, limit).toFixed(2),
+      alerts: counter?.alerts ?? [],
+    };
+  };
+  const principals = [];
+  for (const principal of [...counters.keys()].filter((p) => p !== ACCOUNT_PRINCIPAL && !p.includes('#')).sort()) {
+    principals.push({ principal, ...(await row(principal)) });
+  }
+  return { period, principals, account: await row(ACCOUNT_PRINCIPAL), rejected, auditEntries };
+}
+
+function printSummary(summary: Summary, say: (line: string) => void, seconds: number) {
+  const width = Math.max(20, ...summary.principals.map((p) => p.principal.length));
+  say(`\nSummary for ${summary.period}`);
+  say(`  ${'principal'.padEnd(width)} ${'spend'.padStart(10)} ${'limit'.padStart(10)} ${'used'.padStart(8)}  alerts`);
+  const line = (name: string, row: Summary['account']) =>
+    say(
+      `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${`${row.percent}%`.padStart(8)}  ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
+    );
+  for (const p of summary.principals) line(p.principal, p);
+  line('account', summary.account);
+  if (summary.rejected.length) {
+    say(`\n${summary.rejected.length} record(s) rejected, not counted:`);
+    for (const r of summary.rejected) say(`  line ${r.line}: ${r.error}`);
+  }
+  say(`\n${summary.auditEntries} audit entries written. Done in ${seconds.toFixed(1)} s.`);
+}
+
+const byAccountLast = (a: string, b: string) =>
+  a === ACCOUNT_PRINCIPAL ? 1 : b === ACCOUNT_PRINCIPAL ? -1 : a.localeCompare(b);
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
+  return out;
+}

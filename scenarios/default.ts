@@ -1,0 +1,191 @@
+/**
+ * The bundled scenario `npm start` replays: a compressed billing period of Bedrock use in one account by a few
+ * principals of each kind, with several models, prompt caching, the same request delivered twice, and one malformed
+ * record. Later capabilities extend it here, in one place.
+ */
+
+const ACCOUNT = '111122223333';
+const REGION = 'us-east-1';
+
+interface Actor {
+  readonly arn: string;
+  readonly identityType: 'IAMUser' | 'AssumedRole';
+  readonly roleArn?: string;
+}
+
+const user = (name: string): Actor => ({ arn: `arn:aws:iam::${ACCOUNT}:user/${name}`, identityType: 'IAMUser' });
+const session = (role: string, name: string): Actor => ({
+  arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${name}`,
+  identityType: 'AssumedRole',
+  roleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+});
+
+const SSO_ROLE = 'AWSReservedSSO_DataScientist_0123456789abcdef';
+export const ACTORS = {
+  alice: user('alice'),
+  apiKey: user('BedrockAPIKey-4xq9'),
+  summarizer1: session('summarizer-app', 'batch-worker-1'),
+  summarizer2: session('summarizer-app', 'batch-worker-2'),
+  maria: session(SSO_ROLE, 'maria@example.com'),
+  li: session(SSO_ROLE, 'li@example.com'),
+};
+
+/** Limits set before the replay (USD), keyed as `--budgets` files are: principal id or the name it ends with. */
+export const DEFAULT_BUDGETS: Record<string, string> = {
+  default: '10',
+  account: '60',
+  alice: '5',
+  'BedrockAPIKey-4xq9': '0.07',
+  'summarizer-app': '1.5',
+};
+
+interface Call {
+  readonly actor: Actor;
+  readonly operation: 'InvokeModel' | 'InvokeModelWithResponseStream' | 'Converse' | 'ConverseStream';
+  readonly modelId: string;
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead?: number;
+  readonly cacheWrite?: number;
+}
+
+function cloudTrailEvent(call: Call, requestId: string, time: string) {
+  return {
+    version: '0',
+    id: `ct-${requestId}`,
+    'detail-type': 'AWS API Call via CloudTrail',
+    source: 'aws.bedrock',
+    account: ACCOUNT,
+    time,
+    region: REGION,
+    resources: [],
+    detail: {
+      eventVersion: '1.09',
+      userIdentity: {
+        type: call.actor.identityType,
+        arn: call.actor.arn,
+        accountId: ACCOUNT,
+        ...(call.actor.roleArn ? { sessionContext: { sessionIssuer: { type: 'Role', arn: call.actor.roleArn } } } : {}),
+      },
+      eventTime: time,
+      eventSource: 'bedrock.amazonaws.com',
+      eventName: call.operation,
+      awsRegion: REGION,
+      requestParameters: { modelId: call.modelId },
+      responseElements: null,
+      requestID: requestId,
+      eventID: `ev-${requestId}`,
+      readOnly: true,
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: ACCOUNT,
+      eventCategory: 'Management',
+    },
+  };
+}
+
+function invocationLog(call: Call, requestId: string, time: string) {
+  return {
+    schemaType: 'ModelInvocationLog',
+    schemaVersion: '1.0',
+    timestamp: time,
+    accountId: ACCOUNT,
+    identity: { arn: call.actor.arn },
+    region: REGION,
+    requestId,
+    operation: call.operation,
+    modelId: call.modelId,
+    input: {
+      inputContentType: 'application/json',
+      inputTokenCount: call.input,
+      cacheReadInputTokenCount: call.cacheRead ?? 0,
+      cacheWriteInputTokenCount: call.cacheWrite ?? 0,
+    },
+    output: { outputContentType: 'application/json', outputTokenCount: call.output },
+  };
+}
+
+const SONNET = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
+const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
+const NOVA_LITE = 'amazon.nova-lite-v1:0';
+const NOVA_PRO = 'amazon.nova-pro-v1:0';
+const LLAMA = 'meta.llama3-1-70b-instruct-v1:0';
+
+/** Who calls what, how often: the story of the period. */
+function plan(): Call[] {
+  const calls: Call[] = [];
+  const repeat = (n: number, call: Call) => {
+    for (let i = 0; i < n; i++) calls.push(call);
+  };
+  // alice: heavy Sonnet use with long prompts, past her $5 budget by the end of the period.
+  repeat(16, { actor: ACTORS.alice, operation: 'InvokeModel', modelId: SONNET, input: 100_000, output: 2_000 });
+  // The API key: a chatbot on Nova Lite, modest.
+  repeat(40, {
+    actor: ACTORS.apiKey,
+    operation: 'InvokeModelWithResponseStream',
+    modelId: NOVA_LITE,
+    input: 20_000,
+    output: 1_500,
+  });
+  // The summarizer role from two workers, with prompt caching: one budget for the role.
+  for (const actor of [ACTORS.summarizer1, ACTORS.summarizer2]) {
+    repeat(15, {
+      actor,
+      operation: 'Converse',
+      modelId: SONNET,
+      input: 350,
+      output: 900,
+      cacheRead: 80_000,
+      cacheWrite: 2_000,
+    });
+  }
+  // Two humans behind one SSO permission set: each has a budget of their own.
+  repeat(12, { actor: ACTORS.maria, operation: 'ConverseStream', modelId: NOVA_PRO, input: 25_000, output: 700 });
+  repeat(20, { actor: ACTORS.li, operation: 'Converse', modelId: LLAMA, input: 8_000, output: 1_000 });
+  repeat(10, { actor: ACTORS.li, operation: 'InvokeModel', modelId: HAIKU, input: 12_000, output: 400 });
+  return calls;
+}
+
+export interface ScenarioEvent {
+  /** When the call happened, ISO-8601. */
+  readonly at: string;
+  /** One document as AWS delivers it: an EventBridge CloudTrail event or an invocation log record. */
+  readonly document: unknown;
+}
+
+/**
+ * The events of the period so far, spread evenly from `periodStart` to `now`, interleaving principals. Every call
+ * yields its CloudTrail event and its invocation log record; two log records are delivered twice, and one
+ * malformed record is mixed in.
+ */
+export function defaultScenario(periodStart: Date, now: Date): ScenarioEvent[] {
+  const calls = interleave(plan());
+  const span = Math.max(60_000, now.getTime() - periodStart.getTime() - 60_000);
+  const events: ScenarioEvent[] = [];
+  calls.forEach((call, index) => {
+    const at = new Date(periodStart.getTime() + Math.floor((span * (index + 1)) / (calls.length + 1))).toISOString();
+    const requestId = `req-${String(index + 1).padStart(4, '0')}`;
+    events.push({ at, document: cloudTrailEvent(call, requestId, at) });
+    const log = invocationLog(call, requestId, at);
+    events.push({ at, document: log });
+    if (index === 7 || index === 42) events.push({ at, document: log }); // delivered twice: counted once
+    if (index === 20) {
+      events.push({ at, document: { schemaType: 'ModelInvocationLog', requestId: 'req-broken', identity: {} } });
+    }
+  });
+  return events;
+}
+
+/** Round-robin over principals so the timeline shows them all moving, as in a real month. */
+function interleave(calls: Call[]): Call[] {
+  const queues = new Map<string, Call[]>();
+  for (const call of calls) queues.set(call.actor.arn, [...(queues.get(call.actor.arn) ?? []), call]);
+  const out: Call[] = [];
+  while (out.length < calls.length) {
+    for (const queue of queues.values()) {
+      const next = queue.shift();
+      if (next) out.push(next);
+    }
+  }
+  return out;
+}

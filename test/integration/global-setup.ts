@@ -1,0 +1,22 @@
+// Handlers are loaded lazily, on their first invocation, after jest's own transform hook is gone: tsx compiles them.
+require('tsx/cjs');
+
+import { LocalStack } from '../../local/stack';
+
+/** One local AWS for the whole integration run; test files reach it over loopback through BUDGETEER_LOCAL. */
+export default async function globalSetup(): Promise<void> {
+  Object.assign(process.env, {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+  const stack = await LocalStack.start();
+  const control = await stack.serveControl();
+  (globalThis as { budgeteerStack?: LocalStack }).budgeteerStack = stack;
+  process.env.BUDGETEER_LOCAL = JSON.stringify({
+    clientConfig: stack.local.clientConfig,
+    outputs: stack.deployment.outputs,
+    functions: Object.fromEntries(Object.values(stack.deployment.functions).map((f) => [f.entry, f.name])),
+    control,
+  });
+}

@@ -1,0 +1,129 @@
+import type { NumberValue } from '@aws-sdk/lib-dynamodb';
+import Big from 'big.js';
+import { cloudTrailEvent, invocationLog } from '../fixtures';
+import { deliverLogs, item, putEvents, rejectedRecords, settle, unique } from './support';
+
+const ACCOUNT = '111122223333';
+const userArn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
+/** DynamoDB numbers compare as numbers: moto keeps trailing zeros of a sum ("0.01500"), AWS does not. */
+const value = (n: unknown) => {
+  const raw = (n as NumberValue | undefined)?.value;
+  return raw === undefined ? undefined : new Big(raw).toFixed();
+};
+
+/** Each test charges in a period of its own (a month in a far year), so the ACCOUNT counter is its own too. */
+let year = 2100 + Math.floor(Math.random() * 5000);
+const freshPeriod = () => {
+  year++;
+  return { period: `${year}-03`, timestamp: `${year}-03-15T10:00:00Z` };
+};
+
+describe('ingestion on the local stack', () => {
+  it('charges invocation log records to their principals and the account, exactly', async () => {
+    const { period, timestamp } = freshPeriod();
+    const alice = `alice-${unique()}`;
+    const id = unique();
+    // Claude 3 Haiku: 1000 x 0.25 + 100 x 1.25 per million = 0.000375; Sonnet 4 with cache: 0.02445
+    await deliverLogs([
+      invocationLog(`${id}-1`, userArn(alice), { timestamp }),
+      invocationLog(`${id}-2`, userArn(alice), {
+        timestamp,
+        modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0',
+        input: { inputTokenCount: 350, cacheReadInputTokenCount: 8000, cacheWriteInputTokenCount: 2000 },
+        output: { outputTokenCount: 900 },
+      }),
+    ]);
+
+    const counter = await item('BudgetsTableName', { principal: `user/${alice}`, period });
+    expect(value(counter?.spendUsd)).toBe('0.024825');
+    expect(value(counter?.requests)).toBe('2');
+    expect(value((await item('BudgetsTableName', { principal: 'ACCOUNT', period }))?.spendUsd)).toBe('0.024825');
+    const row = await item('UsageTableName', { requestId: `${id}-2` });
+    expect(row).toMatchObject({
+      principal: `user/${alice}`,
+      model: 'anthropic.claude-sonnet-4-20250514-v1:0',
+      chargedBy: 'invocation-log',
+      period,
+    });
+    expect(value(row?.costUsd)).toBe('0.02445');
+  });
+
+  it('merges a CloudTrail event (through EventBridge and SQS) with the later invocation log of the same request', async () => {
+    const { period, timestamp } = freshPeriod();
+    const bob = `bob-${unique()}`;
+    const requestId = `${unique()}-merge`;
+    const event = cloudTrailEvent(requestId, userArn(bob)) as { detail: Record<string, unknown> };
+    event.detail.eventTime = timestamp;
+
+    await putEvents([event]);
+    await settle();
+    const sighted = await item('UsageTableName', { requestId });
+    expect(sighted).toMatchObject({ principal: `user/${bob}`, unmeteredSince: new Date(timestamp).toISOString() });
+    expect(sighted?.costUsd).toBeUndefined();
+    expect(await item('BudgetsTableName', { principal: `user/${bob}`, period })).toBeUndefined();
+
+    await deliverLogs([invocationLog(requestId, userArn(bob), { timestamp })]);
+    const charged = await item('UsageTableName', { requestId });
+    expect(charged?.unmeteredSince).toBeUndefined();
+    expect(value(charged?.costUsd)).toBe('0.000375');
+    expect(value((await item('BudgetsTableName', { principal: `user/${bob}`, period }))?.spendUsd)).toBe('0.000375');
+  });
+
+  it('counts a request once however often and by whichever route it arrives', async () => {
+    const { period, timestamp } = freshPeriod();
+    const carol = `carol-${unique()}`;
+    const requestId = `${unique()}-dup`;
+    const log = invocationLog(requestId, userArn(carol), { timestamp });
+
+    await deliverLogs([log, log]);
+    await deliverLogs([log]);
+    await putEvents([cloudTrailEvent(requestId, userArn(carol)), cloudTrailEvent(requestId, userArn(carol))]);
+    await settle();
+
+    const counter = await item('BudgetsTableName', { principal: `user/${carol}`, period });
+    expect(value(counter?.spendUsd)).toBe('0.000375');
+    expect(value(counter?.requests)).toBe('1');
+    expect(value((await item('UsageTableName', { requestId }))?.costUsd)).toBe('0.000375');
+  });
+
+  it('keeps a malformed record with its reason and still counts the good records beside it', async () => {
+    const { period, timestamp } = freshPeriod();
+    const dave = `dave-${unique()}`;
+    const tag = unique();
+
+    await deliverLogs([
+      invocationLog(`${tag}-ok-1`, userArn(dave), { timestamp }),
+      { schemaType: 'ModelInvocationLog', requestId: `${tag}-broken`, identity: {} },
+      `not json ${tag}`,
+      invocationLog(`${tag}-ok-2`, userArn(dave), { timestamp }),
+    ]);
+
+    expect(value((await item('BudgetsTableName', { principal: `user/${dave}`, period }))?.spendUsd)).toBe('0.00075');
+    const rejected = await rejectedRecords((entry) => entry.body.includes(tag));
+    expect(rejected.map((r) => r.error).sort()).toEqual([
+      expect.stringMatching(/^invalid invocation log record: timestamp/),
+      'log event message is not JSON',
+    ]);
+    expect(await item('UsageTableName', { requestId: `${tag}-broken` })).toBeUndefined();
+  });
+
+  it('adds up 20 concurrent deliveries for one principal without losing or doubling any', async () => {
+    const { period, timestamp } = freshPeriod();
+    const erin = `erin-${unique()}`;
+    const tag = unique();
+
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        deliverLogs([
+          invocationLog(`${tag}-${i}-a`, userArn(erin), { timestamp }),
+          invocationLog(`${tag}-${i}-b`, userArn(erin), { timestamp }),
+        ]),
+      ),
+    );
+
+    const counter = await item('BudgetsTableName', { principal: `user/${erin}`, period });
+    expect(value(counter?.requests)).toBe('40');
+    expect(value(counter?.spendUsd)).toBe('0.015'); // 40 x 0.000375
+    expect(value((await item('BudgetsTableName', { principal: 'ACCOUNT', period }))?.spendUsd)).toBe('0.015');
+  });
+});

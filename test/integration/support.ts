@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+
+interface LocalStackInfo {
+  readonly clientConfig: {
+    readonly endpoint: string;
+    readonly region: string;
+    readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  };
+  readonly outputs: Record<string, string>;
+  readonly functions: Record<string, string>;
+  readonly control: string;
+}
+
+const raw = process.env.BUDGETEER_LOCAL;
+if (!raw) throw new Error('BUDGETEER_LOCAL is not set: integration tests run under the integration jest project');
+export const local = JSON.parse(raw) as LocalStackInfo;
+export const output = (name: string) => {
+  const value = local.outputs[name];
+  if (!value) throw new Error(`no stack output ${name}`);
+  return value;
+};
+
+export const documents = DynamoDBDocumentClient.from(new DynamoDBClient(local.clientConfig), {
+  unmarshallOptions: { wrapNumbers: true },
+});
+export const lambda = new LambdaClient(local.clientConfig);
+export const sqs = new SQSClient(local.clientConfig);
+
+/** A tag unique to one test, so tests sharing the stack never see each other's principals or periods. */
+export const unique = () => randomUUID().slice(0, 8);
+
+async function control(path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${local.control}${path}`, {
+    method: 'POST',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await response.json()) as { error?: string };
+  if (!response.ok) throw new Error(`${path}: ${json.error}`);
+  return json;
+}
+
+/** EventBridge PutEvents: the Bedrock rule routes matching events to the CloudTrail queue. */
+export const putEvents = (events: unknown[]) => control('/events', events);
+/** Waits until every queue and stream mapping has delivered what was sent. */
+export const settle = () => control('/settle');
+
+/** What CloudWatch Logs does for a subscription: invoke the function with a gzip+base64 payload. */
+export async function deliverLogs(records: unknown[]) {
+  const payload = {
+    messageType: 'DATA_MESSAGE',
+    owner: '123456789012',
+    logGroup: '/aws/bedrock/modelinvocations',
+    logStream: 'aws/bedrock/modelinvocations',
+    subscriptionFilters: ['budgeteer'],
+    logEvents: records.map((record, i) => ({
+      id: `${unique()}-${i}`,
+      timestamp: Date.now(),
+      message: typeof record === 'string' ? record : JSON.stringify(record),
+    })),
+  };
+  const result = await lambda.send(
+    new InvokeCommand({
+      FunctionName: local.functions['functions/ingest/handler.ts'],
+      Payload: Buffer.from(JSON.stringify({ awslogs: { data: gzipSync(JSON.stringify(payload)).toString('base64') } })),
+    }),
+  );
+  if (result.FunctionError) throw new Error(`ingest failed: ${Buffer.from(result.Payload ?? []).toString()}`);
+  return JSON.parse(Buffer.from(result.Payload ?? []).toString() || 'null');
+}
+
+export async function item(table: string, key: Record<string, string>) {
+  const { Item } = await documents.send(new GetCommand({ TableName: output(table), Key: key, ConsistentRead: true }));
+  return Item;
+}
+
+/** Looks through the rejected-records queue (leaving it as it is) for entries `keep` selects. */
+export async function rejectedRecords(keep: (entry: { recordId: string; error: string; body: string }) => boolean) {
+  const kept = new Map<string, { recordId: string; error: string; body: string }>();
+  // Other tests share the queue: look at it a bounded number of times, messages stay for their owners.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: output('RejectedQueueUrl'),
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+      }),
+    );
+    for (const message of Messages) {
+      const entry = JSON.parse(message.Body ?? '{}');
+      if (keep(entry)) kept.set(message.MessageId ?? '', entry);
+    }
+  }
+  return [...kept.values()];
+}
