@@ -10,15 +10,16 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type Big from 'big.js';
 import { DEFAULT_CONFIG } from '../infra/config';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
-import { BudgetStore, DEFAULT_PRINCIPAL, decimalOf } from '../shared/budgets';
+import { AuditLog } from '../shared/audit/log';
+import { BudgetStore, DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
 import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey } from '../shared/period';
+import { deploymentOf, setBudgetLimit } from './budget';
 import { readInput, recordsFromText } from './documents';
 import { LOCAL_STATE_FILE } from './target';
 
@@ -42,7 +43,7 @@ interface SummaryRow {
   readonly spendUsd: string;
   readonly limitUsd: string;
   readonly percent: string;
-  readonly alerts: number[];
+  readonly alerts: readonly number[];
 }
 
 export interface Summary {
@@ -53,6 +54,8 @@ export interface Summary {
   readonly auditEntries: number;
 }
 
+/** Who sets the scenario's budgets, in the audit log. */
+const SCENARIO_ACTOR = 'system:local-scenario';
 const STEPS = 8;
 const LOG_BATCH = 100;
 
@@ -159,7 +162,12 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       configuredDefault: usd(DEFAULT_CONFIG.defaultBudgetUsd),
       configuredAccount: usd(DEFAULT_CONFIG.accountBudgetUsd),
     });
-    for (const { principal, limit } of limits) await store.setLimit(principal, limit, 'system:budgeteer-local');
+    // Set as an admin would, through the audited path of `budgeteer budget set`.
+    const deploymentSettings = deploymentOf({ clientConfig: stack.local.clientConfig, outputs: deployment.outputs });
+    const auditLog = new AuditLog(documents, stack.output('AuditTableName'));
+    for (const { principal, limit } of limits) {
+      await setBudgetLimit(store, auditLog, deploymentSettings, { principal, limitUsd: limit, actor: SCENARIO_ACTOR });
+    }
     if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
 
     const period = periodKey(periodKind, new Date(Math.max(...items.map((i) => i.at), 0) || now.getTime()));
@@ -193,7 +201,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         );
       }
       await stack.settle();
-      const counters = await countersOf(documents, budgetsTable, period);
+      const counters = await countersOf(store, period);
       const last = step[step.length - 1];
       const stamp = new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' ');
       const moved = [...counters].filter(([p, c]) => !p.includes('#') && !previous.get(p)?.spend.eq(c.spend));
@@ -246,29 +254,12 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 interface CounterView {
   readonly spend: Usd;
   /** Thresholds alerted this period, in the order they were sent. */
-  readonly alerts: number[];
+  readonly alerts: readonly number[];
 }
 
-async function countersOf(documents: DynamoDBDocumentClient, table: string, period: string) {
-  const counters = new Map<string, CounterView>();
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await documents.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: 'period = :period',
-        ExpressionAttributeValues: { ':period': period },
-        ExclusiveStartKey,
-        ConsistentRead: true,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      const alerts = Array.isArray(item.alerts) ? item.alerts.map((t) => Number(decimalOf(t))) : [];
-      counters.set(item.principal as string, { spend: decimalOf(item.spendUsd), alerts });
-    }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return counters;
+async function countersOf(store: BudgetStore, period: string): Promise<Map<string, CounterView>> {
+  const { counters } = await store.periodBudgets(period);
+  return new Map(counters.map((c) => [c.principal, { spend: c.spendUsd, alerts: c.alerts }]));
 }
 
 /** Plays the admin's mailbox: an SQS queue subscribed to both alert topics, as an e-mail address would be. */

@@ -1,0 +1,43 @@
+import { crossingFor, isExhausted } from '../../functions/evaluate/crossing';
+import { usd } from '../../shared/money';
+
+const thresholds = [80, 90, 95];
+const at = (spend: string, limit: string, alertedLevel = 0) =>
+  crossingFor({ spend: usd(spend), limit: usd(limit), thresholds, alertedLevel });
+
+describe('threshold crossing', () => {
+  it('alerts a threshold when spend reaches it exactly, not a cent before', () => {
+    expect(at('79.99', '100')).toBeUndefined();
+    expect(at('80', '100')).toMatchObject({ threshold: 80, skipped: [] });
+  });
+
+  it('alerts only the highest threshold of a jump and names the ones it covers', () => {
+    expect(at('96', '100')).toMatchObject({ threshold: 95, skipped: [80, 90] });
+    expect(at('96', '100', 80)).toMatchObject({ threshold: 95, skipped: [90] });
+  });
+
+  it('never alerts a threshold already alerted in the period, whatever the spend', () => {
+    expect(at('85', '100', 80)).toBeUndefined();
+    expect(at('200', '100', 95)).toBeUndefined();
+  });
+
+  it('compares against the current limit: a lowered limit alerts at once, a raised one quiets', () => {
+    expect(at('45', '50')).toMatchObject({ threshold: 90 });
+    expect(at('45', '100')).toBeUndefined();
+  });
+
+  it('starts from nothing in a new period (a new counter item has no alert level)', () => {
+    expect(at('81', '100', 0)).toMatchObject({ threshold: 80 });
+  });
+
+  it('reports the exact percentage, truncated to two places', () => {
+    expect(at('0.8125', '1')?.percent.toFixed(2)).toBe('81.25');
+  });
+
+  it('treats spend at or over the limit as exhausted, and any spend against a zero limit', () => {
+    expect(isExhausted(usd('99.99'), usd('100'))).toBe(false);
+    expect(isExhausted(usd('100'), usd('100'))).toBe(true);
+    expect(isExhausted(usd('0'), usd('0'))).toBe(false);
+    expect(isExhausted(usd('0.000001'), usd('0'))).toBe(true);
+  });
+});

@@ -1,0 +1,162 @@
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { executionName } from '../../functions/evaluate/evaluate';
+import { BudgetStore } from '../../shared/budgets';
+import { usd } from '../../shared/money';
+import { invocationLog } from '../fixtures';
+import { deliverLogs, documents, item, lambda, local, output, settle, sqs, unique } from './support';
+
+const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens: 10,000 tokens = $0.15
+const LIMIT = '15'; // so 1% of the budget is 10,000 tokens
+const store = new BudgetStore(documents, output('BudgetsTableName'), {
+  configuredDefault: usd('50'),
+  configuredAccount: usd('1000'),
+});
+const sfn = new SFNClient(local.clientConfig);
+
+interface Notification {
+  readonly topic: 'alerts' | 'critical';
+  readonly subject: string;
+  readonly principal?: string;
+  readonly threshold?: string;
+}
+const received: Notification[] = [];
+let inboxUrl = '';
+
+/** An admin's mailbox: a queue subscribed to both topics, as an e-mail address would be. */
+beforeAll(async () => {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `inbox-${unique()}` }));
+  inboxUrl = QueueUrl as string;
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  const sns = new SNSClient(local.clientConfig);
+  for (const topic of ['AlertsTopicArn', 'CriticalTopicArn']) {
+    await sns.send(new SubscribeCommand({ TopicArn: output(topic), Protocol: 'sqs', Endpoint: Attributes?.QueueArn }));
+  }
+});
+
+async function notificationsFor(principal: string): Promise<Notification[]> {
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: inboxUrl, MaxNumberOfMessages: 10 }),
+    );
+    if (Messages.length === 0) break;
+    for (const message of Messages) {
+      const body = JSON.parse(message.Body ?? '{}');
+      const attribute = (name: string) => body.MessageAttributes?.[name]?.Value as string | undefined;
+      received.push({
+        topic: body.TopicArn === output('CriticalTopicArn') ? 'critical' : 'alerts',
+        subject: body.Subject,
+        principal: attribute('principal'),
+        threshold: attribute('threshold'),
+      });
+    }
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: inboxUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
+  return received.filter((n) => n.principal === principal);
+}
+
+async function executionsOf(name: string) {
+  const { executions = [] } = await sfn.send(
+    new ListExecutionsCommand({ stateMachineArn: output('SuspendStateMachineArn') }),
+  );
+  return executions.filter((e) => e.name === name);
+}
+
+/** Spends `percent` of the budget in `ingests` concurrent invocation-log deliveries. */
+async function spend(arn: string, percent: number, ingests: number, timestamp: string) {
+  const tokens = (percent * 10_000) / ingests;
+  await Promise.all(
+    Array.from({ length: ingests }, () =>
+      deliverLogs([
+        invocationLog(`${unique()}-${unique()}`, arn, {
+          timestamp,
+          modelId: OPUS,
+          input: { inputTokenCount: tokens },
+          output: { outputTokenCount: 0 },
+        }),
+      ]),
+    ),
+  );
+  await settle();
+}
+
+describe('budget evaluation on the local stack', () => {
+  it.each([
+    ['one ingest at a time', 1],
+    ['20 concurrent ingests per step', 20],
+  ])(
+    'alerts at 80, 90 and 95%% exactly once and starts one suspension at 100%% (%s)',
+    async (_, ingests) => {
+      const name = `eve-${unique()}`;
+      const principal = `user/${name}`;
+      const arn = `arn:aws:iam::111122223333:user/${name}`;
+      const year = 2100 + Math.floor(Math.random() * 5000);
+      const period = `${year}-05`;
+      await store.setLimit(principal, usd(LIMIT), 'arn:aws:iam::123456789012:user/admin');
+      await settle();
+
+      for (const percent of [81, 10, 5, 4]) await spend(arn, percent, ingests, `${year}-05-10T10:00:00Z`);
+
+      const notifications = await notificationsFor(principal);
+      expect(notifications.filter((n) => n.topic === 'alerts').map((n) => n.threshold)).toEqual(['80', '90', '95']);
+      expect(notifications.filter((n) => n.topic === 'critical')).toEqual([
+        expect.objectContaining({ threshold: '100', subject: `Bedrock budget exhausted: ${principal} (${period})` }),
+      ]);
+      const executions = await executionsOf(executionName('suspend', principal, period));
+      expect(executions).toHaveLength(1);
+      // The placeholder workflow (real ASL, direct DynamoDB integration) recorded the request on the period item.
+      const counter = await item('BudgetsTableName', { principal, period });
+      expect(counter?.state).toBe('suspension-requested');
+      expect((counter?.alerts as { value: string }[]).map((t) => t.value)).toEqual(['80', '90', '95']);
+      expect(counter?.suspensionExecutionArn).toBe(executions[0]?.executionArn);
+    },
+    60_000,
+  );
+
+  it('sends nothing again when the same stream batch is delivered twice', async () => {
+    const name = `fay-${unique()}`;
+    const principal = `user/${name}`;
+    const year = 2100 + Math.floor(Math.random() * 5000);
+    const period = `${year}-05`;
+    await store.setLimit(principal, usd(LIMIT), 'arn:aws:iam::123456789012:user/admin');
+    await spend(`arn:aws:iam::111122223333:user/${name}`, 96, 1, `${year}-05-10T10:00:00Z`);
+    expect((await notificationsFor(principal)).map((n) => n.threshold)).toEqual(['95']);
+
+    // The batch as the stream delivered it: the counter's change from nothing to 96%.
+    const snapshot = { principal, period, spendUsd: '14.4', requests: 1 };
+    const batch = {
+      Records: [
+        {
+          eventID: '1',
+          eventName: 'INSERT',
+          eventSource: 'aws:dynamodb',
+          dynamodb: { Keys: marshall({ principal, period }), NewImage: marshall(snapshot), SequenceNumber: '1' },
+        },
+      ],
+    };
+    for (let delivery = 0; delivery < 2; delivery++) {
+      const result = await lambda.send(
+        new InvokeCommand({
+          FunctionName: local.functions['functions/evaluate/handler.ts'],
+          Payload: Buffer.from(JSON.stringify(batch)),
+        }),
+      );
+      expect(JSON.parse(Buffer.from(result.Payload ?? []).toString())).toEqual({ batchItemFailures: [] });
+    }
+    await settle();
+    expect((await notificationsFor(principal)).map((n) => n.threshold)).toEqual(['95']);
+  });
+});
