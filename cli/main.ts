@@ -1,7 +1,10 @@
 import { Command } from 'commander';
 import { jsonListFromEnv } from '../shared/config';
+import { registerAuditCommands } from './audit';
+import { registerBudgetCommands } from './budget';
 import { readInput, recordsFromText } from './documents';
 import { inspect } from './inspect';
+import { runLocal } from './local';
 
 const program = new Command('budgeteer').description('Bedrock budget enforcement: inspect, run locally, administer');
 
@@ -17,6 +20,24 @@ program
     const { lines, invalid } = inspect(recordsFromText(readInput(file)), rules());
     for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
     if (invalid > 0) process.exitCode = 1;
+  });
+
+registerAuditCommands(program);
+registerBudgetCommands(program);
+
+program
+  .command('local')
+  .description('run the whole system on a local AWS on loopback and replay a scenario of Bedrock use (npm start)')
+  .option(
+    '--scenario <file>',
+    'replay this file of events (JSON lines of the shapes inspect accepts) instead of the bundled one',
+  )
+  .option('--budgets <file>', 'JSON object: principal (or the name it ends with), "default", "account" -> USD limit')
+  .option('--json', 'print only the summary, as one JSON document')
+  .option('--serve', 'keep the local stack up until Ctrl-C')
+  .option('--verbose', 'show moto, deployment and function logs')
+  .action(async (options) => {
+    await runLocal(options);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,16 +1,71 @@
-import { type DynamoDBDocumentClient, GetCommand, NumberValue, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  NumberValue,
+  PutCommand,
+  type PutCommandInput,
+  ScanCommand,
+  type ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { ACCOUNT_PRINCIPAL } from './identity';
 import { LIMIT_PERIOD } from './ledger';
 import { toDecimalString, type Usd, usd, ZERO } from './money';
 
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
 export const DEFAULT_PRINCIPAL = 'DEFAULT';
+/** Budgets items whose principal starts with this are unknown-model markers, not principals. */
+export const MODEL_MARKER_PREFIX = 'MODEL#';
+/** A counter without a `state` attribute belongs to a principal nobody has acted on this period. */
+export const ACTIVE_STATE = 'active';
 
 export interface Limits {
   /** From configuration, used when neither the principal nor DEFAULT has a limit item. */
   readonly configuredDefault: Usd;
   readonly configuredAccount: Usd;
 }
+
+/** A limit item (`period = LIMIT`) as stored. */
+export interface LimitRecord {
+  /** A principal id, DEFAULT or ACCOUNT. */
+  readonly principal: string;
+  readonly limitUsd: Usd;
+  readonly setBy?: string;
+  readonly setAt?: string;
+}
+
+/** A principal's (or the account's) counter item for one period, with what the evaluator recorded on it. */
+export interface CounterRecord {
+  readonly principal: string;
+  readonly period: string;
+  readonly spendUsd: Usd;
+  readonly requests: number;
+  readonly principalArn?: string;
+  readonly principalKind?: string;
+  /** The highest threshold alerted this period; undefined when none was. */
+  readonly alertLevel?: number;
+  /** Every threshold alerted this period. */
+  readonly alerts: readonly number[];
+  /** `active` (stored as no attribute), `suspension-requested` or `suspended`. */
+  readonly state: string;
+}
+
+/** Everything needed to report a period, read in one pass. */
+export interface PeriodBudgets {
+  /** Counters of principals and of ACCOUNT; unknown-model markers left out. */
+  readonly counters: readonly CounterRecord[];
+  /** Limit items by principal key (including DEFAULT and ACCOUNT). */
+  readonly limits: ReadonlyMap<string, LimitRecord>;
+}
+
+/** The limit item changed between reading it and replacing it: someone else set it meanwhile. */
+export class LimitChangedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LimitChangedError';
+  }
+}
+
+type Item = Record<string, unknown>;
 
 /** A DynamoDB number read with `wrapNumbers` (NumberValue), or a string: kept exact either way. */
 export function decimalOf(value: unknown): Usd {
@@ -21,6 +76,61 @@ export function decimalOf(value: unknown): Usd {
   throw new TypeError(`not a DynamoDB decimal: ${JSON.stringify(value)}`);
 }
 
+/** A whole DynamoDB number (a request count, a threshold); undefined when absent. */
+function wholeOf(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = typeof value === 'number' ? value : Number(decimalOf(value).toFixed());
+  if (!Number.isSafeInteger(number)) throw new TypeError(`not a whole number: ${JSON.stringify(value)}`);
+  return number;
+}
+
+const optionalString = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+function limitRecordOf(item: Item): LimitRecord {
+  return {
+    principal: String(item.principal),
+    limitUsd: decimalOf(item.limitUsd),
+    ...(typeof item.setBy === 'string' ? { setBy: item.setBy } : {}),
+    ...(typeof item.setAt === 'string' ? { setAt: item.setAt } : {}),
+  };
+}
+
+function counterRecordOf(item: Item): CounterRecord {
+  const alertLevel = wholeOf(item.alertLevel);
+  const principalArn = optionalString(item.principalArn);
+  const principalKind = optionalString(item.principalKind);
+  return {
+    principal: String(item.principal),
+    period: String(item.period),
+    spendUsd: decimalOf(item.spendUsd),
+    requests: wholeOf(item.requests) ?? 0,
+    ...(principalArn === undefined ? {} : { principalArn }),
+    ...(principalKind === undefined ? {} : { principalKind }),
+    ...(alertLevel === undefined ? {} : { alertLevel }),
+    alerts: Array.isArray(item.alerts) ? item.alerts.map((alert) => wholeOf(alert) as number) : [],
+    state: optionalString(item.state) ?? ACTIVE_STATE,
+  };
+}
+
+/** The condition that a principal's own limit is still `expected` (null: still unset). */
+function unchangedCondition(
+  expected: Usd | null,
+): Pick<PutCommandInput, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> {
+  if (expected === null) {
+    return {
+      ConditionExpression: 'attribute_not_exists(#principal)',
+      ExpressionAttributeNames: { '#principal': 'principal' },
+    };
+  }
+  return {
+    ConditionExpression: '#limit = :expected',
+    ExpressionAttributeNames: { '#limit': 'limitUsd' },
+    ExpressionAttributeValues: { ':expected': NumberValue.from(toDecimalString(expected)) },
+  };
+}
+
+export const isModelMarker = (principal: string) => principal.startsWith(MODEL_MARKER_PREFIX);
+
 export class BudgetStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -28,29 +138,91 @@ export class BudgetStore {
     private readonly limits: Limits,
   ) {}
 
-  /** Sets a principal's limit (or DEFAULT's, or ACCOUNT's). Auditing the change is the caller's part. */
-  async setLimit(principal: string, limitUsd: Usd, setBy: string, now = new Date()): Promise<void> {
+  /**
+   * Sets a principal's limit (or DEFAULT's, or ACCOUNT's). Auditing the change is the caller's part.
+   * @param expected when given, the limit is written only if the principal's own limit is still this amount
+   *   (`null`: still unset), so that what the caller audited as the previous limit is what was replaced;
+   *   otherwise LimitChangedError.
+   */
+  async setLimit(
+    principal: string,
+    limitUsd: Usd,
+    setBy: string,
+    now = new Date(),
+    expected?: Usd | null,
+  ): Promise<void> {
     if (limitUsd.lt(0)) throw new RangeError('a budget limit cannot be negative');
-    await this.client.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          principal,
-          period: LIMIT_PERIOD,
-          limitUsd: NumberValue.from(toDecimalString(limitUsd)),
-          setBy,
-          setAt: now.toISOString(),
-        },
-      }),
-    );
+    const condition = expected === undefined ? {} : unchangedCondition(expected);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            principal,
+            period: LIMIT_PERIOD,
+            limitUsd: NumberValue.from(toDecimalString(limitUsd)),
+            setBy,
+            setAt: now.toISOString(),
+          },
+          ...condition,
+        }),
+      );
+    } catch (error) {
+      if ((error as { name?: unknown } | undefined)?.name !== 'ConditionalCheckFailedException') throw error;
+      throw new LimitChangedError(`the limit of ${principal} was changed by someone else meanwhile`, { cause: error });
+    }
   }
 
   /** The limit in force for a principal: its own, else the run-time default, else the configured one. */
   async limitOf(principal: string): Promise<Usd> {
-    const own = await this.limitItem(principal);
-    if (own) return own;
-    if (principal === ACCOUNT_PRINCIPAL) return this.limits.configuredAccount;
-    return (await this.limitItem(DEFAULT_PRINCIPAL)) ?? this.limits.configuredDefault;
+    return this.resolveLimit(principal, (key) => this.limitItem(key));
+  }
+
+  /** The same rule as limitOf, over limit items already read (as periodBudgets returns them). */
+  async limitIn(principal: string, limits: ReadonlyMap<string, LimitRecord>): Promise<Usd> {
+    return this.resolveLimit(principal, async (key) => limits.get(key)?.limitUsd);
+  }
+
+  /** A principal's own limit item (or DEFAULT's, or ACCOUNT's), if one was set. */
+  async ownLimit(principal: string): Promise<LimitRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table, Key: { principal, period: LIMIT_PERIOD }, ConsistentRead: true }),
+    );
+    return Item ? limitRecordOf(Item) : undefined;
+  }
+
+  /** Every limit item, by principal key. Configured defaults are not items: see `Limits`. */
+  async listLimits(): Promise<LimitRecord[]> {
+    const limits: LimitRecord[] = [];
+    for await (const item of this.scan({
+      FilterExpression: '#period = :limit',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':limit': LIMIT_PERIOD },
+    })) {
+      limits.push(limitRecordOf(item));
+    }
+    return limits.sort((a, b) => compareText(a.principal, b.principal));
+  }
+
+  /**
+   * The counters of one period (every principal that spent in it, and ACCOUNT) and every limit item, in one
+   * consistent scan: a report over many principals costs one pass over the table, not two reads per principal.
+   */
+  async periodBudgets(period: string): Promise<PeriodBudgets> {
+    const counters: CounterRecord[] = [];
+    const limits = new Map<string, LimitRecord>();
+    for await (const item of this.scan({
+      FilterExpression: '#period IN (:period, :limit)',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':period': period, ':limit': LIMIT_PERIOD },
+    })) {
+      const principal = String(item.principal);
+      if (isModelMarker(principal)) continue;
+      if (item.period === LIMIT_PERIOD) limits.set(principal, limitRecordOf(item));
+      else counters.push(counterRecordOf(item));
+    }
+    counters.sort((a, b) => compareText(a.principal, b.principal));
+    return { counters, limits };
   }
 
   /** Spend so far of a principal in a period. */
@@ -61,10 +233,27 @@ export class BudgetStore {
     return decimalOf(Item?.spendUsd);
   }
 
+  private async resolveLimit(principal: string, own: (key: string) => Promise<Usd | undefined>): Promise<Usd> {
+    const set = await own(principal);
+    if (set) return set;
+    if (principal === ACCOUNT_PRINCIPAL) return this.limits.configuredAccount;
+    return (await own(DEFAULT_PRINCIPAL)) ?? this.limits.configuredDefault;
+  }
+
   private async limitItem(principal: string): Promise<Usd | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.table, Key: { principal, period: LIMIT_PERIOD }, ConsistentRead: true }),
-    );
-    return Item ? decimalOf(Item.limitUsd) : undefined;
+    return (await this.ownLimit(principal))?.limitUsd;
+  }
+
+  private async *scan(input: Omit<ScanCommandInput, 'TableName'>): AsyncGenerator<Item> {
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({ ...input, TableName: this.table, ConsistentRead: true, ExclusiveStartKey }),
+      );
+      for (const item of page.Items ?? []) yield item;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
   }
 }
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,0 +1,526 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  NumberValue,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Command } from 'commander';
+import {
+  BudgetCommandError,
+  budgetStatus,
+  type Deployment,
+  deploymentOf,
+  describeSet,
+  formatLimits,
+  formatStatus,
+  listBudgetLimits,
+  parseLimitUsd,
+  parsePrincipal,
+  registerBudgetCommands,
+  reportPeriod,
+  resolveActor,
+  setBudgetLimit,
+  UnknownPrincipalError,
+} from '../../cli/budget';
+import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
+import { usd } from '../../shared/money';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const cloudFormation = mockClient(CloudFormationClient);
+
+const ADMIN = 'arn:aws:iam::111122223333:user/admin';
+const now = new Date('2026-11-20T15:00:00.000Z');
+const deployment: Deployment = {
+  budgetsTable: 'Budgets',
+  auditTable: 'Audit',
+  periodKind: 'monthly',
+  thresholds: [80, 90, 95],
+  configuredDefault: usd('50'),
+  configuredAccount: usd('1000'),
+};
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }), {
+  unmarshallOptions: { wrapNumbers: true },
+});
+const store = new BudgetStore(documents, 'Budgets', {
+  configuredDefault: deployment.configuredDefault,
+  configuredAccount: deployment.configuredAccount,
+});
+const log = new AuditLog(documents, 'Audit', { now: () => now, backoff: async () => {} });
+const n = (digits: string) => NumberValue.from(digits);
+
+const limitItem = (principal: string, limitUsd: string) => ({
+  principal,
+  period: 'LIMIT',
+  limitUsd: n(limitUsd),
+  setBy: ADMIN,
+  setAt: '2026-11-01T09:00:00.000Z',
+});
+const counter = (principal: string, spendUsd: string, extra: Record<string, unknown> = {}) => ({
+  principal,
+  period: '2026-11',
+  spendUsd: n(spendUsd),
+  requests: n('3'),
+  ...extra,
+});
+
+/** The audit log of a subject with no entries yet, accepting the next one. */
+function auditAccepts() {
+  ddb.on(QueryCommand, { TableName: 'Audit' }).resolves({ Items: [] });
+  ddb.on(PutCommand, { TableName: 'Audit' }).resolves({});
+}
+
+const budgetPuts = () => ddb.commandCalls(PutCommand, { TableName: 'Budgets' });
+const auditPuts = () => ddb.commandCalls(PutCommand, { TableName: 'Audit' });
+
+beforeEach(() => {
+  ddb.reset();
+  cloudFormation.reset();
+});
+
+describe('budget set: arguments', () => {
+  it.each([
+    ['user/alice', 'user/alice'],
+    ['role/app', 'role/app'],
+    ['role/AWSReservedSSO_X/maria@example.com', 'role/AWSReservedSSO_X/maria@example.com'],
+    ['user/BedrockAPIKey-abc', 'user/BedrockAPIKey-abc'],
+    ['default', 'DEFAULT'],
+    ['ACCOUNT', 'ACCOUNT'],
+    ['root', 'root'],
+  ])('takes %s as the Budgets key %s', (text, key) => {
+    expect(parsePrincipal(text)).toBe(key);
+  });
+
+  it.each(['alice', 'user/', 'group/admins', 'role/a/b/c', 'MODEL#x', 'user/al ice', `user/${'a'.repeat(65)}`])(
+    'refuses %s with the accepted shapes',
+    (text) => {
+      expect(() => parsePrincipal(text)).toThrow(/is not a principal id: use user\/<name>, role\/<name>/);
+    },
+  );
+
+  it('takes plain decimal amounts exactly, up to 10 places', () => {
+    expect(parseLimitUsd('12.50').toFixed()).toBe('12.5');
+    expect(parseLimitUsd('0').toFixed()).toBe('0');
+    expect(parseLimitUsd('0.0000000001').toFixed()).toBe('0.0000000001');
+    expect(parseLimitUsd('123456789012345678.25').toFixed()).toBe('123456789012345678.25');
+  });
+
+  it.each([
+    ['1e3', /plain decimal digits \(1000, not 1e3\)/],
+    ['-5', /cannot be negative/],
+    ['0.00000000001', /at most 10 decimal places/],
+    ['12,50', /not an amount in USD/],
+    ['$12', /not an amount in USD/],
+    ['.5', /not an amount in USD/],
+    ['', /not an amount in USD/],
+  ])('refuses the amount %j', (text, message) => {
+    expect(() => parseLimitUsd(text)).toThrow(message);
+  });
+});
+
+describe('budget set: who sets it', () => {
+  it('takes --actor first, then $BUDGETEER_ACTOR', () => {
+    const env = { BUDGETEER_ACTOR: 'arn:aws:sts::111122223333:assumed-role/Admin/maria' };
+
+    expect(resolveActor({ actor: ADMIN }, env)).toBe(ADMIN);
+    expect(resolveActor({}, env)).toBe(env.BUDGETEER_ACTOR);
+  });
+
+  it('names a local IAM user after the OS user on the local stack only', () => {
+    expect(resolveActor({ local: true }, {}, () => 'maria smith')).toBe('arn:aws:iam::123456789012:user/maria-smith');
+    expect(() => resolveActor({}, {})).toThrow(/who is setting this limit\? Pass --actor <your principal ARN>/);
+  });
+
+  it('refuses an actor the audit log would refuse, before anything is written', () => {
+    expect(() => resolveActor({ actor: 'cli:maria@laptop' }, {})).toThrow(/must be a principal ARN/);
+  });
+});
+
+describe('budget set: audited write', () => {
+  it('appends the audit entry, then puts the limit item only if the principal still has no limit', async () => {
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    auditAccepts();
+    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
+
+    const result = await setBudgetLimit(
+      store,
+      log,
+      deployment,
+      { principal: 'user/alice', limitUsd: usd('20.50'), actor: ADMIN },
+      now,
+    );
+
+    expect(budgetPuts().map((call) => call.args[0].input)).toEqual([
+      {
+        TableName: 'Budgets',
+        Item: {
+          principal: 'user/alice',
+          period: 'LIMIT',
+          limitUsd: n('20.5'),
+          setBy: ADMIN,
+          setAt: '2026-11-20T15:00:00.000Z',
+        },
+        ConditionExpression: 'attribute_not_exists(#principal)',
+        ExpressionAttributeNames: { '#principal': 'principal' },
+      },
+    ]);
+    expect(auditPuts()).toHaveLength(1);
+    expect(auditPuts()[0]?.args[0].input.Item).toMatchObject({
+      subject: 'user/alice',
+      actor: ADMIN,
+      action: 'budget.limit-set',
+      at: '2026-11-20T15:00:00.000Z',
+      seq: '000000000001',
+      details: { limitUsd: '20.5', previousUsd: null, periodKind: 'monthly' },
+    });
+    // Audit first: the limit is never in force without its entry.
+    const order = ddb.calls().map((call) => (call.args[0].input as { TableName?: string }).TableName);
+    expect(order.lastIndexOf('Audit')).toBeLessThan(order.lastIndexOf('Budgets'));
+    expect(result).toMatchObject({ principal: 'user/alice', setBy: ADMIN, periodKind: 'monthly' });
+    expect(describeSet(result)).toBe(
+      'user/alice: limit $20.50 per month (was not set, the default applied)\n' +
+        `set by ${ADMIN}; audit entry 000000000001 of user/alice (budget.limit-set)\n`,
+    );
+  });
+
+  it('records the previous limit and replaces it only if it is still that one', async () => {
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({ Item: limitItem('ACCOUNT', '1500.25') });
+    auditAccepts();
+    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
+
+    const result = await setBudgetLimit(
+      store,
+      log,
+      deployment,
+      { principal: 'ACCOUNT', limitUsd: usd('2000'), actor: ADMIN },
+      now,
+    );
+
+    expect(budgetPuts()[0]?.args[0].input).toMatchObject({
+      ConditionExpression: '#limit = :expected',
+      ExpressionAttributeNames: { '#limit': 'limitUsd' },
+      ExpressionAttributeValues: { ':expected': n('1500.25') },
+    });
+    expect(auditPuts()[0]?.args[0].input.Item).toMatchObject({
+      subject: 'ACCOUNT',
+      details: { limitUsd: '2000', previousUsd: '1500.25', periodKind: 'monthly' },
+    });
+    expect(describeSet(result)).toContain('ACCOUNT: limit $2000.00 per month (was $1500.25)');
+  });
+
+  it('changes nothing and says so when the audit entry cannot be written', async () => {
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    ddb.on(QueryCommand, { TableName: 'Audit' }).resolves({ Items: [] });
+    ddb.on(PutCommand, { TableName: 'Audit' }).rejects(new Error('AccessDeniedException: not authorized'));
+
+    const attempt = setBudgetLimit(store, log, deployment, {
+      principal: 'user/alice',
+      limitUsd: usd('20'),
+      actor: ADMIN,
+    });
+
+    await expect(attempt).rejects.toThrow(BudgetCommandError);
+    await expect(attempt).rejects.toThrow(
+      /the limit of user\/alice was not changed: its audit entry could not be written \(.*not authorized\)/,
+    );
+    expect(budgetPuts()).toHaveLength(0);
+  });
+
+  it('names the audit entry of a change that another admin overtook, and asks to run again', async () => {
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    auditAccepts();
+    ddb
+      .on(PutCommand, { TableName: 'Budgets' })
+      .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+
+    const attempt = setBudgetLimit(store, log, deployment, {
+      principal: 'role/app',
+      limitUsd: usd('20'),
+      actor: ADMIN,
+    });
+
+    await expect(attempt).rejects.toThrow(
+      /the limit of role\/app was not changed \(someone else changed it while this command ran\), but audit entry 000000000001 of role\/app .* run the command again/,
+    );
+  });
+
+  it('refuses a period kind other than the deployment one, before reading or writing anything', async () => {
+    const attempt = setBudgetLimit(store, log, deployment, {
+      principal: 'user/alice',
+      limitUsd: usd('20'),
+      actor: ADMIN,
+      period: 'weekly',
+    });
+
+    await expect(attempt).rejects.toThrow(
+      /--period weekly: this deployment budgets monthly periods, and per-principal period kinds are not supported yet/,
+    );
+    expect(ddb.calls()).toHaveLength(0);
+  });
+});
+
+describe('budget list', () => {
+  it('lists every limit item, page after page, with the configured defaults', async () => {
+    ddb
+      .on(ScanCommand)
+      .resolvesOnce({
+        Items: [limitItem('user/bob', '20')],
+        LastEvaluatedKey: { principal: 'user/bob', period: 'LIMIT' },
+      })
+      .resolvesOnce({ Items: [limitItem('DEFAULT', '40.125')] });
+
+    const list = await listBudgetLimits(store, deployment);
+
+    expect(ddb).toHaveReceivedCommandTimes(ScanCommand, 2);
+    expect(ddb).toHaveReceivedNthCommandWith(1, ScanCommand, {
+      TableName: 'Budgets',
+      FilterExpression: '#period = :limit',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':limit': 'LIMIT' },
+      ConsistentRead: true,
+    });
+    expect(ddb).toHaveReceivedNthCommandWith(2, ScanCommand, {
+      ExclusiveStartKey: { principal: 'user/bob', period: 'LIMIT' },
+    });
+    expect(list).toEqual({
+      periodKind: 'monthly',
+      configured: { defaultUsd: '50', accountUsd: '1000' },
+      limits: [
+        { principal: 'DEFAULT', limitUsd: '40.125', setBy: ADMIN, setAt: '2026-11-01T09:00:00.000Z' },
+        { principal: 'user/bob', limitUsd: '20', setBy: ADMIN, setAt: '2026-11-01T09:00:00.000Z' },
+      ],
+    });
+    const table = formatLimits(list).split('\n');
+    expect(table[0]).toMatch(/^principal\s+limit\s+set by\s+set at$/);
+    expect(table[1]).toMatch(/^DEFAULT\s+\$40\.125\s+arn:aws:iam::111122223333:user\/admin/);
+    expect(table[2]).toMatch(/^user\/bob\s+\$20\.00\s/);
+    expect(table[3]).toContain('configured: $50.00 per principal per month');
+  });
+});
+
+describe('status', () => {
+  const items = [
+    counter('user/alice', '45.10', { alertLevel: n('90'), alerts: [n('80'), n('90')] }),
+    counter('role/app', '12.3456789'),
+    counter('role/AWSReservedSSO_X/maria@example.com', '19', {
+      alertLevel: n('95'),
+      alerts: [n('80'), n('90'), n('95')],
+      state: 'suspension-requested',
+    }),
+    counter('ACCOUNT', '76.4556789'),
+    { principal: 'MODEL#acme.new-model', period: '2026-11', requests: n('1') },
+    limitItem('role/AWSReservedSSO_X/maria@example.com', '20'),
+    limitItem('DEFAULT', '100'),
+    limitItem('user/carol', '5'),
+  ];
+
+  it('reads the period counters and limits in one consistent scan', async () => {
+    ddb.on(ScanCommand).resolves({ Items: items });
+
+    await budgetStatus(store, deployment, {}, now);
+
+    expect(ddb).toHaveReceivedCommandWith(ScanCommand, {
+      TableName: 'Budgets',
+      FilterExpression: '#period IN (:period, :limit)',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':period': '2026-11', ':limit': 'LIMIT' },
+      ConsistentRead: true,
+    });
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
+  });
+
+  it('gives every principal its limit as limitOf would, its percent to two places, highest first', async () => {
+    ddb.on(ScanCommand).resolves({ Items: items });
+
+    const report = await budgetStatus(store, deployment, {}, now);
+
+    expect(report.period).toBe('2026-11');
+    expect(report.principals.map((row) => [row.principal, row.spendUsd, row.limitUsd, row.percent])).toEqual([
+      ['role/AWSReservedSSO_X/maria@example.com', '19', '20', '95.00'],
+      ['user/alice', '45.1', '100', '45.10'],
+      ['role/app', '12.3456789', '100', '12.34'],
+    ]);
+    expect(report.principals[0]).toMatchObject({ alertLevel: 95, alerts: [80, 90, 95], state: 'suspension-requested' });
+    expect(report.principals[2]).toMatchObject({ alertLevel: null, alerts: [], state: 'active', requests: 3 });
+    expect(report.account).toEqual({
+      principal: 'ACCOUNT',
+      spendUsd: '76.4556789',
+      limitUsd: '1000',
+      percent: '7.64',
+      alertLevel: null,
+      alerts: [],
+      state: 'active',
+      requests: 3,
+    });
+  });
+
+  it('prints a table with the account last', async () => {
+    ddb.on(ScanCommand).resolves({ Items: items });
+
+    const lines = formatStatus(await budgetStatus(store, deployment, {}, now), deployment)
+      .trimEnd()
+      .split('\n');
+
+    expect(lines[0]).toBe('period 2026-11 (monthly); alerts at 80, 90, 95%');
+    expect(lines[1]).toMatch(/^principal\s+spend\s+limit\s+used\s+alert\s+alerts\s+state$/);
+    expect(lines[2]).toMatch(
+      /^role\/AWSReservedSSO_X\/maria@example.com\s+\$19\.00\s+\$20\.00\s+95\.00%\s+95%\s+80,90,95\s+suspension-requested$/,
+    );
+    expect(lines[4]).toMatch(/^role\/app\s+\$12\.3456789\s+\$100\.00\s+12\.34%\s+-\s+-\s+active$/);
+    expect(lines[5]).toMatch(/^ACCOUNT\s+\$76\.4556789\s+\$1000\.00\s+7\.64%/);
+  });
+
+  it('shows one principal, or one with a limit but no spend yet, with the account', async () => {
+    ddb.on(ScanCommand).resolves({ Items: items });
+
+    const alice = await budgetStatus(store, deployment, { principal: 'user/alice' }, now);
+    const carol = await budgetStatus(store, deployment, { principal: 'user/carol' }, now);
+
+    expect(alice.principals.map((row) => row.principal)).toEqual(['user/alice']);
+    expect(alice.account.spendUsd).toBe('76.4556789');
+    expect(carol.principals).toEqual([expect.objectContaining({ spendUsd: '0', limitUsd: '5', percent: '0.00' })]);
+  });
+
+  it('refuses a principal with neither spend nor a limit', async () => {
+    ddb.on(ScanCommand).resolves({ Items: items });
+
+    const attempt = budgetStatus(store, deployment, { principal: 'user/mallory' }, now);
+
+    await expect(attempt).rejects.toThrow(UnknownPrincipalError);
+    await expect(attempt).rejects.toThrow('user/mallory has no spend in 2026-11 and no limit of its own');
+  });
+
+  it('reads a past period by its key, and refuses a key of another kind', () => {
+    expect(reportPeriod(undefined, 'weekly', now)).toBe('2026-W47');
+    expect(reportPeriod('2026-10', 'monthly', now)).toBe('2026-10');
+    expect(() => reportPeriod('2026-W47', 'monthly', now)).toThrow(
+      "--period 2026-W47 is not a monthly period key; this deployment's look like 2026-11",
+    );
+    expect(() => reportPeriod('2026-13', 'monthly', now)).toThrow(BudgetCommandError);
+  });
+
+  it('reports an account that has not spent in the period at zero', async () => {
+    ddb.on(ScanCommand).resolves({ Items: [] });
+
+    const report = await budgetStatus(store, deployment, { period: '2026-10' }, now);
+
+    expect(report).toEqual({
+      period: '2026-10',
+      principals: [],
+      account: expect.objectContaining({ spendUsd: '0', limitUsd: '1000', percent: '0.00', state: 'active' }),
+    });
+    expect(formatStatus(report, deployment)).toContain('no principal has spent in 2026-10\n');
+  });
+});
+
+describe('command line', () => {
+  const outputs = {
+    BudgetsTableName: 'Budgets',
+    AuditTableName: 'Audit',
+    PeriodKind: 'monthly',
+    Thresholds: '[80,90,95]',
+    DefaultBudgetUsd: '50',
+    AccountBudgetUsd: '1000',
+  };
+  let written = '';
+  let stdout: jest.SpyInstance;
+  let stderr: jest.SpyInstance;
+
+  beforeAll(() => {
+    process.env.AWS_REGION ??= 'us-east-1';
+  });
+
+  beforeEach(() => {
+    written = '';
+    process.exitCode = undefined;
+    cloudFormation.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'Budgeteer',
+          CreationTime: now,
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+        },
+      ],
+    });
+    stdout = jest.spyOn(process.stdout, 'write').mockImplementation((text) => {
+      written += String(text);
+      return true;
+    });
+    stderr = jest.spyOn(process.stderr, 'write').mockImplementation((text) => {
+      written += String(text);
+      return true;
+    });
+  });
+
+  afterEach(() => {
+    stdout.mockRestore();
+    stderr.mockRestore();
+    process.exitCode = undefined;
+  });
+
+  const run = (...args: string[]) => {
+    const root = new Command('budgeteer').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    registerBudgetCommands(root);
+    return root.parseAsync(['node', 'budgeteer', ...args]);
+  };
+
+  it('reads the deployment settings from the stack outputs', () => {
+    expect(deploymentOf({ clientConfig: {}, outputs })).toEqual(deployment);
+    expect(() => deploymentOf({ clientConfig: {}, outputs: { ...outputs, PeriodKind: 'yearly' } })).toThrow(
+      /PeriodKind is yearly/,
+    );
+  });
+
+  it('sets a limit from the stack named by --stack, as --actor', async () => {
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    auditAccepts();
+    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
+
+    await run('budget', 'set', 'user/alice', '20', '--period', 'monthly', '--actor', ADMIN, '--stack', 'Prod');
+
+    expect(cloudFormation).toHaveReceivedCommandWith(DescribeStacksCommand, { StackName: 'Prod' });
+    expect(budgetPuts()[0]?.args[0].input.Item).toMatchObject({ principal: 'user/alice', limitUsd: n('20') });
+    expect(written).toContain('user/alice: limit $20.00 per month');
+  });
+
+  it('refuses --period of another kind with an error (main exits 2), writing nothing', async () => {
+    await expect(run('budget', 'set', 'user/alice', '20', '--period', 'daily', '--actor', ADMIN)).rejects.toThrow(
+      BudgetCommandError,
+    );
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('refuses a bad amount before reaching AWS', async () => {
+    await expect(run('budget', 'set', 'user/alice', '1e3', '--actor', ADMIN)).rejects.toThrow(/not 1e3/);
+    expect(cloudFormation.calls()).toHaveLength(0);
+  });
+
+  it('prints status as { period, principals, account } JSON', async () => {
+    ddb.on(ScanCommand).resolves({ Items: [counter('user/alice', '10'), counter('ACCOUNT', '10')] });
+
+    await run('status', '--json', '--period', '2026-11');
+
+    const report = JSON.parse(written);
+    expect(Object.keys(report)).toEqual(['period', 'principals', 'account']);
+    expect(report.principals).toEqual([
+      expect.objectContaining({ principal: 'user/alice', spendUsd: '10', percent: '20.00' }),
+    ]);
+  });
+
+  it('exits 1 with a clear message for an unknown --principal', async () => {
+    ddb.on(ScanCommand).resolves({ Items: [counter('user/alice', '10')] });
+
+    await run('status', '--principal', 'user/bob', '--period', '2026-11');
+
+    expect(process.exitCode).toBe(1);
+    expect(written).toBe(
+      'budgeteer: user/bob has no spend in 2026-11 and no limit of its own: check the principal id (see `budgeteer status` for the principals that spent)\n',
+    );
+  });
+});
