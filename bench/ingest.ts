@@ -53,7 +53,9 @@ async function main() {
       await stack.putEvents(batch.map((c) => c.event));
       await stack.settle(300_000);
       const cloudTrail = { requests, items: transactItems, ms: performance.now() - started };
-      process.stderr.write(`  delivery size ${size}: CloudTrail route done in ${(cloudTrail.ms / 1000).toFixed(1)} s\n`);
+      process.stderr.write(
+        `  delivery size ${size}: CloudTrail route done in ${(cloudTrail.ms / 1000).toFixed(1)} s\n`,
+      );
       requests = 0;
       transactItems = 0;
       started = performance.now();

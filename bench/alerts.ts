@@ -1,0 +1,92 @@
+/**
+ * Alert latency on the local stack: from the invocation log that crosses 80% entering ingest to the alert being
+ * in a queue subscribed to the alerts topic (as an admin's e-mail would be). Each sample is a fresh principal
+ * with a $15 limit and one Claude Opus 4 call of 810,000 input tokens ($12.15, 81%). The local stream mapping
+ * polls every 50 ms; in AWS a DynamoDB stream mapping adds its own polling delay (typically well under a second).
+ */
+Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LocalStack } from '../local/stack';
+import { BudgetStore } from '../shared/budgets';
+import { usd } from '../shared/money';
+import { invocationLog } from '../test/fixtures';
+
+const SAMPLES = 40;
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+
+async function main() {
+  const stack = await LocalStack.start();
+  try {
+    const sqs = new SQSClient(stack.local.clientConfig);
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-inbox' }));
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    await new SNSClient(stack.local.clientConfig).send(
+      new SubscribeCommand({
+        TopicArn: stack.output('AlertsTopicArn'),
+        Protocol: 'sqs',
+        Endpoint: Attributes?.QueueArn,
+      }),
+    );
+    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(stack.local.clientConfig), {
+      unmarshallOptions: { wrapNumbers: true },
+    });
+    const store = new BudgetStore(documents, stack.output('BudgetsTableName'), {
+      configuredDefault: usd('50'),
+      configuredAccount: usd('1000000'),
+    });
+    const latencies: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const name = `latency-${Date.now()}-${i}`;
+      await store.setLimit(`user/${name}`, usd('15'), 'system:bench');
+      await stack.settle();
+      const started = performance.now();
+      await stack.deliverLogs([
+        invocationLog(`${name}-call`, `arn:aws:iam::111122223333:user/${name}`, {
+          timestamp: new Date().toISOString(),
+          modelId: 'anthropic.claude-opus-4-20250514-v1:0',
+          input: { inputTokenCount: 810_000 },
+          output: { outputTokenCount: 0 },
+        }),
+      ]);
+      for (;;) {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+        if (Messages.some((m) => (m.Body ?? '').includes(`user/${name}`))) {
+          latencies.push(performance.now() - started);
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl,
+              Entries: Messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? '' })),
+            }),
+          );
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+    const sorted = [...latencies].sort((a, b) => a - b);
+    console.log(
+      `\nAlert latency, crossing log into ingest -> alert in a subscribed queue (${SAMPLES} samples, local)\n`,
+    );
+    console.log('| p50 | p90 | p99 | max |\n| --- | --- | --- | --- |');
+    console.log(`| ${[50, 90, 99, 100].map((p) => `${Math.round(percentile(sorted, p))} ms`).join(' | ')} |`);
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
