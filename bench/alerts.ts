@@ -7,15 +7,8 @@
 Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { BudgetStore } from '../shared/budgets';
 import { usd } from '../shared/money';
@@ -29,16 +22,7 @@ const percentile = (sorted: number[], p: number) =>
 async function main() {
   const stack = await LocalStack.start();
   try {
-    const sqs = new SQSClient(stack.local.clientConfig);
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-inbox' }));
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
-    await new SNSClient(stack.local.clientConfig).send(
-      new SubscribeCommand({
-        TopicArn: stack.output('AlertsTopicArn'),
-        Protocol: 'sqs',
-        Endpoint: Attributes?.QueueArn,
-      }),
-    );
+    const inbox = await openInbox(stack.local.clientConfig, [stack.output('AlertsTopicArn')]);
     const documents = DynamoDBDocumentClient.from(new DynamoDBClient(stack.local.clientConfig), {
       unmarshallOptions: { wrapNumbers: true },
     });
@@ -60,20 +44,10 @@ async function main() {
           output: { outputTokenCount: 0 },
         }),
       ]);
-      for (;;) {
-        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
-        if (Messages.some((m) => (m.Body ?? '').includes(`user/${name}`))) {
-          latencies.push(performance.now() - started);
-          await sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl,
-              Entries: Messages.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? '' })),
-            }),
-          );
-          break;
-        }
+      while (!(await inbox.read()).some((n) => n.attributes.principal === `user/${name}`)) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
+      latencies.push(performance.now() - started);
     }
     const sorted = [...latencies].sort((a, b) => a - b);
     console.log(

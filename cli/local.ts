@@ -1,16 +1,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../infra/config';
+import { openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
 import { AuditLog } from '../shared/audit/log';
@@ -175,7 +169,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const lineOfMessage = new Map<string, number>();
     say(`▸ replaying ${items.length} events (${options.scenario ?? 'bundled scenario'}), period ${period}\n`);
 
-    const inbox = await subscribeInbox(stack);
+    const criticalTopic = stack.output('CriticalTopicArn');
+    const inbox = await openInbox(stack.local.clientConfig, [stack.output('AlertsTopicArn'), criticalTopic]);
     const width = Math.max(20, ...principals.map((p) => p.length));
     let previous = new Map<string, CounterView>();
     const steps = chunk(items, Math.ceil(items.length / STEPS));
@@ -212,7 +207,9 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           `  ${stamp}  ${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
         );
       }
-      for (const subject of await inbox.read()) say(`  ${stamp}  ${subject}`);
+      for (const { topicArn, subject } of await inbox.read()) {
+        say(`  ${stamp}  ${topicArn === criticalTopic ? '⛔' : '⚠'}  ${subject}`);
+      }
       previous = counters;
     }
 
@@ -260,34 +257,6 @@ interface CounterView {
 async function countersOf(store: BudgetStore, period: string): Promise<Map<string, CounterView>> {
   const { counters } = await store.periodBudgets(period);
   return new Map(counters.map((c) => [c.principal, { spend: c.spendUsd, alerts: c.alerts }]));
-}
-
-/** Plays the admin's mailbox: an SQS queue subscribed to both alert topics, as an e-mail address would be. */
-async function subscribeInbox(stack: LocalStack): Promise<{ read: () => Promise<string[]>; close: () => void }> {
-  const queue = new SQSClient(stack.local.clientConfig);
-  const topics = new SNSClient(stack.local.clientConfig);
-  const { QueueUrl } = await queue.send(new CreateQueueCommand({ QueueName: 'budgeteer-local-inbox' }));
-  const { Attributes } = await queue.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
-  for (const topic of ['AlertsTopicArn', 'CriticalTopicArn']) {
-    await topics.send(
-      new SubscribeCommand({ TopicArn: stack.output(topic), Protocol: 'sqs', Endpoint: Attributes?.QueueArn }),
-    );
-  }
-  return {
-    read: async () => {
-      const subjects: string[] = [];
-      for (const body of await drainQueue(queue, QueueUrl as string)) {
-        const notification = JSON.parse(body) as { Subject?: string; TopicArn?: string };
-        const critical = notification.TopicArn === stack.output('CriticalTopicArn');
-        subjects.push(`${critical ? '⛔' : '⚠'}  ${notification.Subject ?? '(no subject)'}`);
-      }
-      return subjects;
-    },
-    close: () => {
-      queue.destroy();
-      topics.destroy();
-    },
-  };
 }
 
 async function drainQueue(sqs: SQSClient, queueUrl: string): Promise<string[]> {

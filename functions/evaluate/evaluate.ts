@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  NumberValue,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
 import { type BudgetStore, decimalOf } from '../../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
@@ -47,8 +53,6 @@ interface PendingAlert {
 
 const ACTOR = 'system:evaluate';
 const TOP_MODELS = 3;
-
-const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
 /** Step Functions execution names: 1-80 of [A-Za-z0-9-_]; a hash keeps distinct principals distinct. */
 export function executionName(kind: 'suspend' | 'emergency-stop', principal: string, period: string): string {
@@ -128,26 +132,39 @@ export class Evaluator {
     if (isExhausted(spend, limit)) await this.exhausted(item, spend, limit);
   }
 
-  private async claimAlert(item: BudgetItem, pending: PendingAlert): Promise<boolean> {
+  private claimAlert(item: BudgetItem, pending: PendingAlert): Promise<boolean> {
+    return this.updateIf(item, {
+      UpdateExpression:
+        'SET alertLevel = :t, alerts = list_append(if_not_exists(alerts, :none), :sent), pendingAlert = :pending',
+      ConditionExpression: 'attribute_not_exists(alertLevel) OR alertLevel < :t',
+      ExpressionAttributeValues: {
+        ':t': pending.threshold,
+        ':none': [],
+        ':sent': [pending.threshold],
+        ':pending': pending,
+      },
+    });
+  }
+
+  /**
+   * A conditional update of a Budgets item: the way every decision is claimed. Resolves false when the condition
+   * does not hold, i.e. the decision was already made (by an earlier delivery or a concurrent one).
+   */
+  private async updateIf(
+    item: BudgetItem,
+    update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'>,
+  ): Promise<boolean> {
     try {
       await this.deps.documents.send(
         new UpdateCommand({
           TableName: this.config.budgetsTable,
           Key: { principal: item.principal, period: item.period },
-          UpdateExpression:
-            'SET alertLevel = :t, alerts = list_append(if_not_exists(alerts, :none), :sent), pendingAlert = :pending',
-          ConditionExpression: 'attribute_not_exists(alertLevel) OR alertLevel < :t',
-          ExpressionAttributeValues: {
-            ':t': pending.threshold,
-            ':none': [],
-            ':sent': [pending.threshold],
-            ':pending': pending,
-          },
+          ...update,
         }),
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }
@@ -181,19 +198,11 @@ export class Evaluator {
         alertId: pending.alertId,
       },
     });
-    try {
-      await this.deps.documents.send(
-        new UpdateCommand({
-          TableName: this.config.budgetsTable,
-          Key: { principal: item.principal, period: item.period },
-          UpdateExpression: 'REMOVE pendingAlert SET lastAlertAt = :now',
-          ConditionExpression: 'pendingAlert.alertId = :id',
-          ExpressionAttributeValues: { ':id': pending.alertId, ':now': this.now().toISOString() },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.updateIf(item, {
+      UpdateExpression: 'REMOVE pendingAlert SET lastAlertAt = :now',
+      ConditionExpression: 'pendingAlert.alertId = :id',
+      ExpressionAttributeValues: { ':id': pending.alertId, ':now': this.now().toISOString() },
+    });
   }
 
   private async exhausted(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
@@ -218,25 +227,17 @@ export class Evaluator {
       );
     }
     // Recorded after the start, so a failure in between retries the (idempotent) start rather than skipping it.
-    try {
-      await this.deps.documents.send(
-        new UpdateCommand({
-          TableName: this.config.budgetsTable,
-          Key: { principal: item.principal, period: item.period },
-          UpdateExpression: 'SET enforcementStartedAt = :now, enforcement = :enforcement',
-          ConditionExpression: 'attribute_not_exists(enforcementStartedAt)',
-          ExpressionAttributeValues: {
-            ':now': this.now().toISOString(),
-            ':enforcement': exemptBecause
-              ? { exempt: exemptBecause }
-              : { executionArn: executionArn as string, executionName: name as string },
-          },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) return;
-      throw error;
-    }
+    const recorded = await this.updateIf(item, {
+      UpdateExpression: 'SET enforcementStartedAt = :now, enforcement = :enforcement',
+      ConditionExpression: 'attribute_not_exists(enforcementStartedAt)',
+      ExpressionAttributeValues: {
+        ':now': this.now().toISOString(),
+        ':enforcement': exemptBecause
+          ? { exempt: exemptBecause }
+          : { executionArn: executionArn as string, executionName: name as string },
+      },
+    });
+    if (!recorded) return;
     await this.publish(
       this.config.criticalTopicArn,
       exhaustedMessage({
@@ -285,20 +286,12 @@ export class Evaluator {
 
   private async unknownModel(item: BudgetItem): Promise<void> {
     const model = item.principal.slice('MODEL#'.length);
-    try {
-      await this.deps.documents.send(
-        new UpdateCommand({
-          TableName: this.config.budgetsTable,
-          Key: { principal: item.principal, period: item.period },
-          UpdateExpression: 'SET alertedAt = :now',
-          ConditionExpression: 'attribute_not_exists(alertedAt)',
-          ExpressionAttributeValues: { ':now': this.now().toISOString() },
-        }),
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) return;
-      throw error;
-    }
+    const claimed = await this.updateIf(item, {
+      UpdateExpression: 'SET alertedAt = :now',
+      ConditionExpression: 'attribute_not_exists(alertedAt)',
+      ExpressionAttributeValues: { ':now': this.now().toISOString() },
+    });
+    if (!claimed) return;
     const requests = Number(decimalOf(item.requests ?? new NumberValue('0')));
     await this.publish(this.config.alertsTopicArn, unknownModelMessage(model, requests));
     await this.deps.audit.append({

@@ -97,3 +97,17 @@ export async function rejectedRecords(keep: (entry: { recordId: string; error: s
   }
   return [...kept.values()];
 }
+
+/**
+ * Polls until `check` returns a value that is not undefined (work that runs on its own in the local AWS, such
+ * as a Step Functions execution, finishes after the call that started it returns). Fails after `timeoutMs`.
+ */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,77 @@
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { LocalAws } from './aws';
+
+/** One SNS notification as a subscriber receives it. */
+export interface Notification {
+  readonly topicArn: string;
+  readonly subject: string;
+  readonly message: string;
+  /** Message attributes, by name (severity, principal, threshold, ...). */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface Inbox {
+  /** Everything delivered since the last read, in arrival order (consumed). */
+  read(): Promise<Notification[]>;
+  close(): void;
+}
+
+/**
+ * Plays an admin's mailbox: an SQS queue subscribed to the given topics, as an e-mail address would be, so the
+ * local run, tests and benchmarks see exactly what SNS delivered.
+ */
+export async function openInbox(
+  clientConfig: LocalAws['clientConfig'],
+  topicArns: readonly string[],
+  name = `inbox-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+): Promise<Inbox> {
+  const sqs = new SQSClient(clientConfig);
+  const sns = new SNSClient(clientConfig);
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  for (const topicArn of topicArns) {
+    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: Attributes?.QueueArn }));
+  }
+  return {
+    async read() {
+      const notifications: Notification[] = [];
+      for (;;) {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+        if (Messages.length === 0) return notifications;
+        for (const message of Messages) {
+          const body = JSON.parse(message.Body ?? '{}') as {
+            TopicArn?: string;
+            Subject?: string;
+            Message?: string;
+            MessageAttributes?: Record<string, { Value?: string }>;
+          };
+          notifications.push({
+            topicArn: body.TopicArn ?? '',
+            subject: body.Subject ?? '',
+            message: body.Message ?? '',
+            attributes: Object.fromEntries(
+              Object.entries(body.MessageAttributes ?? {}).map(([key, value]) => [key, value.Value ?? '']),
+            ),
+          });
+        }
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl,
+            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+          }),
+        );
+      }
+    },
+    close() {
+      sqs.destroy();
+      sns.destroy();
+    },
+  };
+}
