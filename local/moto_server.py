@@ -88,6 +88,31 @@ def patch_transaction_backup():
     backend.transact_write_items = transact_write_items
 
 
+def patch_dynamodb_write_isolation():
+    """moto 5.2.1 runs requests on threads but does not isolate DynamoDB writes from each other. TransactWriteItems
+    backs up whole tables, applies its actions, and on cancellation puts the backups back: writes other threads
+    committed in between are silently lost (a counter ADD vanishes), and a backup taken while another thread writes
+    fails with "dictionary changed size during iteration". DynamoDB serializes a transaction against other writes
+    to its items; one lock over moto's DynamoDB writes gives the same guarantee here."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    writes = ["put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"]
+    missing = [name for name in writes if not hasattr(DynamoDBBackend, name)]
+    if missing:
+        raise RuntimeError(f"moto's DynamoDBBackend has no {missing}; review local/moto_server.py")
+
+    def serialized(method):
+        def write(self, *args, **kwargs):
+            with lock:
+                return method(self, *args, **kwargs)
+
+        return write
+
+    for name in writes:
+        setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+
+
 def patch_sqs_retention_check():
     """moto 5.2.1's ReceiveMessage checks each message's retention by computing every queue attribute, and
     ApproximateNumberOfMessages scans the whole queue: receiving n queued messages costs n^2 (a minute for a
@@ -130,6 +155,7 @@ def main(argv):
         return 3
     patch_state_machine_deepcopy()
     patch_transaction_backup()
+    patch_dynamodb_write_isolation()
     patch_sqs_retention_check()
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -105,7 +105,11 @@ export class LocalStack {
    * Returns the SQS message id of each event (undefined where the rule did not match).
    */
   async putEvents(events: readonly unknown[]): Promise<(string | undefined)[]> {
-    const rule = this.deployment.find('AWS::Events::Rule');
+    // The rule with an event pattern (the others run on a schedule).
+    const rule = this.deployment.find(
+      'AWS::Events::Rule',
+      (r) => this.template.Resources?.[r.logicalId]?.Properties?.EventPattern !== undefined,
+    );
     const pattern = this.template.Resources?.[rule.logicalId]?.Properties?.EventPattern;
     const queueUrl = this.cloudTrailQueueUrl;
     const messageIds: (string | undefined)[] = events.map(() => undefined);

@@ -15,6 +15,9 @@ import type { Deployment } from './deploy';
 import { passesFilters } from './event-filter';
 
 /** What a stream handler may answer: `{ batchItemFailures }` names records (by sequence number) to retry. */
+/** The longest pause between retries of a failed batch. */
+const MAX_BACKOFF_MS = 5_000;
+
 export type StreamHandler = (event: DynamoDBStreamEvent) => Promise<unknown>;
 
 export interface StreamBatchFailure {
@@ -164,7 +167,7 @@ class ShardPoller implements StreamPoller {
         result = 'backoff';
       }
       if (result === 'idle') this.settleWaiters((waiter) => waiter.afterPass < pass);
-      if (result !== 'busy') await this.sleep();
+      if (result !== 'busy') await this.sleep(result === 'backoff' ? this.backoffMs() : this.pollMs);
     }
   }
 
@@ -177,7 +180,13 @@ class ShardPoller implements StreamPoller {
     }
   }
 
-  private sleep(): Promise<void> {
+  /** As Lambda does, wait longer after each failed attempt of a batch: a slow dependency gets time to recover. */
+  private backoffMs(): number {
+    const attempts = Math.max(0, ...[...this.shards.values()].map((shard) => shard.attempts));
+    return Math.min(MAX_BACKOFF_MS, this.pollMs * 2 ** Math.max(0, attempts - 1));
+  }
+
+  private sleep(ms: number): Promise<void> {
     if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
@@ -186,7 +195,7 @@ class ShardPoller implements StreamPoller {
         resolve();
       };
       // Unreferenced: a poller somebody forgot to stop does not keep the process alive.
-      const timer = setTimeout(done, this.pollMs).unref();
+      const timer = setTimeout(done, ms).unref();
       this.wake = done;
     });
   }

@@ -1,6 +1,7 @@
 // Handlers are loaded lazily, on their first invocation, after jest's own transform hook is gone: tsx compiles them.
 require('tsx/cjs');
 
+import { appendFileSync } from 'node:fs';
 import { LocalStack } from '../../local/stack';
 
 /** One local AWS for the whole integration run; test files reach it over loopback through BUDGETEER_LOCAL. */
@@ -10,7 +11,9 @@ export default async function globalSetup(): Promise<void> {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
   });
-  const stack = await LocalStack.start();
+  // BUDGETEER_LOCAL_LOG=<file> keeps the local AWS's log (moto, deployments, invocations, mapping retries).
+  const logFile = process.env.BUDGETEER_LOCAL_LOG;
+  const stack = await LocalStack.start(logFile ? { log: (line) => appendFileSync(logFile, `${line}\n`) } : {});
   const control = await stack.serveControl();
   (globalThis as { budgeteerStack?: LocalStack }).budgeteerStack = stack;
   process.env.BUDGETEER_LOCAL = JSON.stringify({
