@@ -20,6 +20,10 @@ export interface BudgeteerConfig {
   };
   readonly usageRetentionDays: number;
   readonly logRetentionDays: number;
+  /** What a call seen in CloudTrail but never in the invocation log is charged (its tokens are unknown). */
+  readonly unmeteredCallUsd: string;
+  /** How long a call may wait for its invocation log before the coverage sweep charges it. */
+  readonly unmeteredDelayMinutes: number;
 }
 
 export const DEFAULT_CONFIG: BudgeteerConfig = {
@@ -35,6 +39,8 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   tableCapacity: { minRead: 5, maxRead: 100, minWrite: 5, maxWrite: 200 },
   usageRetentionDays: 400,
   logRetentionDays: 90,
+  unmeteredCallUsd: '0.50',
+  unmeteredDelayMinutes: 15,
 };
 
 export class ConfigValidationError extends Error {
@@ -73,7 +79,7 @@ export function readConfig(node: Node): BudgeteerConfig {
     const raw = node.tryGetContext(key);
     return raw === undefined ? DEFAULT_CONFIG[key] : decode(raw);
   };
-  const money = (key: 'defaultBudgetUsd' | 'accountBudgetUsd') => {
+  const money = (key: 'defaultBudgetUsd' | 'accountBudgetUsd' | 'unmeteredCallUsd') => {
     // Read undecoded: a decimal string must not pass through a binary float on its way in.
     const value = node.tryGetContext(key) ?? DEFAULT_CONFIG[key];
     const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
@@ -103,10 +109,10 @@ export function readConfig(node: Node): BudgeteerConfig {
     }
     return value;
   };
-  const positiveInt = (key: 'usageRetentionDays') => {
+  const positiveInt = (key: 'usageRetentionDays' | 'unmeteredDelayMinutes') => {
     const value = get(key);
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      problems.push(`${key} must be a positive whole number of days (got ${JSON.stringify(value)})`);
+      problems.push(`${key} must be a positive whole number (got ${JSON.stringify(value)})`);
       return DEFAULT_CONFIG[key];
     }
     return value;
@@ -163,6 +169,8 @@ export function readConfig(node: Node): BudgeteerConfig {
       : DEFAULT_CONFIG.tableCapacity,
     usageRetentionDays: positiveInt('usageRetentionDays'),
     logRetentionDays: logRetention(),
+    unmeteredCallUsd: money('unmeteredCallUsd'),
+    unmeteredDelayMinutes: positiveInt('unmeteredDelayMinutes'),
   };
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return config;

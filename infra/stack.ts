@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
 import { AuditLog } from './constructs/audit';
+import { Coverage } from './constructs/coverage';
 import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
 import { Tables } from './constructs/tables';
@@ -15,6 +16,7 @@ export class BudgeteerStack extends Stack {
   public readonly ingestion: Ingestion;
   public readonly audit: AuditLog;
   public readonly evaluation: Evaluation;
+  public readonly coverage: Coverage;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
     super(scope, id, props);
@@ -30,6 +32,13 @@ export class BudgeteerStack extends Stack {
       config,
       budgets: this.tables.budgets,
       audit: this.audit,
+    });
+    this.coverage = new Coverage(this, 'Coverage', {
+      config,
+      budgets: this.tables.budgets,
+      usage: this.tables.usage,
+      audit: this.audit,
+      alertsTopic: this.evaluation.alertsTopic,
     });
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });

@@ -43,6 +43,14 @@ const MAX_CONFLICT_RETRIES = 8;
 const RETRYABLE = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
 
 export const LIMIT_PERIOD = 'LIMIT';
+
+/** The unmetered index spreads sightings over a few partitions so one hot key never limits CloudTrail ingest. */
+export const UNMETERED_SHARDS = 4;
+export function unmeteredShardOf(requestId: string): string {
+  let hash = 0;
+  for (const char of requestId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `U${hash % UNMETERED_SHARDS}`;
+}
 export const unknownModelKey = (model: string) => ({ principal: `MODEL#${model}`, period: 'UNKNOWN' });
 
 type Item =
@@ -174,7 +182,7 @@ export class Ledger {
         Key: { requestId: call.requestId },
         // The CloudTrail sighting (if any) came first: keep its fields, add the cost, clear the unmetered marker.
         UpdateExpression:
-          'SET principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl REMOVE unmeteredSince',
+          'SET principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl REMOVE unmeteredSince, unmeteredShard',
         ConditionExpression: 'attribute_not_exists(costUsd)',
         ExpressionAttributeNames: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl' },
         ExpressionAttributeValues: {
@@ -207,13 +215,16 @@ export class Ledger {
           requestId: call.requestId,
           principal: call.principal.id,
           principalArn: call.principal.arn,
+          principalKind: call.principal.kind,
+          accountId: call.principal.accountId,
           modelId: call.modelId,
           operation: call.operation,
           region: call.region,
           callTime: call.time,
           sightedAt: nowIso,
           period: this.periodOf(call),
-          // Sparse index key: present only until the invocation log charges the call.
+          // Sparse index keys: present only until the invocation log (or the coverage sweep) charges the call.
+          unmeteredShard: unmeteredShardOf(call.requestId),
           unmeteredSince: call.time,
           ttl,
         },

@@ -11,6 +11,7 @@ export interface TablesProps {
 
 /** Auto-scaling aims to keep provisioned capacity 70% used. */
 export const TARGET_UTILIZATION_PERCENT = 70;
+export const UNMETERED_INDEX = 'unmetered';
 
 /**
  * Budgets: limits (`period = LIMIT`) and one spend counter per principal per period; its stream feeds the
@@ -41,13 +42,23 @@ export class Tables extends Construct {
       partitionKey: { name: 'requestId', type: dynamodb.AttributeType.STRING },
       timeToLiveAttribute: 'ttl',
     });
+    // Sparse: only calls seen in CloudTrail whose invocation log has not charged them yet (the coverage sweep).
+    this.usage.addGlobalSecondaryIndex({
+      indexName: UNMETERED_INDEX,
+      partitionKey: { name: 'unmeteredShard', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'unmeteredSince', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+      readCapacity: props.capacity.minRead,
+      writeCapacity: props.capacity.minWrite,
+    });
+    const read = { minCapacity: props.capacity.minRead, maxCapacity: props.capacity.maxRead };
+    const write = { minCapacity: props.capacity.minWrite, maxCapacity: props.capacity.maxWrite };
+    const target = { targetUtilizationPercent: TARGET_UTILIZATION_PERCENT };
     for (const table of [this.budgets, this.usage]) {
-      table
-        .autoScaleReadCapacity({ minCapacity: props.capacity.minRead, maxCapacity: props.capacity.maxRead })
-        .scaleOnUtilization({ targetUtilizationPercent: TARGET_UTILIZATION_PERCENT });
-      table
-        .autoScaleWriteCapacity({ minCapacity: props.capacity.minWrite, maxCapacity: props.capacity.maxWrite })
-        .scaleOnUtilization({ targetUtilizationPercent: TARGET_UTILIZATION_PERCENT });
+      table.autoScaleReadCapacity(read).scaleOnUtilization(target);
+      table.autoScaleWriteCapacity(write).scaleOnUtilization(target);
     }
+    this.usage.autoScaleGlobalSecondaryIndexReadCapacity(UNMETERED_INDEX, read).scaleOnUtilization(target);
+    this.usage.autoScaleGlobalSecondaryIndexWriteCapacity(UNMETERED_INDEX, write).scaleOnUtilization(target);
   }
 }

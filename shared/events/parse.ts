@@ -4,7 +4,8 @@ import { type IdentityRules, type Principal, principalFromArn } from '../identit
 import type { TokenCounts } from '../pricing';
 import { cloudTrailEvent, invocationLog, logsSubscriptionPayload, METERED_OPERATIONS } from './schemas';
 
-export type CallSource = 'cloudtrail' | 'invocation-log';
+/** Where a call's record came from; `coverage-sweep` charges calls whose invocation log never arrived. */
+export type CallSource = 'cloudtrail' | 'invocation-log' | 'coverage-sweep';
 
 /** One Bedrock request as an event reports it. Tokens are known only from the invocation log. */
 export interface BedrockCall {

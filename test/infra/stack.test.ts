@@ -35,6 +35,8 @@ describe('tables', () => {
         .map((t) => `${t.Properties.ScalableDimension} ${t.Properties.MinCapacity}-${t.Properties.MaxCapacity}`)
         .sort(),
     ).toEqual([
+      'dynamodb:index:ReadCapacityUnits 5-100',
+      'dynamodb:index:WriteCapacityUnits 5-200',
       'dynamodb:table:ReadCapacityUnits 5-100',
       'dynamodb:table:ReadCapacityUnits 5-100',
       'dynamodb:table:WriteCapacityUnits 5-200',
@@ -45,6 +47,21 @@ describe('tables', () => {
     for (const policy of policies) {
       expect(policy.Properties.TargetTrackingScalingPolicyConfiguration.TargetValue).toBe(70);
     }
+  });
+
+  it('indexes unmetered calls sparsely, sharded, for the coverage sweep', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({
+          IndexName: 'unmetered',
+          KeySchema: [
+            { AttributeName: 'unmeteredShard', KeyType: 'HASH' },
+            { AttributeName: 'unmeteredSince', KeyType: 'RANGE' },
+          ],
+        }),
+      ],
+    });
   });
 
   it('takes table capacity from configuration', () => {
@@ -95,6 +112,26 @@ describe('event sources', () => {
     const [setting] = Object.values(enabled.findResources('Custom::AWS'));
     expect(JSON.stringify(setting?.Properties.Create)).toMatch(/PutModelInvocationLoggingConfiguration/);
     expect(setting?.Properties.Delete).toMatch(/DeleteModelInvocationLoggingConfiguration/);
+  });
+});
+
+describe('coverage sweep', () => {
+  it('runs every five minutes with the configured estimate and delay', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ UNMETERED_CALL_USD: '0.50', UNMETERED_DELAY_MINUTES: '15' }) },
+    });
+  });
+
+  it('may only query the unmetered index and write through the ledger', () => {
+    const actions = actionsGrantedTo(template, 'functions/sweep/handler.ts').filter((a) => a.startsWith('dynamodb:'));
+    expect([...new Set(actions)].sort()).toEqual([
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
   });
 });
 

@@ -1,0 +1,44 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { AuditLog } from '../../shared/audit/log';
+import { documents, sns } from '../../shared/clients';
+import { periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { Ledger } from '../../shared/ledger';
+import { usd } from '../../shared/money';
+import { CoverageSweep } from './sweep';
+
+const usageTable = requireEnv('USAGE_TABLE');
+const budgetsTable = requireEnv('BUDGETS_TABLE');
+const sweep = new CoverageSweep(
+  {
+    usageTable,
+    budgetsTable,
+    unmeteredIndex: requireEnv('UNMETERED_INDEX'),
+    alertsTopicArn: requireEnv('ALERTS_TOPIC_ARN'),
+    delayMinutes: positiveIntFromEnv('UNMETERED_DELAY_MINUTES', 15),
+    unmeteredCallUsd: usd(requireEnv('UNMETERED_CALL_USD')),
+    maxCallsPerRun: positiveIntFromEnv('SWEEP_MAX_CALLS', 5000),
+  },
+  {
+    documents,
+    sns,
+    audit: AuditLog.fromEnv(documents),
+    ledger: new Ledger(documents, {
+      usageTable,
+      budgetsTable,
+      periodKind: periodKindFromEnv(),
+      usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
+    }),
+  },
+);
+const logger = new Logger({ serviceName: 'budgeteer-sweep' });
+
+/** Runs on a schedule: charges calls whose invocation log never came (see CoverageSweep). */
+export async function sweepUnmetered() {
+  const result = await sweep.run();
+  if (result.found > 0) logger.warn('unmetered calls charged at the estimate', { ...result });
+  return result;
+}
+
+export const handler = middy(sweepUnmetered).use(injectLambdaContext(logger));

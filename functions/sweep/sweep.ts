@@ -1,0 +1,170 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditLog } from '../../shared/audit/log';
+import type { BedrockCall } from '../../shared/events/parse';
+import type { PrincipalKind } from '../../shared/identity';
+import { type Charge, type Ledger, UNMETERED_SHARDS } from '../../shared/ledger';
+import { formatUsd, toDecimalString, type Usd } from '../../shared/money';
+import { resolveModelId } from '../../shared/pricing';
+
+export interface SweepConfig {
+  readonly usageTable: string;
+  readonly budgetsTable: string;
+  readonly unmeteredIndex: string;
+  readonly alertsTopicArn: string;
+  /** How long a call may wait for its invocation log before it counts as unmetered. */
+  readonly delayMinutes: number;
+  /** What an unmetered call is charged: a conservative estimate, since its tokens are unknown. */
+  readonly unmeteredCallUsd: Usd;
+  /** At most this many calls a run; the next run takes the rest. */
+  readonly maxCallsPerRun: number;
+}
+
+export interface SweepDeps {
+  readonly documents: DynamoDBDocumentClient;
+  readonly sns: SNSClient;
+  readonly audit: AuditLog;
+  readonly ledger: Ledger;
+  readonly now?: () => Date;
+}
+
+export interface SweepResult {
+  readonly found: number;
+  readonly charged: number;
+  /** Principals alerted in this run (once per principal per day). */
+  readonly alerted: string[];
+}
+
+/** The catalog version recorded on a charge that is an estimate, not a price of known tokens. */
+export const UNMETERED_ESTIMATE = 'unmetered-estimate';
+const ACTOR = 'system:sweep';
+
+/**
+ * Finds calls seen in CloudTrail whose invocation log has not charged them after `delayMinutes` (logging off,
+ * misconfigured, or a body offloaded without usage), charges each at the conservative per-call estimate through
+ * the ledger (exactly once: a log that arrives meanwhile wins, one that arrives later is a duplicate), and alerts
+ * once per principal per day with the count.
+ */
+export class CoverageSweep {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: SweepConfig,
+    private readonly deps: SweepDeps,
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async run(): Promise<SweepResult> {
+    const now = this.now();
+    const cutoff = new Date(now.getTime() - this.config.delayMinutes * 60_000).toISOString();
+    const rows = await this.unmeteredBefore(cutoff);
+    const charges = rows.map((row) => this.chargeFor(row));
+    const { charged } = await this.deps.ledger.record(charges, []);
+    const counts = new Map<string, number>();
+    for (const charge of charged) counts.set(charge.call.principal.id, (counts.get(charge.call.principal.id) ?? 0) + 1);
+    const alerted: string[] = [];
+    const day = now.toISOString().slice(0, 10);
+    for (const [principal, calls] of counts) {
+      if (await this.claimDailyAlert(principal, day, calls)) {
+        await this.alert(principal, day, calls);
+        alerted.push(principal);
+      }
+    }
+    return { found: rows.length, charged: charged.length, alerted };
+  }
+
+  private async unmeteredBefore(cutoff: string): Promise<Record<string, unknown>[]> {
+    const rows: Record<string, unknown>[] = [];
+    for (let shard = 0; shard < UNMETERED_SHARDS && rows.length < this.config.maxCallsPerRun; shard++) {
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.deps.documents.send(
+          new QueryCommand({
+            TableName: this.config.usageTable,
+            IndexName: this.config.unmeteredIndex,
+            KeyConditionExpression: 'unmeteredShard = :shard AND unmeteredSince < :cutoff',
+            ExpressionAttributeValues: { ':shard': `U${shard}`, ':cutoff': cutoff },
+            Limit: this.config.maxCallsPerRun - rows.length,
+            ExclusiveStartKey,
+          }),
+        );
+        rows.push(...(page.Items ?? []));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey && rows.length < this.config.maxCallsPerRun);
+    }
+    return rows;
+  }
+
+  private chargeFor(row: Record<string, unknown>): Charge {
+    const text = (key: string) => String(row[key] ?? '');
+    const principalId = text('principal');
+    const call: BedrockCall = {
+      requestId: text('requestId'),
+      source: 'coverage-sweep',
+      principal: {
+        id: principalId,
+        kind: (text('principalKind') || 'user') as PrincipalKind,
+        arn: text('principalArn'),
+        accountId: text('accountId'),
+        name: principalId.split('/')[1] ?? principalId,
+      },
+      operation: text('operation'),
+      modelId: text('modelId'),
+      region: text('region'),
+      time: text('callTime'),
+    };
+    return {
+      call,
+      model: resolveModelId(call.modelId),
+      costUsd: this.config.unmeteredCallUsd,
+      unknownModel: false,
+      catalogVersion: UNMETERED_ESTIMATE,
+    };
+  }
+
+  private async claimDailyAlert(principal: string, day: string, calls: number): Promise<boolean> {
+    try {
+      await this.deps.documents.send(
+        new PutCommand({
+          TableName: this.config.budgetsTable,
+          Item: { principal: `COVERAGE#${principal}`, period: day, calls, alertedAt: this.now().toISOString() },
+          ConditionExpression: 'attribute_not_exists(principal)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  private async alert(principal: string, day: string, calls: number): Promise<void> {
+    const each = formatUsd(this.config.unmeteredCallUsd);
+    await this.deps.sns.send(
+      new PublishCommand({
+        TopicArn: this.config.alertsTopicArn,
+        Subject: `Bedrock calls without invocation logs: ${principal}`.slice(0, 100),
+        Message: [
+          `${calls} Bedrock call(s) by ${principal} were seen in CloudTrail, but no model invocation log arrived within ${this.config.delayMinutes} minutes.`,
+          `They were charged at the conservative estimate of ${each} per call so the budget still moves.`,
+          '',
+          'Check that model invocation logging is on and delivers to the subscribed log group; large bodies sent',
+          'to S3 without usage counts also cause this. This alert is sent once per principal per day.',
+        ].join('\n'),
+        MessageAttributes: {
+          kind: { DataType: 'String', StringValue: 'unmetered' },
+          severity: { DataType: 'String', StringValue: 'warning' },
+          principal: { DataType: 'String', StringValue: principal },
+        },
+      }),
+    );
+    await this.deps.audit.append({
+      actor: ACTOR,
+      action: 'coverage.unmetered',
+      subject: principal,
+      details: { day, calls, chargedUsdEach: toDecimalString(this.config.unmeteredCallUsd) },
+    });
+  }
+}

@@ -1,0 +1,71 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { BudgeteerConfig } from '../config';
+import type { AuditLog } from './audit';
+import { BudgeteerFunction } from './function';
+import { UNMETERED_INDEX } from './tables';
+
+export interface CoverageProps {
+  readonly config: BudgeteerConfig;
+  readonly budgets: dynamodb.ITable;
+  readonly usage: dynamodb.ITable;
+  readonly audit: AuditLog;
+  readonly alertsTopic: sns.ITopic;
+}
+
+/** How often the sweep looks for calls whose invocation log never came. */
+export const SWEEP_RATE = Duration.minutes(5);
+
+/** `functions/sweep` on a schedule: charges unmetered calls at the estimate and alerts once per principal a day. */
+export class Coverage extends Construct {
+  public readonly function: BudgeteerFunction;
+  public readonly schedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: CoverageProps) {
+    super(scope, id);
+    const { config } = props;
+    this.function = new BudgeteerFunction(this, 'Sweep', {
+      entry: 'functions/sweep/handler.ts',
+      description: 'Charges calls seen in CloudTrail whose invocation log never arrived',
+      timeout: Duration.minutes(2),
+      logRetentionDays: config.logRetentionDays,
+      environment: {
+        USAGE_TABLE: props.usage.tableName,
+        BUDGETS_TABLE: props.budgets.tableName,
+        AUDIT_TABLE: props.audit.table.tableName,
+        UNMETERED_INDEX,
+        ALERTS_TOPIC_ARN: props.alertsTopic.topicArn,
+        PERIOD: config.period,
+        USAGE_TTL_DAYS: String(config.usageRetentionDays),
+        UNMETERED_DELAY_MINUTES: String(config.unmeteredDelayMinutes),
+        UNMETERED_CALL_USD: config.unmeteredCallUsd,
+      },
+    });
+    const fn = this.function.function;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${props.usage.tableArn}/index/${UNMETERED_INDEX}`],
+      }),
+    );
+    // The ledger's conditional writes, and the daily alert claim in Budgets.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+        resources: [props.usage.tableArn, props.budgets.tableArn],
+      }),
+    );
+    props.audit.grantAppend(fn);
+    props.alertsTopic.grantPublish(fn);
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: 'Coverage sweep for Bedrock calls without invocation logs',
+      schedule: events.Schedule.rate(SWEEP_RATE),
+      targets: [new targets.LambdaFunction(fn)],
+    });
+  }
+}
