@@ -173,6 +173,22 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const inbox = await openInbox(stack.local.clientConfig, [stack.output('AlertsTopicArn'), criticalTopic]);
     const width = Math.max(20, ...principals.map((p) => p.length));
     let previous = new Map<string, CounterView>();
+    /** Prints what moved since the last report: spend per principal, then the alerts the inbox received. */
+    const report = async (stamp: string) => {
+      const counters = await countersOf(store, period);
+      const moved = [...counters].filter(([p, c]) => !p.includes('#') && !previous.get(p)?.spend.eq(c.spend));
+      for (const [principal, { spend }] of moved.sort(([a], [b]) => byAccountLast(a, b))) {
+        const limit = await store.limitOf(principal);
+        const delta = formatUsd(spend.minus(previous.get(principal)?.spend ?? 0), 4);
+        say(
+          `  ${stamp}  ${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
+        );
+      }
+      for (const { topicArn, subject } of await inbox.read()) {
+        say(`  ${stamp}  ${topicArn === criticalTopic ? '⛔' : '⚠'}  ${subject}`);
+      }
+      previous = counters;
+    };
     const steps = chunk(items, Math.ceil(items.length / STEPS));
     for (const step of steps) {
       const unreadable = step.filter((i) => i.error !== undefined);
@@ -196,22 +212,16 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         );
       }
       await stack.settle();
-      const counters = await countersOf(store, period);
       const last = step[step.length - 1];
-      const stamp = new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' ');
-      const moved = [...counters].filter(([p, c]) => !p.includes('#') && !previous.get(p)?.spend.eq(c.spend));
-      for (const [principal, { spend }] of moved.sort(([a], [b]) => byAccountLast(a, b))) {
-        const limit = await store.limitOf(principal);
-        const delta = formatUsd(spend.minus(previous.get(principal)?.spend ?? 0), 4);
-        say(
-          `  ${stamp}  ${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
-        );
-      }
-      for (const { topicArn, subject } of await inbox.read()) {
-        say(`  ${stamp}  ${topicArn === criticalTopic ? '⛔' : '⚠'}  ${subject}`);
-      }
-      previous = counters;
+      await report(new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' '));
     }
+
+    // What EventBridge Scheduler would do every few minutes: the coverage sweep finds the calls whose
+    // invocation log never came (older than its delay) and charges them at the estimate.
+    say('  ▸ the scheduled coverage sweep runs');
+    await stack.runScheduled();
+    await stack.settle();
+    await report(now.toISOString().slice(5, 16).replace('T', ' '));
 
     inbox.close();
     const rejectedQueue = new SQSClient(stack.local.clientConfig);

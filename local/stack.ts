@@ -205,6 +205,29 @@ export class LocalStack {
     }
   }
 
+  /** EventBridge schedules: invokes once every function a scheduled rule targets, with the Scheduled Event shape. */
+  async runScheduled(): Promise<void> {
+    for (const [logicalId, resource] of Object.entries(this.template.Resources ?? {})) {
+      const properties = resource.Properties ?? {};
+      if (resource.Type !== 'AWS::Events::Rule' || properties.ScheduleExpression === undefined) continue;
+      for (const target of (properties.Targets ?? []) as { Arn?: { 'Fn::GetAtt'?: [string, string] } }[]) {
+        const fn = this.deployment.functions[target.Arn?.['Fn::GetAtt']?.[0] ?? ''];
+        if (!fn) continue;
+        await this.local.invoke(fn.name, {
+          version: '0',
+          id: crypto.randomUUID(),
+          'detail-type': 'Scheduled Event',
+          source: 'aws.events',
+          account: this.local.accountId,
+          time: new Date().toISOString(),
+          region: this.local.region,
+          resources: [`arn:aws:events:${this.local.region}:${this.local.accountId}:rule/${logicalId}`],
+          detail: {},
+        });
+      }
+    }
+  }
+
   /** CloudWatch Logs subscription: one delivery of log records (gzip + base64), as Lambda receives it. */
   async deliverLogs(records: readonly unknown[], ids?: readonly string[]): Promise<unknown> {
     const payload = {
