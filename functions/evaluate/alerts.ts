@@ -1,13 +1,10 @@
 import type Big from 'big.js';
 import { formatUsd, type Usd } from '../../shared/money';
+import type { AlertMessage } from '../../shared/notify';
+
+export type { AlertMessage } from '../../shared/notify';
 
 export type Severity = 'warning' | 'critical';
-
-export interface AlertMessage {
-  readonly subject: string;
-  readonly body: string;
-  readonly attributes: Record<string, string>;
-}
 
 export interface ThresholdAlert {
   /** Unique per principal, period and threshold: subscribers can drop a repeat by it. */
@@ -23,10 +20,6 @@ export interface ThresholdAlert {
   readonly limit: Usd;
   readonly topModels: readonly { model: string; spend: Usd }[];
 }
-
-const SNS_SUBJECT_LIMIT = 100;
-
-const clip = (text: string, limit: number) => (text.length <= limit ? text : `${text.slice(0, limit - 1)}…`);
 
 const describePrincipal = (principal: string) => (principal === 'ACCOUNT' ? 'the whole account' : principal);
 
@@ -59,7 +52,7 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
       : 'At 100% the principal is suspended (an explicit IAM deny) until an admin approves an override or the period ends.',
   );
   return {
-    subject: clip(`Bedrock budget ${alert.threshold}% reached: ${who} (${alert.period})`, SNS_SUBJECT_LIMIT),
+    subject: `Bedrock budget ${alert.threshold}% reached: ${who} (${alert.period})`,
     body: lines.join('\n'),
     attributes: {
       kind: 'threshold',
@@ -91,7 +84,7 @@ export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
       ? `The emergency stop was started (execution ${notice.executionName}).`
       : `Its suspension was started (execution ${notice.executionName}).`;
   return {
-    subject: clip(`Bedrock budget exhausted: ${who} (${notice.period})`, SNS_SUBJECT_LIMIT),
+    subject: `Bedrock budget exhausted: ${who} (${notice.period})`,
     body: [
       `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}.`,
       '',
@@ -109,7 +102,7 @@ export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
 
 export function unknownModelMessage(model: string, requests: number): AlertMessage {
   return {
-    subject: clip(`Bedrock model missing from the price catalog: ${model}`, SNS_SUBJECT_LIMIT),
+    subject: `Bedrock model missing from the price catalog: ${model}`,
     body: [
       `Calls to ${model} were charged at the catalog's conservative fallback price (${requests} so far).`,
       'Add the model to shared/pricing/catalog.json with its published prices and redeploy to charge it exactly.',

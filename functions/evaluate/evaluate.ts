@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -14,6 +14,7 @@ import { type BudgetStore, decimalOf } from '../../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
+import { publishAlert } from '../../shared/notify';
 import { type PeriodKind, periodEnd, periodKey } from '../../shared/period';
 import { type AlertMessage, exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
 import { crossingFor, isExhausted } from './crossing';
@@ -309,17 +310,8 @@ export class Evaluator {
     return Item as BudgetItem | undefined;
   }
 
-  private async publish(topicArn: string, message: AlertMessage): Promise<void> {
-    await this.deps.sns.send(
-      new PublishCommand({
-        TopicArn: topicArn,
-        Subject: message.subject,
-        Message: message.body,
-        MessageAttributes: Object.fromEntries(
-          Object.entries(message.attributes).map(([key, value]) => [key, { DataType: 'String', StringValue: value }]),
-        ),
-      }),
-    );
+  private publish(topicArn: string, message: AlertMessage): Promise<void> {
+    return publishAlert(this.deps.sns, topicArn, message);
   }
 }
 

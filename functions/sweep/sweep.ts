@@ -1,11 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
 import type { BedrockCall } from '../../shared/events/parse';
 import type { PrincipalKind } from '../../shared/identity';
 import { type Charge, type Ledger, UNMETERED_SHARDS } from '../../shared/ledger';
 import { formatUsd, toDecimalString, type Usd } from '../../shared/money';
+import { publishAlert } from '../../shared/notify';
 import { resolveModelId } from '../../shared/pricing';
 
 export interface SweepConfig {
@@ -142,24 +143,17 @@ export class CoverageSweep {
 
   private async alert(principal: string, day: string, calls: number): Promise<void> {
     const each = formatUsd(this.config.unmeteredCallUsd);
-    await this.deps.sns.send(
-      new PublishCommand({
-        TopicArn: this.config.alertsTopicArn,
-        Subject: `Bedrock calls without invocation logs: ${principal}`.slice(0, 100),
-        Message: [
-          `${calls} Bedrock call(s) by ${principal} were seen in CloudTrail, but no model invocation log arrived within ${this.config.delayMinutes} minutes.`,
-          `They were charged at the conservative estimate of ${each} per call so the budget still moves.`,
-          '',
-          'Check that model invocation logging is on and delivers to the subscribed log group; large bodies sent',
-          'to S3 without usage counts also cause this. This alert is sent once per principal per day.',
-        ].join('\n'),
-        MessageAttributes: {
-          kind: { DataType: 'String', StringValue: 'unmetered' },
-          severity: { DataType: 'String', StringValue: 'warning' },
-          principal: { DataType: 'String', StringValue: principal },
-        },
-      }),
-    );
+    await publishAlert(this.deps.sns, this.config.alertsTopicArn, {
+      subject: `Bedrock calls without invocation logs: ${principal}`,
+      body: [
+        `${calls} Bedrock call(s) by ${principal} were seen in CloudTrail, but no model invocation log arrived within ${this.config.delayMinutes} minutes.`,
+        `They were charged at the conservative estimate of ${each} per call so the budget still moves.`,
+        '',
+        'Check that model invocation logging is on and delivers to the subscribed log group; large bodies sent',
+        'to S3 without usage counts also cause this. This alert is sent once per principal per day.',
+      ].join('\n'),
+      attributes: { kind: 'unmetered', severity: 'warning', principal },
+    });
     await this.deps.audit.append({
       actor: ACTOR,
       action: 'coverage.unmetered',
