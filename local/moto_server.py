@@ -53,6 +53,8 @@ def patch_transaction_backup():
     """moto 5.2.1's TransactWriteItems backs up a table by deep-copying it once per action, not once per table: a
     100-action transaction on a table of n items costs 100 copies of n items (seconds and gigabytes once a table
     holds a few thousand rows). Copy each table once per transaction; the backup, and so the rollback, is the same.
+    Its rollback also left the stream records of the cancelled actions in the stream (a counter ADD that never
+    happened reached the evaluator): those are dropped here.
     """
     import copy as real_copy
 
@@ -80,8 +82,26 @@ def patch_transaction_backup():
 
     def transact_write_items(self, transact_items):
         per_thread.cache = {}
+        tables = dict(self.tables)
+        stream_lengths = {name: len(t.stream_shard.items) for name, t in tables.items() if t.stream_shard is not None}
         try:
             return original(self, transact_items)
+        except Exception:
+            # moto's rollback swaps in the backup copies. Put the state back into the original table objects instead,
+            # and drop the stream records the cancelled actions wrote: open shard iterators keep reading the same
+            # shard, and DynamoDB emits no records for a cancelled transaction.
+            for name, table in tables.items():
+                restored = self.tables.get(name)
+                if restored is None or restored is table:
+                    continue
+                shard = table.stream_shard
+                table.__dict__.update(restored.__dict__)
+                if shard is not None:
+                    del shard.items[stream_lengths.get(name, 0) :]
+                    shard.table = table
+                    table.stream_shard = shard
+                self.tables[name] = table
+            raise
         finally:
             per_thread.cache = None
 
@@ -111,6 +131,13 @@ def patch_dynamodb_write_isolation():
 
     for name in writes:
         setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+
+    # A transaction applies its actions one by one and restores the backups when one fails; the stream records of
+    # the actions applied before the failure must never be read (DynamoDB emits none for a cancelled transaction).
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    for name in ["get_shard_iterator", "get_records"]:
+        setattr(DynamoDBStreamsBackend, name, serialized(getattr(DynamoDBStreamsBackend, name)))
 
 
 def patch_sqs_retention_check():
