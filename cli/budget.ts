@@ -37,6 +37,8 @@ export interface Deployment {
   readonly budgetsTable: string;
   readonly auditTable: string;
   readonly periodKind: PeriodKind;
+  /** Further kinds a principal's limit may use; counters are kept for them too. */
+  readonly extraPeriodKinds: readonly PeriodKind[];
   readonly thresholds: readonly number[];
   readonly configuredDefault: Usd;
   readonly configuredAccount: Usd;
@@ -54,10 +56,16 @@ export function deploymentOf(target: Target): Deployment {
   if (!Array.isArray(thresholds) || !thresholds.every((t) => Number.isSafeInteger(t))) {
     throw new TargetError('the stack output Thresholds is not a JSON array of whole percentages');
   }
+  // Stacks deployed before extra period kinds existed have no such output: none then.
+  const extra = JSON.parse(target.outputs.ExtraPeriodKinds ?? '[]') as unknown;
+  if (!Array.isArray(extra) || !extra.every(isPeriodKind)) {
+    throw new TargetError('the stack output ExtraPeriodKinds is not a JSON list of period kinds');
+  }
   return {
     budgetsTable: output(target, 'BudgetsTableName'),
     auditTable: output(target, 'AuditTableName'),
     periodKind,
+    extraPeriodKinds: extra,
     thresholds,
     configuredDefault: usd(output(target, 'DefaultBudgetUsd')),
     configuredAccount: usd(output(target, 'AccountBudgetUsd')),
@@ -133,11 +141,13 @@ export function resolveActor(
 }
 
 /** Refuses a period kind other than the deployment's: one kind serves every principal for now. */
-export function checkPeriodKind(requested: string | undefined, deployment: Deployment): void {
-  if (requested === undefined || requested === deployment.periodKind) return;
+/** The kind of period a limit is set for: the deployment's own, or one it keeps counters for. */
+export function checkPeriodKind(requested: string | undefined, deployment: Deployment): PeriodKind {
+  if (requested === undefined || requested === deployment.periodKind) return deployment.periodKind;
+  if ((deployment.extraPeriodKinds as readonly string[]).includes(requested)) return requested as PeriodKind;
   throw new BudgetCommandError(
-    `--period ${requested}: this deployment budgets ${deployment.periodKind} periods, and per-principal period ` +
-      `kinds are not supported yet. Omit --period, or redeploy with -c period=${requested} to change it for everyone.`,
+    `--period ${requested}: this deployment budgets ${deployment.periodKind} periods and keeps no ${requested} ` +
+      `counters. Redeploy with -c 'extraPeriodKinds=["${requested}"]' to allow ${requested} limits per principal.`,
   );
 }
 
@@ -173,7 +183,7 @@ export async function setBudgetLimit(
   request: SetLimitRequest,
   now: Date = new Date(),
 ): Promise<SetLimitResult> {
-  checkPeriodKind(request.period, deployment);
+  const periodKind = checkPeriodKind(request.period, deployment);
   const { principal, limitUsd, actor } = request;
   const previous = await store.ownLimit(principal);
   let audit: StoredEntry;
@@ -185,7 +195,7 @@ export async function setBudgetLimit(
       details: {
         limitUsd: toDecimalString(limitUsd),
         previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
-        periodKind: deployment.periodKind,
+        periodKind,
       },
       at: now,
     });
@@ -196,7 +206,9 @@ export async function setBudgetLimit(
     );
   }
   try {
-    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null);
+    // The deployment's own kind is the default and is not stored, so a redeploy with another period moves it too.
+    const ownKind = periodKind === deployment.periodKind ? undefined : periodKind;
+    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind);
   } catch (cause) {
     const why =
       cause instanceof LimitChangedError
@@ -212,7 +224,7 @@ export async function setBudgetLimit(
     principal,
     limitUsd,
     ...(previous ? { previousUsd: previous.limitUsd } : {}),
-    periodKind: deployment.periodKind,
+    periodKind,
     setBy: actor,
     audit,
   };
@@ -413,8 +425,8 @@ export function registerBudgetCommands(program: Command): void {
       .addOption(
         new Option(
           '--period <kind>',
-          "the period kind; only the deployment's own (stack output PeriodKind) is accepted, as " +
-            'per-principal period kinds are not supported yet',
+          "the period kind: the deployment's own (stack output PeriodKind, the default) or one it keeps counters " +
+            'for (stack output ExtraPeriodKinds, set with -c extraPeriodKinds)',
         ).choices(PERIOD_KINDS),
       )
       .option(

@@ -6,6 +6,8 @@ export interface BudgeteerConfig {
   readonly defaultBudgetUsd: string;
   readonly accountBudgetUsd: string;
   readonly period: PeriodKind;
+  /** Further period kinds a principal's limit may use (`budget set --period`); ingest keeps counters for each. */
+  readonly extraPeriodKinds: readonly PeriodKind[];
   readonly thresholds: readonly number[];
   readonly breakGlassPrincipals: readonly string[];
   readonly perSessionRoles: readonly string[];
@@ -30,6 +32,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   defaultBudgetUsd: '50',
   accountBudgetUsd: '1000',
   period: 'monthly',
+  extraPeriodKinds: [],
   thresholds: [80, 90, 95],
   breakGlassPrincipals: [],
   perSessionRoles: ['AWSReservedSSO_*'],
@@ -42,6 +45,9 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   unmeteredCallUsd: '0.50',
   unmeteredDelayMinutes: 15,
 };
+
+/** Every period kind the deployment keeps counters for: its own first. */
+export const periodKindsOf = (config: BudgeteerConfig): PeriodKind[] => [config.period, ...config.extraPeriodKinds];
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -121,6 +127,12 @@ export function readConfig(node: Node): BudgeteerConfig {
   const period = get('period');
   if (!isPeriodKind(period)) problems.push(`period must be monthly, weekly or daily (got ${JSON.stringify(period)})`);
 
+  const extra = get('extraPeriodKinds');
+  const extraOk = Array.isArray(extra) && extra.every((kind) => isPeriodKind(kind));
+  if (!extraOk) {
+    problems.push(`extraPeriodKinds must be a list of monthly, weekly, daily (got ${JSON.stringify(extra)})`);
+  }
+
   const thresholds = get('thresholds');
   const thresholdsOk =
     Array.isArray(thresholds) &&
@@ -158,6 +170,7 @@ export function readConfig(node: Node): BudgeteerConfig {
     defaultBudgetUsd: money('defaultBudgetUsd'),
     accountBudgetUsd: money('accountBudgetUsd'),
     period: isPeriodKind(period) ? period : DEFAULT_CONFIG.period,
+    extraPeriodKinds: extraOk ? [...new Set(extra as PeriodKind[])].filter((kind) => kind !== period) : [],
     thresholds: thresholdsOk ? (thresholds as number[]) : DEFAULT_CONFIG.thresholds,
     breakGlassPrincipals: stringList('breakGlassPrincipals', PRINCIPAL_ARN),
     perSessionRoles: stringList('perSessionRoles', /^[\w+=,.@*-]+$/),

@@ -52,6 +52,7 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.evaluation.emergencyStop.stateMachineArn });
     // Settings the CLI needs to read budgets as the functions do.
     new CfnOutput(this, 'PeriodKind', { value: config.period });
+    new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });
     new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });
     new CfnOutput(this, 'DefaultBudgetUsd', { value: config.defaultBudgetUsd });
     new CfnOutput(this, 'AccountBudgetUsd', { value: config.accountBudgetUsd });

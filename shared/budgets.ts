@@ -10,6 +10,7 @@ import {
 import { ACCOUNT_PRINCIPAL } from './identity';
 import { LIMIT_PERIOD } from './ledger';
 import { toDecimalString, type Usd, usd, ZERO } from './money';
+import { isPeriodKind, type PeriodKind } from './period';
 
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
 export const DEFAULT_PRINCIPAL = 'DEFAULT';
@@ -29,6 +30,8 @@ export interface LimitRecord {
   /** A principal id, DEFAULT or ACCOUNT. */
   readonly principal: string;
   readonly limitUsd: Usd;
+  /** The kind of period the limit is for; absent: the deployment's own. */
+  readonly periodKind?: PeriodKind;
   readonly setBy?: string;
   readonly setAt?: string;
 }
@@ -90,6 +93,7 @@ function limitRecordOf(item: Item): LimitRecord {
   return {
     principal: String(item.principal),
     limitUsd: decimalOf(item.limitUsd),
+    ...(isPeriodKind(item.periodKind) ? { periodKind: item.periodKind } : {}),
     ...(typeof item.setBy === 'string' ? { setBy: item.setBy } : {}),
     ...(typeof item.setAt === 'string' ? { setAt: item.setAt } : {}),
   };
@@ -150,6 +154,7 @@ export class BudgetStore {
     setBy: string,
     now = new Date(),
     expected?: Usd | null,
+    periodKind?: PeriodKind,
   ): Promise<void> {
     if (limitUsd.lt(0)) throw new RangeError('a budget limit cannot be negative');
     const condition = expected === undefined ? {} : unchangedCondition(expected);
@@ -161,6 +166,7 @@ export class BudgetStore {
             principal,
             period: LIMIT_PERIOD,
             limitUsd: NumberValue.from(toDecimalString(limitUsd)),
+            ...(periodKind ? { periodKind } : {}),
             setBy,
             setAt: now.toISOString(),
           },
@@ -174,6 +180,17 @@ export class BudgetStore {
   }
 
   /** The limit in force for a principal: its own, else the run-time default, else the configured one. */
+  /** The limit in force and, when the principal's own limit names one, the kind of period it is for. */
+  async budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
+    const own = await this.ownLimit(principal);
+    if (own) return { limitUsd: own.limitUsd, ...(own.periodKind ? { periodKind: own.periodKind } : {}) };
+    return {
+      limitUsd: await this.resolveLimit(principal, (key) =>
+        key === principal ? Promise.resolve(undefined) : this.limitItem(key),
+      ),
+    };
+  }
+
   async limitOf(principal: string): Promise<Usd> {
     return this.resolveLimit(principal, (key) => this.limitItem(key));
   }

@@ -43,3 +43,11 @@ export function positiveIntFromEnv(name: string, fallback: number, env: Env = pr
   if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
   return value;
 }
+
+/** EXTRA_PERIOD_KINDS: a JSON list of further period kinds counters are kept for. */
+export function extraPeriodKindsFromEnv(env: Env = process.env): PeriodKind[] {
+  const kinds = jsonListFromEnv('EXTRA_PERIOD_KINDS', env);
+  const wrong = kinds.filter((kind) => !isPeriodKind(kind));
+  if (wrong.length > 0) throw new ConfigError(`EXTRA_PERIOD_KINDS has unknown period kinds: ${wrong.join(', ')}`);
+  return kinds as PeriodKind[];
+}

@@ -21,6 +21,8 @@ export interface LedgerTables {
 
 export interface LedgerOptions extends LedgerTables {
   readonly periodKind: PeriodKind;
+  /** Further period kinds to keep counters for (principals whose limit is weekly or daily). @default none */
+  readonly extraPeriodKinds?: readonly PeriodKind[];
   readonly usageTtlDays: number;
   readonly now?: () => Date;
 }
@@ -98,6 +100,12 @@ export class Ledger {
     return periodKey(this.options.periodKind, new Date(call.time));
   }
 
+  /** The counter periods a call adds to: the deployment's, then any extra kinds'. */
+  private periodsOf(call: BedrockCall): string[] {
+    const at = new Date(call.time);
+    return [this.options.periodKind, ...(this.options.extraPeriodKinds ?? [])].map((kind) => periodKey(kind, at));
+  }
+
   /** Greedy packing: charges sorted by principal so consecutive rows share counter updates. */
   private pack(items: Item[]): Item[][] {
     const sorted = [...items].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
@@ -122,8 +130,10 @@ export class Ledger {
   private counterKeysOf(item: Item): string[] {
     if (item.kind === 'sighting') return [];
     const { call, unknownModel, model } = item.charge;
-    const period = this.periodOf(call);
-    const keys = [`${call.principal.id}\u0000${period}`, `${ACCOUNT_PRINCIPAL}\u0000${period}`];
+    const keys = this.periodsOf(call).flatMap((period) => [
+      `${call.principal.id}\u0000${period}`,
+      `${ACCOUNT_PRINCIPAL}\u0000${period}`,
+    ]);
     if (unknownModel) keys.push(`MODEL#${model}`);
     return keys;
   }
@@ -247,15 +257,16 @@ export class Ledger {
     for (const item of items) {
       if (item.kind !== 'charge') continue;
       const { call, costUsd } = item.charge;
-      const period = this.periodOf(call);
       const { principal } = call;
       const { model } = item.charge;
-      bump(
-        { principal: principal.id, period, principalArn: principal.arn, principalKind: principal.kind },
-        costUsd,
-        model,
-      );
-      bump({ principal: ACCOUNT_PRINCIPAL, period }, costUsd, model);
+      for (const period of this.periodsOf(call)) {
+        bump(
+          { principal: principal.id, period, principalArn: principal.arn, principalKind: principal.kind },
+          costUsd,
+          model,
+        );
+        bump({ principal: ACCOUNT_PRINCIPAL, period }, costUsd, model);
+      }
       if (item.charge.unknownModel) {
         unknownModels.set(item.charge.model, (unknownModels.get(item.charge.model) ?? 0) + 1);
       }

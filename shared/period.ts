@@ -48,3 +48,14 @@ export function periodEnd(kind: PeriodKind, at: Date): Date {
     }
   }
 }
+
+const KEY_PATTERNS: Record<PeriodKind, RegExp> = {
+  monthly: /^\d{4}-\d{2}$/,
+  weekly: /^\d{4}-W\d{2}$/,
+  daily: /^\d{4}-\d{2}-\d{2}$/,
+};
+
+/** Which kind of period a key names (`2026-11` monthly, `2026-W47` weekly, `2026-11-20` daily), if any. */
+export function periodKindOfKey(key: string): PeriodKind | undefined {
+  return PERIOD_KINDS.find((kind) => KEY_PATTERNS[kind].test(key));
+}

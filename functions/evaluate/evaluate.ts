@@ -15,7 +15,7 @@ import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
 import { publishAlert } from '../../shared/notify';
-import { type PeriodKind, periodEnd, periodKey } from '../../shared/period';
+import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
 import { type AlertMessage, exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
 import { crossingFor, isExhausted } from './crossing';
 
@@ -73,7 +73,7 @@ export function executionName(kind: 'suspend' | 'emergency-stop', principal: str
  */
 export class Evaluator {
   private readonly now: () => Date;
-  private readonly limits = new Map<string, Promise<Usd>>();
+  private readonly budgets = new Map<string, Promise<{ limitUsd: Usd; periodKind?: PeriodKind }>>();
 
   constructor(
     private readonly config: EvaluatorConfig,
@@ -84,7 +84,7 @@ export class Evaluator {
 
   /** Limits are read once per batch: a change of limit arrives as its own stream record and is seen next batch. */
   startBatch(): void {
-    this.limits.clear();
+    this.budgets.clear();
   }
 
   async evaluate(item: BudgetItem): Promise<void> {
@@ -92,7 +92,8 @@ export class Evaluator {
     if (item.period === LIMIT_PERIOD) {
       // A new limit counts at once: re-evaluate the principal's current period against it.
       if (item.principal !== ACCOUNT_PRINCIPAL && item.principal.includes('#')) return;
-      const current = await this.read(item.principal, periodKey(this.config.periodKind, this.now()));
+      const kind = (await this.budgetOf(item.principal)).periodKind ?? this.config.periodKind;
+      const current = await this.read(item.principal, periodKey(kind, this.now()));
       if (current) await this.evaluateCounter(current);
       return;
     }
@@ -100,18 +101,21 @@ export class Evaluator {
     await this.evaluateCounter(item);
   }
 
-  private limitOf(principal: string): Promise<Usd> {
-    let limit = this.limits.get(principal);
-    if (!limit) {
-      limit = this.deps.budgets.limitOf(principal);
-      this.limits.set(principal, limit);
+  private budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
+    let budget = this.budgets.get(principal);
+    if (!budget) {
+      budget = this.deps.budgets.budgetOf(principal);
+      this.budgets.set(principal, budget);
     }
-    return limit;
+    return budget;
   }
 
   private async evaluateCounter(item: BudgetItem): Promise<void> {
+    const budget = await this.budgetOf(item.principal);
+    // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only.
+    if (periodKindOfKey(item.period) !== (budget.periodKind ?? this.config.periodKind)) return;
     const spend = decimalOf(item.spendUsd);
-    const limit = await this.limitOf(item.principal);
+    const limit = budget.limitUsd;
     const alertedLevel = item.alertLevel === undefined ? 0 : Number(decimalOf(item.alertLevel));
     const crossing = crossingFor({ spend, limit, thresholds: this.config.thresholds, alertedLevel });
     if (crossing) {
@@ -176,7 +180,7 @@ export class Evaluator {
       principal: item.principal,
       principalArn: typeof item.principalArn === 'string' ? item.principalArn : undefined,
       period: item.period,
-      periodEnd: periodEnd(this.config.periodKind, this.now()),
+      periodEnd: periodEnd(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
       threshold: pending.threshold,
       skipped: pending.skipped.map(Number),
       percent: decimalOf(pending.percent),

@@ -5,7 +5,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { documents, sqs } from '../../shared/clients';
-import { jsonListFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import {
+  extraPeriodKindsFromEnv,
+  jsonListFromEnv,
+  periodKindFromEnv,
+  positiveIntFromEnv,
+  requireEnv,
+} from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
 import { ingest, type Rejection } from './ingest';
 import { recordsOf } from './sources';
@@ -16,6 +22,7 @@ const config = {
   budgetsTable: requireEnv('BUDGETS_TABLE'),
   rejectedQueueUrl: requireEnv('REJECTED_QUEUE_URL'),
   periodKind: periodKindFromEnv(),
+  extraPeriodKinds: extraPeriodKindsFromEnv(),
   usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
   rules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
 };

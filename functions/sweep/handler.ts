@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
 import { documents, sns } from '../../shared/clients';
-import { periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { extraPeriodKindsFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 import { CoverageSweep } from './sweep';
@@ -28,6 +28,7 @@ const sweep = new CoverageSweep(
       usageTable,
       budgetsTable,
       periodKind: periodKindFromEnv(),
+      extraPeriodKinds: extraPeriodKindsFromEnv(),
       usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
     }),
   },

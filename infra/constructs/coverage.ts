@@ -41,6 +41,7 @@ export class Coverage extends Construct {
         UNMETERED_INDEX,
         ALERTS_TOPIC_ARN: props.alertsTopic.topicArn,
         PERIOD: config.period,
+        EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
         UNMETERED_DELAY_MINUTES: String(config.unmeteredDelayMinutes),
         UNMETERED_CALL_USD: config.unmeteredCallUsd,

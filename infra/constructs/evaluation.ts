@@ -117,6 +117,7 @@ export class Evaluation extends Construct {
         BUDGETS_TABLE: budgets.tableName,
         AUDIT_TABLE: props.audit.table.tableName,
         PERIOD: config.period,
+        EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         THRESHOLDS: JSON.stringify(config.thresholds),
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
         ACCOUNT_BUDGET_USD: config.accountBudgetUsd,

@@ -53,6 +53,7 @@ export class Ingestion extends Construct {
         BUDGETS_TABLE: props.budgets.tableName,
         REJECTED_QUEUE_URL: this.rejectedQueue.queueUrl,
         PERIOD: config.period,
+        EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
         PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
         POWERTOOLS_METRICS_NAMESPACE: 'Budgeteer',

@@ -40,6 +40,7 @@ const deployment: Deployment = {
   budgetsTable: 'Budgets',
   auditTable: 'Audit',
   periodKind: 'monthly',
+  extraPeriodKinds: ['weekly'],
   thresholds: [80, 90, 95],
   configuredDefault: usd('50'),
   configuredAccount: usd('1000'),
@@ -249,18 +250,39 @@ describe('budget set: audited write', () => {
     );
   });
 
-  it('refuses a period kind other than the deployment one, before reading or writing anything', async () => {
+  it('refuses a period kind the deployment keeps no counters for, before reading or writing anything', async () => {
     const attempt = setBudgetLimit(store, log, deployment, {
+      principal: 'user/alice',
+      limitUsd: usd('20'),
+      actor: ADMIN,
+      period: 'daily',
+    });
+
+    await expect(attempt).rejects.toThrow(
+      /--period daily: this deployment budgets monthly periods and keeps no daily counters. Redeploy with -c 'extraPeriodKinds=\["daily"\]'/,
+    );
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('stores the period kind of a limit set for an enabled extra kind, and audits it', async () => {
+    ddb.on(GetCommand).resolves({});
+    ddb.on(PutCommand).resolves({});
+    ddb.on(QueryCommand).resolves({ Items: [] });
+
+    const result = await setBudgetLimit(store, log, deployment, {
       principal: 'user/alice',
       limitUsd: usd('20'),
       actor: ADMIN,
       period: 'weekly',
     });
 
-    await expect(attempt).rejects.toThrow(
-      /--period weekly: this deployment budgets monthly periods, and per-principal period kinds are not supported yet/,
-    );
-    expect(ddb.calls()).toHaveLength(0);
+    expect(result.periodKind).toBe('weekly');
+    const limitPut = ddb.commandCalls(PutCommand).find((c) => c.args[0].input.TableName === 'Budgets')?.args[0]
+      .input.Item;
+    expect(limitPut).toMatchObject({ principal: 'user/alice', period: 'LIMIT', periodKind: 'weekly' });
+    const auditPut = ddb.commandCalls(PutCommand).find((c) => c.args[0].input.TableName === 'Audit')?.args[0]
+      .input.Item;
+    expect(auditPut?.details).toMatchObject({ periodKind: 'weekly' });
   });
 });
 
@@ -423,6 +445,7 @@ describe('command line', () => {
     BudgetsTableName: 'Budgets',
     AuditTableName: 'Audit',
     PeriodKind: 'monthly',
+    ExtraPeriodKinds: '["weekly"]',
     Thresholds: '[80,90,95]',
     DefaultBudgetUsd: '50',
     AccountBudgetUsd: '1000',
@@ -475,6 +498,9 @@ describe('command line', () => {
     expect(() => deploymentOf({ clientConfig: {}, outputs: { ...outputs, PeriodKind: 'yearly' } })).toThrow(
       /PeriodKind is yearly/,
     );
+    // A stack from before extra period kinds: none.
+    const { ExtraPeriodKinds: _, ...older } = outputs;
+    expect(deploymentOf({ clientConfig: {}, outputs: older }).extraPeriodKinds).toEqual([]);
   });
 
   it('sets a limit from the stack named by --stack, as --actor', async () => {

@@ -27,7 +27,13 @@ const config = {
 };
 const audit = { append: jest.fn() };
 const limits: Record<string, string> = {};
-const budgets = { limitOf: jest.fn(async (p: string) => usd(limits[p] ?? '100')) };
+const kinds: Record<string, 'weekly' | 'daily'> = {};
+const budgets = {
+  budgetOf: jest.fn(async (p: string) => ({
+    limitUsd: usd(limits[p] ?? '100'),
+    ...(kinds[p] ? { periodKind: kinds[p] } : {}),
+  })),
+};
 const now = new Date('2026-11-20T12:00:00Z');
 
 function evaluator() {
@@ -60,6 +66,7 @@ beforeEach(() => {
   workflows.reset();
   audit.append.mockReset();
   for (const key of Object.keys(limits)) delete limits[key];
+  for (const key of Object.keys(kinds)) delete kinds[key];
   ddb.on(UpdateCommand).resolves({});
   topics.on(PublishCommand).resolves({ MessageId: 'm-1' });
   workflows.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
@@ -233,6 +240,31 @@ describe('evaluating a spend change', () => {
 
     expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: { principal: 'user/alice', period: '2026-11' } });
     expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toMatch(/90% reached/);
+  });
+
+  it("judges a principal with a weekly limit on its weekly counter only, not the deployment's monthly one", async () => {
+    kinds['user/wes'] = 'weekly';
+    limits['user/wes'] = '10';
+
+    await evaluator().evaluate(counter('user/wes', '9', { period: '2026-11' }));
+    expect(topics).not.toHaveReceivedCommand(PublishCommand);
+
+    await evaluator().evaluate(counter('user/wes', '9', { period: '2026-W47' }));
+    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toBe(
+      'Bedrock budget 90% reached: user/wes (2026-W47)',
+    );
+    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Message).toMatch(
+      /Period ends: 2026-11-23T00:00:00.000Z/,
+    );
+  });
+
+  it("re-evaluates a weekly principal's current week when its limit changes", async () => {
+    kinds['user/wes'] = 'weekly';
+    ddb.on(GetCommand).resolves({ Item: counter('user/wes', '85', { period: '2026-W47' }) });
+
+    await evaluator().evaluate({ principal: 'user/wes', period: 'LIMIT', limitUsd: new NumberValue('100') });
+
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: { principal: 'user/wes', period: '2026-W47' } });
   });
 
   it('alerts an unknown model once, claimed on its marker item', async () => {

@@ -48,6 +48,13 @@ describe('deployment configuration', () => {
     expect(problems.join('\n')).toMatch(/logRetentionDays/);
   });
 
+  it('enables extra period kinds for per-principal limits, never repeating the deployment kind', () => {
+    expect(
+      configOf({ period: 'monthly', extraPeriodKinds: '["weekly", "monthly", "weekly"]' }).extraPeriodKinds,
+    ).toEqual(['weekly']);
+    expect(() => configOf({ extraPeriodKinds: ['hourly'] })).toThrow(/extraPeriodKinds/);
+  });
+
   it('refuses a money amount given as a float-looking JSON number with an exponent', () => {
     expect(() => configOf({ accountBudgetUsd: '1e3' })).toThrow(/accountBudgetUsd/);
   });

@@ -1,10 +1,13 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { deploymentOf, setBudgetLimit } from '../../cli/budget';
 import { executionName } from '../../functions/evaluate/evaluate';
 import { type Inbox, openInbox } from '../../local/inbox';
+import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { usd } from '../../shared/money';
+import { periodKey } from '../../shared/period';
 import { invocationLog } from '../fixtures';
 import { deliverLogs, documents, eventually, item, lambda, local, output, settle, unique } from './support';
 
@@ -109,6 +112,33 @@ describe('budget evaluation on the local stack', () => {
     },
     60_000,
   );
+
+  it('alerts a principal with a weekly budget on its spend of the week', async () => {
+    const name = `wes-${unique()}`;
+    const principal = `user/${name}`;
+    const year = 2100 + Math.floor(Math.random() * 5000);
+    const at = new Date(`${year}-05-13T10:00:00Z`);
+    const deployment = deploymentOf({ clientConfig: local.clientConfig, outputs: local.outputs });
+    const log = new AuditLog(documents, output('AuditTableName'));
+    await setBudgetLimit(store, log, deployment, {
+      principal,
+      limitUsd: usd(LIMIT),
+      actor: 'arn:aws:iam::123456789012:user/admin',
+      period: 'weekly',
+    });
+
+    await spend(`arn:aws:iam::111122223333:user/${name}`, 81, 1, at.toISOString());
+
+    const week = periodKey('weekly', at);
+    expect((await notificationsFor(principal)).map((n) => n.subject)).toEqual([
+      `Bedrock budget 80% reached: ${principal} (${week})`,
+    ]);
+    // The monthly counter moved too, but a weekly principal is not judged on it.
+    expect(await item('BudgetsTableName', { principal, period: periodKey('monthly', at) })).toMatchObject({
+      principal,
+    });
+    expect((await item('BudgetsTableName', { principal, period: periodKey('monthly', at) }))?.alerts).toBeUndefined();
+  });
 
   it('sends nothing again when the same stream batch is delivered twice', async () => {
     const name = `fay-${unique()}`;

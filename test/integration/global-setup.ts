@@ -13,7 +13,11 @@ export default async function globalSetup(): Promise<void> {
   });
   // BUDGETEER_LOCAL_LOG=<file> keeps the local AWS's log (moto, deployments, invocations, mapping retries).
   const logFile = process.env.BUDGETEER_LOCAL_LOG;
-  const stack = await LocalStack.start(logFile ? { log: (line) => appendFileSync(logFile, `${line}\n`) } : {});
+  const stack = await LocalStack.start({
+    // Weekly counters too, so per-principal weekly budgets are tested end to end.
+    context: { extraPeriodKinds: ['weekly'] },
+    ...(logFile ? { log: (line: string) => appendFileSync(logFile, `${line}\n`) } : {}),
+  });
   const control = await stack.serveControl();
   (globalThis as { budgeteerStack?: LocalStack }).budgeteerStack = stack;
   process.env.BUDGETEER_LOCAL = JSON.stringify({

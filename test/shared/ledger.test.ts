@@ -203,6 +203,32 @@ describe('ledger writes', () => {
     expect(periods.sort()).toEqual(['ACCOUNT@2026-10', 'ACCOUNT@2026-11', 'user/alice@2026-10', 'user/alice@2026-11']);
   });
 
+  it('keeps counters for every enabled kind of period, for the principal and the account', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const weekly = new Ledger(documents, {
+      usageTable: 'Usage',
+      budgetsTable: 'Budgets',
+      periodKind: 'monthly',
+      extraPeriodKinds: ['weekly', 'daily'],
+      usageTtlDays: 10,
+      now: () => now,
+    });
+
+    await weekly.record([charge('r-1', 'alice', '0.5')], []);
+
+    const periods = sentActions(0)
+      .filter((a) => a.Update?.TableName === 'Budgets')
+      .map((a) => `${a.Update?.Key?.principal}@${a.Update?.Key?.period}`);
+    expect(periods.sort()).toEqual([
+      'ACCOUNT@2026-11',
+      'ACCOUNT@2026-11-20',
+      'ACCOUNT@2026-W47',
+      'user/alice@2026-11',
+      'user/alice@2026-11-20',
+      'user/alice@2026-W47',
+    ]);
+  });
+
   it('flags an unknown model once per batch with a marker item the evaluator alerts on', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const unknown = { model: 'acme.mystery-v1', unknownModel: true };
