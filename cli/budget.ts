@@ -8,7 +8,7 @@ import { AuditLog } from '../shared/audit/log';
 import { ACTIVE_STATE, BudgetStore, DEFAULT_PRINCIPAL, LimitChangedError } from '../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { percentOf, toDecimalString, type Usd, usd, ZERO } from '../shared/money';
-import { isPeriodKind, PERIOD_KINDS, type PeriodKind, periodKey } from '../shared/period';
+import { isPeriodKind, PERIOD_KINDS, type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
 import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
 
 /** Where the admin's identity comes from when --actor is not given. */
@@ -303,12 +303,21 @@ const PERIOD_KEY: Record<PeriodKind, RegExp> = {
   daily: /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/,
 };
 
-/** The period to report: --period if it is a key of the deployment's kind, else the current one. */
-export function reportPeriod(requested: string | undefined, kind: PeriodKind, now: Date): string {
+/**
+ * The period to report: --period if it is a key of a kind the deployment keeps counters for (its own first), else
+ * the current period of its own kind.
+ */
+export function reportPeriod(
+  requested: string | undefined,
+  kinds: PeriodKind | readonly PeriodKind[],
+  now: Date,
+): string {
+  const [own, ...extra] = typeof kinds === 'string' ? [kinds] : kinds;
+  const kind = own as PeriodKind;
   if (requested === undefined) return periodKey(kind, now);
-  if (!PERIOD_KEY[kind].test(requested)) {
+  if (![kind, ...extra].some((k) => PERIOD_KEY[k].test(requested))) {
     throw new BudgetCommandError(
-      `--period ${requested} is not a ${kind} period key; this deployment's look like ${periodKey(kind, now)}`,
+      `--period ${requested} is not a ${[kind, ...extra].join(' or ')} period key; this deployment's look like ${periodKey(kind, now)}`,
     );
   }
   return requested;
@@ -321,8 +330,13 @@ export async function budgetStatus(
   options: { period?: string; principal?: string } = {},
   now: Date = new Date(),
 ): Promise<StatusReport> {
-  const period = reportPeriod(options.period, deployment.periodKind, now);
-  const { counters, limits } = await store.periodBudgets(period);
+  const period = reportPeriod(options.period, [deployment.periodKind, ...deployment.extraPeriodKinds], now);
+  const { counters: all, limits } = await store.periodBudgets(period);
+  // A weekly (daily) report shows the principals budgeted weekly (daily); every kind's counters exist for everyone.
+  const kind = periodKindOfKey(period);
+  const counters = all.filter(
+    (c) => c.principal === ACCOUNT_PRINCIPAL || (limits.get(c.principal)?.periodKind ?? deployment.periodKind) === kind,
+  );
   const byPrincipal = new Map(counters.map((counter) => [counter.principal, counter]));
   const row = async (principal: string): Promise<StatusRow & { used: Big }> => {
     const counter = byPrincipal.get(principal);

@@ -341,6 +341,22 @@ describe('status', () => {
     limitItem('user/carol', '5'),
   ];
 
+  it('reports a week for the principals budgeted weekly, and a month for the others', async () => {
+    const weekly = [
+      counter('user/alice', '3', { period: '2026-W47' }),
+      counter('user/wes', '8', { period: '2026-W47' }),
+      counter('ACCOUNT', '11', { period: '2026-W47' }),
+      { ...limitItem('user/wes', '10'), periodKind: 'weekly' },
+    ];
+    ddb.on(ScanCommand).resolves({ Items: weekly });
+
+    const report = await budgetStatus(store, deployment, { period: '2026-W47' }, now);
+
+    expect(report.period).toBe('2026-W47');
+    expect(report.principals.map((row) => [row.principal, row.percent])).toEqual([['user/wes', '80.00']]);
+    expect(() => reportPeriod('2026-11-20', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
+  });
+
   it('reads the period counters and limits in one consistent scan', async () => {
     ddb.on(ScanCommand).resolves({ Items: items });
 
