@@ -14,7 +14,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import { BudgeteerFunction, REPO_ROOT } from './function';
+import { BudgeteerFunction, KEEPING_QUEUE, REPO_ROOT } from './function';
 
 export interface EvaluationProps {
   readonly config: BudgeteerConfig;
@@ -138,11 +138,7 @@ export class Evaluation extends Construct {
     this.suspendPrincipal.grantStartExecution(fn);
     this.emergencyStop.grantStartExecution(fn);
 
-    this.streamFailures = new sqs.Queue(this, 'StreamFailures', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    this.streamFailures = new sqs.Queue(this, 'StreamFailures', KEEPING_QUEUE);
     fn.addEventSource(
       new DynamoEventSource(budgets, {
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,

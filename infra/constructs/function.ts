@@ -9,6 +9,11 @@ import { Construct } from 'constructs';
 /** Repository root: function entries are given relative to it, as `functions/ingest/handler.ts`. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
+/** Every queue the project makes: encrypted, TLS only. */
+export const QUEUE_DEFAULTS = { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true } as const;
+/** Queues that keep what failed (dead letters, rejected records) hold it for SQS's maximum, 14 days. */
+export const KEEPING_QUEUE = { ...QUEUE_DEFAULTS, retentionPeriod: Duration.days(14) } as const;
+
 /** Metadata key the local stack reads to run a function's handler in process. */
 export const ENTRY_METADATA = 'budgeteer:entry';
 
@@ -41,11 +46,7 @@ export class BudgeteerFunction extends Construct {
       retention: props.logRetentionDays ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-    });
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', KEEPING_QUEUE);
     this.function = new NodejsFunction(this, 'Function', {
       entry: path.join(REPO_ROOT, props.entry),
       handler: 'handler',

@@ -11,7 +11,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { METERED_OPERATIONS } from '../../shared/events/schemas';
 import type { BudgeteerConfig } from '../config';
-import { BudgeteerFunction } from './function';
+import { BudgeteerFunction, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
 
 export interface IngestionProps {
   readonly config: BudgeteerConfig;
@@ -37,10 +37,9 @@ export class Ingestion extends Construct {
   constructor(scope: Construct, id: string, props: IngestionProps) {
     super(scope, id);
     const { config } = props;
-    const queueDefaults = { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true };
 
     // Records ingest cannot read, kept with the reason for an operator to inspect.
-    this.rejectedQueue = new sqs.Queue(this, 'Rejected', { ...queueDefaults, retentionPeriod: Duration.days(14) });
+    this.rejectedQueue = new sqs.Queue(this, 'Rejected', KEEPING_QUEUE);
 
     this.function = new BudgeteerFunction(this, 'Ingest', {
       entry: 'functions/ingest/handler.ts',
@@ -69,12 +68,9 @@ export class Ingestion extends Construct {
     );
     this.rejectedQueue.grantSendMessages(fn);
 
-    const cloudTrailDlq = new sqs.Queue(this, 'CloudTrailDeadLetters', {
-      ...queueDefaults,
-      retentionPeriod: Duration.days(14),
-    });
+    const cloudTrailDlq = new sqs.Queue(this, 'CloudTrailDeadLetters', KEEPING_QUEUE);
     this.cloudTrailQueue = new sqs.Queue(this, 'CloudTrailEvents', {
-      ...queueDefaults,
+      ...QUEUE_DEFAULTS,
       visibilityTimeout: Duration.seconds(6 * 60),
       deadLetterQueue: { queue: cloudTrailDlq, maxReceiveCount: 5 },
     });
