@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../infra/config';
-import { openInbox } from '../local/inbox';
+import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
 import { AuditLog } from '../shared/audit/log';
@@ -267,23 +267,6 @@ interface CounterView {
 async function countersOf(store: BudgetStore, period: string): Promise<Map<string, CounterView>> {
   const { counters } = await store.periodBudgets(period);
   return new Map(counters.map((c) => [c.principal, { spend: c.spendUsd, alerts: c.alerts }]));
-}
-
-async function drainQueue(sqs: SQSClient, queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
-    );
-    if (Messages.length === 0) return bodies;
-    bodies.push(...Messages.map((m) => m.Body ?? '{}'));
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
-      }),
-    );
-  }
 }
 
 async function auditEntryCount(documents: DynamoDBDocumentClient, table: string): Promise<number> {

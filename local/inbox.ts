@@ -41,37 +41,44 @@ export async function openInbox(
   }
   return {
     async read() {
-      const notifications: Notification[] = [];
-      for (;;) {
-        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
-        if (Messages.length === 0) return notifications;
-        for (const message of Messages) {
-          const body = JSON.parse(message.Body ?? '{}') as {
-            TopicArn?: string;
-            Subject?: string;
-            Message?: string;
-            MessageAttributes?: Record<string, { Value?: string }>;
-          };
-          notifications.push({
-            topicArn: body.TopicArn ?? '',
-            subject: body.Subject ?? '',
-            message: body.Message ?? '',
-            attributes: Object.fromEntries(
-              Object.entries(body.MessageAttributes ?? {}).map(([key, value]) => [key, value.Value ?? '']),
-            ),
-          });
-        }
-        await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl,
-            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
-          }),
-        );
-      }
+      return (await drainQueue(sqs, QueueUrl as string)).map((raw) => {
+        const body = JSON.parse(raw) as {
+          TopicArn?: string;
+          Subject?: string;
+          Message?: string;
+          MessageAttributes?: Record<string, { Value?: string }>;
+        };
+        return {
+          topicArn: body.TopicArn ?? '',
+          subject: body.Subject ?? '',
+          message: body.Message ?? '',
+          attributes: Object.fromEntries(
+            Object.entries(body.MessageAttributes ?? {}).map(([key, value]) => [key, value.Value ?? '']),
+          ),
+        };
+      });
     },
     close() {
       sqs.destroy();
       sns.destroy();
     },
   };
+}
+
+/** Receives (and deletes) every message a queue holds now; resolves to their bodies in arrival order. */
+export async function drainQueue(sqs: SQSClient, queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
+    );
+    if (Messages.length === 0) return bodies;
+    bodies.push(...Messages.map((m) => m.Body ?? '{}'));
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
 }

@@ -265,9 +265,9 @@ describe('budget set: audited write', () => {
   });
 
   it('stores the period kind of a limit set for an enabled extra kind, and audits it', async () => {
-    ddb.on(GetCommand).resolves({});
-    ddb.on(PutCommand).resolves({});
-    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    auditAccepts();
+    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
 
     const result = await setBudgetLimit(store, log, deployment, {
       principal: 'user/alice',
@@ -277,12 +277,12 @@ describe('budget set: audited write', () => {
     });
 
     expect(result.periodKind).toBe('weekly');
-    const limitPut = ddb.commandCalls(PutCommand).find((c) => c.args[0].input.TableName === 'Budgets')?.args[0]
-      .input.Item;
-    expect(limitPut).toMatchObject({ principal: 'user/alice', period: 'LIMIT', periodKind: 'weekly' });
-    const auditPut = ddb.commandCalls(PutCommand).find((c) => c.args[0].input.TableName === 'Audit')?.args[0]
-      .input.Item;
-    expect(auditPut?.details).toMatchObject({ periodKind: 'weekly' });
+    expect(budgetPuts()[0]?.args[0].input.Item).toMatchObject({
+      principal: 'user/alice',
+      period: 'LIMIT',
+      periodKind: 'weekly',
+    });
+    expect(auditPuts()[0]?.args[0].input.Item?.details).toMatchObject({ periodKind: 'weekly' });
   });
 });
 
