@@ -55,6 +55,8 @@ const modelSchema = z.strictObject({
   regions: z.record(z.string().min(1), priceOverride).optional(),
   /** Overrides for calls through a `global.` cross-Region inference profile, priced below in-Region and geo calls. */
   globalProfile: priceOverride.optional(),
+  /** Other ids the model goes by in events (bedrock-mantle names models without the runtime's version suffix). */
+  aliases: z.array(z.string().min(1)).optional(),
   source: z.url(),
   asOf: z.iso.date(),
   verified: z.boolean(),
@@ -116,12 +118,35 @@ function loadCatalog() {
     const base = baseOf(id);
     byBase.set(base, byBase.has(base) ? null : id);
   }
-  return { data: parsed.data, byId, byBase };
+  const byAlias = new Map<string, string>();
+  for (const model of parsed.data.models) {
+    for (const alias of model.aliases ?? []) {
+      if (byId.has(alias) || byAlias.has(alias)) {
+        throw new PricingError(`invalid price catalog: alias ${alias} of ${model.id} names another model too`);
+      }
+      byAlias.set(alias, model.id);
+    }
+  }
+  return { data: parsed.data, byId, byBase, byAlias };
 }
 
 const baseOf = (id: string): string => id.split(':', 1)[0] ?? id;
 
-const { data: CATALOG, byId: MODELS, byBase: MODELS_BY_BASE } = loadCatalog();
+const { data: CATALOG, byId: MODELS, byBase: MODELS_BY_BASE, byAlias: MODELS_BY_ALIAS } = loadCatalog();
+
+/** A context-window variant (`:200k`, `:48k`) is billed as its model. */
+const CONTEXT_WINDOW_SUFFIX = /:\d+k$/i;
+
+/** The catalog id an event's model id names: exactly, without its context-window suffix, by alias, or by base. */
+function knownIdOf(id: string): string | undefined {
+  const bare = id.replace(CONTEXT_WINDOW_SUFFIX, '');
+  for (const candidate of [id, bare]) {
+    if (MODELS.has(candidate)) return candidate;
+    const aliased = MODELS_BY_ALIAS.get(candidate);
+    if (aliased) return aliased;
+  }
+  return MODELS_BY_BASE.get(baseOf(id)) ?? undefined;
+}
 
 const PROFILE_PREFIX = /^(us-gov|us|eu|apac|global|jp|au|ca)\./;
 const PER_MILLION = new Big('0.000001');
@@ -150,15 +175,14 @@ function parseModelRef(modelIdOrArn: string): ModelRef {
   }
   const prefix = PROFILE_PREFIX.exec(id)?.[1];
   if (prefix !== undefined) id = id.slice(prefix.length + 1);
-  const known = MODELS.has(id) ? id : MODELS_BY_BASE.get(baseOf(id));
-  return { id: known ?? id, globalProfile: prefix === 'global' };
+  return { id: knownIdOf(id) ?? id, globalProfile: prefix === 'global' };
 }
 
 /**
  * Resolves a model id as it appears in events to the catalog's base model id: strips inference-profile prefixes
  * (us., eu., apac., global., us-gov., jp., au., ca.), accepts foundation-model ARNs and inference-profile ARNs;
- * application-inference-profile ARNs cannot be resolved and are returned as is. Ids without a version suffix and
- * with context-window suffixes resolve to the catalog entry.
+ * application-inference-profile ARNs cannot be resolved and are returned as is. Ids without a version suffix, with
+ * context-window suffixes, and the names bedrock-mantle uses (catalog `aliases`) resolve to the catalog entry.
  */
 export function resolveModelId(modelIdOrArn: string): string {
   return parseModelRef(modelIdOrArn).id;

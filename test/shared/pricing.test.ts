@@ -24,7 +24,7 @@ describe('fixture calls are priced exactly', () => {
     const quote = priceCall({ modelId: HAIKU_3, tokens: tokens({ input: 1200, output: 340 }) });
 
     expect(quote.costUsd.toFixed()).toBe('0.000725');
-    expect(quote).toMatchObject({ model: HAIKU_3, unknownModel: false, catalogVersion: '2026-11-01' });
+    expect(quote).toMatchObject({ model: HAIKU_3, unknownModel: false, catalogVersion: '2026-11-30' });
   });
 
   test('Claude Sonnet 4 through a us. inference-profile ARN, with cache reads and writes', () => {
@@ -50,6 +50,43 @@ describe('fixture calls are priced exactly', () => {
     expect(cost('amazon.titan-embed-image-v1', { input: 1000, images: 1 })).toBe('0.00086');
     // Nova Canvas: 2 * $0.08 (highest published tier; events do not say which tier was used).
     expect(cost('amazon.nova-canvas-v1:0', { images: 2 })).toBe('0.16');
+  });
+});
+
+describe('models the catalog fell back on before', () => {
+  test.each([
+    // 2000 x 0.15 + 900 x 0.60 per M = 300 + 540 = 840: $0.00084, not the fallback's $0.0975.
+    ['openai.gpt-oss-120b-1:0', { input: 2000, output: 900 }, '0.00084'],
+    // 2000 x 0.07 + 900 x 0.30 = 140 + 270 = 410.
+    ['openai.gpt-oss-20b-1:0', { input: 2000, output: 900 }, '0.00041'],
+    // 1000 x 1.35 + 1000 x 5.40 = 6750.
+    ['deepseek.r1-v1:0', { input: 1000, output: 1000 }, '0.00675'],
+    // 1000 x 0.50 + 1000 x 0.70 = 1200.
+    ['ai21.jamba-instruct-v1:0', { input: 1000, output: 1000 }, '0.0012'],
+    // 1000 x 8 + 1000 x 24 = 32000.
+    ['anthropic.claude-v2:1', { input: 1000, output: 1000 }, '0.032'],
+    // A context-window variant of Claude 2.1 is Claude 2.1.
+    ['anthropic.claude-v2:1:200k', { input: 1000, output: 1000 }, '0.032'],
+    // 1000 x 3 + 1000 x 15 = 18000.
+    ['cohere.command-r-plus-v1:0', { input: 1000, output: 1000 }, '0.018'],
+    // 1000 x 0.60 + 1000 x 6 = 6600.
+    ['writer.palmyra-x5-v1:0', { input: 1000, output: 1000 }, '0.0066'],
+    // 1000 x 0.15 + 1000 x 0.60 = 750.
+    ['qwen.qwen3-32b-v1:0', { input: 1000, output: 1000 }, '0.00075'],
+    // Embeddings bill input only: 1000 x 0.12 = 120.
+    ['cohere.embed-v4:0', { input: 1000 }, '0.00012'],
+  ])('%s', (modelId, counts, expected) => {
+    const quote = priceCall({ modelId, tokens: tokens(counts) });
+
+    expect({ cost: quote.costUsd.toFixed(), unknownModel: quote.unknownModel }).toEqual({
+      cost: expected,
+      unknownModel: false,
+    });
+  });
+
+  test('names the model bedrock-mantle uses resolve through catalog aliases', () => {
+    expect(resolveModelId('openai.gpt-oss-120b')).toBe('openai.gpt-oss-120b-1:0');
+    expect(resolveModelId('anthropic.claude-opus-4-7')).toBe('anthropic.claude-opus-4-7-v1');
   });
 });
 
@@ -235,6 +272,15 @@ describe('the catalog', () => {
     }
   });
 
+  test('an unverified price says why in its note', () => {
+    for (const model of rawCatalog.models.filter((m) => !m.verified)) {
+      expect({ model: model.id, note: typeof model.note === 'string' && model.note.length > 20 }).toEqual({
+        model: model.id,
+        note: true,
+      });
+    }
+  });
+
   test('every price is a decimal string, never a JSON number', () => {
     const all = rawCatalog.models
       .flatMap((model) => prices(model, model.id))
@@ -293,6 +339,30 @@ describe('the catalog', () => {
       'mistral.pixtral-large-2502-v1:0',
       'cohere.embed-english-v3',
       'cohere.embed-multilingual-v3',
+      'cohere.embed-v4:0',
+      'cohere.command-r-v1:0',
+      'cohere.command-r-plus-v1:0',
+      'openai.gpt-oss-120b-1:0',
+      'openai.gpt-oss-20b-1:0',
+      'deepseek.r1-v1:0',
+      'deepseek.v3-v1:0',
+      'qwen.qwen3-32b-v1:0',
+      'qwen.qwen3-coder-30b-a3b-v1:0',
+      'qwen.qwen3-coder-480b-a35b-v1:0',
+      'qwen.qwen3-235b-a22b-2507-v1:0',
+      'ai21.jamba-1-5-large-v1:0',
+      'ai21.jamba-1-5-mini-v1:0',
+      'ai21.jamba-instruct-v1:0',
+      'writer.palmyra-x4-v1:0',
+      'writer.palmyra-x5-v1:0',
+      'anthropic.claude-v2',
+      'anthropic.claude-v2:1',
+      'anthropic.claude-instant-v1',
+      'amazon.nova-2-lite-v1:0',
+      'mistral.mistral-large-3-675b-instruct',
+      'mistral.magistral-small-2509',
+      'meta.llama2-13b-chat-v1',
+      'meta.llama2-70b-chat-v1',
     ];
 
     expect(knownModels()).toEqual(expect.arrayContaining(required));
