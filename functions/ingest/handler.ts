@@ -13,7 +13,7 @@ import {
   requireEnv,
 } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
-import { ingest, type Rejection } from './ingest';
+import { ingest, type Rejection, rejectionsByKind } from './ingest';
 import { recordsOf } from './sources';
 
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
@@ -43,6 +43,7 @@ async function deadLetter(rejections: readonly Rejection[]): Promise<void> {
         MessageBody: JSON.stringify({
           recordId: rejection.id,
           error: rejection.error,
+          kind: rejection.kind,
           body: body.length > MAX_REJECTED_BODY ? `${body.slice(0, MAX_REJECTED_BODY)}…(truncated)` : body,
         }),
       };
@@ -58,13 +59,17 @@ export async function ingestEvent(event: unknown) {
   const outcome = await ingest(records, ledger, config.rules);
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
-    logger.warn('rejected record', { recordId: rejection.id, error: rejection.error });
+    logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });
   }
   if (rejected.length > 0) await deadLetter(rejected);
   metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
   metrics.addMetric('DuplicateCalls', MetricUnit.Count, outcome.duplicates.length);
   metrics.addMetric('SightedCalls', MetricUnit.Count, outcome.sighted);
   metrics.addMetric('RejectedRecords', MetricUnit.Count, rejected.length);
+  // The same metric by reason, so the rejections alarm says what kind of record is failing.
+  for (const [kind, count] of rejectionsByKind(rejected)) {
+    metrics.singleMetric().addDimension('reason', kind).addMetric('RejectedRecords', MetricUnit.Count, count);
+  }
   metrics.addMetric('DynamoDBRequests', MetricUnit.Count, outcome.dynamoRequests);
   for (const charge of outcome.charged.filter((c) => c.unknownModel)) {
     logger.warn('unknown model charged at the fallback price', {

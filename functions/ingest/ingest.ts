@@ -1,4 +1,4 @@
-import { type BedrockCall, parseRecord, type RawRecord } from '../../shared/events/parse';
+import { type BedrockCall, parseRecord, type RawRecord, type RejectionKind } from '../../shared/events/parse';
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
@@ -7,6 +7,8 @@ export interface Rejection {
   /** The record's id in its batch (SQS message id, log event id). */
   readonly id: string;
   readonly error: string;
+  /** What the rejections metric counts it under. */
+  readonly kind: RejectionKind;
   readonly body: unknown;
 }
 
@@ -34,14 +36,15 @@ export async function ingest(
   let ignored = 0;
   for (const record of records) {
     const parsed = parseRecord(record.body, rules);
-    if (parsed.status === 'invalid') rejected.push({ id: record.id, error: parsed.error, body: record.body });
-    else if (parsed.status === 'ignored') ignored++;
+    if (parsed.status === 'invalid') {
+      rejected.push({ id: record.id, error: parsed.error, kind: parsed.kind, body: record.body });
+    } else if (parsed.status === 'ignored') ignored++;
     else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
     else {
       try {
         charges.push(chargeFor(parsed.call));
       } catch (error) {
-        rejected.push({ id: record.id, error: (error as Error).message, body: record.body });
+        rejected.push({ id: record.id, error: (error as Error).message, kind: 'unpriceable', body: record.body });
       }
     }
   }
@@ -54,4 +57,11 @@ export async function ingest(
     rejected,
     dynamoRequests: written.requests,
   };
+}
+
+/** Rejections counted by kind, for the per-reason rejections metric. */
+export function rejectionsByKind(rejected: readonly Rejection[]): Map<RejectionKind, number> {
+  const counts = new Map<RejectionKind, number>();
+  for (const { kind } of rejected) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
 }

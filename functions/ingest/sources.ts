@@ -16,7 +16,7 @@ export function recordsOf(event: unknown): { records: RawRecord[]; rejected: Rej
       records.push(...expandDocument(body, id));
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
-      rejected.push({ id, error: error.message, body });
+      rejected.push({ id, error: error.message, kind: 'unreadable-payload', body });
     }
   };
   if (isObject(event) && Array.isArray(event.Records)) {
@@ -24,14 +24,14 @@ export function recordsOf(event: unknown): { records: RawRecord[]; rejected: Rej
       const id = isObject(message) && typeof message.messageId === 'string' ? message.messageId : 'unknown';
       const body = isObject(message) ? message.body : undefined;
       if (typeof body !== 'string') {
-        rejected.push({ id, error: 'SQS record has no body', body: message });
+        rejected.push({ id, error: 'SQS record has no body', kind: 'unreadable-payload', body: message });
         continue;
       }
       let document: unknown;
       try {
         document = JSON.parse(body);
       } catch {
-        rejected.push({ id, error: 'SQS message body is not JSON', body });
+        rejected.push({ id, error: 'SQS message body is not JSON', kind: 'not-json', body });
         continue;
       }
       expand(document, id);

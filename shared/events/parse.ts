@@ -2,7 +2,14 @@ import { gunzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import { type IdentityRules, type Principal, principalFromArn } from '../identity';
 import type { TokenCounts } from '../pricing';
-import { cloudTrailEvent, invocationLog, logsSubscriptionPayload, METERED_OPERATIONS } from './schemas';
+import {
+  cloudTrailEvent,
+  INFERENCE_OPERATIONS,
+  type InvocationLog,
+  invocationLog,
+  logsSubscriptionPayload,
+} from './schemas';
+import { type BodyUsage, usageOf } from './usage';
 
 /** Where a call's record came from; `coverage-sweep` charges calls whose invocation log never arrived. */
 export type CallSource = 'cloudtrail' | 'invocation-log' | 'coverage-sweep';
@@ -19,12 +26,25 @@ export interface BedrockCall {
   /** ISO-8601 time of the call. */
   readonly time: string;
   readonly tokens?: TokenCounts;
+  /** The error an invocation log reports for a call that failed or was blocked (a guardrail intervention). */
+  readonly errorCode?: string;
 }
+
+/** Why a record was rejected, in a few words: what the rejections metric counts by. */
+export type RejectionKind =
+  | 'not-json'
+  | 'unrecognised-event'
+  | 'invalid-cloudtrail-event'
+  | 'invalid-invocation-log'
+  | 'self-contradicting-log'
+  | 'unknown-principal'
+  | 'unpriceable'
+  | 'unreadable-payload';
 
 export type ParsedRecord =
   | { readonly status: 'call'; readonly call: BedrockCall }
   | { readonly status: 'ignored'; readonly reason: string }
-  | { readonly status: 'invalid'; readonly error: string };
+  | { readonly status: 'invalid'; readonly error: string; readonly kind: RejectionKind };
 
 /** A record as it arrived, before parsing; `id` is what a partial batch failure names. */
 export interface RawRecord {
@@ -39,7 +59,7 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-const invalid = (error: string): ParsedRecord => ({ status: 'invalid', error });
+const invalid = (kind: RejectionKind, error: string): ParsedRecord => ({ status: 'invalid', error, kind });
 
 function identify(arn: string, rules: IdentityRules, roleArn?: string): Principal | string {
   try {
@@ -51,18 +71,22 @@ function identify(arn: string, rules: IdentityRules, roleArn?: string): Principa
 
 export function parseCloudTrailEvent(input: unknown, rules: IdentityRules): ParsedRecord {
   const parsed = cloudTrailEvent.safeParse(input);
-  if (!parsed.success) return invalid(`invalid CloudTrail event: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) {
+    return invalid('invalid-cloudtrail-event', `invalid CloudTrail event: ${describeIssues(parsed.error)}`);
+  }
   const detail = parsed.data.detail;
-  if (!(METERED_OPERATIONS as readonly string[]).includes(detail.eventName)) {
-    return { status: 'ignored', reason: `${detail.eventName} is not a metered Bedrock runtime call` };
+  if (!INFERENCE_OPERATIONS[detail.eventSource]?.includes(detail.eventName)) {
+    return { status: 'ignored', reason: `${detail.eventName} is not a metered Bedrock inference call` };
   }
   // A refused or failed call (throttled, access denied by a suspension) is not billed.
   if (detail.errorCode) return { status: 'ignored', reason: `call failed with ${detail.errorCode}` };
-  const modelId = detail.requestParameters?.modelId;
-  if (!modelId) return invalid('invalid CloudTrail event: detail.requestParameters.modelId is missing');
+  const modelId = detail.requestParameters?.modelId ?? detail.requestParameters?.model;
+  if (!modelId) {
+    return invalid('invalid-cloudtrail-event', 'invalid CloudTrail event: detail.requestParameters.modelId is missing');
+  }
   const issuer = detail.userIdentity.sessionContext?.sessionIssuer;
   const principal = identify(detail.userIdentity.arn, rules, issuer?.type === 'Role' ? issuer.arn : undefined);
-  if (typeof principal === 'string') return invalid(`invalid CloudTrail event: ${principal}`);
+  if (typeof principal === 'string') return invalid('unknown-principal', `invalid CloudTrail event: ${principal}`);
   return {
     status: 'call',
     call: {
@@ -77,34 +101,109 @@ export function parseCloudTrailEvent(input: unknown, rules: IdentityRules): Pars
   };
 }
 
-const count = (...candidates: (number | null | undefined)[]): number => {
-  for (const candidate of candidates) if (typeof candidate === 'number') return candidate;
-  return 0;
-};
+interface EnvelopeCounts {
+  readonly input?: number;
+  readonly output?: number;
+  readonly cacheRead?: number;
+  readonly cacheWrite?: number;
+}
+
+const defined = (value: number | null | undefined): number | undefined => value ?? undefined;
+
+/** Names the first count in which the stream's own totals disagree with the envelope, if any. */
+function contradiction(envelope: EnvelopeCounts, body: BodyUsage): string | undefined {
+  const metrics = body.streamMetrics;
+  if (!metrics) return undefined;
+  const fields = [
+    ['input', 'input.inputTokenCount', 'inputTokenCount'],
+    ['output', 'output.outputTokenCount', 'outputTokenCount'],
+    ['cacheRead', 'input.cacheReadInputTokenCount', 'cacheReadInputTokenCount'],
+    ['cacheWrite', 'input.cacheWriteInputTokenCount', 'cacheWriteInputTokenCount'],
+  ] as const;
+  for (const [field, envelopeName, metricName] of fields) {
+    const stated = envelope[field];
+    const streamed = metrics[field];
+    if (stated !== undefined && streamed !== undefined && stated !== streamed) {
+      return `${envelopeName} is ${stated} but the stream's amazon-bedrock-invocationMetrics.${metricName} is ${streamed}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * OpenAI-style usage (gpt-oss) counts cached prompt tokens inside the prompt. Where the envelope has no cache reads
+ * of its own, those tokens are moved from input to cache reads when the envelope counted them as input, or added as
+ * cache reads when it had left them out; they are never counted twice.
+ */
+function withCachedPrompt(tokens: TokenCounts, body: BodyUsage): TokenCounts {
+  const cached = body.cachedPrompt ?? 0;
+  if (cached === 0 || tokens.cacheRead > 0) return tokens;
+  const included = body.prompt === undefined ? cached <= tokens.input : body.prompt === tokens.input;
+  if (included && cached <= tokens.input) return { ...tokens, input: tokens.input - cached, cacheRead: cached };
+  if (body.prompt !== undefined && body.prompt - cached === tokens.input) return { ...tokens, cacheRead: cached };
+  return tokens;
+}
+
+type Metered = { readonly tokens?: TokenCounts } | { readonly contradiction: string };
+
+/**
+ * The tokens of a record: the envelope's counts, else the stream's own totals, else the body's usage. The body
+ * splits cache writes by TTL. A record whose parts disagree is reported, never guessed at. A record with no counts
+ * anywhere is a call that cost nothing (a guardrail blocked the prompt, or the call failed), unless its body went to
+ * S3: then its tokens are unknown and the coverage sweep charges the estimate.
+ */
+function meter(log: InvocationLog): Metered {
+  const envelope: EnvelopeCounts = {
+    input: defined(log.input?.inputTokenCount),
+    output: defined(log.output?.outputTokenCount),
+    cacheRead: defined(log.input?.cacheReadInputTokenCount),
+    cacheWrite: defined(log.input?.cacheWriteInputTokenCount),
+  };
+  const body = usageOf(log.output?.outputBodyJson);
+  const disagreement = contradiction(envelope, body);
+  if (disagreement) return { contradiction: disagreement };
+  const metrics = body.streamMetrics ?? {};
+  const pick = (field: keyof EnvelopeCounts) => envelope[field] ?? metrics[field] ?? body[field];
+  const counts = {
+    input: pick('input'),
+    output: pick('output'),
+    cacheRead: pick('cacheRead'),
+    cacheWrite: pick('cacheWrite'),
+  };
+  if (Object.values(counts).every((value) => value === undefined)) {
+    const offloaded = Boolean(log.input?.inputBodyS3Path || log.output?.outputBodyS3Path);
+    return offloaded && !log.errorCode ? {} : { tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 } };
+  }
+  const cacheWrite = counts.cacheWrite ?? 0;
+  const cacheWrite1h = body.cacheWrite1h ?? 0;
+  if (cacheWrite1h > cacheWrite) {
+    return {
+      contradiction: `the body reports ${cacheWrite1h} one-hour cache write tokens but the record has ${cacheWrite} cache write tokens`,
+    };
+  }
+  const tokens: TokenCounts = {
+    input: counts.input ?? 0,
+    output: counts.output ?? 0,
+    cacheRead: counts.cacheRead ?? 0,
+    cacheWrite: cacheWrite - cacheWrite1h,
+    ...(cacheWrite1h > 0 ? { cacheWrite1h } : {}),
+    ...(body.images ? { images: body.images } : {}),
+  };
+  return { tokens: withCachedPrompt(tokens, body) };
+}
 
 export function parseInvocationLog(input: unknown, rules: IdentityRules): ParsedRecord {
   const parsed = invocationLog.safeParse(input);
-  if (!parsed.success) return invalid(`invalid invocation log record: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) {
+    return invalid('invalid-invocation-log', `invalid invocation log record: ${describeIssues(parsed.error)}`);
+  }
   const log = parsed.data;
   const principal = identify(log.identity.arn, rules);
-  if (typeof principal === 'string') return invalid(`invalid invocation log record: ${principal}`);
-  const usage = log.output.outputBodyJson?.usage;
-  // `inputTokenCount` excludes cache reads and writes; they come from their own fields or the usage block.
-  const cacheWrite1h = count(usage?.cache_creation?.ephemeral_1h_input_tokens);
-  const cacheWriteAll = count(
-    log.input.cacheWriteInputTokenCount,
-    usage?.cacheWriteInputTokens,
-    usage?.cache_creation_input_tokens,
-  );
-  const images = log.output.outputBodyJson?.images?.length ?? 0;
-  const tokens: TokenCounts = {
-    input: log.input.inputTokenCount,
-    output: log.output.outputTokenCount,
-    cacheRead: count(log.input.cacheReadInputTokenCount, usage?.cacheReadInputTokens, usage?.cache_read_input_tokens),
-    cacheWrite: Math.max(0, cacheWriteAll - cacheWrite1h),
-    ...(cacheWrite1h > 0 ? { cacheWrite1h } : {}),
-    ...(images > 0 ? { images } : {}),
-  };
+  if (typeof principal === 'string') return invalid('unknown-principal', `invalid invocation log record: ${principal}`);
+  const metered = meter(log);
+  if ('contradiction' in metered) {
+    return invalid('self-contradicting-log', `invocation log record contradicts itself: ${metered.contradiction}`);
+  }
   return {
     status: 'call',
     call: {
@@ -115,7 +214,8 @@ export function parseInvocationLog(input: unknown, rules: IdentityRules): Parsed
       modelId: log.modelId,
       region: log.region,
       time: new Date(log.timestamp).toISOString(),
-      tokens,
+      ...(metered.tokens ? { tokens: metered.tokens } : {}),
+      ...(log.errorCode ? { errorCode: log.errorCode } : {}),
     },
   };
 }
@@ -151,8 +251,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 /** Parses one event of any supported shape. A bare CloudTrail record is wrapped as EventBridge would deliver it. */
 export function parseRecord(body: unknown, rules: IdentityRules): ParsedRecord {
-  if (!isObject(body)) return invalid('event is not a JSON object');
-  if ('unparsable' in body) return invalid('log event message is not JSON');
+  if (!isObject(body)) return invalid('unrecognised-event', 'event is not a JSON object');
+  if ('unparsable' in body) return invalid('not-json', 'log event message is not JSON');
   if ('schemaType' in body) return parseInvocationLog(body, rules);
   if ('detail-type' in body) return parseCloudTrailEvent(body, rules);
   if ('eventSource' in body && 'userIdentity' in body) {
@@ -161,7 +261,10 @@ export function parseRecord(body: unknown, rules: IdentityRules): ParsedRecord {
       rules,
     );
   }
-  return invalid('unrecognised event: neither a CloudTrail event nor a Bedrock model invocation log record');
+  return invalid(
+    'unrecognised-event',
+    'unrecognised event: neither a CloudTrail event nor a Bedrock model invocation log record',
+  );
 }
 
 /** Splits any delivered document into records: a Logs subscription envelope yields one record per log event. */

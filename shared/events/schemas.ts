@@ -8,6 +8,22 @@ export const METERED_OPERATIONS = [
   'ConverseStream',
 ] as const;
 
+/**
+ * Inference on the `bedrock-mantle` endpoint (OpenAI Responses and Chat Completions, Anthropic Messages): one
+ * CloudTrail data event, `CreateInference`, for all three APIs. Invocation logging does not cover this endpoint, so
+ * such a call is only ever a sighting, which the coverage sweep charges at the unmetered estimate.
+ */
+export const MANTLE_INFERENCE_OPERATIONS = ['CreateInference'] as const;
+
+export const RUNTIME_EVENT_SOURCE = 'bedrock.amazonaws.com';
+export const MANTLE_EVENT_SOURCE = 'bedrock-mantle.amazonaws.com';
+
+/** The calls a CloudTrail event can report, by event source. */
+export const INFERENCE_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
+  [RUNTIME_EVENT_SOURCE]: METERED_OPERATIONS,
+  [MANTLE_EVENT_SOURCE]: MANTLE_INFERENCE_OPERATIONS,
+};
+
 const tokenCount = z.number().int().nonnegative();
 const optionalTokenCount = tokenCount.optional().nullable();
 
@@ -23,16 +39,18 @@ export const cloudTrailUserIdentity = z.looseObject({
 
 export const cloudTrailEvent = z.looseObject({
   'detail-type': z.literal('AWS API Call via CloudTrail'),
-  source: z.literal('aws.bedrock'),
+  // `aws.bedrock` for the runtime; CloudTrail names the source of bedrock-mantle events after that service.
+  source: z.string().regex(/^aws\.bedrock(-mantle)?$/, 'not a Bedrock event source'),
   detail: z.looseObject({
-    eventSource: z.literal('bedrock.amazonaws.com'),
+    eventSource: z.enum([RUNTIME_EVENT_SOURCE, MANTLE_EVENT_SOURCE]),
     eventName: z.string(),
     eventTime: z.iso.datetime({ offset: true }),
     awsRegion: z.string().min(1),
     requestID: z.string().min(1),
     userIdentity: cloudTrailUserIdentity,
+    // The runtime names the model `modelId`; bedrock-mantle names it `model`, as the OpenAI and Anthropic APIs do.
     requestParameters: z
-      .looseObject({ modelId: z.string().min(1) })
+      .looseObject({ modelId: z.string().min(1).optional(), model: z.string().min(1).optional() })
       .nullable()
       .optional(),
     errorCode: z.string().optional(),
@@ -40,26 +58,11 @@ export const cloudTrailEvent = z.looseObject({
 });
 export type CloudTrailEvent = z.infer<typeof cloudTrailEvent>;
 
-const usageBlock = z
-  .looseObject({
-    // Converse
-    inputTokens: optionalTokenCount,
-    outputTokens: optionalTokenCount,
-    cacheReadInputTokens: optionalTokenCount,
-    cacheWriteInputTokens: optionalTokenCount,
-    // Anthropic messages API
-    input_tokens: optionalTokenCount,
-    output_tokens: optionalTokenCount,
-    cache_read_input_tokens: optionalTokenCount,
-    cache_creation_input_tokens: optionalTokenCount,
-    cache_creation: z
-      .looseObject({ ephemeral_5m_input_tokens: optionalTokenCount, ephemeral_1h_input_tokens: optionalTokenCount })
-      .optional()
-      .nullable(),
-  })
-  .optional()
-  .nullable();
-
+/**
+ * The envelope of a model invocation log record. Token counts live here (`inputTokenCount` excludes cache reads and
+ * writes); the bodies are whatever the model took and returned (an object, an array of stream events, a string,
+ * nothing when offloaded to S3), so they are accepted as any JSON value and only read to refine the counts.
+ */
 export const invocationLog = z.looseObject({
   schemaType: z.literal('ModelInvocationLog'),
   timestamp: z.iso.datetime({ offset: true }),
@@ -68,18 +71,25 @@ export const invocationLog = z.looseObject({
   requestId: z.string().min(1),
   operation: z.string().min(1),
   modelId: z.string().min(1),
-  input: z.looseObject({
-    inputTokenCount: tokenCount,
-    cacheReadInputTokenCount: optionalTokenCount,
-    cacheWriteInputTokenCount: optionalTokenCount,
-  }),
-  output: z.looseObject({
-    outputTokenCount: tokenCount,
-    outputBodyJson: z
-      .looseObject({ usage: usageBlock, images: z.array(z.unknown()).optional() })
-      .optional()
-      .nullable(),
-  }),
+  errorCode: z.string().optional().nullable(),
+  input: z
+    .looseObject({
+      inputTokenCount: optionalTokenCount,
+      cacheReadInputTokenCount: optionalTokenCount,
+      cacheWriteInputTokenCount: optionalTokenCount,
+      inputBodyJson: z.unknown().optional(),
+      inputBodyS3Path: z.string().optional().nullable(),
+    })
+    .optional()
+    .nullable(),
+  output: z
+    .looseObject({
+      outputTokenCount: optionalTokenCount,
+      outputBodyJson: z.unknown().optional(),
+      outputBodyS3Path: z.string().optional().nullable(),
+    })
+    .optional()
+    .nullable(),
 });
 export type InvocationLog = z.infer<typeof invocationLog>;
 

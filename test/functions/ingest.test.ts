@@ -17,6 +17,7 @@ Object.assign(process.env, {
 });
 // Configuration is read at module load, so the handler is loaded after the environment is set.
 const { ingestEvent } = require('../../functions/ingest/handler') as typeof import('../../functions/ingest/handler');
+const { rejectionsByKind } = require('../../functions/ingest/ingest') as typeof import('../../functions/ingest/ingest');
 
 type Action = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
 const actions = (): Action[] =>
@@ -89,6 +90,55 @@ describe('ingest handler', () => {
     const rejected = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
     expect(rejected).toHaveLength(1);
     expect(JSON.parse(rejected[0]?.MessageBody ?? '{}')).toMatchObject({ recordId: 'event-1' });
+  });
+
+  it('charges a streamed invocation log exactly instead of rejecting it', async () => {
+    await ingestEvent(logsSubscription([fixture('invocation-log-invokemodel-stream-haiku3')]));
+
+    expect(sqs).not.toHaveReceivedCommand(SendMessageBatchCommand);
+    // Claude 3 Haiku: 1176 x $0.25/M + 160 x $1.25/M = 0.000294 + 0.0002
+    expect(spendOf('role/chat-frontend')).toBe('0.000494');
+  });
+
+  it('charges a call with no token counts $0, which ends its wait for the coverage sweep', async () => {
+    await ingestEvent(logsSubscription([fixture('invocation-log-guardrail-intervened')]));
+
+    const row = actions().find((a) => a.Update?.TableName === 'Usage')?.Update;
+    expect((row?.ExpressionAttributeValues?.[':cost'] as NumberValue | undefined)?.value).toBe('0');
+    expect(row?.UpdateExpression).toMatch(/REMOVE unmeteredSince, unmeteredShard/);
+    expect(spendOf('user/alice')).toBe('0');
+  });
+
+  it('dead-letters a self-contradicting record with its reason and kind', async () => {
+    await ingestEvent(logsSubscription([fixture('invocation-log-stream-contradiction')]));
+
+    const entries = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entries.map((e) => JSON.parse(e.MessageBody ?? '{}'))).toEqual([
+      expect.objectContaining({ kind: 'self-contradicting-log', error: expect.stringMatching(/contradicts itself/) }),
+    ]);
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+  });
+
+  it('records a bedrock-mantle inference as a sighting for the coverage sweep', async () => {
+    await ingestEvent(sqsBatch([JSON.stringify(fixture('eventbridge-cloudtrail-mantle-createinference'))]));
+
+    expect(actions()[0]?.Put?.Item).toMatchObject({
+      requestId: '0a1b2c3d-0901-4e5f-8a9b-000000000901',
+      operation: 'CreateInference',
+      modelId: 'openai.gpt-oss-120b',
+      unmeteredShard: expect.stringMatching(/^U\d$/),
+    });
+  });
+
+  it('counts rejections by kind for the rejections metric', () => {
+    const rejection = (kind: 'not-json' | 'self-contradicting-log') => ({ id: 'x', error: 'e', kind, body: null });
+
+    expect([
+      ...rejectionsByKind([rejection('not-json'), rejection('self-contradicting-log'), rejection('not-json')]),
+    ]).toEqual([
+      ['not-json', 2],
+      ['self-contradicting-log', 1],
+    ]);
   });
 
   it('accepts one EventBridge event delivered directly', async () => {

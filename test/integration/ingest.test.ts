@@ -1,6 +1,6 @@
 import type { NumberValue } from '@aws-sdk/lib-dynamodb';
 import Big from 'big.js';
-import { cloudTrailEvent, invocationLog } from '../fixtures';
+import { cloudTrailEvent, fixture, fixtureCases, invocationLog } from '../fixtures';
 import { deliverLogs, item, putEvents, rejectedRecords, settle, unique } from './support';
 
 const ACCOUNT = '111122223333';
@@ -125,5 +125,56 @@ describe('ingestion on the local stack', () => {
     expect(value(counter?.requests)).toBe('40');
     expect(value(counter?.spendUsd)).toBe('0.015'); // 40 x 0.000375
     expect(value((await item('BudgetsTableName', { principal: 'ACCOUNT', period }))?.spendUsd)).toBe('0.015');
+  });
+
+  it('charges every invocation log fixture exactly what is written beside it, streams and 1-hour writes included', async () => {
+    const { timestamp } = freshPeriod();
+    const tag = unique();
+    const cases = fixtureCases('invocation-log-').filter((c) => c.expected.costUsd !== undefined);
+
+    await deliverLogs(cases.map((c) => ({ ...c.record, requestId: `${tag}-${c.name}`, timestamp })));
+
+    const charged = await Promise.all(
+      cases.map(async (c) => {
+        const row = await item('UsageTableName', { requestId: `${tag}-${c.name}` });
+        return [c.name, row?.model, value(row?.costUsd)];
+      }),
+    );
+    expect(charged).toEqual(cases.map((c) => [c.name, c.expected.model, c.expected.costUsd]));
+    expect(await rejectedRecords((entry) => entry.body.includes(tag))).toEqual([]);
+  });
+
+  it('ends the wait of a CloudTrail sighting with a $0 charge when its invocation log has no token counts', async () => {
+    const { period, timestamp } = freshPeriod();
+    const frank = `frank-${unique()}`;
+    const requestId = `${unique()}-guardrail`;
+    const event = cloudTrailEvent(requestId, userArn(frank)) as { detail: Record<string, unknown> };
+    event.detail.eventTime = timestamp;
+    await putEvents([event]);
+    await settle();
+
+    await deliverLogs([
+      { ...fixture('invocation-log-guardrail-intervened'), requestId, timestamp, identity: { arn: userArn(frank) } },
+    ]);
+
+    const row = await item('UsageTableName', { requestId });
+    expect(value(row?.costUsd)).toBe('0');
+    expect(row?.unmeteredSince).toBeUndefined();
+    expect(value((await item('BudgetsTableName', { principal: `user/${frank}`, period }))?.spendUsd)).toBe('0');
+  });
+
+  it('routes a bedrock-mantle inference from EventBridge to a sighting the coverage sweep will charge', async () => {
+    const { timestamp } = freshPeriod();
+    const requestId = `${unique()}-mantle`;
+    const event = fixture<{ detail: Record<string, unknown> }>('eventbridge-cloudtrail-mantle-createinference');
+
+    await putEvents([{ ...event, detail: { ...event.detail, requestID: requestId, eventTime: timestamp } }]);
+    await settle();
+
+    expect(await item('UsageTableName', { requestId })).toMatchObject({
+      operation: 'CreateInference',
+      modelId: 'openai.gpt-oss-120b',
+      unmeteredSince: new Date(timestamp).toISOString(),
+    });
   });
 });

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { decodeLogsSubscription, expandDocument, PayloadError, parseRecord } from '../../shared/events/parse';
-import { cloudTrailEvent, fixture, invocationLog, logsSubscription } from '../fixtures';
+import { resolveModelId } from '../../shared/pricing';
+import { cloudTrailEvent, fixture, fixtureCases, invocationLog, logsSubscription } from '../fixtures';
 
 const rules = { perSessionRoles: ['AWSReservedSSO_*'] };
 
@@ -54,7 +56,11 @@ describe('parsing CloudTrail events from EventBridge', () => {
 
   it('rejects an event without request id with a reason naming the field', () => {
     const event = cloudTrailEvent('', 'arn:aws:iam::111122223333:user/alice');
-    expect(parseRecord(event, rules)).toEqual({ status: 'invalid', error: expect.stringMatching(/detail\.requestID/) });
+    expect(parseRecord(event, rules)).toEqual({
+      status: 'invalid',
+      error: expect.stringMatching(/detail\.requestID/),
+      kind: 'invalid-cloudtrail-event',
+    });
   });
 });
 
@@ -125,8 +131,227 @@ describe('parsing model invocation logs', () => {
     expect(parseRecord({ hello: 'world' }, rules)).toEqual({
       status: 'invalid',
       error: expect.stringMatching(/unrecognised/),
+      kind: 'unrecognised-event',
     });
-    expect(parseRecord('text', rules)).toEqual({ status: 'invalid', error: 'event is not a JSON object' });
+    expect(parseRecord('text', rules)).toEqual({
+      status: 'invalid',
+      error: 'event is not a JSON object',
+      kind: 'unrecognised-event',
+    });
+  });
+});
+
+describe('every fixture parses to the outcome written beside it', () => {
+  it.each(fixtureCases('invocation-log-').map((c) => [c.name, c]))('%s', (_name, { record, expected }) => {
+    const parsed = parseRecord(record, rules);
+
+    if (expected.rejected) {
+      expect(parsed).toMatchObject({ status: 'invalid', kind: expected.rejected });
+      return;
+    }
+    expect(parsed.status).toBe('call');
+    const call = parsed.status === 'call' ? parsed.call : undefined;
+    expect(call?.tokens).toEqual(expected.tokens);
+    expect(resolveModelId(call?.modelId ?? '')).toBe(expected.model);
+    expect(call?.errorCode).toBe(expected.errorCode);
+  });
+
+  it.each(fixtureCases('eventbridge-').map((c) => [c.name, c]))('%s', (_name, { record, expected }) => {
+    const parsed = parseRecord(record, rules);
+
+    expect(parsed.status).toBe('call');
+    const call = parsed.status === 'call' ? parsed.call : undefined;
+    expect(call?.tokens).toBeUndefined();
+    expect(resolveModelId(call?.modelId ?? '')).toBe(expected.model);
+  });
+});
+
+describe('streamed and cached invocation logs', () => {
+  const alice = 'arn:aws:iam::111122223333:user/alice';
+  const streamed = (overrides: Record<string, unknown>) =>
+    invocationLog('r-stream', alice, { operation: 'InvokeModelWithResponseStream', ...overrides });
+
+  it('reads an InvokeModelWithResponseStream record whose body is the array of stream events', () => {
+    const parsed = parseRecord(fixture('invocation-log-invokemodel-stream'), rules);
+
+    expect(parsed).toMatchObject({
+      status: 'call',
+      call: { operation: 'InvokeModelWithResponseStream', tokens: { input: 812, output: 143, cacheRead: 4096 } },
+    });
+  });
+
+  it('takes the 1-hour share of Converse cache writes from usage.cacheDetails', () => {
+    const parsed = parseRecord(fixture('invocation-log-converse-cache-1h'), rules);
+
+    expect(parsed.status === 'call' && parsed.call.tokens).toEqual({
+      input: 250,
+      output: 120,
+      cacheRead: 0,
+      cacheWrite: 16000,
+      cacheWrite1h: 32000,
+    });
+  });
+
+  it('takes the 1-hour share of a streamed Anthropic call from the message_start event', () => {
+    const parsed = parseRecord(fixture('invocation-log-invokemodel-stream-cache-1h'), rules);
+
+    expect(parsed.status === 'call' && parsed.call.tokens).toMatchObject({ cacheWrite: 6000, cacheWrite1h: 12000 });
+  });
+
+  it('rejects, with a reason, a record whose stream totals contradict its envelope', () => {
+    expect(parseRecord(fixture('invocation-log-stream-contradiction'), rules)).toEqual({
+      status: 'invalid',
+      kind: 'self-contradicting-log',
+      error:
+        "invocation log record contradicts itself: output.outputTokenCount is 143 but the stream's amazon-bedrock-invocationMetrics.outputTokenCount is 1430",
+    });
+  });
+
+  it('rejects a record whose body claims more 1-hour cache writes than the record has', () => {
+    const record = invocationLog('r-1h', alice, {
+      input: { inputTokenCount: 10, cacheWriteInputTokenCount: 100 },
+      output: { outputTokenCount: 1, outputBodyJson: { usage: { cacheDetails: [{ inputTokens: 500, ttl: '1h' }] } } },
+    });
+
+    expect(parseRecord(record, rules)).toMatchObject({ status: 'invalid', kind: 'self-contradicting-log' });
+  });
+
+  it('takes the counts from the stream totals or the body when the envelope has none', () => {
+    const record = streamed({
+      input: {},
+      output: {
+        outputBodyJson: [
+          { type: 'message_start', message: { usage: { input_tokens: 30, cache_read_input_tokens: 7 } } },
+          { type: 'message_delta', usage: { output_tokens: 12 } },
+          'not an event',
+          { type: 'message_stop', 'amazon-bedrock-invocationMetrics': { outputTokenCount: 12 } },
+        ],
+      },
+    });
+
+    expect(parseRecord(record, rules)).toMatchObject({
+      call: { tokens: { input: 30, output: 12, cacheRead: 7, cacheWrite: 0 } },
+    });
+  });
+
+  it.each([
+    [
+      'with prompt_tokens including them',
+      { prompt_tokens: 6000, prompt_tokens_details: { cached_tokens: 4000 } },
+      6000,
+    ],
+    ['with input_tokens including them', { input_tokens: 6000, input_tokens_details: { cached_tokens: 4000 } }, 6000],
+    ['whose envelope left them out', { prompt_tokens: 6000, prompt_tokens_details: { cached_tokens: 4000 } }, 2000],
+  ])('moves OpenAI-style cached prompt tokens to cache reads, %s', (_name, usage, inputTokenCount) => {
+    const record = invocationLog('r-oss', alice, {
+      modelId: 'openai.gpt-oss-20b-1:0',
+      input: { inputTokenCount },
+      output: { outputTokenCount: 5, outputBodyJson: { usage } },
+    });
+
+    expect(parseRecord(record, rules)).toMatchObject({
+      call: { tokens: { input: 2000, cacheRead: 4000, output: 5 } },
+    });
+  });
+
+  it('counts a record with no token counts at all (guardrail, error) as a call of zero tokens', () => {
+    const record = invocationLog('r-none', alice, { input: {}, output: {}, errorCode: 'ThrottlingException' });
+
+    expect(parseRecord(record, rules)).toMatchObject({
+      status: 'call',
+      call: { tokens: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, errorCode: 'ThrottlingException' },
+    });
+  });
+
+  it('leaves the tokens unknown when a record without counts had its body offloaded to S3', () => {
+    const record = invocationLog('r-s3', alice, {
+      input: { inputBodyS3Path: 's3://logs/in.json' },
+      output: { outputBodyS3Path: 's3://logs/out.json' },
+    });
+    const parsed = parseRecord(record, rules);
+
+    expect(parsed.status).toBe('call');
+    expect(parsed.status === 'call' && parsed.call.tokens).toBeUndefined();
+  });
+
+  it('keeps a record with a valid envelope parseable whatever its bodies hold', () => {
+    const envelope = fc.record({
+      input: fc.nat({ max: 1_000_000 }),
+      output: fc.nat({ max: 1_000_000 }),
+      cacheRead: fc.nat({ max: 1_000_000 }),
+      cacheWrite: fc.nat({ max: 1_000_000 }),
+    });
+    const body = fc.option(fc.jsonValue(), { nil: undefined });
+    fc.assert(
+      fc.property(envelope, body, body, fc.boolean(), (counts, inputBody, outputBody, streamed) => {
+        const record = invocationLog('r-any', alice, {
+          operation: streamed ? 'InvokeModelWithResponseStream' : 'Converse',
+          input: {
+            inputTokenCount: counts.input,
+            cacheReadInputTokenCount: counts.cacheRead,
+            cacheWriteInputTokenCount: counts.cacheWrite,
+            ...(inputBody === undefined ? {} : { inputBodyJson: inputBody }),
+          },
+          output: {
+            outputTokenCount: counts.output,
+            ...(outputBody === undefined ? {} : { outputBodyJson: streamed ? [outputBody] : outputBody }),
+          },
+        });
+        const parsed = parseRecord(record, rules);
+        if (parsed.status === 'invalid') {
+          // Only a body that contradicts the envelope may reject the record, and it says so.
+          expect(parsed.kind).toBe('self-contradicting-log');
+          return;
+        }
+        expect(parsed.status).toBe('call');
+        const tokens = parsed.status === 'call' ? parsed.call.tokens : undefined;
+        // The body may split the prompt differently (cache TTLs, cached prompt tokens), never bill less of it.
+        expect(tokens?.output).toBe(counts.output);
+        const prompt =
+          (tokens?.input ?? 0) + (tokens?.cacheRead ?? 0) + (tokens?.cacheWrite ?? 0) + (tokens?.cacheWrite1h ?? 0);
+        expect(prompt).toBeGreaterThanOrEqual(counts.input + counts.cacheRead + counts.cacheWrite);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('bedrock-mantle CloudTrail events', () => {
+  it('reads a CreateInference data event as a sighting of the model the mantle names', () => {
+    const parsed = parseRecord(fixture('eventbridge-cloudtrail-mantle-createinference'), rules);
+
+    expect(parsed).toMatchObject({
+      status: 'call',
+      call: {
+        source: 'cloudtrail',
+        operation: 'CreateInference',
+        modelId: 'openai.gpt-oss-120b',
+        principal: { id: 'user/BedrockAPIKey-4xq9', kind: 'api-key' },
+      },
+    });
+  });
+
+  it('ignores mantle management events and failed inferences', () => {
+    const event = fixture<{ detail: Record<string, unknown> }>('eventbridge-cloudtrail-mantle-createinference');
+    const listing = { ...event, detail: { ...event.detail, eventName: 'ListModels' } };
+    const failed = { ...event, detail: { ...event.detail, errorCode: 'AccessDeniedException' } };
+
+    expect(parseRecord(listing, rules).status).toBe('ignored');
+    expect(parseRecord(failed, rules)).toEqual({ status: 'ignored', reason: 'call failed with AccessDeniedException' });
+  });
+
+  it('does not take a runtime operation name from the mantle, nor the mantle operation from the runtime', () => {
+    const event = fixture<{ detail: Record<string, unknown> }>('eventbridge-cloudtrail-mantle-createinference');
+    const runtime = cloudTrailEvent('r-x', 'arn:aws:iam::111122223333:user/alice') as {
+      detail: Record<string, unknown>;
+    };
+
+    expect(parseRecord({ ...event, detail: { ...event.detail, eventName: 'InvokeModel' } }, rules).status).toBe(
+      'ignored',
+    );
+    expect(parseRecord({ ...runtime, detail: { ...runtime.detail, eventName: 'CreateInference' } }, rules).status).toBe(
+      'ignored',
+    );
   });
 });
 

@@ -1,4 +1,6 @@
 import Big from 'big.js';
+import { parseRecord } from '../../shared/events/parse';
+import { chargeFor, hasTokens } from '../../shared/metering';
 import {
   catalogVersion,
   knownModels,
@@ -8,6 +10,7 @@ import {
   type TokenCounts,
 } from '../../shared/pricing';
 import rawCatalog from '../../shared/pricing/catalog.json';
+import { fixtureCases } from '../fixtures';
 
 const NONE: TokenCounts = { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
 const tokens = (counts: Partial<TokenCounts>): TokenCounts => ({ ...NONE, ...counts });
@@ -50,6 +53,23 @@ describe('fixture calls are priced exactly', () => {
     expect(cost('amazon.titan-embed-image-v1', { input: 1000, images: 1 })).toBe('0.00086');
     // Nova Canvas: 2 * $0.08 (highest published tier; events do not say which tier was used).
     expect(cost('amazon.nova-canvas-v1:0', { images: 2 })).toBe('0.16');
+  });
+});
+
+describe('every invocation log fixture costs exactly what is written beside it', () => {
+  const priced = fixtureCases('invocation-log-').filter((c) => c.expected.costUsd !== undefined);
+
+  test.each(priced.map((c) => [c.name, c]))('%s', (_name, { record, expected }) => {
+    const parsed = parseRecord(record, { perSessionRoles: ['AWSReservedSSO_*'] });
+    if (parsed.status !== 'call' || !hasTokens(parsed.call)) throw new Error(`${_name} has no tokens`);
+
+    const charge = chargeFor(parsed.call);
+
+    expect({ model: charge.model, costUsd: charge.costUsd.toFixed(), unknownModel: charge.unknownModel }).toEqual({
+      model: expected.model,
+      costUsd: expected.costUsd,
+      unknownModel: false,
+    });
   });
 });
 
