@@ -1,4 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -6,10 +8,16 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as destinations from 'aws-cdk-lib/aws-logs-destinations';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { METERED_OPERATIONS } from '../../shared/events/schemas';
+import {
+  MANTLE_EVENT_SOURCE,
+  MANTLE_INFERENCE_OPERATIONS,
+  METERED_OPERATIONS,
+  RUNTIME_EVENT_SOURCE,
+} from '../../shared/events/schemas';
 import type { BudgeteerConfig } from '../config';
 import { BudgeteerFunction, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
 
@@ -17,6 +25,10 @@ export interface IngestionProps {
   readonly config: BudgeteerConfig;
   readonly budgets: dynamodb.ITable;
   readonly usage: dynamodb.ITable;
+  /** Where the rejected-records alarm notifies (the operations topic). @default the alarm notifies no one */
+  readonly alarmTopic?: sns.ITopic;
+  /** Rejected records in five minutes above which the rejections alarm goes off. @default 5 */
+  readonly rejectionAlarmThreshold?: number;
 }
 
 /** CloudTrail events arrive through SQS so ingest sees them in large batches: fewer, bigger DynamoDB writes. */
@@ -33,6 +45,8 @@ export class Ingestion extends Construct {
   public readonly rejectedQueue: sqs.Queue;
   public readonly rule: events.Rule;
   public readonly invocationLogGroup: logs.ILogGroup;
+  /** Goes off when ingest rejects more records than the threshold in five minutes: a new record shape, or a bug. */
+  public readonly rejectionAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: IngestionProps) {
     super(scope, id);
@@ -83,16 +97,43 @@ export class Ingestion extends Construct {
     );
 
     this.rule = new events.Rule(this, 'BedrockCalls', {
-      description: 'Bedrock runtime calls recorded by CloudTrail (read-only management events)',
+      description:
+        'Bedrock inference recorded by CloudTrail: runtime calls (read-only management events) and bedrock-mantle inference (data events)',
       eventPattern: {
-        source: ['aws.bedrock'],
+        // aws.bedrock and aws.bedrock-mantle; only AWS can send an `aws.` source, so no one can forge a call here.
+        source: events.Match.prefix('aws.bedrock'),
         detailType: ['AWS API Call via CloudTrail'],
-        detail: { eventSource: ['bedrock.amazonaws.com'], eventName: [...METERED_OPERATIONS] },
+        detail: {
+          eventSource: [RUNTIME_EVENT_SOURCE, MANTLE_EVENT_SOURCE],
+          eventName: [...METERED_OPERATIONS, ...MANTLE_INFERENCE_OPERATIONS],
+        },
       },
       targets: [new targets.SqsQueue(this.cloudTrailQueue)],
     });
     // InvokeModel and friends are read-only management events: a rule in the default state never sees them.
+    // Mantle's CreateInference is a data event: it reaches EventBridge only from a trail that logs it.
     (this.rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
+
+    // Ingest publishes RejectedRecords (and the same metric by `reason`) through Powertools Metrics.
+    this.rejectionAlarm = new cloudwatch.Alarm(this, 'RejectedRecordsAlarm', {
+      alarmDescription:
+        'Ingest rejected Bedrock records: they are not metered until fixed. The RejectedRecords metric by reason and the rejected-records queue say which and why.',
+      metric: new cloudwatch.Metric({
+        namespace: 'Budgeteer',
+        metricName: 'RejectedRecords',
+        dimensionsMap: { service: 'ingest' },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      }),
+      threshold: props.rejectionAlarmThreshold ?? 5,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (props.alarmTopic) {
+      this.rejectionAlarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      this.rejectionAlarm.addOkAction(new actions.SnsAction(props.alarmTopic));
+    }
 
     this.invocationLogGroup = config.enableInvocationLogging
       ? this.enableInvocationLogging(config)

@@ -73,17 +73,30 @@ describe('tables', () => {
 });
 
 describe('event sources', () => {
-  it('receives read-only CloudTrail management events for the metered Bedrock runtime calls', () => {
+  it('receives CloudTrail events of Bedrock runtime calls and bedrock-mantle inference, from AWS sources only', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       State: 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS',
       EventPattern: {
-        source: ['aws.bedrock'],
+        source: [{ prefix: 'aws.bedrock' }],
         'detail-type': ['AWS API Call via CloudTrail'],
         detail: {
-          eventSource: ['bedrock.amazonaws.com'],
-          eventName: ['InvokeModel', 'InvokeModelWithResponseStream', 'Converse', 'ConverseStream'],
+          eventSource: ['bedrock.amazonaws.com', 'bedrock-mantle.amazonaws.com'],
+          eventName: ['InvokeModel', 'InvokeModelWithResponseStream', 'Converse', 'ConverseStream', 'CreateInference'],
         },
       },
+    });
+  });
+
+  it('alarms when ingest rejects more than a few records in five minutes', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Budgeteer',
+      MetricName: 'RejectedRecords',
+      Dimensions: [{ Name: 'service', Value: 'ingest' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 
