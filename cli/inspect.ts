@@ -2,6 +2,7 @@ import { type BedrockCall, parseRecord } from '../shared/events/parse';
 import type { IdentityRules } from '../shared/identity';
 import { chargeFor, hasTokens } from '../shared/metering';
 import { toDecimalString } from '../shared/money';
+import { resolveModelId } from '../shared/pricing';
 import type { InputRecord } from './documents';
 
 export interface InspectLine {
@@ -9,10 +10,19 @@ export interface InspectLine {
   readonly principal?: string;
   readonly principalArn?: string;
   readonly model?: string;
-  readonly tokens?: { input: number; output: number; cacheRead: number; cacheWrite: number } | null;
+  /** `cacheWrite` holds the five-minute cache writes, `cacheWrite1h` (when there are any) the one-hour ones. */
+  readonly tokens?: {
+    input: number;
+    output: number;
+    cacheRead: number;
+    cacheWrite: number;
+    cacheWrite1h?: number;
+  } | null;
   readonly costUsd?: string | null;
   readonly source?: string;
   readonly unknownModel?: boolean;
+  /** The error the invocation log reports (a failed call, a guardrail intervention): it cost nothing. */
+  readonly errorCode?: string;
   readonly line?: number;
   readonly error?: string;
 }
@@ -71,16 +81,17 @@ export function inspect(
 function describe(call: BedrockCall): InspectLine {
   const base = { requestId: call.requestId, principal: call.principal.id, principalArn: call.principal.arn };
   if (!hasTokens(call)) {
-    return { ...base, model: call.modelId, tokens: null, costUsd: null, source: call.source };
+    return { ...base, model: resolveModelId(call.modelId), tokens: null, costUsd: null, source: call.source };
   }
   const charge = chargeFor(call);
   const { input, output, cacheRead, cacheWrite, cacheWrite1h = 0 } = call.tokens;
   return {
     ...base,
     model: charge.model,
-    tokens: { input, output, cacheRead, cacheWrite: cacheWrite + cacheWrite1h },
+    tokens: { input, output, cacheRead, cacheWrite, ...(cacheWrite1h > 0 ? { cacheWrite1h } : {}) },
     costUsd: toDecimalString(charge.costUsd),
     source: call.source,
     ...(charge.unknownModel ? { unknownModel: true } : {}),
+    ...(call.errorCode ? { errorCode: call.errorCode } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { recordsFromText } from '../../cli/documents';
 import { inspect } from '../../cli/inspect';
-import { cloudTrailEvent, fixture, invocationLog, logsSubscription } from '../fixtures';
+import { cloudTrailEvent, fixture, fixtureCases, invocationLog, logsSubscription } from '../fixtures';
 
 const rules = { perSessionRoles: ['AWSReservedSSO_*'] };
 const run = (text: string) => inspect(recordsFromText(text), rules);
@@ -47,6 +47,25 @@ describe('budgeteer inspect', () => {
   it('shows a CloudTrail-only call as known but not yet priced', () => {
     const { lines } = run(JSON.stringify(cloudTrailEvent('r-2', 'arn:aws:iam::111122223333:user/bob')));
     expect(lines[0]).toMatchObject({ requestId: 'r-2', principal: 'user/bob', tokens: null, costUsd: null });
+  });
+
+  it('names the resolved base model on a CloudTrail-only line, as on a priced one', () => {
+    const { lines } = run(JSON.stringify(fixture('eventbridge-cloudtrail-conversestream-sso')));
+    expect(lines[0]).toMatchObject({ model: 'anthropic.claude-3-5-sonnet-20241022-v2:0', costUsd: null });
+  });
+
+  it('prices every invocation log fixture as written beside it, streams and 1-hour cache writes included', () => {
+    const cases = fixtureCases('invocation-log-').filter((c) => c.expected.costUsd !== undefined);
+    const { lines, invalid } = run(cases.map((c) => JSON.stringify(c.record)).join('\n'));
+    expect(invalid).toBe(0);
+    expect(lines.map((l) => [l.model, l.costUsd])).toEqual(cases.map((c) => [c.expected.model, c.expected.costUsd]));
+  });
+
+  it('shows one-hour cache writes apart from five-minute ones, and the error of a call that cost nothing', () => {
+    const text = ['invocation-log-converse-cache-1h', 'invocation-log-error'].map((n) => JSON.stringify(fixture(n)));
+    const [cached, failed] = run(text.join('\n')).lines;
+    expect(cached?.tokens).toEqual({ input: 250, output: 120, cacheRead: 0, cacheWrite: 16000, cacheWrite1h: 32000 });
+    expect(failed).toMatchObject({ costUsd: '0', errorCode: 'ValidationException' });
   });
 
   it('flags an unknown model and never prices it at zero', () => {
