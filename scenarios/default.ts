@@ -1,7 +1,8 @@
 /**
  * The bundled scenario `npm start` replays: a compressed billing period of Bedrock use in one account by a few
- * principals of each kind, with several models, prompt caching, the same request delivered twice, and one malformed
- * record. Later capabilities extend it here, in one place.
+ * principals of each kind, with several models, prompt caching (one-hour cache writes too), streamed calls whose log
+ * body is the array of stream events, the same request delivered twice, and one malformed record. Later capabilities
+ * extend it here, in one place.
  */
 
 const ACCOUNT = '111122223333';
@@ -28,6 +29,7 @@ export const ACTORS = {
   summarizer2: session('summarizer-app', 'batch-worker-2'),
   maria: session(SSO_ROLE, 'maria@example.com'),
   li: session(SSO_ROLE, 'li@example.com'),
+  chat: session('chat-frontend', 'worker-7'),
 };
 
 /** Limits set before the replay (USD), keyed as `--budgets` files are: principal id or the name it ends with. */
@@ -46,7 +48,12 @@ interface Call {
   readonly input: number;
   readonly output: number;
   readonly cacheRead?: number;
+  /** Cache writes with the default five-minute TTL. */
   readonly cacheWrite?: number;
+  /** Cache writes with a one-hour TTL; the log's cacheWriteInputTokenCount holds both kinds, the body splits them. */
+  readonly cacheWrite1h?: number;
+  /** True for a call whose log carries the response body as Bedrock writes it (for a stream, the array of events). */
+  readonly body?: boolean;
   /** False for a call whose invocation log never arrives (logging gap): only CloudTrail sees it. */
   readonly logged?: boolean;
 }
@@ -87,6 +94,8 @@ function cloudTrailEvent(call: Call, requestId: string, time: string) {
 }
 
 function invocationLog(call: Call, requestId: string, time: string) {
+  const cacheRead = call.cacheRead ?? 0;
+  const cacheWrite = (call.cacheWrite ?? 0) + (call.cacheWrite1h ?? 0);
   return {
     schemaType: 'ModelInvocationLog',
     schemaVersion: '1.0',
@@ -100,11 +109,80 @@ function invocationLog(call: Call, requestId: string, time: string) {
     input: {
       inputContentType: 'application/json',
       inputTokenCount: call.input,
-      cacheReadInputTokenCount: call.cacheRead ?? 0,
-      cacheWriteInputTokenCount: call.cacheWrite ?? 0,
+      cacheReadInputTokenCount: cacheRead,
+      cacheWriteInputTokenCount: cacheWrite,
     },
-    output: { outputContentType: 'application/json', outputTokenCount: call.output },
+    output: {
+      outputContentType: 'application/json',
+      outputTokenCount: call.output,
+      ...(call.body ? { outputBodyJson: outputBody(call) } : {}),
+    },
   };
+}
+
+/** Converse `usage`, with `cacheDetails` splitting the cache writes by TTL. */
+function converseUsage(call: Call) {
+  const cacheRead = call.cacheRead ?? 0;
+  const details = [
+    ...(call.cacheWrite1h ? [{ inputTokens: call.cacheWrite1h, ttl: '1h' }] : []),
+    ...(call.cacheWrite ? [{ inputTokens: call.cacheWrite, ttl: '5m' }] : []),
+  ];
+  const cacheWrite = (call.cacheWrite ?? 0) + (call.cacheWrite1h ?? 0);
+  return {
+    inputTokens: call.input,
+    outputTokens: call.output,
+    totalTokens: call.input + call.output + cacheRead + cacheWrite,
+    cacheReadInputTokens: cacheRead,
+    cacheWriteInputTokens: cacheWrite,
+    ...(details.length ? { cacheDetails: details } : {}),
+  };
+}
+
+/** The response body as the invocation log keeps it: an object, or for a stream the array of its events. */
+function outputBody(call: Call): unknown {
+  const usage = converseUsage(call);
+  if (call.operation === 'Converse') {
+    return { output: { message: { role: 'assistant', content: [{ text: '…' }] } }, stopReason: 'end_turn', usage };
+  }
+  if (call.operation === 'ConverseStream') {
+    return [
+      { messageStart: { role: 'assistant' } },
+      { contentBlockDelta: { delta: { text: '…' }, contentBlockIndex: 0 } },
+      { contentBlockStop: { contentBlockIndex: 0 } },
+      { messageStop: { stopReason: 'end_turn' } },
+      { metadata: { usage, metrics: { latencyMs: 1800 } } },
+    ];
+  }
+  // An Anthropic messages stream: the prompt's usage in message_start, the output in message_delta.
+  return [
+    {
+      type: 'message_start',
+      message: {
+        role: 'assistant',
+        usage: {
+          input_tokens: call.input,
+          cache_read_input_tokens: usage.cacheReadInputTokens,
+          cache_creation_input_tokens: usage.cacheWriteInputTokens,
+          cache_creation: {
+            ephemeral_5m_input_tokens: call.cacheWrite ?? 0,
+            ephemeral_1h_input_tokens: call.cacheWrite1h ?? 0,
+          },
+          output_tokens: 1,
+        },
+      },
+    },
+    { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '…' } },
+    { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: call.output } },
+    {
+      type: 'message_stop',
+      'amazon-bedrock-invocationMetrics': {
+        inputTokenCount: call.input,
+        outputTokenCount: call.output,
+        cacheReadInputTokenCount: usage.cacheReadInputTokens,
+        cacheWriteInputTokenCount: usage.cacheWriteInputTokens,
+      },
+    },
+  ];
 }
 
 const SONNET = 'us.anthropic.claude-sonnet-4-20250514-v1:0';
@@ -112,6 +190,8 @@ const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
 const NOVA_LITE = 'amazon.nova-lite-v1:0';
 const NOVA_PRO = 'amazon.nova-pro-v1:0';
 const LLAMA = 'meta.llama3-1-70b-instruct-v1:0';
+const HAIKU_4_5 = 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
+const SONNET_4_5_GLOBAL = 'global.anthropic.claude-sonnet-4-5-20250929-v1:0';
 
 /** Who calls what, how often: the story of the period. */
 function plan(): Call[] {
@@ -145,6 +225,37 @@ function plan(): Call[] {
   repeat(12, { actor: ACTORS.maria, operation: 'ConverseStream', modelId: NOVA_PRO, input: 25_000, output: 700 });
   repeat(20, { actor: ACTORS.li, operation: 'Converse', modelId: LLAMA, input: 8_000, output: 1_000 });
   repeat(10, { actor: ACTORS.li, operation: 'InvokeModel', modelId: HAIKU, input: 12_000, output: 400 });
+  // A chat frontend streams Claude to its users: the invocation log keeps each stream as its array of events, and
+  // its long-lived system prompts are cached for an hour, through Converse and ConverseStream.
+  repeat(20, {
+    actor: ACTORS.chat,
+    operation: 'InvokeModelWithResponseStream',
+    modelId: HAIKU_4_5,
+    input: 900,
+    output: 350,
+    cacheRead: 6_000,
+    body: true,
+  });
+  repeat(12, {
+    actor: ACTORS.chat,
+    operation: 'Converse',
+    modelId: SONNET_4_5_GLOBAL,
+    input: 400,
+    output: 1_200,
+    cacheRead: 30_000,
+    cacheWrite: 8_000,
+    cacheWrite1h: 16_000,
+    body: true,
+  });
+  repeat(8, {
+    actor: ACTORS.chat,
+    operation: 'ConverseStream',
+    modelId: HAIKU_4_5,
+    input: 500,
+    output: 300,
+    cacheWrite1h: 10_000,
+    body: true,
+  });
   // Maria's notebook streams large bodies that the invocation log offloads without usage: CloudTrail alone sees
   // these calls; the coverage sweep charges them at the estimate.
   repeat(3, {

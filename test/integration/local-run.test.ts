@@ -49,4 +49,40 @@ describe('budgeteer local --scenario --budgets --json', () => {
     // Three budgets set and one alert, each audited.
     expect(summary.auditEntries).toBe(4);
   });
+
+  it('replays the bundled scenario, streams and one-hour cache writes included, to the cent', () => {
+    const run = spawnSync(BIN, ['local', '--json'], { encoding: 'utf8', timeout: 180_000 });
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout) as { principals: { principal: string; spendUsd: string }[] };
+    const spend = Object.fromEntries(summary.principals.map((p) => [p.principal, p.spendUsd]));
+    const sso = 'role/AWSReservedSSO_DataScientist_0123456789abcdef';
+    // The sweep charges maria's three unlogged calls once they are 15 minutes old; in the first hour of a month the
+    // compressed timeline can leave them younger than that.
+    const monthStart = new Date();
+    monthStart.setUTCDate(1);
+    monthStart.setUTCHours(0, 0, 0, 0);
+    const swept = Date.now() - monthStart.getTime() > 3_600_000;
+    expect(spend).toEqual({
+      // 16 x Sonnet 4 (100000 x 3 + 2000 x 15 per M = 0.33)
+      'user/alice': '5.28',
+      // 40 x Nova Lite streamed (20000 x 0.06 + 1500 x 0.24 = 0.00156)
+      'user/BedrockAPIKey-4xq9': '0.0624',
+      // 30 x Sonnet 4 Converse with cache (350 x 3 + 900 x 15 + 80000 x 0.30 + 2000 x 3.75 = 0.04605)
+      'role/summarizer-app': '1.3815',
+      // 12 x Nova Pro ConverseStream (25000 x 0.80 + 700 x 3.20 = 0.02224) + 3 unlogged calls swept at 0.50
+      [`${sso}/maria@example.com`]: swept
+        ? '1.76688'
+        : expect.stringMatching(/^(0\.26688|0\.76688|1\.26688|1\.76688)$/),
+      // 20 x Llama 3.1 70B (8000 x 0.72 + 1000 x 0.72 = 0.00648) + 10 x Claude 3 Haiku (12000 x 0.25 + 400 x 1.25 = 0.0035)
+      [`${sso}/li@example.com`]: '0.1646',
+      // 20 x Haiku 4.5 streamed, array bodies (900 x 1.10 + 350 x 5.50 + 6000 x 0.11 = 0.003575) = 0.0715
+      // + 12 x Sonnet 4.5 global Converse with 1h writes
+      //   (400 x 3 + 1200 x 15 + 30000 x 0.30 + 8000 x 3.75 + 16000 x 6 = 0.1542) = 1.8504
+      // + 8 x Haiku 4.5 ConverseStream, 1h writes (500 x 1.10 + 300 x 5.50 + 10000 x 2.20 = 0.0242) = 0.1936
+      'role/chat-frontend': '2.1155',
+    });
+    // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155
+    if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('10.77088');
+  });
 });
