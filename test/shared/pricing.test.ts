@@ -430,3 +430,17 @@ test('a catalog with a price as a JSON number fails at load, naming the field', 
     expect(() => require('../../shared/pricing')).toThrow(/invalid price catalog[\s\S]*models\[0\]\.input/);
   });
 });
+
+test('a catalog alias that names another model fails at load, naming both', () => {
+  const broken = structuredClone(rawCatalog) as { models: { id: string; aliases?: string[] }[] };
+  const first = broken.models[0] as { id: string; aliases?: string[] };
+  first.aliases = [(broken.models[1] as { id: string }).id];
+
+  jest.isolateModules(() => {
+    jest.doMock('../../shared/pricing/catalog.json', () => broken);
+
+    expect(() => require('../../shared/pricing')).toThrow(
+      new RegExp(`alias ${broken.models[1]?.id} of ${first.id} names another model`),
+    );
+  });
+});
