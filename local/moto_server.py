@@ -1,10 +1,7 @@
 """Starts moto server with the fixes the local run needs; arguments are moto_server's (-H host -p port).
 
-moto 5.2.1, Step Functions with execute_state_machine on: StartExecution (StepFunctionsParserBackend in
-moto/stepfunctions/parser/models.py) deep-copies the state machine, which holds its backend (every state machine
-and running execution, with their locks) and its own executions. The second StartExecution of a machine then
-fails with HTTP 500 "cannot pickle '_thread.RLock' object". A clone needs neither: the backend is shared state,
-and the clone only drives the new execution.
+Each patch_* function below fixes one thing in moto 5.2.1 (why, in its docstring) and refuses to start on a moto
+that no longer looks the way the fix assumes. Patched here, never in site-packages.
 """
 
 import copy
@@ -14,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import types
 
 INSTALL_HINT = "install it with: pip install 'moto[server]'"
 
@@ -32,6 +30,12 @@ def _deepcopy_keeping_runtime(self, memo):
 
 
 def patch_state_machine_deepcopy():
+    """With execute_state_machine on, StartExecution (StepFunctionsParserBackend in
+    moto/stepfunctions/parser/models.py) deep-copies the state machine, which holds its backend (every state
+    machine and running execution, with their locks) and its own executions. The second StartExecution of a
+    machine then fails with HTTP 500 "cannot pickle '_thread.RLock' object". A clone needs neither: the backend is
+    shared state, and the clone only drives the new execution.
+    """
     from moto.stepfunctions.models import StateMachine, StateMachineInstance
 
     # Refuse to run on a moto whose StateMachine no longer has the attributes this fix is about.
@@ -50,70 +54,218 @@ def patch_state_machine_deepcopy():
 
 
 def patch_transaction_backup():
-    """moto 5.2.1's TransactWriteItems backs up a table by deep-copying it once per action, not once per table: a
-    100-action transaction on a table of n items costs 100 copies of n items (seconds and gigabytes once a table
-    holds a few thousand rows). Copy each table once per transaction; the backup, and so the rollback, is the same.
-    Its rollback also left the stream records of the cancelled actions in the stream (a counter ADD that never
-    happened reached the evaluator): those are dropped here.
+    """moto 5.2.1's TransactWriteItems backs up every table an action names by deep-copying the whole table, once
+    per action, to put it back if the transaction is cancelled. Even copied once per table, every transaction then
+    costs a copy of the whole table and its stream records: a replay writing n rows in transactions is quadratic
+    (20,000 invocation log records: minutes per thousand records, gigabytes held). Back up only the items the
+    actions name instead, and restore those in place when the transaction is cancelled.
+    The rollback also left the stream records of the cancelled actions in the stream (a counter ADD that never
+    happened reached the evaluator): those are dropped here, as DynamoDB emits none for a cancelled transaction.
     """
     import copy as real_copy
 
     import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
 
     if getattr(dynamodb_models, "copy", None) is not real_copy:
         raise RuntimeError("moto.dynamodb.models no longer uses the copy module; review local/moto_server.py")
     per_thread = threading.local()
 
-    class CopyOncePerTransaction:
+    class TablesKeptDuringTransaction:
+        """moto.dynamodb.models' copy module, except that a transaction's table backup is the table itself: the
+        items it touches are backed up by transact_write_items below, and moto's own rollback is then a no-op."""
+
         def deepcopy(self, value, memo=None):
-            cache = getattr(per_thread, "cache", None)
-            if cache is None:
-                return real_copy.deepcopy(value, memo)
-            if id(value) not in cache:
-                cache[id(value)] = real_copy.deepcopy(value)
-            return cache[id(value)]
+            if isinstance(value, Table) and getattr(per_thread, "in_transaction", False):
+                return value
+            return real_copy.deepcopy(value, memo)
 
         def __getattr__(self, name):
             return getattr(real_copy, name)
 
-    dynamodb_models.copy = CopyOncePerTransaction()
+    dynamodb_models.copy = TablesKeptDuringTransaction()
     backend = dynamodb_models.DynamoDBBackend
     original = backend.transact_write_items
 
+    def item_key(table, action):
+        """The (hash, range) key an action names, as moto's table keys its items."""
+        op_type, op = next(iter(action.items()))
+        attributes = op["Item"] if op_type == "Put" else op["Key"]
+        hash_value = DynamoType(attributes[table.hash_key_attr])
+        range_value = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr is not None else None
+        return hash_value, range_value
+
+    def stored(table, key):
+        hash_value, range_value = key
+        if range_value is None:
+            return table.items.get(hash_value)
+        partition = table.items.get(hash_value)
+        return None if partition is None else partition.get(range_value)
+
+    def table_of(self, action):
+        try:
+            _, op = next(iter(action.items()))
+            return self.tables.get(op["TableName"])
+        except Exception:
+            return None  # moto refuses such an action before it writes anything
+
+    def back_up(self, transact_items):
+        """Per table: each touched item as it is (None when absent), or all its items when an action's key cannot
+        be read (moto cancels the transaction then, after applying the actions before it); and its stream's length."""
+        backups = {}
+        for action in transact_items:
+            table = table_of(self, action)
+            if table is None:
+                continue
+            backup = backups.get(table.name)
+            if backup is None:
+                stream_length = len(table.stream_shard.items) if table.stream_shard is not None else 0
+                backup = backups[table.name] = {"table": table, "items": {}, "all": None, "stream": stream_length}
+            if backup["all"] is not None:
+                continue
+            try:
+                key = item_key(table, action)
+            except Exception:
+                backup["all"] = real_copy.deepcopy(table.items)
+                continue
+            if key not in backup["items"]:
+                backup["items"][key] = (real_copy.deepcopy(stored(table, key)), key[0] in table.items)
+        return backups
+
+    def restore(backups):
+        for backup in backups.values():
+            table = backup["table"]
+            if backup["all"] is not None:
+                table.items = backup["all"]
+            else:
+                for (hash_value, range_value), (item, partition_existed) in backup["items"].items():
+                    if range_value is None:
+                        if item is None:
+                            table.items.pop(hash_value, None)
+                        else:
+                            table.items[hash_value] = item
+                    elif item is not None:
+                        table.items[hash_value][range_value] = item
+                    else:
+                        partition = table.items.get(hash_value)
+                        if partition is not None:
+                            partition.pop(range_value, None)
+                            if not partition and not partition_existed:
+                                del table.items[hash_value]
+            if table.stream_shard is not None:
+                del table.stream_shard.items[backup["stream"] :]
+
     def transact_write_items(self, transact_items):
-        per_thread.cache = {}
-        tables = dict(self.tables)
-        stream_lengths = {name: len(t.stream_shard.items) for name, t in tables.items() if t.stream_shard is not None}
+        backups = back_up(self, transact_items)
+        per_thread.in_transaction = True
         try:
             return original(self, transact_items)
         except Exception:
-            # moto's rollback swaps in the backup copies. Put the state back into the original table objects instead,
-            # and drop the stream records the cancelled actions wrote: open shard iterators keep reading the same
-            # shard, and DynamoDB emits no records for a cancelled transaction.
-            for name, table in tables.items():
-                restored = self.tables.get(name)
-                if restored is None or restored is table:
-                    continue
-                shard = table.stream_shard
-                table.__dict__.update(restored.__dict__)
-                if shard is not None:
-                    del shard.items[stream_lengths.get(name, 0) :]
-                    shard.table = table
-                    table.stream_shard = shard
-                self.tables[name] = table
+            restore(backups)
             raise
         finally:
-            per_thread.cache = None
+            per_thread.in_transaction = False
 
     backend.transact_write_items = transact_write_items
 
 
+def patch_stream_retention():
+    """moto 5.2.1 keeps every DynamoDB stream record for good, and every shard iterator it issued (GetRecords issues
+    one per call: a poller idling at 20 calls a second leaves 72,000 an hour). A replay of 20,000 records leaves
+    tens of thousands of records with their old and new images, read once by the stream poller and never again.
+    Keep a record until every iterator of its shard that has not been used yet is past it (an iterator used again
+    after that answers TrimmedDataAccessException, as AWS does past a stream's retention), and an iterator for the
+    15 minutes AWS honours one (then ExpiredIteratorException, where moto failed with HTTP 500). A consumer that
+    starts at TRIM_HORIZON later starts at the oldest record kept.
+    """
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+    lifetime_seconds = 15 * 60
+    original_init = ShardIterator.__init__
+    original_get_records = DynamoDBStreamsBackend.get_records
+    probe = ShardIterator(None, types.SimpleNamespace(starting_sequence_number=1, items=[]), "LATEST")
+    if {"sequence_number", "stream_shard"} - set(vars(probe)) or not hasattr(DynamoDBStreamsBackend, "get_records"):
+        raise RuntimeError("moto's DynamoDB Streams changed; review local/moto_server.py")
+
+    def unused_iterators(shard):
+        """Iterators of the shard issued and not used yet, by ARN: they decide what can be trimmed."""
+        if not hasattr(shard, "unused_iterators"):
+            shard.unused_iterators = {}
+        return shard.unused_iterators
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.issued_at = time.monotonic()
+        unused_iterators(self.stream_shard)[self.arn] = self
+
+    def expire(backend):
+        # The backend's dict is in the order iterators were issued.
+        issued_before = time.monotonic() - lifetime_seconds
+        iterators = backend.shard_iterators
+        while iterators:
+            arn, iterator = next(iter(iterators.items()))
+            if getattr(iterator, "issued_at", issued_before) > issued_before:
+                break
+            del iterators[arn]
+            unused_iterators(iterator.stream_shard).pop(arn, None)
+
+    def trim(shard):
+        positions = [iterator.sequence_number for iterator in unused_iterators(shard).values()]
+        if not positions:
+            return
+        read = min(min(positions) - shard.starting_sequence_number, len(shard.items))
+        if read > 0:
+            # Sequence numbers are the starting number plus a record's place in the list: move both together.
+            del shard.items[:read]
+            shard.starting_sequence_number += read
+
+    def get_records(self, iterator_arn, limit):
+        expire(self)
+        iterator = self.shard_iterators.get(iterator_arn)
+        if iterator is None:
+            raise JsonRESTError("ExpiredIteratorException", "Iterator expired or unknown: get a new shard iterator")
+        shard = iterator.stream_shard
+        if iterator.sequence_number < shard.starting_sequence_number:
+            raise JsonRESTError(
+                "TrimmedDataAccessException", "The records this iterator points at were read and trimmed"
+            )
+        unused_iterators(shard).pop(iterator_arn, None)
+        result = original_get_records(self, iterator_arn, limit)
+        trim(shard)
+        return result
+
+    ShardIterator.__init__ = __init__
+    DynamoDBStreamsBackend.get_records = get_records
+
+
+def patch_published_message_history():
+    """moto 5.2.1 keeps every message published to an SNS topic (`sent_notifications`, for tests that use its Python
+    API). The local run reads messages only through subscriptions, so the history is dropped as it is written."""
+    import collections
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import Topic, sns_backends
+
+    probe = Topic("probe", sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"])
+    if not isinstance(getattr(probe, "sent_notifications", None), list):
+        raise RuntimeError("moto's SNS Topic has no sent_notifications list; review local/moto_server.py")
+    original_init = Topic.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.sent_notifications = collections.deque(maxlen=0)
+
+    Topic.__init__ = __init__
+
+
 def patch_dynamodb_write_isolation():
     """moto 5.2.1 runs requests on threads but does not isolate DynamoDB writes from each other. TransactWriteItems
-    backs up whole tables, applies its actions, and on cancellation puts the backups back: writes other threads
-    committed in between are silently lost (a counter ADD vanishes), and a backup taken while another thread writes
-    fails with "dictionary changed size during iteration". DynamoDB serializes a transaction against other writes
-    to its items; one lock over moto's DynamoDB writes gives the same guarantee here."""
+    backs up what it touches, applies its actions, and on cancellation puts the backups back: a write another thread
+    committed in between would be silently undone (a counter ADD vanishes), and moto's tables are not safe to change
+    from two threads at once ("dictionary changed size during iteration"). DynamoDB serializes a transaction against
+    other writes to its items; one lock over moto's DynamoDB writes gives the same guarantee here."""
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.RLock()
@@ -182,7 +334,10 @@ def main(argv):
         return 3
     patch_state_machine_deepcopy()
     patch_transaction_backup()
+    # Before the write isolation, which then serializes trimming with the transactions that truncate streams.
+    patch_stream_retention()
     patch_dynamodb_write_isolation()
+    patch_published_message_history()
     patch_sqs_retention_check()
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -1,80 +1,287 @@
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  ScanCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { CreateTopicCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { type LocalAws, startLocalAws } from '../../local/aws';
+import { openInbox } from '../../local/inbox';
 import { finishedExecution, PASS_MACHINE, ROLE_ARN } from './support';
 
 jest.setTimeout(30_000);
 
-async function startTwoExecutions(sfn: SFNClient, machineName: string) {
-  const { stateMachineArn } = await sfn.send(
-    new CreateStateMachineCommand({ name: machineName, definition: PASS_MACHINE, roleArn: ROLE_ARN }),
-  );
-  const outcomes: string[] = [];
-  for (const name of ['first', 'second']) {
-    try {
-      const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: '{}' }));
-      outcomes.push((await finishedExecution(sfn, executionArn ?? '')).status ?? 'no status');
-    } catch (error) {
-      outcomes.push(`HTTP ${(error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode}`);
-    }
-  }
-  return outcomes;
-}
+type Item = Record<string, AttributeValue>;
 
-describe('local/moto_server.py', () => {
+const inScanOrder = (items: Item[]) => [...items].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+// The launcher patches moto 5.2.1 (the version pinned for the local run). These tests state what the local run
+// relies on; on another moto version, a failure here says which patch to review.
+describe('local AWS on moto 5.2.1 through local/moto_server.py', () => {
   let local: LocalAws;
+  let dynamo: DynamoDBClient;
+  let streams: DynamoDBStreamsClient;
 
   beforeAll(async () => {
     local = await startLocalAws();
+    dynamo = new DynamoDBClient({ ...local.clientConfig, maxAttempts: 1 });
+    streams = new DynamoDBStreamsClient({ ...local.clientConfig, maxAttempts: 1 });
   });
 
   afterAll(() => local.stop());
 
-  it('lets two named executions of one state machine both succeed', async () => {
-    const sfn = new SFNClient(local.clientConfig);
+  /** A table with a NEW_AND_OLD_IMAGES stream; `pk` alone, or `pk` + `sk`. Resolves to its stream's ARN. */
+  async function createTable(name: string, withSortKey: boolean): Promise<string> {
+    const keys = withSortKey ? ['pk', 'sk'] : ['pk'];
+    const created = await dynamo.send(
+      new CreateTableCommand({
+        TableName: name,
+        KeySchema: keys.map((key, i) => ({ AttributeName: key, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+        AttributeDefinitions: keys.map((key) => ({ AttributeName: key, AttributeType: 'S' })),
+        BillingMode: 'PAY_PER_REQUEST',
+        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      }),
+    );
+    return created.TableDescription?.LatestStreamArn ?? '';
+  }
 
-    const outcomes = await startTwoExecutions(sfn, 'twice');
+  async function put(table: string, item: Item) {
+    await dynamo.send(new PutItemCommand({ TableName: table, Item: item }));
+  }
 
-    expect(outcomes).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-  });
-});
+  async function scan(table: string): Promise<Item[]> {
+    const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: table }));
+    return inScanOrder(Items);
+  }
 
-describe('unpatched moto server (why the launcher exists)', () => {
-  it('fails the second StartExecution of a state machine with HTTP 500', async () => {
-    const probe = createServer().listen(0, '127.0.0.1');
-    await new Promise((resolve) => probe.once('listening', resolve));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
-    const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-      cwd: path.join(__dirname, '..', '..'),
-      stdio: 'ignore',
-    });
-    try {
-      const endpoint = `http://127.0.0.1:${port}`;
-      for (let ready = false; !ready; ) {
-        ready = await fetch(`${endpoint}/moto-api/config`, {
-          method: 'POST',
-          body: JSON.stringify({ stepfunctions: { execute_state_machine: true } }),
-        }).then(
-          (response) => response.ok,
-          () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
-        );
+  async function iterator(streamArn: string, type: 'TRIM_HORIZON' | 'LATEST'): Promise<string> {
+    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    const { ShardIterator } = await streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: streamArn,
+        ShardId: StreamDescription?.Shards?.[0]?.ShardId,
+        ShardIteratorType: type,
+      }),
+    );
+    return ShardIterator ?? '';
+  }
+
+  /** Follows NextShardIterator until a page comes back empty: what a stream poller reads. */
+  async function readAll(start: string, limit = 2) {
+    const records: { key: string; event: string; sequence: string }[] = [];
+    let next = start;
+    for (;;) {
+      const page = await streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: limit }));
+      next = page.NextShardIterator ?? '';
+      for (const record of page.Records ?? []) {
+        const keys = record.dynamodb?.Keys ?? {};
+        records.push({
+          key: [keys.pk?.S, keys.sk?.S].filter(Boolean).join('/'),
+          event: record.eventName ?? '',
+          sequence: record.dynamodb?.SequenceNumber ?? '',
+        });
       }
-      const sfn = new SFNClient({
-        endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        maxAttempts: 1,
-      });
-
-      const outcomes = await startTwoExecutions(sfn, 'twice');
-
-      expect(outcomes).toEqual(['SUCCEEDED', 'HTTP 500']);
-    } finally {
-      moto.kill('SIGKILL');
+      if (!page.Records?.length) return { records, next };
     }
+  }
+
+  it('lets two named executions of one state machine both succeed (moto alone fails the second with HTTP 500)', async () => {
+    const sfn = new SFNClient(local.clientConfig);
+    const { stateMachineArn } = await sfn.send(
+      new CreateStateMachineCommand({ name: 'twice', definition: PASS_MACHINE, roleArn: ROLE_ARN }),
+    );
+
+    const statuses: (string | undefined)[] = [];
+    for (const name of ['first', 'second']) {
+      const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: '{}' }));
+      statuses.push((await finishedExecution(sfn, executionArn ?? '')).status);
+    }
+
+    expect(statuses).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+  });
+
+  describe('a cancelled TransactWriteItems', () => {
+    const ledger = 'cancel-ledger';
+    const counters = 'cancel-counters';
+    let ledgerStream: string;
+    const seedLedger: Item[] = [
+      { pk: { S: 'p1' }, sk: { S: 'a' }, n: { N: '1' } },
+      { pk: { S: 'p1' }, sk: { S: 'b' }, n: { N: '2' } },
+      { pk: { S: 'p2' }, sk: { S: 'a' }, n: { N: '3' } },
+    ];
+    const seedCounters: Item[] = [
+      { pk: { S: 'c1' }, spend: { N: '5.25' } },
+      { pk: { S: 'c2' }, spend: { N: '7' } },
+      { pk: { S: 'c3' }, spend: { N: '1' } },
+    ];
+    let cancellation: unknown;
+
+    beforeAll(async () => {
+      ledgerStream = await createTable(ledger, true);
+      await createTable(counters, false);
+      for (const item of seedLedger) await put(ledger, item);
+      for (const item of seedCounters) await put(counters, item);
+      // Every write action comes first, so moto applies them all before the last action fails.
+      cancellation = await dynamo
+        .send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              { Put: { TableName: ledger, Item: { pk: { S: 'p1' }, sk: { S: 'c' }, n: { N: '4' } } } },
+              { Put: { TableName: ledger, Item: { pk: { S: 'p3' }, sk: { S: 'a' }, n: { N: '5' } } } },
+              { Put: { TableName: ledger, Item: { pk: { S: 'p1' }, sk: { S: 'a' }, n: { N: '99' } } } },
+              {
+                Update: {
+                  TableName: counters,
+                  Key: { pk: { S: 'c1' } },
+                  UpdateExpression: 'ADD spend :cost',
+                  ExpressionAttributeValues: { ':cost': { N: '10' } },
+                },
+              },
+              { Delete: { TableName: counters, Key: { pk: { S: 'c3' } } } },
+              { Put: { TableName: counters, Item: { pk: { S: 'c4' }, spend: { N: '2' } } } },
+              {
+                ConditionCheck: {
+                  TableName: counters,
+                  Key: { pk: { S: 'c2' } },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+            ],
+          }),
+        )
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+    });
+
+    it('is refused with the failed condition named', () => {
+      expect(cancellation).toMatchObject({ name: 'TransactionCanceledException' });
+      const reasons = (cancellation as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      expect(reasons?.map((reason) => reason.Code)).toEqual([
+        'None',
+        'None',
+        'None',
+        'None',
+        'None',
+        'None',
+        'ConditionalCheckFailed',
+      ]);
+    });
+
+    it('leaves every item as it was: new ones gone, the updated and the deleted ones back', async () => {
+      expect(await scan(ledger)).toEqual(inScanOrder(seedLedger));
+      expect(await scan(counters)).toEqual(inScanOrder(seedCounters));
+    });
+
+    it('leaves no stream record of its actions', async () => {
+      const { records } = await readAll(await iterator(ledgerStream, 'TRIM_HORIZON'));
+
+      expect(records.map((r) => `${r.event} ${r.key}`)).toEqual(['INSERT p1/a', 'INSERT p1/b', 'INSERT p2/a']);
+    });
+
+    it('is undone too when an action names no full key (moto applies the actions before it)', async () => {
+      const refused = dynamo.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Put: { TableName: ledger, Item: { pk: { S: 'p4' }, sk: { S: 'a' } } } },
+            { Put: { TableName: ledger, Item: { pk: { S: 'p4' } } } },
+          ],
+        }),
+      );
+
+      await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 400 } });
+      expect(await scan(ledger)).toEqual(inScanOrder(seedLedger));
+    });
+
+    it('does not stop the next transaction from committing and streaming', async () => {
+      const start = await iterator(ledgerStream, 'LATEST');
+      await dynamo.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [{ Put: { TableName: ledger, Item: { pk: { S: 'p3' }, sk: { S: 'a' }, n: { N: '5' } } } }],
+        }),
+      );
+
+      const { records } = await readAll(start);
+
+      expect(records.map((r) => `${r.event} ${r.key}`)).toEqual(['INSERT p3/a']);
+      expect(await scan(ledger)).toContainEqual({ pk: { S: 'p3' }, sk: { S: 'a' }, n: { N: '5' } });
+    });
+  });
+
+  describe('DynamoDB stream records, trimmed once read', () => {
+    it('reach a reader following NextShardIterator once each, in order, with rising sequence numbers', async () => {
+      const stream = await createTable('stream-order', false);
+      const start = await iterator(stream, 'TRIM_HORIZON');
+      for (const pk of ['a', 'b', 'c', 'd', 'e']) await put('stream-order', { pk: { S: pk } });
+
+      const first = await readAll(start);
+      for (const pk of ['f', 'g', 'h']) await put('stream-order', { pk: { S: pk } });
+      const second = await readAll(first.next);
+
+      const records = [...first.records, ...second.records];
+      expect(records.map((r) => r.key)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+      const sequences = records.map((r) => BigInt(r.sequence));
+      expect(sequences.slice(1).every((s, i) => s > (sequences[i] as bigint))).toBe(true);
+    });
+
+    it('stay for an iterator that has not read them yet', async () => {
+      const stream = await createTable('stream-unread', false);
+      const slow = await iterator(stream, 'TRIM_HORIZON');
+      const fast = await iterator(stream, 'TRIM_HORIZON');
+      for (const pk of ['a', 'b', 'c']) await put('stream-unread', { pk: { S: pk } });
+
+      await readAll(fast);
+      const { records } = await readAll(slow);
+
+      expect(records.map((r) => r.key)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('are gone once every iterator is past them: reading them again is TrimmedDataAccessException', async () => {
+      const stream = await createTable('stream-trimmed', false);
+      const start = await iterator(stream, 'TRIM_HORIZON');
+      for (const pk of ['a', 'b']) await put('stream-trimmed', { pk: { S: pk } });
+      const { records } = await readAll(start, 10);
+      expect(records.map((r) => r.key)).toEqual(['a', 'b']);
+
+      await expect(streams.send(new GetRecordsCommand({ ShardIterator: start }))).rejects.toMatchObject({
+        name: 'TrimmedDataAccessException',
+        $metadata: { httpStatusCode: 400 },
+      });
+      const fromOldest = await iterator(stream, 'TRIM_HORIZON');
+      await put('stream-trimmed', { pk: { S: 'c' } });
+      expect((await readAll(fromOldest)).records.map((r) => r.key)).toEqual(['c']);
+    });
+
+    it('answer an unknown iterator with ExpiredIteratorException (HTTP 400, where moto answered 500)', async () => {
+      const stream = await createTable('stream-unknown', false);
+
+      await expect(
+        streams.send(new GetRecordsCommand({ ShardIterator: `${stream}|1|no-such-iterator` })),
+      ).rejects.toMatchObject({ name: 'ExpiredIteratorException', $metadata: { httpStatusCode: 400 } });
+    });
+  });
+
+  it('delivers SNS messages to subscribers though it keeps no history of published messages', async () => {
+    const sns = new SNSClient(local.clientConfig);
+    const { TopicArn = '' } = await sns.send(new CreateTopicCommand({ Name: 'alerts' }));
+    const inbox = await openInbox(local.clientConfig, [TopicArn]);
+
+    for (const subject of ['80% of budget', '90% of budget']) {
+      await sns.send(new PublishCommand({ TopicArn, Subject: subject, Message: `alice reached ${subject}` }));
+    }
+    const received = await inbox.read();
+    inbox.close();
+
+    expect(received.map((n) => n.subject)).toEqual(['80% of budget', '90% of budget']);
   });
 });
