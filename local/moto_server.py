@@ -309,6 +309,193 @@ def patch_sqs_retention_check():
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
+def patch_update_expression_cost():
+    """moto 5.2.1 spends most of a replay's time on UpdateExpressions: an ingest transaction of 100 updates took
+    2.3 s, 23 ms an update. Each update is parsed twice (request check, then the update), its syntax tree
+    deep-copied for every validation (two for a new item), and walked by ten validators whose every step rebuilds
+    the validator's map of node types and tests each node with isinstance on abstract classes; two of the walks
+    re-collect every clause below each node of the tree, quadratic in the clauses. Same results, less work:
+    - a parsed expression is reused for the same text (nothing changes a parsed tree; validators work on copies);
+    - a syntax tree copies itself node by node instead of through the generic deepcopy protocol;
+    - a walk reads the validator's map once, and remembers which entry (if any) each node class falls under;
+    - the two whole-expression checks (one ADD/SET/REMOVE clause each; no overlapping paths) run on the root only:
+      what they would find below it, they find at the root (an error may then name more paths at once).
+    """
+    import functools
+
+    from moto.dynamodb.parsing import ast_nodes, validators
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    node_class = ast_nodes.Node
+    traverser = ast_nodes.DepthFirstTraverser
+    root_checks = {
+        validators.ActionCountValidator: "verify_action_counts",
+        validators.OverlappingPathsValidator: "check_for_overlapping_paths",
+    }
+    resolver = validators.ExpressionAttributeResolvingProcessor
+    expected = [(traverser, "_processing_map"), (traverser, "pre_processing_of_child"), (resolver, "resolving")]
+    expected += list(root_checks.items())
+    missing = [name for owner, name in expected if owner is not resolver and not hasattr(owner, name)]
+    if missing or hasattr(node_class, "__deepcopy__") or not hasattr(UpdateExpressionParser.make, "__func__"):
+        raise RuntimeError(f"moto's expression parsing changed ({missing}); review local/moto_server.py")
+
+    UpdateExpressionParser.make = classmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make.__func__))
+
+    is_node = {}  # class -> whether it is a syntax tree node
+
+    def node_kind(kind):
+        if kind not in is_node:
+            is_node[kind] = issubclass(kind, node_class)
+        return is_node[kind]
+
+    def clone(node, parent, memo):
+        copied = object.__new__(type(node))
+        memo[id(node)] = copied
+        copied.__dict__.update(node.__dict__)
+        copied.parent = parent
+        if node.children is not None:
+            copied.children = [
+                clone(child, copied, memo) if node_kind(type(child)) else copy.deepcopy(child, memo)
+                for child in node.children
+            ]
+        return copied
+
+    def node_deepcopy(self, memo):
+        if self.parent is None:
+            return clone(self, None, memo)
+        # Copying a node inside a tree copies the tree, as the generic deepcopy does through `parent`.
+        copy.deepcopy(self.parent, memo)
+        return memo[id(self)]
+
+    node_class.__deepcopy__ = node_deepcopy
+
+    entries = {}  # validator class -> {node class -> the key of its processing map the class falls under, or None}
+    no_pre_processing = traverser.pre_processing_of_child
+
+    def traverse(self, root):
+        """DepthFirstTraverser.traverse_node_recursively from the root: children first, then the node itself."""
+        check = root_checks.get(type(self))
+        if check is not None:
+            return getattr(self, check)(root) if node_kind(type(root)) else root
+        processing = self._processing_map()
+        entry_of = entries.setdefault(type(self), {})
+        pre = None if type(self).pre_processing_of_child is no_pre_processing else self.pre_processing_of_child
+
+        def visit(current, child_id):
+            parent = current.parent
+            if current.children is not None:
+                for i, child in enumerate(current.children):
+                    if pre is not None:
+                        pre(current, i)
+                    kind = type(child)
+                    if is_node[kind] if kind in is_node else node_kind(kind):
+                        visit(child, i)
+            kind = type(current)
+            if kind not in entry_of:
+                entry_of[kind] = next((key for key in processing if issubclass(kind, key)), None)
+            key = entry_of[kind]
+            if key is None:
+                return current
+            processed = processing[key](current)
+            processed.parent = parent
+            if parent:
+                parent.children[child_id] = processed
+            return processed
+
+        return visit(root, -1) if node_kind(type(root)) else root
+
+    traverser.traverse = traverse
+
+    actions = (
+        validators.UpdateExpressionSetAction,
+        validators.UpdateExpressionRemoveAction,
+        validators.UpdateExpressionDeleteAction,
+        validators.UpdateExpressionAddAction,
+    )
+    is_action = {}
+
+    def pre_processing_of_child(self, parent_node, child_id):
+        """Resolve values, not the path an action writes: its first child."""
+        kind = type(parent_node)
+        if kind not in is_action:
+            is_action[kind] = issubclass(kind, actions)
+        if is_action[kind]:
+            self.resolving = child_id != 0
+
+    resolver.pre_processing_of_child = pre_processing_of_child
+
+
+def patch_response_cost():
+    """moto 5.2.1 answers every JSON request through a serializer driven by the service's model: for each member
+    of each structure it tries several spellings of the member's name on the Python object. A DynamoDB attribute
+    value is a structure of ten members, so an item of a dozen attributes costs a millisecond or more to write out,
+    and a stream page of 100 records with old and new images 50 ms (GetItem: 2.4 ms a call, mostly this). An
+    attribute value moto keeps is already in its wire form ({"S": "..."}, {"M": {...}}): written out as it is, unless
+    it holds something that needs encoding (binary), which goes the general way. Each request also listed the
+    handler class's methods through inspect; a class's methods do not change, so that is done once per class.
+    """
+    import functools
+
+    import moto.core.responses as core_responses
+    from moto.core.serialize import BaseJSONSerializer
+
+    if not hasattr(BaseJSONSerializer, "_serialize_type_structure") or not callable(
+        getattr(core_responses, "method_names_from_class", None)
+    ):
+        raise RuntimeError("moto's response serialization changed; review local/moto_server.py")
+
+    class NotPlain(Exception):
+        pass
+
+    def wire(value):
+        """An attribute value in its wire form, built anew; NotPlain when it is not plain JSON data."""
+        if type(value) is not dict or len(value) != 1:
+            raise NotPlain
+        ((kind, inner),) = value.items()
+        if kind in ("S", "N") and type(inner) is str:
+            return {kind: inner}
+        if kind in ("BOOL", "NULL") and type(inner) is bool:
+            return {kind: inner}
+        if kind in ("SS", "NS") and type(inner) is list and all(type(x) is str for x in inner):
+            return {kind: list(inner)}
+        if kind == "M" and type(inner) is dict:
+            return {"M": {name: wire(member) for name, member in inner.items()}}
+        if kind == "L" and type(inner) is list:
+            return {"L": [wire(member) for member in inner]}
+        raise NotPlain
+
+    serialize_structure = BaseJSONSerializer._serialize_type_structure
+
+    def _serialize_type_structure(self, serialized, value, shape, key):
+        if key and shape.name == "AttributeValue":
+            try:
+                self._default_serialize(serialized, wire(value), shape, key)
+                return
+            except NotPlain:
+                pass
+        serialize_structure(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
+    core_responses.method_names_from_class = functools.lru_cache(maxsize=None)(core_responses.method_names_from_class)
+
+
+def patch_request_overhead():
+    """Two costs moto 5.2.1's server pays on every request, a third of its time in a replay (it serves one request
+    at a time in effect: Python runs one thread at once, and its dispatcher holds a lock). Finding the service of a
+    request lists moto's package folder and checks each of its 200 entries for being a folder, under that lock; the
+    list never changes while the server runs, so it is read once. And werkzeug writes an access log line per request,
+    through colorama, to a pipe the launcher discards unless asked to show moto's output; errors are still logged.
+    """
+    from moto import backends
+    from werkzeug.serving import WSGIRequestHandler
+
+    if not callable(getattr(backends, "list_of_moto_modules", None)) or not hasattr(WSGIRequestHandler, "log_request"):
+        raise RuntimeError("moto's request dispatch changed; review local/moto_server.py")
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    WSGIRequestHandler.log_request = lambda self, code="-", size="-": None
+
+
 def exit_with_parent():
     """Stops the server when the process that started it dies, even by SIGKILL (it is then reparented)."""
     parent = os.getppid()
@@ -339,6 +526,9 @@ def main(argv):
     patch_dynamodb_write_isolation()
     patch_published_message_history()
     patch_sqs_retention_check()
+    patch_request_overhead()
+    patch_update_expression_cost()
+    patch_response_cost()
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     if os.environ.get("BUDGETEER_EXIT_WITH_PARENT") == "1":
