@@ -59,3 +59,18 @@ const KEY_PATTERNS: Record<PeriodKind, RegExp> = {
 export function periodKindOfKey(key: string): PeriodKind | undefined {
   return PERIOD_KINDS.find((kind) => KEY_PATTERNS[kind].test(key));
 }
+
+/** The first instant after the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period. */
+export function periodEndOfKey(key: string): Date | undefined {
+  const kind = periodKindOfKey(key);
+  if (!kind) return undefined;
+  if (kind === 'weekly') {
+    const [year, week] = key.split('-W').map(Number) as [number, number];
+    // ISO week 1 holds 4 January; its Monday, then `week - 1` weeks on.
+    const jan4 = new Date(Date.UTC(year, 0, 4));
+    const monday = Date.UTC(year, 0, 4 - ((jan4.getUTCDay() || 7) - 1) + (week - 1) * 7);
+    return periodEnd('weekly', new Date(monday));
+  }
+  const [y, m, d] = key.split('-').map(Number) as [number, number, number?];
+  return periodEnd(kind, new Date(Date.UTC(y, m - 1, d ?? 1)));
+}

@@ -31,3 +31,12 @@ export function crossingFor(args: {
 export function isExhausted(spend: Usd, limit: Usd): boolean {
   return spend.gte(limit) && (limit.gt(0) || spend.gt(0));
 }
+
+/**
+ * The level a new generation starts from: every threshold above the current percent of the limit in force is armed
+ * again, those at or below it count as alerted (raising alice from $50 to $100 at $60 re-arms 80, 90 and 95%).
+ */
+export function rearmedLevel(spend: Usd, limit: Usd, thresholds: readonly number[]): number {
+  const percent = percentOf(spend, limit);
+  return thresholds.filter((t) => percent.gte(t)).reduce((level, t) => Math.max(level, t), 0);
+}

@@ -1,103 +1,114 @@
-import { createHash } from 'node:crypto';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { ExecutionAlreadyExists, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { SNSClient } from '@aws-sdk/client-sns';
+import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type BudgetStore, decimalOf, isModelMarker } from '../../shared/budgets';
 import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  NumberValue,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
-import type { AuditLog } from '../../shared/audit/log';
-import { type BudgetStore, decimalOf } from '../../shared/budgets';
+  type Effects,
+  executionArnOf,
+  executionName,
+  type Outbox,
+  pendingEffects,
+} from '../../shared/decisions/outbox';
+import type { PendingWaits } from '../../shared/decisions/pending';
+import {
+  ENFORCEMENT_ATTRIBUTES as A,
+  type Suspension,
+  stopHolder,
+  suspendHolder,
+} from '../../shared/enforcement/state';
+import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
-import { publishAlert } from '../../shared/notify';
 import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
-import { type AlertMessage, exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
-import { crossingFor, isExhausted } from './crossing';
+import { exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
+import { crossingFor, isExhausted, rearmedLevel } from './crossing';
 
 export interface EvaluatorConfig {
   readonly budgetsTable: string;
   readonly thresholds: readonly number[];
   readonly periodKind: PeriodKind;
-  readonly alertsTopicArn: string;
-  readonly criticalTopicArn: string;
   readonly suspendStateMachineArn: string;
   readonly emergencyStopStateMachineArn: string;
-  /** Principal ARNs never suspended (alert only). */
-  readonly breakGlassArns: readonly string[];
+  /** Principals never suspended (alert only): break glass and the stack's own roles. */
+  readonly protection: ProtectionRules;
+  /** Seconds between exhaustion and the deny. @default 0 */
+  readonly graceSeconds?: number;
 }
 
 export interface EvaluatorDeps {
   readonly documents: DynamoDBDocumentClient;
-  readonly sns: SNSClient;
-  readonly sfn: SFNClient;
-  readonly audit: AuditLog;
   readonly budgets: BudgetStore;
+  readonly outbox: Outbox;
+  readonly waits: PendingWaits;
   readonly now?: () => Date;
 }
 
 /** A Budgets item as the stream shows it (unmarshalled with wrapNumbers). */
 export type BudgetItem = Record<string, unknown> & { principal: string; period: string };
 
-interface PendingAlert {
-  readonly alertId: string;
-  readonly threshold: number;
-  readonly skipped: number[];
-  readonly percent: string;
-  readonly spendUsd: string;
-  readonly limitUsd: string;
-}
-
 const ACTOR = 'system:evaluate';
 const TOP_MODELS = 3;
 
-/** Step Functions execution names: 1-80 of [A-Za-z0-9-_]; a hash keeps distinct principals distinct. */
-export function executionName(kind: 'suspend' | 'emergency-stop', principal: string, period: string): string {
-  const hash = createHash('sha256').update(`${principal}\u0000${period}`).digest('hex').slice(0, 16);
-  const readable = principal.replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 40);
-  return `${kind}-${period}-${hash}-${readable}`.slice(0, 80);
+/** A whole number attribute read with wrapNumbers; absent is 0. */
+const wholeOf = (value: unknown) => (value === undefined ? 0 : Number(decimalOf(value)));
+export const generationOf = (item: Record<string, unknown> | undefined) => wholeOf(item?.[A.generation]);
+
+/** The condition that an item is still in generation `g` (an absent attribute is generation 0). */
+function inGeneration(g: number): { condition: string; values: Record<string, unknown> } {
+  return g === 0
+    ? { condition: '(attribute_not_exists(#g) OR #g = :g)', values: { ':g': 0 } }
+    : { condition: '#g = :g', values: { ':g': g } };
 }
 
 /**
- * Turns spend changes into decisions. Every decision is claimed with a conditional write on the principal's
- * period item before it is acted on, so stream retries, duplicates and concurrent updates cannot repeat it:
- * - threshold alerts: `alertLevel` only rises; the claim also stores the alert as `pendingAlert`, which is
- *   published and then cleared. A failure after the claim leaves it pending, and the claim's own stream record
- *   (or the retry) publishes it: nothing is lost, and at most that failure window can repeat it.
- * - 100%: the suspension (or, for the account, emergency-stop) workflow is started under a name derived from
- *   principal and period, so a second start is a no-op.
+ * Whether a stream record can call for a decision. The evaluator's own claims and clears come back as records
+ * too; those that change neither spend nor add effects owed are dropped before any read.
+ */
+export function needsEvaluation(oldImage: BudgetItem | undefined, newImage: BudgetItem): boolean {
+  if (!oldImage || newImage.period === LIMIT_PERIOD || isModelMarker(newImage.principal)) return true;
+  if (!decimalOf(oldImage.spendUsd).eq(decimalOf(newImage.spendUsd))) return true;
+  const owedBefore = new Set(pendingEffects(oldImage).map((e) => e.decisionId));
+  return pendingEffects(newImage).some((effects) => !owedBefore.has(effects.decisionId));
+}
+
+/**
+ * Turns spend changes into decisions. Each decision (a threshold alert, an exhaustion, the circuit breaker's deny,
+ * an unknown model) is claimed with one conditional write on the item it is about, together with the effects it
+ * owes (see shared/decisions/outbox.ts), then delivered. Decisions belong to a generation of the principal's
+ * period: a limit change or a lift starts a new one, which re-arms the thresholds above the current percent and
+ * allows a new suspension under a new execution name.
  */
 export class Evaluator {
   private readonly now: () => Date;
+  private readonly outbox: Outbox;
   private readonly budgets = new Map<string, Promise<{ limitUsd: Usd; periodKind?: PeriodKind }>>();
+  private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
 
   constructor(
     private readonly config: EvaluatorConfig,
     private readonly deps: EvaluatorDeps,
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.outbox = deps.outbox;
   }
 
-  /** Limits are read once per batch: a change of limit arrives as its own stream record and is seen next batch. */
+  /** Limits and the account's state are read once per batch: a change arrives as its own record. */
   startBatch(): void {
     this.budgets.clear();
+    this.accounts.clear();
   }
 
   async evaluate(item: BudgetItem): Promise<void> {
-    if (item.principal.startsWith('MODEL#')) return this.unknownModel(item);
+    if (isModelMarker(item.principal)) return this.unknownModel(item);
     if (item.period === LIMIT_PERIOD) {
       // A new limit counts at once: re-evaluate the principal's current period against it.
       if (item.principal !== ACCOUNT_PRINCIPAL && item.principal.includes('#')) return;
+      if (item.principal === 'DEFAULT') return;
       const kind = (await this.budgetOf(item.principal)).periodKind ?? this.config.periodKind;
       const current = await this.read(item.principal, periodKey(kind, this.now()));
       if (current) await this.evaluateCounter(current);
       return;
     }
-    if (item.principal.includes('#')) return;
+    if (item.principal.includes('#') || !periodKindOfKey(item.period)) return;
     await this.evaluateCounter(item);
   }
 
@@ -110,201 +121,288 @@ export class Evaluator {
     return budget;
   }
 
-  private async evaluateCounter(item: BudgetItem): Promise<void> {
-    const budget = await this.budgetOf(item.principal);
+  private async evaluateCounter(image: BudgetItem): Promise<void> {
+    const key = { principal: image.principal, period: image.period };
+    if (pendingEffects(image).length > 0) await this.outbox.deliverPending(key);
+    const budget = await this.budgetOf(image.principal);
     // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only.
-    if (periodKindOfKey(item.period) !== (budget.periodKind ?? this.config.periodKind)) return;
-    const spend = decimalOf(item.spendUsd);
+    if (periodKindOfKey(image.period) !== (budget.periodKind ?? this.config.periodKind)) return;
     const limit = budget.limitUsd;
-    const alertedLevel = item.alertLevel === undefined ? 0 : Number(decimalOf(item.alertLevel));
-    const crossing = crossingFor({ spend, limit, thresholds: this.config.thresholds, alertedLevel });
-    if (crossing) {
-      const pending: PendingAlert = {
-        alertId: `${item.principal}|${item.period}|${crossing.threshold}`,
-        threshold: crossing.threshold,
-        skipped: [...crossing.skipped],
-        percent: crossing.percent.toFixed(2),
-        spendUsd: toDecimalString(spend),
-        limitUsd: toDecimalString(limit),
-      };
-      if (await this.claimAlert(item, pending)) await this.deliver(item, pending);
-    } else if (item.pendingAlert) {
-      // A record written by a claim (or a retry after a failure): deliver it if nobody has yet.
-      const current = await this.read(item.principal, item.period);
-      const pending = current?.pendingAlert as PendingAlert | undefined;
-      if (current && pending) await this.deliver(current, pending);
+    let item = image;
+    const judgedAgainst = item[A.generationLimitUsd];
+    if (judgedAgainst !== undefined && !decimalOf(judgedAgainst).eq(limit)) {
+      item = (await this.newGeneration(item, limit)) ?? item;
     }
+    const spend = decimalOf(item.spendUsd);
+    await this.thresholds(item, spend, limit);
     if (isExhausted(spend, limit)) await this.exhausted(item, spend, limit);
-  }
-
-  private claimAlert(item: BudgetItem, pending: PendingAlert): Promise<boolean> {
-    return this.updateIf(item, {
-      UpdateExpression:
-        'SET alertLevel = :t, alerts = list_append(if_not_exists(alerts, :none), :sent), pendingAlert = :pending',
-      ConditionExpression: 'attribute_not_exists(alertLevel) OR alertLevel < :t',
-      ExpressionAttributeValues: {
-        ':t': pending.threshold,
-        ':none': [],
-        ':sent': [pending.threshold],
-        ':pending': pending,
-      },
-    });
+    if (item.principal !== ACCOUNT_PRINCIPAL) await this.circuitBreaker(item);
   }
 
   /**
-   * A conditional update of a Budgets item: the way every decision is claimed. Resolves false when the condition
-   * does not hold, i.e. the decision was already made (by an earlier delivery or a concurrent one).
+   * The limit in force changed since the current generation's decisions: start the next generation. A suspension
+   * (or stop) that the new limit no longer justifies ends at once, through its workflow.
    */
-  private async updateIf(
-    item: BudgetItem,
-    update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'>,
-  ): Promise<boolean> {
+  private async newGeneration(item: BudgetItem, limit: Usd): Promise<BudgetItem | undefined> {
+    const g = generationOf(item);
+    const spend = decimalOf(item.spendUsd);
+    const same = inGeneration(g);
+    let next: BudgetItem | undefined;
     try {
-      await this.deps.documents.send(
+      const { Attributes } = await this.deps.documents.send(
         new UpdateCommand({
           TableName: this.config.budgetsTable,
           Key: { principal: item.principal, period: item.period },
-          ...update,
+          UpdateExpression: 'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level',
+          ConditionExpression: same.condition,
+          ExpressionAttributeNames: { '#g': A.generation, '#limit': A.generationLimitUsd, '#cause': A.generationCause },
+          ExpressionAttributeValues: {
+            ...same.values,
+            ':next': g + 1,
+            ':limit': NumberValue.from(toDecimalString(limit)),
+            ':cause': 'limit-changed',
+            ':level': rearmedLevel(spend, limit, this.config.thresholds),
+          },
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
+      next = Attributes as BudgetItem;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
+      return this.read(item.principal, item.period);
     }
+    const suspension = next[A.suspension] as Suspension | undefined;
+    if (suspension?.waitId && !isExhausted(spend, limit)) {
+      const isAccount = item.principal === ACCOUNT_PRINCIPAL;
+      await this.deps.waits
+        .decide(suspension.waitId, {
+          decision: isAccount ? 'resume' : 'lift',
+          reason: 'limit-raised',
+          actor: ACTOR,
+        })
+        .catch((error: unknown) => {
+          // Decided already (an admin, the period end): nothing more to end.
+          if ((error as { name?: string }).name !== 'DecisionError') throw error;
+        });
+    }
+    return next;
   }
 
-  private async deliver(item: BudgetItem, pending: PendingAlert): Promise<void> {
+  private async thresholds(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
+    const alertedLevel = wholeOf(item.alertLevel);
+    const crossing = crossingFor({ spend, limit, thresholds: this.config.thresholds, alertedLevel });
+    if (!crossing) return;
+    const g = generationOf(item);
+    const decisionId = `threshold|${item.principal}|${item.period}|g${g}|${crossing.threshold}`;
+    const details = {
+      threshold: crossing.threshold,
+      skipped: [...crossing.skipped],
+      percent: crossing.percent.toFixed(2),
+      spendUsd: toDecimalString(spend),
+      limitUsd: toDecimalString(limit),
+      alertId: decisionId,
+      generation: g,
+    };
     const message = thresholdAlertMessage({
-      alertId: pending.alertId,
+      alertId: decisionId,
       principal: item.principal,
-      principalArn: typeof item.principalArn === 'string' ? item.principalArn : undefined,
+      ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
       period: item.period,
       periodEnd: periodEnd(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
-      threshold: pending.threshold,
-      skipped: pending.skipped.map(Number),
-      percent: decimalOf(pending.percent),
-      spend: decimalOf(pending.spendUsd),
-      limit: decimalOf(pending.limitUsd),
+      threshold: crossing.threshold,
+      skipped: crossing.skipped,
+      percent: crossing.percent,
+      spend,
+      limit,
       topModels: topModels(item),
     });
-    await this.publish(this.config.alertsTopicArn, message);
-    await this.deps.audit.append({
-      actor: ACTOR,
-      action: 'threshold.alerted',
-      subject: item.principal,
-      period: item.period,
-      details: {
-        threshold: pending.threshold,
-        skipped: pending.skipped.map(Number),
-        percent: pending.percent,
-        spendUsd: pending.spendUsd,
-        limitUsd: pending.limitUsd,
-        alertId: pending.alertId,
-      },
-    });
-    await this.updateIf(item, {
-      UpdateExpression: 'REMOVE pendingAlert SET lastAlertAt = :now',
-      ConditionExpression: 'pendingAlert.alertId = :id',
-      ExpressionAttributeValues: { ':id': pending.alertId, ':now': this.now().toISOString() },
-    });
-  }
-
-  private async exhausted(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
-    if (item.enforcementStartedAt) return;
-    const isAccount = item.principal === ACCOUNT_PRINCIPAL;
-    const exemptBecause = this.exemption(item);
-    let executionArn: string | undefined;
-    let name: string | undefined;
-    if (!exemptBecause) {
-      name = executionName(isAccount ? 'emergency-stop' : 'suspend', item.principal, item.period);
-      executionArn = await this.startWorkflow(
-        isAccount ? this.config.emergencyStopStateMachineArn : this.config.suspendStateMachineArn,
-        name,
-        {
-          principal: item.principal,
-          principalArn: item.principalArn ?? null,
-          principalKind: item.principalKind ?? null,
-          period: item.period,
-          spendUsd: toDecimalString(spend),
-          limitUsd: toDecimalString(limit),
-        },
-      );
-    }
-    // Recorded after the start, so a failure in between retries the (idempotent) start rather than skipping it.
-    const recorded = await this.updateIf(item, {
-      UpdateExpression: 'SET enforcementStartedAt = :now, enforcement = :enforcement',
-      ConditionExpression: 'attribute_not_exists(enforcementStartedAt)',
-      ExpressionAttributeValues: {
-        ':now': this.now().toISOString(),
-        ':enforcement': exemptBecause
-          ? { exempt: exemptBecause }
-          : { executionArn: executionArn as string, executionName: name as string },
-      },
-    });
-    if (!recorded) return;
-    await this.publish(
-      this.config.criticalTopicArn,
-      exhaustedMessage({
-        principal: item.principal,
+    const effects: Effects = {
+      decisionId,
+      messages: [{ topic: 'alerts', message }],
+      audit: {
+        actor: ACTOR,
+        action: 'threshold.alerted',
+        subject: item.principal,
         period: item.period,
-        spend,
-        limit,
-        exemptBecause,
-        executionName: name,
-      }),
-    );
-    await this.deps.audit.append({
-      actor: ACTOR,
-      action: isAccount ? 'emergency-stop.started' : 'suspension.requested',
-      subject: item.principal,
-      period: item.period,
-      executionArn,
-      details: {
-        spendUsd: toDecimalString(spend),
-        limitUsd: toDecimalString(limit),
-        reason: exemptBecause ? `exempt: ${exemptBecause}` : 'budget exhausted',
+        details,
       },
-    });
+    };
+    const same = inGeneration(g);
+    const claimed = await this.outbox.claim(
+      { principal: item.principal, period: item.period },
+      {
+        UpdateExpression:
+          'SET alertLevel = :t, alerts = list_append(if_not_exists(alerts, :none), :sent), #limit = if_not_exists(#limit, :limit), lastAlertAt = :at',
+        ConditionExpression: `(attribute_not_exists(alertLevel) OR alertLevel < :t) AND ${same.condition}`,
+        ExpressionAttributeNames: { '#g': A.generation, '#limit': A.generationLimitUsd },
+        ExpressionAttributeValues: {
+          ...same.values,
+          ':t': crossing.threshold,
+          ':none': [],
+          ':sent': [crossing.threshold],
+          ':limit': NumberValue.from(toDecimalString(limit)),
+          ':at': this.now().toISOString(),
+        },
+      },
+      effects,
+    );
+    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
-  private exemption(item: BudgetItem): string | undefined {
-    if (item.principal === 'root' || item.principalKind === 'root') return 'the account root is never suspended';
-    if (typeof item.principalArn === 'string' && this.config.breakGlassArns.includes(item.principalArn)) {
-      return 'it is a break-glass principal';
+  /** At 100%: a suspension (or, for the account, the emergency stop), once per generation. */
+  private async exhausted(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
+    const isAccount = item.principal === ACCOUNT_PRINCIPAL;
+    const state = item[A.state];
+    if (state === 'suspended' || state === 'stopped' || item[A.lifted] !== undefined) return;
+    const g = generationOf(item);
+    const decisionId = `${isAccount ? 'stop' : 'suspend'}|${item.principal}|${item.period}|g${g}`;
+    const principalArn = typeof item.principalArn === 'string' ? item.principalArn : undefined;
+    const target = isAccount
+      ? undefined
+      : enforcementTarget(
+          { id: item.principal, ...(principalArn ? { arn: principalArn } : {}) },
+          this.config.protection,
+          false,
+        );
+    const exemptBecause = target?.status === 'protected' ? target.reason : undefined;
+    const money = { spendUsd: toDecimalString(spend), limitUsd: toDecimalString(limit) };
+    let effects: Effects;
+    if (exemptBecause) {
+      effects = {
+        decisionId,
+        messages: [
+          { topic: 'critical', message: exhaustedMessage({ ...this.notice(item, spend, limit), exemptBecause }) },
+        ],
+        audit: {
+          actor: ACTOR,
+          action: 'suspension.skipped',
+          subject: item.principal,
+          period: item.period,
+          details: { ...money, reason: exemptBecause, generation: g },
+        },
+      };
+    } else {
+      const kind = isAccount ? 'emergency-stop' : 'suspend';
+      const name = executionName(kind, decisionId, `${item.period}-g${g}-${item.principal}`);
+      const machine = isAccount ? this.config.emergencyStopStateMachineArn : this.config.suspendStateMachineArn;
+      const executionArn = executionArnOf(machine, name);
+      effects = {
+        decisionId,
+        messages: [
+          { topic: 'critical', message: exhaustedMessage({ ...this.notice(item, spend, limit), executionName: name }) },
+        ],
+        audit: {
+          actor: ACTOR,
+          action: isAccount ? 'emergency-stop.started' : 'suspension.requested',
+          subject: item.principal,
+          period: item.period,
+          executionArn,
+          details: {
+            ...money,
+            reason: 'budget exhausted',
+            generation: g,
+            cause: String(item[A.generationCause] ?? 'spend'),
+          },
+        },
+        start: {
+          machine: isAccount ? 'emergency-stop' : 'suspend',
+          name,
+          input: {
+            principal: item.principal,
+            principalArn: principalArn ?? null,
+            period: item.period,
+            generation: g,
+            decisionId,
+            holder: isAccount ? stopHolder(name) : suspendHolder(name),
+            reason: isAccount ? 'account budget exhausted' : 'budget',
+            graceSeconds: this.config.graceSeconds ?? 0,
+            ...money,
+          },
+        },
+      };
     }
-    return undefined;
+    const same = inGeneration(g);
+    const claimed = await this.outbox.claim(
+      { principal: item.principal, period: item.period },
+      {
+        UpdateExpression: 'SET exhaustedGeneration = :g, #limit = if_not_exists(#limit, :limit)',
+        ConditionExpression: `(attribute_not_exists(exhaustedGeneration) OR exhaustedGeneration < :g) AND ${same.condition} AND attribute_not_exists(#lifted)`,
+        ExpressionAttributeNames: { '#g': A.generation, '#limit': A.generationLimitUsd, '#lifted': A.lifted },
+        ExpressionAttributeValues: { ...same.values, ':limit': NumberValue.from(toDecimalString(limit)) },
+      },
+      effects,
+    );
+    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
-  private async startWorkflow(stateMachineArn: string, name: string, input: Record<string, unknown>): Promise<string> {
-    try {
-      const { executionArn } = await this.deps.sfn.send(
-        new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
-      );
-      return executionArn ?? executionArnOf(stateMachineArn, name);
-    } catch (error) {
-      // Started before (a retry, or a second trigger): the name makes the start idempotent.
-      if (error instanceof ExecutionAlreadyExists) return executionArnOf(stateMachineArn, name);
-      throw error;
+  /** While the account is stopped, any principal seen spending is denied by the stop, once. */
+  private async circuitBreaker(item: BudgetItem): Promise<void> {
+    const account = await this.account(item.period);
+    if (account?.[A.state] !== 'stopped') return;
+    const stop = account[A.suspension] as Suspension | undefined;
+    if (!stop || item[A.stopDenied] === stop.holder) return;
+    const principalArn = typeof item.principalArn === 'string' ? item.principalArn : undefined;
+    const effects: Effects = {
+      decisionId: `${stop.holder}|${item.principal}`,
+      invoke: {
+        action: 'apply',
+        executionArn: stop.executionArn,
+        input: {
+          principal: item.principal,
+          ...(principalArn ? { principalArn } : {}),
+          period: item.period,
+          decisionId: stop.decisionId,
+          holder: stop.holder,
+          reason: 'emergency-stop',
+        },
+      },
+    };
+    const claimed = await this.outbox.claim(
+      { principal: item.principal, period: item.period },
+      {
+        UpdateExpression: 'SET #denied = :holder',
+        ConditionExpression: 'attribute_not_exists(#denied) OR #denied <> :holder',
+        ExpressionAttributeNames: { '#denied': A.stopDenied },
+        ExpressionAttributeValues: { ':holder': stop.holder },
+      },
+      effects,
+    );
+    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
+  }
+
+  private account(period: string): Promise<BudgetItem | undefined> {
+    let account = this.accounts.get(period);
+    if (!account) {
+      account = this.read(ACCOUNT_PRINCIPAL, period);
+      this.accounts.set(period, account);
     }
+    return account;
+  }
+
+  private notice(item: BudgetItem, spend: Usd, limit: Usd) {
+    return { principal: item.principal, period: item.period, spend, limit };
   }
 
   private async unknownModel(item: BudgetItem): Promise<void> {
     const model = item.principal.slice('MODEL#'.length);
-    const claimed = await this.updateIf(item, {
-      UpdateExpression: 'SET alertedAt = :now',
-      ConditionExpression: 'attribute_not_exists(alertedAt)',
-      ExpressionAttributeValues: { ':now': this.now().toISOString() },
-    });
-    if (!claimed) return;
-    const requests = Number(decimalOf(item.requests ?? new NumberValue('0')));
-    await this.publish(this.config.alertsTopicArn, unknownModelMessage(model, requests));
-    await this.deps.audit.append({
-      actor: ACTOR,
-      action: 'model.unknown-seen',
-      subject: item.principal,
-      details: { model, requests },
-    });
+    const requests = wholeOf(item.requests);
+    const effects: Effects = {
+      decisionId: `unknown-model|${model}`,
+      messages: [{ topic: 'alerts', message: unknownModelMessage(model, requests) }],
+      audit: { actor: ACTOR, action: 'model.unknown-seen', subject: item.principal, details: { model, requests } },
+    };
+    const key = { principal: item.principal, period: item.period };
+    if (pendingEffects(item).length > 0) await this.outbox.deliverPending(key);
+    const claimed = await this.outbox.claim(
+      key,
+      {
+        UpdateExpression: 'SET alertedAt = :at',
+        ConditionExpression: 'attribute_not_exists(alertedAt)',
+        ExpressionAttributeValues: { ':at': this.now().toISOString() },
+      },
+      effects,
+    );
+    if (claimed) await this.outbox.deliver(key, effects);
   }
 
   private async read(principal: string, period: string): Promise<BudgetItem | undefined> {
@@ -313,14 +411,6 @@ export class Evaluator {
     );
     return Item as BudgetItem | undefined;
   }
-
-  private publish(topicArn: string, message: AlertMessage): Promise<void> {
-    return publishAlert(this.deps.sns, topicArn, message);
-  }
-}
-
-function executionArnOf(stateMachineArn: string, name: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
 function topModels(item: BudgetItem): { model: string; spend: Usd }[] {

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
@@ -8,8 +9,10 @@ import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { documents, sfn, sns } from '../../shared/clients';
 import { ConfigError, jsonListFromEnv, periodKindFromEnv, requireEnv } from '../../shared/config';
+import { Outbox } from '../../shared/decisions/outbox';
+import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
-import { type BudgetItem, Evaluator } from './evaluate';
+import { type BudgetItem, Evaluator, needsEvaluation } from './evaluate';
 
 function thresholdsFromEnv(): number[] {
   let values: unknown;
@@ -30,17 +33,18 @@ const evaluator = new Evaluator(
     budgetsTable,
     thresholds: thresholdsFromEnv(),
     periodKind: periodKindFromEnv(),
-    alertsTopicArn: requireEnv('ALERTS_TOPIC_ARN'),
-    criticalTopicArn: requireEnv('CRITICAL_TOPIC_ARN'),
     suspendStateMachineArn: requireEnv('SUSPEND_STATE_MACHINE_ARN'),
     emergencyStopStateMachineArn: requireEnv('EMERGENCY_STOP_STATE_MACHINE_ARN'),
-    breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
+    protection: {
+      breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
+      systemRolePatterns: jsonListFromEnv('SYSTEM_ROLE_PATTERNS'),
+    },
+    graceSeconds: Number(process.env.SUSPEND_GRACE_SECONDS ?? 0),
   },
   {
     documents,
-    sns,
-    sfn,
-    audit: AuditLog.fromEnv(documents),
+    outbox: Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit: AuditLog.fromEnv(documents) }),
+    waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
     budgets: new BudgetStore(documents, budgetsTable, {
       configuredDefault: usd(requireEnv('DEFAULT_BUDGET_USD')),
       configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
@@ -58,9 +62,11 @@ export async function evaluateStream(event: DynamoDBStreamEvent): Promise<Dynamo
   for (const record of event.Records) {
     if (record.eventName === 'REMOVE' || !record.dynamodb?.NewImage) continue;
     try {
-      const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>, {
-        wrapNumbers: true,
-      }) as BudgetItem;
+      const image = (raw: unknown) =>
+        raw ? (unmarshall(raw as Record<string, AttributeValue>, { wrapNumbers: true }) as BudgetItem) : undefined;
+      const item = image(record.dynamodb.NewImage) as BudgetItem;
+      // The evaluator's own claims and clears come back here: drop those that change nothing it judges.
+      if (!needsEvaluation(image(record.dynamodb.OldImage), item)) continue;
       await evaluator.evaluate(item);
     } catch (error) {
       logger.error('evaluation failed; the batch is retried from this record', { error, eventID: record.eventID });

@@ -1,9 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
-import { documents, sns } from '../../shared/clients';
+import { documents, sfn, sns } from '../../shared/clients';
 import { extraPeriodKindsFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { Outbox } from '../../shared/decisions/outbox';
+import { PendingWaits } from '../../shared/decisions/pending';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 import { CoverageSweep } from './sweep';
@@ -15,15 +18,14 @@ const sweep = new CoverageSweep(
     usageTable,
     budgetsTable,
     unmeteredIndex: requireEnv('UNMETERED_INDEX'),
-    alertsTopicArn: requireEnv('ALERTS_TOPIC_ARN'),
     delayMinutes: positiveIntFromEnv('UNMETERED_DELAY_MINUTES', 15),
     unmeteredCallUsd: usd(requireEnv('UNMETERED_CALL_USD')),
     maxCallsPerRun: positiveIntFromEnv('SWEEP_MAX_CALLS', 5000),
   },
   {
     documents,
-    sns,
-    audit: AuditLog.fromEnv(documents),
+    outbox: Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit: AuditLog.fromEnv(documents) }),
+    waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
     ledger: new Ledger(documents, {
       usageTable,
       budgetsTable,

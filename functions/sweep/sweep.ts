@@ -1,19 +1,16 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import type { SNSClient } from '@aws-sdk/client-sns';
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { AuditLog } from '../../shared/audit/log';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Effects, Outbox } from '../../shared/decisions/outbox';
+import type { PendingWaits } from '../../shared/decisions/pending';
 import type { BedrockCall } from '../../shared/events/parse';
 import type { PrincipalKind } from '../../shared/identity';
 import { type Charge, type Ledger, UNMETERED_SHARDS } from '../../shared/ledger';
 import { formatUsd, toDecimalString, type Usd } from '../../shared/money';
-import { publishAlert } from '../../shared/notify';
 import { resolveModelId } from '../../shared/pricing';
 
 export interface SweepConfig {
   readonly usageTable: string;
   readonly budgetsTable: string;
   readonly unmeteredIndex: string;
-  readonly alertsTopicArn: string;
   /** How long a call may wait for its invocation log before it counts as unmetered. */
   readonly delayMinutes: number;
   /** What an unmetered call is charged: a conservative estimate, since its tokens are unknown. */
@@ -24,8 +21,8 @@ export interface SweepConfig {
 
 export interface SweepDeps {
   readonly documents: DynamoDBDocumentClient;
-  readonly sns: SNSClient;
-  readonly audit: AuditLog;
+  readonly outbox: Outbox;
+  readonly waits: PendingWaits;
   readonly ledger: Ledger;
   readonly now?: () => Date;
 }
@@ -35,6 +32,10 @@ export interface SweepResult {
   readonly charged: number;
   /** Principals alerted in this run (once per principal per day). */
   readonly alerted: string[];
+  /** Decisions whose effects a crash had left owed, completed by this run. */
+  readonly completed: number;
+  /** Decisions recorded for a waiting workflow that it had not been told of, sent by this run. */
+  readonly woken: number;
 }
 
 /** The catalog version recorded on a charge that is an estimate, not a price of known tokens. */
@@ -59,21 +60,42 @@ export class CoverageSweep {
 
   async run(): Promise<SweepResult> {
     const now = this.now();
+    // First what earlier runs (or the evaluator) left owed after a crash, and decisions not yet sent.
+    const completed = await this.deps.outbox.deliverAll();
+    const woken = await this.deps.waits.wakeAll();
     const cutoff = new Date(now.getTime() - this.config.delayMinutes * 60_000).toISOString();
     const rows = await this.unmeteredBefore(cutoff);
-    const charges = rows.map((row) => this.chargeFor(row));
-    const { charged } = await this.deps.ledger.record(charges, []);
     const counts = new Map<string, number>();
-    for (const charge of charged) counts.set(charge.call.principal.id, (counts.get(charge.call.principal.id) ?? 0) + 1);
-    const alerted: string[] = [];
+    for (const row of rows) counts.set(String(row.principal), (counts.get(String(row.principal)) ?? 0) + 1);
+    // The alert is claimed, with its effects owed, before the charge: a crash after the charge cannot lose it.
     const day = now.toISOString().slice(0, 10);
+    const owed: { key: { principal: string; period: string }; effects: Effects }[] = [];
     for (const [principal, calls] of counts) {
-      if (await this.claimDailyAlert(principal, day, calls)) {
-        await this.alert(principal, day, calls);
-        alerted.push(principal);
-      }
+      const key = { principal: `COVERAGE#${principal}`, period: day };
+      const effects = this.alertEffects(principal, day, calls);
+      const claimed = await this.deps.outbox.claim(
+        key,
+        {
+          UpdateExpression: 'SET calls = :calls, alertedAt = :at',
+          ConditionExpression: 'attribute_not_exists(principal)',
+          ExpressionAttributeValues: { ':calls': calls, ':at': now.toISOString() },
+        },
+        effects,
+      );
+      if (claimed) owed.push({ key, effects });
     }
-    return { found: rows.length, charged: charged.length, alerted };
+    const { charged } = await this.deps.ledger.record(
+      rows.map((row) => this.chargeFor(row)),
+      [],
+    );
+    for (const { key, effects } of owed) await this.deps.outbox.deliver(key, effects);
+    return {
+      found: rows.length,
+      charged: charged.length,
+      alerted: owed.map(({ key }) => key.principal.slice('COVERAGE#'.length)),
+      completed,
+      woken,
+    };
   }
 
   private async unmeteredBefore(cutoff: string): Promise<Record<string, unknown>[]> {
@@ -125,40 +147,32 @@ export class CoverageSweep {
     };
   }
 
-  private async claimDailyAlert(principal: string, day: string, calls: number): Promise<boolean> {
-    try {
-      await this.deps.documents.send(
-        new PutCommand({
-          TableName: this.config.budgetsTable,
-          Item: { principal: `COVERAGE#${principal}`, period: day, calls, alertedAt: this.now().toISOString() },
-          ConditionExpression: 'attribute_not_exists(principal)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
-  private async alert(principal: string, day: string, calls: number): Promise<void> {
+  private alertEffects(principal: string, day: string, calls: number): Effects {
     const each = formatUsd(this.config.unmeteredCallUsd);
-    await publishAlert(this.deps.sns, this.config.alertsTopicArn, {
-      subject: `Bedrock calls without invocation logs: ${principal}`,
-      body: [
-        `${calls} Bedrock call(s) by ${principal} were seen in CloudTrail, but no model invocation log arrived within ${this.config.delayMinutes} minutes.`,
-        `They were charged at the conservative estimate of ${each} per call so the budget still moves.`,
-        '',
-        'Check that model invocation logging is on and delivers to the subscribed log group; large bodies sent',
-        'to S3 without usage counts also cause this. This alert is sent once per principal per day.',
-      ].join('\n'),
-      attributes: { kind: 'unmetered', severity: 'warning', principal },
-    });
-    await this.deps.audit.append({
-      actor: ACTOR,
-      action: 'coverage.unmetered',
-      subject: principal,
-      details: { day, calls, chargedUsdEach: toDecimalString(this.config.unmeteredCallUsd) },
-    });
+    return {
+      decisionId: `unmetered|${principal}|${day}`,
+      messages: [
+        {
+          topic: 'alerts',
+          message: {
+            subject: `Bedrock calls without invocation logs: ${principal}`,
+            body: [
+              `${calls} Bedrock call(s) by ${principal} were seen in CloudTrail, but no model invocation log arrived within ${this.config.delayMinutes} minutes.`,
+              `They are charged at the conservative estimate of ${each} per call so the budget still moves.`,
+              '',
+              'Check that model invocation logging is on and delivers to the subscribed log group; large bodies sent',
+              'to S3 without usage counts also cause this. This alert is sent once per principal per day.',
+            ].join('\n'),
+            attributes: { kind: 'unmetered', severity: 'warning', principal },
+          },
+        },
+      ],
+      audit: {
+        actor: ACTOR,
+        action: 'coverage.unmetered',
+        subject: principal,
+        details: { day, calls, chargedUsdEach: toDecimalString(this.config.unmeteredCallUsd) },
+      },
+    };
   }
 }

@@ -10,7 +10,10 @@ export const AUDIT_ACTIONS = {
     'spend crossed an alert threshold and the alert was sent (details: threshold, spendUsd, limitUsd)',
   'suspension.requested': 'spend reached the limit and a suspension was started (details: spendUsd, limitUsd)',
   'deny.applied': 'the explicit Deny policy was attached to the principal (details: target, policyName)',
-  'deny.lifted': 'the Deny policy was removed (details: reason = approval | period-end | admin)',
+  'deny.lifted':
+    'the Deny policy was removed (details: reason = period-end | limit-raised | admin | approval | emergency-stop-resumed)',
+  'suspension.skipped':
+    'a suspension was asked for a principal that is never denied (root, the system’s roles, break glass): alerted only (details: reason)',
   'override.requested': 'an exception was asked of the admins (details: amountUsd)',
   'override.approved': 'an admin approved an exception (details: approver, reason, amountUsd)',
   'override.denied': 'an admin refused an exception (details: approver, reason)',

@@ -5,6 +5,7 @@ import {
   QueryCommand,
   type QueryCommandInput,
   ScanCommand,
+  TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { requireEnv } from '../config';
 import {
@@ -15,10 +16,13 @@ import {
   ChainChecker,
   chainEntry,
   type DetailValue,
+  formatSeq,
   prepareEntry,
   type StoredEntry,
 } from './entry';
 
+/** Subjects of the markers that make an append happen once per decision; they are not chains. */
+export const ONCE_PREFIX = '#once#';
 /** The variable that names the Audit table in a function's environment. */
 export const AUDIT_TABLE_ENV = 'AUDIT_TABLE';
 /** Appends that lose the race for the next sequence number to another writer are retried this often. */
@@ -127,8 +131,15 @@ export class AuditLog {
     return new AuditLog(client, requireEnv(AUDIT_TABLE_ENV, env), options);
   }
 
-  /** Appends an entry to its subject's chain and returns it as stored. Invalid input throws AuditEntryError. */
-  async append(input: AuditInput): Promise<StoredEntry> {
+  /**
+   * Appends an entry to its subject's chain and returns it as stored. Invalid input throws AuditEntryError.
+   * @param once a decision's key (its id and the effect): the entry is appended at most once under it, whatever
+   *   retries and redeliveries follow. A marker item (`#once#<key>`) is written in the same transaction as the
+   *   entry, so both land or neither; a later append under the same key returns undefined and writes nothing.
+   */
+  async append(input: AuditInput): Promise<StoredEntry>;
+  async append(input: AuditInput, options: { once: string }): Promise<StoredEntry | undefined>;
+  async append(input: AuditInput, options: { once?: string } = {}): Promise<StoredEntry | undefined> {
     const prepared = prepareEntry(input, this.now);
     const what = `${prepared.action} for ${prepared.subject}`;
     let lostRace: unknown;
@@ -141,14 +152,8 @@ export class AuditLog {
         throw writeError(what, error);
       }
       try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: entry,
-            ConditionExpression: 'attribute_not_exists(#seq)',
-            ExpressionAttributeNames: { '#seq': 'seq' },
-          }),
-        );
+        if (options.once === undefined) await this.put(entry);
+        else if (!(await this.putOnce(entry, options.once))) return undefined;
         return entry;
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw writeError(what, error);
@@ -252,6 +257,56 @@ export class AuditLog {
     return item ? { seq: String(item.seq), hash: String(item.hash) } : undefined;
   }
 
+  private async put(entry: StoredEntry): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: entry,
+        ConditionExpression: 'attribute_not_exists(#seq)',
+        ExpressionAttributeNames: { '#seq': 'seq' },
+      }),
+    );
+  }
+
+  /**
+   * The entry and its once-marker in one transaction. False: the marker exists, the entry was appended before.
+   * A lost race for the sequence number surfaces as ConditionalCheckFailed, as from `put`.
+   */
+  private async putOnce(entry: StoredEntry, key: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: entry,
+                ConditionExpression: 'attribute_not_exists(#seq)',
+                ExpressionAttributeNames: { '#seq': 'seq' },
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: { subject: `${ONCE_PREFIX}${key}`, seq: formatSeq(0), entry: `${entry.subject} ${entry.seq}` },
+                ConditionExpression: 'attribute_not_exists(#seq)',
+                ExpressionAttributeNames: { '#seq': 'seq' },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      if (reasons?.[1]?.Code === 'ConditionalCheckFailed') return false;
+      if (reasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw Object.assign(new Error('lost the race for the next entry'), { name: 'ConditionalCheckFailedException' });
+      }
+      throw error;
+    }
+  }
+
   /** Whether the table holds `entry` itself at its place (not another writer's entry). */
   private async holds(entry: StoredEntry, what: string): Promise<boolean> {
     try {
@@ -294,7 +349,9 @@ export class AuditLog {
           ExclusiveStartKey,
         }),
       );
-      for (const item of page.Items ?? []) subjects.add(String(item.subject));
+      for (const item of page.Items ?? []) {
+        if (!String(item.subject).startsWith(ONCE_PREFIX)) subjects.add(String(item.subject));
+      }
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return [...subjects].sort();

@@ -1,4 +1,4 @@
-import { crossingFor, isExhausted } from '../../functions/evaluate/crossing';
+import { crossingFor, isExhausted, rearmedLevel } from '../../functions/evaluate/crossing';
 import { usd } from '../../shared/money';
 
 const thresholds = [80, 90, 95];
@@ -39,5 +39,28 @@ describe('threshold crossing', () => {
     expect(isExhausted(usd('100'), usd('100'))).toBe(true);
     expect(isExhausted(usd('0'), usd('0'))).toBe(false);
     expect(isExhausted(usd('0.000001'), usd('0'))).toBe(true);
+  });
+});
+
+describe('rearmedLevel', () => {
+  const level = (spend: string, limit: string) => rearmedLevel(usd(spend), usd(limit), thresholds);
+
+  it('re-arms every threshold above the current percent of the new limit (alice raised from $50 to $100 at $60)', () => {
+    expect(level('60', '100')).toBe(0);
+    expect(at('80', '100', level('60', '100'))).toMatchObject({ threshold: 80 });
+  });
+
+  it('counts the thresholds at or below the current percent as alerted', () => {
+    expect(level('80', '100')).toBe(80);
+    expect(level('94.99', '100')).toBe(90);
+    expect(level('95', '100')).toBe(95);
+  });
+
+  it('leaves nothing armed when the new limit is already exhausted', () => {
+    expect(level('120', '100')).toBe(95);
+  });
+
+  it('does not depend on the order the thresholds are configured in', () => {
+    expect(rearmedLevel(usd('91'), usd('100'), [95, 80, 90])).toBe(90);
   });
 });

@@ -1,48 +1,82 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { InvokeCommand, type InvokeCommandInput, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  ExecutionAlreadyExists,
+  SFNClient,
+  StartExecutionCommand,
+  type StartExecutionCommandInput,
+} from '@aws-sdk/client-sfn';
+import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  type GetCommandInput,
+  NumberValue,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type BudgetItem, Evaluator, executionName } from '../../functions/evaluate/evaluate';
+import { type BudgetItem, Evaluator, type EvaluatorConfig, needsEvaluation } from '../../functions/evaluate/evaluate';
 import type { AuditLog } from '../../shared/audit/log';
 import type { BudgetStore } from '../../shared/budgets';
+import { executionArnOf, executionName, Outbox, pendingEffects } from '../../shared/decisions/outbox';
+import type { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 
-const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
-const sns = new SNSClient({ region: 'us-east-1' });
-const sfn = new SFNClient({ region: 'us-east-1' });
-const ddb = mockClient(documents);
-const topics = mockClient(sns);
-const workflows = mockClient(sfn);
+const ddb = mockClient(DynamoDBDocumentClient);
+const topics = mockClient(SNSClient);
+const workflows = mockClient(SFNClient);
+const functions = mockClient(LambdaClient);
 
-const config = {
+const region = 'us-east-1';
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
+const now = new Date('2026-11-20T12:00:00Z');
+const config: EvaluatorConfig = {
   budgetsTable: 'Budgets',
   thresholds: [80, 90, 95],
-  periodKind: 'monthly' as const,
-  alertsTopicArn: 'arn:aws:sns:us-east-1:111122223333:alerts',
-  criticalTopicArn: 'arn:aws:sns:us-east-1:111122223333:critical',
+  periodKind: 'monthly',
   suspendStateMachineArn: 'arn:aws:states:us-east-1:111122223333:stateMachine:suspend',
   emergencyStopStateMachineArn: 'arn:aws:states:us-east-1:111122223333:stateMachine:stop',
-  breakGlassArns: ['arn:aws:iam::111122223333:user/breakglass'],
+  protection: {
+    accountId: '111122223333',
+    breakGlassArns: ['arn:aws:iam::111122223333:user/breakglass'],
+    systemRolePatterns: ['budgeteer-*'],
+  },
+};
+const targets = {
+  table: 'Budgets',
+  alertsTopicArn: 'arn:aws:sns:us-east-1:111122223333:alerts',
+  criticalTopicArn: 'arn:aws:sns:us-east-1:111122223333:critical',
+  suspendStateMachineArn: config.suspendStateMachineArn,
+  emergencyStopStateMachineArn: config.emergencyStopStateMachineArn,
+  suspendFunctionName: 'budgeteer-suspend',
 };
 const audit = { append: jest.fn() };
+const waits = { decide: jest.fn(), wakeAll: jest.fn() };
 const limits: Record<string, string> = {};
-const kinds: Record<string, 'weekly' | 'daily'> = {};
+const kinds: Record<string, 'weekly'> = {};
 const budgets = {
   budgetOf: jest.fn(async (p: string) => ({
     limitUsd: usd(limits[p] ?? '100'),
     ...(kinds[p] ? { periodKind: kinds[p] } : {}),
   })),
 };
-const now = new Date('2026-11-20T12:00:00Z');
 
 function evaluator() {
+  const outbox = new Outbox(targets, {
+    documents,
+    sns: new SNSClient({ region }),
+    sfn: new SFNClient({ region }),
+    lambda: new LambdaClient({ region }),
+    audit: audit as unknown as AuditLog,
+    now: () => now,
+  });
   return new Evaluator(config, {
     documents,
-    sns,
-    sfn,
-    audit: audit as unknown as AuditLog,
     budgets: budgets as unknown as BudgetStore,
+    outbox,
+    waits: waits as unknown as PendingWaits,
     now: () => now,
   });
 }
@@ -59,187 +93,112 @@ const counter = (principal: string, spend: string, extra: Record<string, unknown
 });
 
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'condition', $metadata: {} });
+const updates = () => ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+const claims = () =>
+  updates().filter((u) => u.ExpressionAttributeNames?.['#outbox'] && /^SET/.test(u.UpdateExpression ?? ''));
+const published = () => topics.commandCalls(PublishCommand).map((c) => c.args[0].input);
+const started = () => workflows.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
+const startInput = (i = 0) => JSON.parse(started()[i]?.input ?? '{}');
+const payloadOf = (input: InvokeCommandInput | undefined) =>
+  JSON.parse(new TextDecoder().decode(input?.Payload as Uint8Array));
 
 beforeEach(() => {
   ddb.reset();
   topics.reset();
   workflows.reset();
+  functions.reset();
   audit.append.mockReset();
+  waits.decide.mockReset();
+  waits.wakeAll.mockReset();
   for (const key of Object.keys(limits)) delete limits[key];
   for (const key of Object.keys(kinds)) delete kinds[key];
-  ddb.on(UpdateCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({ Attributes: {} });
+  ddb.on(GetCommand).resolves({});
   topics.on(PublishCommand).resolves({ MessageId: 'm-1' });
   workflows.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
+  functions.on(InvokeCommand).resolves({ StatusCode: 200 });
 });
 
-describe('evaluating a spend change', () => {
-  it('claims the threshold with a conditional write, then publishes one alert and audits it', async () => {
+describe('threshold crossing', () => {
+  it('claims the threshold with one conditional write that records the alert owed, then publishes, audits and clears it', async () => {
+    const decisionId = 'threshold|user/alice|2026-11|g0|80';
+    const order: string[] = [];
+    ddb.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => {
+      order.push(input.UpdateExpression === 'REMOVE #outbox' ? 'clear' : 'claim');
+      return { Attributes: {} };
+    });
+    topics.on(PublishCommand).callsFake(async () => {
+      order.push('publish');
+      return {};
+    });
+    audit.append.mockImplementation(async () => {
+      order.push('audit');
+    });
+
     await evaluator().evaluate(counter('user/alice', '81'));
 
-    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+    expect(order).toEqual(['claim', 'publish', 'audit', 'clear']);
+
+    expect(claims()).toHaveLength(1);
+    expect(claims()[0]).toMatchObject({
       TableName: 'Budgets',
       Key: { principal: 'user/alice', period: '2026-11' },
-      ConditionExpression: 'attribute_not_exists(alertLevel) OR alertLevel < :t',
-      ExpressionAttributeValues: expect.objectContaining({ ':t': 80, ':sent': [80] }),
+      UpdateExpression: expect.stringMatching(/^SET #outbox = :effects, .*alertLevel = :t/),
+      ConditionExpression:
+        '(attribute_not_exists(alertLevel) OR alertLevel < :t) AND (attribute_not_exists(#g) OR #g = :g)',
+      ExpressionAttributeNames: expect.objectContaining({ '#outbox': `outbox:${decisionId}`, '#g': 'generation' }),
+      ExpressionAttributeValues: expect.objectContaining({
+        ':t': 80,
+        ':g': 0,
+        ':effects': expect.objectContaining({ decisionId }),
+      }),
     });
-    expect(topics).toHaveReceivedCommandTimes(PublishCommand, 1);
-    const publish = topics.commandCalls(PublishCommand)[0]?.args[0].input;
-    expect(publish).toMatchObject({
-      TopicArn: config.alertsTopicArn,
+    expect(published()).toHaveLength(1);
+    expect(published()[0]).toMatchObject({
+      TopicArn: targets.alertsTopicArn,
       Subject: 'Bedrock budget 80% reached: user/alice (2026-11)',
-      MessageAttributes: {
-        severity: { DataType: 'String', StringValue: 'warning' },
-        principal: { DataType: 'String', StringValue: 'user/alice' },
+      MessageAttributes: expect.objectContaining({
+        decisionId: { DataType: 'String', StringValue: decisionId },
         threshold: { DataType: 'String', StringValue: '80' },
-      },
+      }),
     });
-    expect(publish?.Message).toMatch(/Spend: +\$81\.00/);
-    expect(publish?.Message).toMatch(/Period ends: 2026-12-01T00:00:00.000Z/);
-    // Top models by cost, costliest first.
-    expect(publish?.Message).toMatch(/\$81\.00 +anthropic\.claude-opus[^\n]*\n +\$1\.50 +anthropic\.claude-3-haiku/);
+    expect(published()[0]?.Message).toMatch(
+      /\$81\.00 +anthropic\.claude-opus[^\n]*\n +\$1\.50 +anthropic\.claude-3-haiku/,
+    );
+    expect(audit.append).toHaveBeenCalledTimes(1);
     expect(audit.append).toHaveBeenCalledWith(
       expect.objectContaining({
         action: 'threshold.alerted',
         subject: 'user/alice',
-        details: expect.objectContaining({ threshold: 80 }),
+        details: expect.objectContaining({ threshold: 80, generation: 0 }),
       }),
+      { once: decisionId },
     );
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
-      UpdateExpression: 'REMOVE pendingAlert SET lastAlertAt = :now',
-      ConditionExpression: 'pendingAlert.alertId = :id',
+      Key: { principal: 'user/alice', period: '2026-11' },
+      UpdateExpression: 'REMOVE #outbox',
+      ExpressionAttributeNames: { '#outbox': `outbox:${decisionId}` },
     });
     expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
-  });
-
-  it('sends nothing when another delivery already claimed the threshold', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-
-    await evaluator().evaluate(counter('user/alice', '81'));
-
-    expect(topics).not.toHaveReceivedCommand(PublishCommand);
-    expect(audit.append).not.toHaveBeenCalled();
   });
 
   it('says in one alert that a jump crossed several thresholds', async () => {
     await evaluator().evaluate(counter('user/alice', '96'));
 
-    expect(topics).toHaveReceivedCommandTimes(PublishCommand, 1);
-    const message = topics.commandCalls(PublishCommand)[0]?.args[0].input.Message;
-    expect(message).toMatch(/jumped past 80%, 90%, 95% at once/);
+    expect(published()).toHaveLength(1);
+    expect(published()[0]?.Message).toMatch(/jumped past 80%, 90%, 95% at once/);
   });
 
-  it('publishes an alert a failure left pending, once, when its record comes round again', async () => {
-    const pending = {
-      alertId: 'user/alice|2026-11|90',
-      threshold: 90,
-      skipped: [],
-      percent: '91.00',
-      spendUsd: '91',
-      limitUsd: '100',
-    };
-    ddb
-      .on(GetCommand)
-      .resolves({ Item: counter('user/alice', '91', { alertLevel: new NumberValue('90'), pendingAlert: pending }) });
+  it('sends nothing when a claim fails its condition', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
 
-    await evaluator().evaluate(
-      counter('user/alice', '91', { alertLevel: new NumberValue('90'), pendingAlert: pending }),
-    );
-
-    expect(topics).toHaveReceivedCommandTimes(PublishCommand, 1);
-    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toMatch(/90% reached/);
-  });
-
-  it('does not publish a pending alert that was delivered meanwhile', async () => {
-    const pending = {
-      alertId: 'user/alice|2026-11|90',
-      threshold: 90,
-      skipped: [],
-      percent: '91.00',
-      spendUsd: '91',
-      limitUsd: '100',
-    };
-    ddb.on(GetCommand).resolves({ Item: counter('user/alice', '91', { alertLevel: new NumberValue('90') }) });
-
-    await evaluator().evaluate(
-      counter('user/alice', '91', { alertLevel: new NumberValue('90'), pendingAlert: pending }),
-    );
-
-    expect(topics).not.toHaveReceivedCommand(PublishCommand);
-  });
-
-  it('starts the suspension workflow at 100% under a name derived from principal and period', async () => {
+    await evaluator().evaluate(counter('user/alice', '81'));
     await evaluator().evaluate(counter('user/alice', '100', { alertLevel: new NumberValue('95') }));
 
-    expect(workflows).toHaveReceivedCommandWith(StartExecutionCommand, {
-      stateMachineArn: config.suspendStateMachineArn,
-      name: executionName('suspend', 'user/alice', '2026-11'),
-    });
-    const input = JSON.parse(workflows.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '{}');
-    expect(input).toMatchObject({ principal: 'user/alice', period: '2026-11', spendUsd: '100', limitUsd: '100' });
-    expect(topics).toHaveReceivedCommandWith(PublishCommand, { TopicArn: config.criticalTopicArn });
-    expect(audit.append).toHaveBeenCalledWith(
-      expect.objectContaining({ action: 'suspension.requested', executionArn: 'arn:exec' }),
-    );
-  });
-
-  it('treats a second start of the same suspension as done, and records it', async () => {
-    workflows.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
-
-    await evaluator().evaluate(counter('user/alice', '120', { alertLevel: new NumberValue('95') }));
-
-    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
-      ConditionExpression: 'attribute_not_exists(enforcementStartedAt)',
-      ExpressionAttributeValues: expect.objectContaining({
-        ':enforcement': {
-          executionArn: `arn:aws:states:us-east-1:111122223333:execution:suspend:${executionName('suspend', 'user/alice', '2026-11')}`,
-          executionName: executionName('suspend', 'user/alice', '2026-11'),
-        },
-      }),
-    });
-  });
-
-  it('does nothing more once enforcement has started for the period', async () => {
-    await evaluator().evaluate(
-      counter('user/alice', '130', { alertLevel: new NumberValue('95'), enforcementStartedAt: '2026-11-20T11:00:00Z' }),
-    );
-    expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(claims()).toHaveLength(2);
     expect(topics).not.toHaveReceivedCommand(PublishCommand);
-  });
-
-  it('never suspends the root or a break-glass principal: alert only', async () => {
-    await evaluator().evaluate(counter('root', '150', { alertLevel: new NumberValue('95'), principalKind: 'root' }));
-    await evaluator().evaluate(
-      counter('user/breakglass', '150', {
-        alertLevel: new NumberValue('95'),
-        principalArn: 'arn:aws:iam::111122223333:user/breakglass',
-      }),
-    );
-
+    expect(audit.append).not.toHaveBeenCalled();
     expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
-    const subjects = topics.commandCalls(PublishCommand).map((c) => c.args[0].input.Message);
-    expect(subjects).toEqual([
-      expect.stringMatching(/not suspended: the account root/),
-      expect.stringMatching(/break-glass/),
-    ]);
-  });
-
-  it('starts the emergency stop when the account exhausts its budget', async () => {
-    await evaluator().evaluate(counter('ACCOUNT', '1000', { alertLevel: new NumberValue('95') }));
-    expect(workflows).toHaveReceivedCommandWith(StartExecutionCommand, {
-      stateMachineArn: config.emergencyStopStateMachineArn,
-      name: executionName('emergency-stop', 'ACCOUNT', '2026-11'),
-    });
-    expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'emergency-stop.started' }));
-  });
-
-  it('re-evaluates the current period at once when a limit is lowered', async () => {
-    limits['user/alice'] = '50';
-    ddb.on(GetCommand).resolves({ Item: counter('user/alice', '46') });
-
-    await evaluator().evaluate({ principal: 'user/alice', period: 'LIMIT', limitUsd: new NumberValue('50') });
-
-    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: { principal: 'user/alice', period: '2026-11' } });
-    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toMatch(/90% reached/);
   });
 
   it("judges a principal with a weekly limit on its weekly counter only, not the deployment's monthly one", async () => {
@@ -250,21 +209,17 @@ describe('evaluating a spend change', () => {
     expect(topics).not.toHaveReceivedCommand(PublishCommand);
 
     await evaluator().evaluate(counter('user/wes', '9', { period: '2026-W47' }));
-    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toBe(
-      'Bedrock budget 90% reached: user/wes (2026-W47)',
-    );
-    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Message).toMatch(
-      /Period ends: 2026-11-23T00:00:00.000Z/,
-    );
+    expect(published()[0]?.Subject).toBe('Bedrock budget 90% reached: user/wes (2026-W47)');
   });
 
-  it("re-evaluates a weekly principal's current week when its limit changes", async () => {
-    kinds['user/wes'] = 'weekly';
-    ddb.on(GetCommand).resolves({ Item: counter('user/wes', '85', { period: '2026-W47' }) });
+  it('re-evaluates the current period at once when a limit record changes', async () => {
+    limits['user/alice'] = '50';
+    ddb.on(GetCommand).resolves({ Item: counter('user/alice', '46') });
 
-    await evaluator().evaluate({ principal: 'user/wes', period: 'LIMIT', limitUsd: new NumberValue('100') });
+    await evaluator().evaluate({ principal: 'user/alice', period: 'LIMIT', limitUsd: new NumberValue('50') });
 
-    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: { principal: 'user/wes', period: '2026-W47' } });
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, { Key: { principal: 'user/alice', period: '2026-11' } });
+    expect(published()[0]?.Subject).toMatch(/90% reached/);
   });
 
   it('alerts an unknown model once, claimed on its marker item', async () => {
@@ -273,21 +228,515 @@ describe('evaluating a spend change', () => {
       period: 'UNKNOWN',
       requests: new NumberValue('3'),
     });
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    await evaluator().evaluate({
-      principal: 'MODEL#acme.mystery-v1',
-      period: 'UNKNOWN',
-      requests: new NumberValue('4'),
-    });
 
-    expect(topics).toHaveReceivedCommandTimes(PublishCommand, 1);
-    expect(topics.commandCalls(PublishCommand)[0]?.args[0].input.Subject).toMatch(/acme\.mystery-v1/);
-    expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'model.unknown-seen' }));
+    expect(claims()[0]).toMatchObject({
+      Key: { principal: 'MODEL#acme.mystery-v1', period: 'UNKNOWN' },
+      ConditionExpression: 'attribute_not_exists(alertedAt)',
+      ExpressionAttributeNames: { '#outbox': 'outbox:unknown-model|acme.mystery-v1' },
+    });
+    expect(published()[0]?.Subject).toMatch(/acme\.mystery-v1/);
+    expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'model.unknown-seen' }), {
+      once: 'unknown-model|acme.mystery-v1',
+    });
+  });
+});
+
+describe('exhaustion', () => {
+  const suspendId = 'suspend|user/alice|2026-11|g0';
+  const suspendName = executionName('suspend', suspendId, '2026-11-g0-user/alice');
+
+  it('starts the suspension workflow under a name derived from the decision, with generation, decision and holder', async () => {
+    await evaluator().evaluate(counter('user/alice', '100', { alertLevel: new NumberValue('95') }));
+
+    expect(suspendName).toMatch(/g0/);
+    expect(claims()[0]).toMatchObject({
+      ConditionExpression:
+        '(attribute_not_exists(exhaustedGeneration) OR exhaustedGeneration < :g) AND (attribute_not_exists(#g) OR #g = :g) AND attribute_not_exists(#lifted)',
+      ExpressionAttributeNames: expect.objectContaining({ '#outbox': `outbox:${suspendId}`, '#lifted': 'lifted' }),
+    });
+    expect(started()).toEqual([
+      { stateMachineArn: config.suspendStateMachineArn, name: suspendName, input: expect.any(String) },
+    ]);
+    expect(startInput()).toEqual({
+      principal: 'user/alice',
+      principalArn: 'arn:aws:iam::111122223333:user/alice',
+      period: '2026-11',
+      generation: 0,
+      decisionId: suspendId,
+      holder: `suspend:${suspendName}`,
+      reason: 'budget',
+      graceSeconds: 0,
+      spendUsd: '100',
+      limitUsd: '100',
+    });
+    expect(published()[0]).toMatchObject({
+      TopicArn: targets.criticalTopicArn,
+      MessageAttributes: expect.objectContaining({ decisionId: { DataType: 'String', StringValue: suspendId } }),
+    });
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'suspension.requested',
+        executionArn: executionArnOf(config.suspendStateMachineArn, suspendName),
+      }),
+      { once: suspendId },
+    );
   });
 
-  it('names executions within Step Functions limits and distinctly per principal', () => {
-    const long = executionName('suspend', `role/AWSReservedSSO_${'x'.repeat(80)}/maria@example.com`, '2026-11');
-    expect(long).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
-    expect(executionName('suspend', 'user/a.b', '2026-11')).not.toBe(executionName('suspend', 'user/a-b', '2026-11'));
+  it('starts the emergency stop when the account exhausts its budget', async () => {
+    const stopId = 'stop|ACCOUNT|2026-11|g0';
+    const name = executionName('emergency-stop', stopId, '2026-11-g0-ACCOUNT');
+
+    await evaluator().evaluate(counter('ACCOUNT', '100', { alertLevel: new NumberValue('95') }));
+
+    expect(started()[0]).toMatchObject({ stateMachineArn: config.emergencyStopStateMachineArn, name });
+    expect(startInput()).toMatchObject({ decisionId: stopId, holder: `stop:${name}`, generation: 0 });
+    expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'emergency-stop.started' }), {
+      once: stopId,
+    });
+  });
+
+  it.each([
+    ['the account root', counter('root', '150', { principalArn: 'arn:aws:iam::111122223333:root' }), /root/],
+    ['a break-glass principal', counter('user/breakglass', '150'), /break-glass/],
+    ['a system role', counter('role/budgeteer-evaluate', '150'), /own roles/],
+  ])('never suspends %s: alert and audit suspension.skipped only', async (_who, item, reason) => {
+    await evaluator().evaluate({ ...item, alertLevel: new NumberValue('95') });
+
+    expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(published()).toEqual([expect.objectContaining({ TopicArn: targets.criticalTopicArn })]);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'suspension.skipped',
+        details: expect.objectContaining({ reason: expect.stringMatching(reason) }),
+      }),
+      { once: `suspend|${item.principal}|2026-11|g0` },
+    );
+  });
+
+  it.each([
+    ['already suspended', { state: 'suspended' }],
+    ['lifted until the period ends', { lifted: { by: 'admin', at: '2026-11-19T00:00:00Z', reason: 'launch' } }],
+  ])('starts no new suspension of a principal %s', async (_why, extra) => {
+    await evaluator().evaluate(counter('user/alice', '130', { alertLevel: new NumberValue('95'), ...extra }));
+
+    expect(claims()).toEqual([]);
+    expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(topics).not.toHaveReceivedCommand(PublishCommand);
+  });
+});
+
+describe('generations', () => {
+  it('starts generation g+1 with the thresholds above the current percent re-armed when the limit changed', async () => {
+    ddb.on(UpdateCommand).resolves({
+      Attributes: counter('user/alice', '60', { generation: new NumberValue('1'), alertLevel: new NumberValue('0') }),
+    });
+
+    await evaluator().evaluate(
+      counter('user/alice', '60', { generationLimitUsd: new NumberValue('50'), alertLevel: new NumberValue('95') }),
+    );
+
+    expect(updates()[0]).toMatchObject({
+      UpdateExpression: 'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level',
+      ConditionExpression: '(attribute_not_exists(#g) OR #g = :g)',
+      ExpressionAttributeValues: {
+        ':g': 0,
+        ':next': 1,
+        ':limit': new NumberValue('100'),
+        ':cause': 'limit-changed',
+        ':level': 0,
+      },
+    });
+    expect(topics).not.toHaveReceivedCommand(PublishCommand);
+    expect(waits.decide).not.toHaveBeenCalled();
+  });
+
+  it('alerts 80, 90 and 95% of the raised limit again, then suspends again under a new name', async () => {
+    const table = new Table();
+    table.put(
+      counter('user/alice', '60', {
+        alertLevel: new NumberValue('95'),
+        exhaustedGeneration: new NumberValue('0'),
+        generationLimitUsd: new NumberValue('50'),
+      }),
+    );
+    const alice = { principal: 'user/alice', period: '2026-11' };
+
+    await evaluator().evaluate(table.image(alice));
+    for (const spend of ['80', '90', '95', '100']) {
+      table.set(alice, { spendUsd: new NumberValue(spend) });
+      await evaluator().evaluate(table.image(alice));
+    }
+
+    expect(audit.append.mock.calls.map(([, options]) => options.once)).toEqual([
+      'threshold|user/alice|2026-11|g1|80',
+      'threshold|user/alice|2026-11|g1|90',
+      'threshold|user/alice|2026-11|g1|95',
+      'suspend|user/alice|2026-11|g1',
+    ]);
+    expect(published().map((p) => p.Subject)).toEqual([
+      expect.stringMatching(/80% reached/),
+      expect.stringMatching(/90% reached/),
+      expect.stringMatching(/95% reached/),
+      expect.anything(),
+    ]);
+    const name = executionName('suspend', 'suspend|user/alice|2026-11|g1', '2026-11-g1-user/alice');
+    expect(started()[0]?.name).toBe(name);
+    expect(name).not.toBe(executionName('suspend', 'suspend|user/alice|2026-11|g0', '2026-11-g0-user/alice'));
+    expect(startInput()).toMatchObject({ generation: 1, decisionId: 'suspend|user/alice|2026-11|g1' });
+    expect(pendingEffects(table.image(alice))).toEqual([]);
+  });
+
+  it('lifts a suspension through its pending decision when the new limit is above the spend', async () => {
+    const suspension = {
+      holder: 'suspend:s-1',
+      executionArn: 'arn:exec:s-1',
+      since: '2026-11-19T00:00:00Z',
+      reason: 'budget',
+      generation: 0,
+      decisionId: 'suspend|user/alice|2026-11|g0',
+      waitId: 'wait-1',
+    };
+    const item = counter('user/alice', '60', {
+      state: 'suspended',
+      suspension,
+      generationLimitUsd: new NumberValue('50'),
+      alertLevel: new NumberValue('95'),
+    });
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, generation: new NumberValue('1') } });
+    waits.decide.mockResolvedValue({});
+
+    await evaluator().evaluate(item);
+
+    expect(waits.decide).toHaveBeenCalledTimes(1);
+    expect(waits.decide).toHaveBeenCalledWith('wait-1', {
+      decision: 'lift',
+      reason: 'limit-raised',
+      actor: 'system:evaluate',
+    });
+  });
+
+  it('keeps a suspension the new limit still justifies', async () => {
+    const item = counter('user/alice', '120', {
+      state: 'suspended',
+      suspension: { holder: 'h', waitId: 'wait-1' },
+      generationLimitUsd: new NumberValue('50'),
+    });
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, generation: new NumberValue('1') } });
+
+    await evaluator().evaluate(item);
+
+    expect(waits.decide).not.toHaveBeenCalled();
+  });
+});
+
+describe('circuit breaker', () => {
+  const stop = {
+    holder: 'stop:emergency-stop-abc',
+    decisionId: 'stop|ACCOUNT|2026-11|g0',
+    executionArn: 'arn:aws:states:us-east-1:111122223333:execution:stop:emergency-stop-abc',
+    since: '2026-11-20T10:00:00Z',
+    reason: 'account budget exhausted',
+    generation: 0,
+  };
+
+  beforeEach(() => {
+    ddb
+      .on(GetCommand, { Key: { principal: 'ACCOUNT', period: '2026-11' } })
+      .resolves({ Item: counter('ACCOUNT', '1000', { state: 'stopped', suspension: stop }) });
+  });
+
+  it('denies a principal seen spending while the account is stopped: claims stopDenied and invokes the suspend function', async () => {
+    await evaluator().evaluate(counter('user/bob', '10'));
+
+    expect(claims()).toEqual([
+      expect.objectContaining({
+        Key: { principal: 'user/bob', period: '2026-11' },
+        ConditionExpression: 'attribute_not_exists(#denied) OR #denied <> :holder',
+        ExpressionAttributeNames: expect.objectContaining({
+          '#denied': 'stopDenied',
+          '#outbox': `outbox:${stop.holder}|user/bob`,
+        }),
+        ExpressionAttributeValues: expect.objectContaining({ ':holder': stop.holder }),
+      }),
+    ]);
+    expect(functions).toHaveReceivedCommandTimes(InvokeCommand, 1);
+    expect(functions).toHaveReceivedCommandWith(InvokeCommand, { FunctionName: 'budgeteer-suspend' });
+    expect(payloadOf(functions.commandCalls(InvokeCommand)[0]?.args[0].input)).toEqual({
+      action: 'apply',
+      executionArn: stop.executionArn,
+      input: {
+        principal: 'user/bob',
+        principalArn: 'arn:aws:iam::111122223333:user/bob',
+        period: '2026-11',
+        decisionId: stop.decisionId,
+        holder: stop.holder,
+        reason: 'emergency-stop',
+      },
+    });
+  });
+
+  it('does not deny again a principal the same stop already denied', async () => {
+    await evaluator().evaluate(counter('user/bob', '10', { stopDenied: stop.holder }));
+
+    expect(claims()).toEqual([]);
+    expect(functions).not.toHaveReceivedCommand(InvokeCommand);
+  });
+});
+
+describe('needsEvaluation', () => {
+  const before = counter('user/alice', '50');
+  const owed = { decisionId: 'threshold|x', audit: { actor: 'system:evaluate', action: 'a', subject: 's' } };
+
+  it('skips own writes: same spend and no new outbox entry', () => {
+    expect(needsEvaluation(before, { ...before, alertLevel: new NumberValue('80') })).toBe(false);
+    expect(needsEvaluation({ ...before, 'outbox:threshold|x': owed }, before)).toBe(false);
+    expect(needsEvaluation({ ...before, 'outbox:threshold|x': owed }, { ...before, 'outbox:threshold|x': owed })).toBe(
+      false,
+    );
+  });
+
+  it('evaluates a spend change or a new outbox entry', () => {
+    expect(needsEvaluation(before, counter('user/alice', '50.01'))).toBe(true);
+    expect(needsEvaluation(before, { ...before, 'outbox:threshold|x': owed })).toBe(true);
+    expect(needsEvaluation(undefined, before)).toBe(true);
+  });
+
+  it('always evaluates limit records', () => {
+    const limit = { principal: 'user/alice', period: 'LIMIT', limitUsd: new NumberValue('100') };
+    expect(needsEvaluation(limit, limit)).toBe(true);
+  });
+});
+
+/**
+ * Issue 13, "Done when": a failure after each step of each decision, then the stream redelivers. The table is a
+ * small stateful fake so that a redelivery sees what the failed attempt left, read back as DynamoDB would return it.
+ */
+type Step = 'claim' | 'publish' | 'audit' | 'start' | 'invoke' | 'clear';
+type Key = { principal: string; period: string };
+
+class Table {
+  private readonly items = new Map<string, Record<string, unknown>>();
+  private readonly claimed = new Set<string>();
+  crashAfter: Step | undefined;
+  claimImage: BudgetItem | undefined;
+
+  constructor() {
+    ddb.on(GetCommand).callsFake(async (input: GetCommandInput) => ({ Item: this.read(input.Key as Key) }));
+    ddb.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => this.update(input));
+  }
+
+  crash(step: Step): void {
+    if (this.crashAfter !== step) return;
+    this.crashAfter = undefined;
+    throw new Error(`crash after ${step}`);
+  }
+
+  put(item: Record<string, unknown>): void {
+    this.items.set(this.id(item as Key), stored(item));
+  }
+
+  set(key: Key, values: Record<string, unknown>): void {
+    this.put({ ...this.read(key), ...values });
+  }
+
+  /** The item as a stream record (or a consistent read) shows it now. */
+  image(key: Key): BudgetItem {
+    return this.read(key) as BudgetItem;
+  }
+
+  private read(key: Key): Record<string, unknown> | undefined {
+    const item = this.items.get(this.id(key));
+    return item && stored(item);
+  }
+
+  private id(key: Key) {
+    return `${key.principal}|${key.period}`;
+  }
+
+  private update(input: UpdateCommandInput) {
+    const key = input.Key as Key;
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const expression = input.UpdateExpression ?? '';
+    const item = { ...this.read(key) } as Record<string, unknown>;
+    const name = (token: string) => (token.startsWith('#') ? (names[token] ?? token) : token);
+    if (expression.startsWith('REMOVE')) {
+      for (const token of expression.slice('REMOVE'.length).split(',')) delete item[name(token.trim())];
+      this.put(item);
+      if (expression === 'REMOVE #outbox') this.crash('clear');
+      return {};
+    }
+    const outbox = names['#outbox'];
+    if (outbox) {
+      // The decision's own condition, as DynamoDB would judge it: a decision is claimed once.
+      if (this.claimed.has(outbox)) throw conditionFailed();
+      this.claimed.add(outbox);
+    }
+    for (const clause of expression.replace(/^SET /, '').split(/,\s*(?![^()]*\))/)) {
+      const [left = '', right = ''] = clause.split(' = ').map((s) => s.trim());
+      const ifAbsent = /^if_not_exists\((#?\w+), (:\w+)\)$/.exec(right);
+      if (/^:\w+$/.test(right)) item[name(left)] = values[right];
+      else if (ifAbsent?.[2] && item[name(ifAbsent[1] ?? '')] === undefined) item[name(left)] = values[ifAbsent[2]];
+    }
+    this.put(item);
+    if (outbox) {
+      this.claimImage = this.image(key);
+      this.crash('claim');
+    }
+    return { Attributes: this.read(key) };
+  }
+}
+
+/** A value as it comes back from DynamoDB through the document client (wrapNumbers). */
+function stored<T extends Record<string, unknown>>(item: T): T {
+  return unmarshall(marshall(item, { removeUndefinedValues: true }), { wrapNumbers: true }) as T;
+}
+
+describe('issue 13: a failure after each step of each decision, then the stream redelivers', () => {
+  const stop = {
+    holder: 'stop:emergency-stop-abc',
+    decisionId: 'stop|ACCOUNT|2026-11|g0',
+    executionArn: 'arn:aws:states:us-east-1:111122223333:execution:stop:emergency-stop-abc',
+  };
+  type Owed = 'publish' | 'audit' | 'start' | 'invoke';
+  const decisions: { name: string; decisionId: string; items: Record<string, unknown>[]; owes: Owed[] }[] = [
+    {
+      name: 'threshold alert',
+      decisionId: 'threshold|user/alice|2026-11|g0|80',
+      items: [counter('user/alice', '81')],
+      owes: ['publish', 'audit'],
+    },
+    {
+      name: 'suspension',
+      decisionId: 'suspend|user/alice|2026-11|g0',
+      items: [counter('user/alice', '100', { alertLevel: new NumberValue('95') })],
+      owes: ['publish', 'audit', 'start'],
+    },
+    {
+      name: 'suspension in a later generation',
+      decisionId: 'suspend|user/alice|2026-11|g2',
+      items: [
+        counter('user/alice', '100', {
+          alertLevel: new NumberValue('95'),
+          generation: new NumberValue('2'),
+          exhaustedGeneration: new NumberValue('1'),
+          generationLimitUsd: new NumberValue('100'),
+        }),
+      ],
+      owes: ['publish', 'audit', 'start'],
+    },
+    {
+      name: 'emergency stop',
+      decisionId: 'stop|ACCOUNT|2026-11|g0',
+      items: [counter('ACCOUNT', '100', { alertLevel: new NumberValue('95') })],
+      owes: ['publish', 'audit', 'start'],
+    },
+    {
+      name: 'suspension skipped for break glass',
+      decisionId: 'suspend|user/breakglass|2026-11|g0',
+      items: [counter('user/breakglass', '100', { alertLevel: new NumberValue('95') })],
+      owes: ['publish', 'audit'],
+    },
+    {
+      name: 'circuit breaker deny',
+      decisionId: `${stop.holder}|user/bob`,
+      items: [counter('user/bob', '10'), counter('ACCOUNT', '1000', { state: 'stopped', suspension: stop })],
+      owes: ['invoke'],
+    },
+    {
+      name: 'unknown model',
+      decisionId: 'unknown-model|acme.mystery-v1',
+      items: [{ principal: 'MODEL#acme.mystery-v1', period: 'UNKNOWN', requests: new NumberValue('3') }],
+      owes: ['publish', 'audit'],
+    },
+  ];
+  const cases = decisions.flatMap((d) =>
+    (['claim', ...d.owes, 'clear'] as Step[]).map((step) => [d.name, step, d] as const),
+  );
+
+  it.each(cases)('%s, failing after %s: every effect delivered, with the same decision id', async (_name, step, d) => {
+    const table = new Table();
+    for (const item of d.items) table.put(item);
+    const record = stored(d.items[0] as BudgetItem);
+    const key = { principal: record.principal, period: record.period };
+    const appended: string[] = [];
+    const messages: PublishCommandInput[] = [];
+    const starts: StartExecutionCommandInput[] = [];
+    const invokes: unknown[] = [];
+    const names = new Set<string>();
+    audit.append.mockImplementation(async (_entry: unknown, options: { once: string }) => {
+      appended.push(options.once);
+      table.crash('audit');
+    });
+    topics.on(PublishCommand).callsFake(async (input: PublishCommandInput) => {
+      messages.push(input);
+      table.crash('publish');
+      return { MessageId: `m-${messages.length}` };
+    });
+    workflows.on(StartExecutionCommand).callsFake(async (input: StartExecutionCommandInput) => {
+      starts.push(input);
+      if (names.has(String(input.name))) throw new ExecutionAlreadyExists({ message: 'exists', $metadata: {} });
+      names.add(String(input.name));
+      table.crash('start');
+      return { executionArn: 'arn:exec' };
+    });
+    functions.on(InvokeCommand).callsFake(async (input: InvokeCommandInput) => {
+      invokes.push(payloadOf(input));
+      table.crash('invoke');
+      return { StatusCode: 200 };
+    });
+    table.crashAfter = step;
+
+    await expect(evaluator().evaluate(record)).rejects.toThrow(`crash after ${step}`);
+    // The stream retries the failed record, then delivers the claim's own record (with its outbox entry).
+    await evaluator().evaluate(record);
+    const claimImage = table.claimImage as BudgetItem;
+    expect(claimImage[`outbox:${d.decisionId}`]).toBeDefined();
+    await evaluator().evaluate(claimImage);
+
+    // Nothing zero times: every effect the decision owes happened at least once.
+    const delivered = { publish: messages, audit: appended, start: starts, invoke: invokes };
+    expect(
+      Object.entries(delivered)
+        .filter(([, list]) => list.length > 0)
+        .map(([kind]) => kind)
+        .sort(),
+    ).toEqual([...d.owes].sort());
+    // The audit log keeps one entry per once-key: every attempt used the decision's.
+    for (const once of appended) expect(once).toBe(d.decisionId);
+    for (const message of messages) {
+      expect(message.MessageAttributes?.decisionId?.StringValue).toBe(d.decisionId);
+      expect(message).toEqual(messages[0]);
+    }
+    // Every start of the workflow under one name, with the input it was claimed with.
+    expect(names.size).toBe(d.owes.includes('start') ? 1 : 0);
+    for (const attempt of starts) expect(attempt).toEqual(starts[0]);
+    if (starts[0]) expect(JSON.parse(String(starts[0].input))).toMatchObject({ decisionId: d.decisionId });
+    for (const invoke of invokes) expect(invoke).toEqual(invokes[0]);
+    // Nothing is left owed.
+    const after = table.image(key);
+    expect(pendingEffects(after)).toEqual([]);
+  });
+
+  it('starts a workflow redelivered after a crash with the input of the first attempt', async () => {
+    const table = new Table();
+    table.put(counter('user/alice', '100', { alertLevel: new NumberValue('95'), generation: new NumberValue('1') }));
+    table.set({ principal: 'user/alice', period: '2026-11' }, { generationLimitUsd: new NumberValue('100') });
+    let inputs: unknown[] = [];
+    audit.append.mockResolvedValue(undefined);
+    topics.on(PublishCommand).resolves({});
+    workflows.on(StartExecutionCommand).callsFake(async (input: StartExecutionCommandInput) => {
+      inputs = [...inputs, JSON.parse(String(input.input))];
+      return {};
+    });
+    table.crashAfter = 'claim';
+    const record = table.image({ principal: 'user/alice', period: '2026-11' });
+
+    await expect(evaluator().evaluate(record)).rejects.toThrow();
+    await evaluator().evaluate(table.claimImage as BudgetItem);
+
+    expect(inputs).toEqual([
+      expect.objectContaining({ generation: 1, graceSeconds: 0, decisionId: expect.any(String) }),
+    ]);
   });
 });

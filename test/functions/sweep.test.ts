@@ -1,39 +1,64 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import {
   DynamoDBDocumentClient,
+  GetCommand,
   type NumberValue,
-  PutCommand,
   QueryCommand,
+  ScanCommand,
   TransactWriteCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CoverageSweep } from '../../functions/sweep/sweep';
 import type { AuditLog } from '../../shared/audit/log';
+import { Outbox } from '../../shared/decisions/outbox';
+import type { PendingWaits } from '../../shared/decisions/pending';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 
-const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
-const sns = new SNSClient({ region: 'us-east-1' });
-const ddb = mockClient(documents);
-const topics = mockClient(sns);
-const audit = { append: jest.fn() };
-const now = new Date('2026-11-20T12:00:00Z');
+const ddb = mockClient(DynamoDBDocumentClient);
+const topics = mockClient(SNSClient);
+const workflows = mockClient(SFNClient);
 
+const region = 'us-east-1';
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
+const audit = { append: jest.fn() };
+const waits = { wakeAll: jest.fn() };
+const now = new Date('2026-11-20T12:00:00Z');
+const order: string[] = [];
+
+const outbox = new Outbox(
+  {
+    table: 'Budgets',
+    alertsTopicArn: 'arn:aws:sns:us-east-1:111122223333:alerts',
+    criticalTopicArn: 'arn:aws:sns:us-east-1:111122223333:critical',
+    suspendStateMachineArn: 'arn:aws:states:us-east-1:111122223333:stateMachine:suspend',
+    emergencyStopStateMachineArn: 'arn:aws:states:us-east-1:111122223333:stateMachine:stop',
+  },
+  {
+    documents,
+    sns: new SNSClient({ region }),
+    sfn: new SFNClient({ region }),
+    audit: audit as unknown as AuditLog,
+    now: () => now,
+  },
+);
 const sweep = new CoverageSweep(
   {
     usageTable: 'Usage',
     budgetsTable: 'Budgets',
     unmeteredIndex: 'unmetered',
-    alertsTopicArn: 'arn:aws:sns:us-east-1:111122223333:alerts',
     delayMinutes: 15,
     unmeteredCallUsd: usd('0.5'),
     maxCallsPerRun: 100,
   },
   {
     documents,
-    sns,
-    audit: audit as unknown as AuditLog,
+    outbox,
+    waits: waits as unknown as PendingWaits,
     ledger: new Ledger(documents, {
       usageTable: 'Usage',
       budgetsTable: 'Budgets',
@@ -60,25 +85,85 @@ const sighting = (requestId: string, user: string) => ({
 });
 
 type Action = NonNullable<TransactWriteCommand['input']['TransactItems']>[number];
+const aliceAlert = 'unmetered|user/alice|2026-11-20';
+const isClaim = (input: UpdateCommandInput) => /^SET #outbox/.test(input.UpdateExpression ?? '');
+const claims = () =>
+  ddb
+    .commandCalls(UpdateCommand)
+    .map((c) => c.args[0].input)
+    .filter(isClaim);
 
 beforeEach(() => {
   ddb.reset();
   topics.reset();
+  workflows.reset();
   audit.append.mockReset();
-  ddb.on(QueryCommand).resolves({ Items: [] });
+  waits.wakeAll.mockReset();
+  order.length = 0;
+  waits.wakeAll.mockImplementation(async () => {
+    order.push('wakeAll');
+    return 0;
+  });
+  audit.append.mockImplementation(async (_entry: unknown, options: { once: string }) => {
+    order.push(`audit ${options.once}`);
+  });
+  ddb.on(ScanCommand).callsFake(async () => {
+    order.push('scan owed');
+    return { Items: [] };
+  });
+  ddb.on(QueryCommand).callsFake(async () => {
+    order.push('query');
+    return { Items: [] };
+  });
   ddb
     .on(QueryCommand, { ExpressionAttributeValues: { ':shard': 'U0', ':cutoff': '2026-11-20T11:45:00.000Z' } })
-    .resolves({
-      Items: [sighting('r-1', 'alice'), sighting('r-2', 'alice'), sighting('r-3', 'bob')],
+    .callsFake(async () => {
+      order.push('query');
+      return { Items: [sighting('r-1', 'alice'), sighting('r-2', 'alice'), sighting('r-3', 'bob')] };
     });
-  ddb.on(TransactWriteCommand).resolves({});
-  ddb.on(PutCommand).resolves({});
-  topics.on(PublishCommand).resolves({});
+  ddb.on(TransactWriteCommand).callsFake(async () => {
+    order.push('charge');
+    return {};
+  });
+  ddb.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => {
+    order.push(`${isClaim(input) ? 'claim' : 'clear'} ${input.Key?.principal}`);
+    return { Attributes: { ...input.Key } };
+  });
+  topics.on(PublishCommand).callsFake(async (input: { Subject?: string }) => {
+    order.push(`publish ${input.Subject}`);
+    return {};
+  });
 });
 
 describe('coverage sweep', () => {
+  it('first completes what a crash left owed and wakes undelivered decisions, then looks for unmetered calls', async () => {
+    const owed = {
+      decisionId: 'threshold|user/carol|2026-11|g0|80',
+      audit: { actor: 'system:evaluate', action: 'threshold.alerted', subject: 'user/carol' },
+    };
+    ddb.on(ScanCommand).callsFake(async () => {
+      order.push('scan owed');
+      return { Items: [{ principal: 'user/carol', period: '2026-11' }] };
+    });
+    ddb.on(GetCommand).resolves({
+      Item: { principal: 'user/carol', period: '2026-11', [`outbox:${owed.decisionId}`]: owed },
+    });
+
+    const result = await sweep.run();
+
+    expect(result).toMatchObject({ completed: 1, woken: 0 });
+    expect(order.slice(0, 5)).toEqual([
+      'scan owed',
+      `audit ${owed.decisionId}`,
+      'clear user/carol',
+      'wakeAll',
+      'query',
+    ]);
+  });
+
   it('queries every shard of the unmetered index for calls older than the delay', async () => {
     await sweep.run();
+
     const shards = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.ExpressionAttributeValues?.[':shard']);
     expect(shards).toEqual(['U0', 'U1', 'U2', 'U3']);
     expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
@@ -100,29 +185,57 @@ describe('coverage sweep', () => {
       'coverage-sweep',
       'coverage-sweep',
     ]);
-    expect(rows[0]?.Update?.ConditionExpression).toBe('attribute_not_exists(costUsd)');
     const alice = actions.find((a) => a.Update?.Key?.principal === 'user/alice')?.Update;
     expect((alice?.ExpressionAttributeValues?.[':spend'] as NumberValue | undefined)?.value).toBe('1');
   });
 
-  it('alerts once per principal per day, with the count, claimed on a marker item', async () => {
+  it('claims the COVERAGE#<principal> alert before the ledger charge and delivers it after', async () => {
     const result = await sweep.run();
 
     expect(result.alerted.sort()).toEqual(['user/alice', 'user/bob']);
-    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
-      TableName: 'Budgets',
-      Item: expect.objectContaining({ principal: 'COVERAGE#user/alice', period: '2026-11-20', calls: 2 }),
-      ConditionExpression: 'attribute_not_exists(principal)',
-    });
+    expect(claims()).toContainEqual(
+      expect.objectContaining({
+        TableName: 'Budgets',
+        Key: { principal: 'COVERAGE#user/alice', period: '2026-11-20' },
+        ConditionExpression: 'attribute_not_exists(principal)',
+        ExpressionAttributeNames: expect.objectContaining({ '#outbox': `outbox:${aliceAlert}` }),
+        ExpressionAttributeValues: expect.objectContaining({ ':calls': 2 }),
+      }),
+    );
+    const charge = order.indexOf('charge');
+    expect(order.indexOf('claim COVERAGE#user/alice')).toBeLessThan(charge);
+    expect(order.indexOf('claim COVERAGE#user/bob')).toBeLessThan(charge);
+    const alicePublish = order.findIndex((step) => step.startsWith('publish') && step.includes('alice'));
+    expect(alicePublish).toBeGreaterThan(charge);
+    expect(order.indexOf(`audit ${aliceAlert}`)).toBeGreaterThan(charge);
+    expect(order.indexOf('clear COVERAGE#user/alice')).toBeGreaterThan(order.indexOf(`audit ${aliceAlert}`));
+
     const alice = topics.commandCalls(PublishCommand).find((c) => c.args[0].input.Subject?.includes('alice'));
     expect(alice?.args[0].input.Message).toMatch(/^2 Bedrock call\(s\) by user\/alice .* within 15 minutes/);
+    expect(alice?.args[0].input.MessageAttributes?.decisionId?.StringValue).toBe(aliceAlert);
     expect(audit.append).toHaveBeenCalledWith(
       expect.objectContaining({ action: 'coverage.unmetered', subject: 'user/alice' }),
+      { once: aliceAlert },
     );
+  });
 
-    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'exists', $metadata: {} }));
-    topics.resetHistory();
-    expect((await sweep.run()).alerted).toEqual([]);
+  it('leaves the claimed alert owed when the charge fails, so a crash cannot lose it', async () => {
+    ddb.on(TransactWriteCommand).rejects(new Error('throttled'));
+
+    await expect(sweep.run()).rejects.toThrow();
+
+    expect(claims()).toHaveLength(2);
     expect(topics).not.toHaveReceivedCommand(PublishCommand);
+    expect(order.filter((step) => step.startsWith('clear'))).toEqual([]);
+  });
+
+  it('alerts once per principal per day: a claim taken before sends nothing, the calls are still charged', async () => {
+    ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'exists', $metadata: {} }));
+
+    const result = await sweep.run();
+
+    expect(result).toMatchObject({ alerted: [], charged: 3 });
+    expect(topics).not.toHaveReceivedCommand(PublishCommand);
+    expect(audit.append).not.toHaveBeenCalled();
   });
 });
