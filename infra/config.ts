@@ -26,6 +26,15 @@ export interface BudgeteerConfig {
   readonly unmeteredCallUsd: string;
   /** How long a call may wait for its invocation log before the coverage sweep charges it. */
   readonly unmeteredDelayMinutes: number;
+  /** Seconds between a principal reaching its budget and the deny (0: at once). */
+  readonly suspendGraceSeconds: number;
+  /** How long a pending decision (an approval link) stays valid, in hours. */
+  readonly approvalLinkHours: number;
+  /**
+   * The IAM Identity Center instance whose permission sets provision the `AWSReservedSSO_*` roles: their denies go
+   * on the permission set (run the stack in the management or delegated-admin account). Empty: on the role itself.
+   */
+  readonly identityCenterInstanceArn: string;
 }
 
 export const DEFAULT_CONFIG: BudgeteerConfig = {
@@ -44,6 +53,9 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   logRetentionDays: 90,
   unmeteredCallUsd: '0.50',
   unmeteredDelayMinutes: 15,
+  suspendGraceSeconds: 0,
+  approvalLinkHours: 24,
+  identityCenterInstanceArn: '',
 };
 
 /** Every period kind the deployment keeps counters for: its own first. */
@@ -115,11 +127,28 @@ export function readConfig(node: Node): BudgeteerConfig {
     }
     return value;
   };
-  const positiveInt = (key: 'usageRetentionDays' | 'unmeteredDelayMinutes') => {
+  const positiveInt = (
+    key: 'usageRetentionDays' | 'unmeteredDelayMinutes' | 'suspendGraceSeconds' | 'approvalLinkHours',
+    minimum = 1,
+  ) => {
     const value = get(key);
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-      problems.push(`${key} must be a positive whole number (got ${JSON.stringify(value)})`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
+      problems.push(
+        `${key} must be a ${minimum === 0 ? 'non-negative' : 'positive'} whole number (got ${JSON.stringify(value)})`,
+      );
       return DEFAULT_CONFIG[key];
+    }
+    return value;
+  };
+
+  const identityCenter = () => {
+    const value = get('identityCenterInstanceArn');
+    if (value === '') return '';
+    if (typeof value !== 'string' || !/^arn:aws[a-z-]*:sso:::instance\/(sso)?ins-[a-zA-Z0-9-.]{16}$/.test(value)) {
+      problems.push(
+        `identityCenterInstanceArn must be an IAM Identity Center instance ARN (got ${JSON.stringify(value)})`,
+      );
+      return '';
     }
     return value;
   };
@@ -184,6 +213,9 @@ export function readConfig(node: Node): BudgeteerConfig {
     logRetentionDays: logRetention(),
     unmeteredCallUsd: money('unmeteredCallUsd'),
     unmeteredDelayMinutes: positiveInt('unmeteredDelayMinutes'),
+    suspendGraceSeconds: positiveInt('suspendGraceSeconds', 0),
+    approvalLinkHours: positiveInt('approvalLinkHours'),
+    identityCenterInstanceArn: identityCenter(),
   };
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return config;

@@ -3,9 +3,11 @@ import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
 import { AuditLog } from './constructs/audit';
 import { Coverage } from './constructs/coverage';
+import { Enforcement } from './constructs/enforcement';
 import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
 import { Tables } from './constructs/tables';
+import { Topics } from './constructs/topics';
 
 export interface BudgeteerStackProps extends StackProps {
   readonly config: BudgeteerConfig;
@@ -15,6 +17,8 @@ export class BudgeteerStack extends Stack {
   public readonly tables: Tables;
   public readonly ingestion: Ingestion;
   public readonly audit: AuditLog;
+  public readonly topics: Topics;
+  public readonly enforcement: Enforcement;
   public readonly evaluation: Evaluation;
   public readonly coverage: Coverage;
 
@@ -28,17 +32,27 @@ export class BudgeteerStack extends Stack {
       budgets: this.tables.budgets,
       usage: this.tables.usage,
     });
+    this.topics = new Topics(this, 'Topics', { alertEmails: config.alertEmails });
+    this.enforcement = new Enforcement(this, 'Enforcement', {
+      config,
+      budgets: this.tables.budgets,
+      audit: this.audit,
+      criticalTopic: this.topics.critical,
+    });
     this.evaluation = new Evaluation(this, 'Evaluation', {
       config,
       budgets: this.tables.budgets,
       audit: this.audit,
+      topics: this.topics,
+      enforcement: this.enforcement,
     });
     this.coverage = new Coverage(this, 'Coverage', {
       config,
       budgets: this.tables.budgets,
       usage: this.tables.usage,
       audit: this.audit,
-      alertsTopic: this.evaluation.alertsTopic,
+      topics: this.topics,
+      enforcement: this.enforcement,
     });
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
@@ -46,10 +60,11 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'RejectedQueueUrl', { value: this.ingestion.rejectedQueue.queueUrl });
     new CfnOutput(this, 'CloudTrailQueueUrl', { value: this.ingestion.cloudTrailQueue.queueUrl });
     new CfnOutput(this, 'AuditTableName', { value: this.audit.table.tableName });
-    new CfnOutput(this, 'AlertsTopicArn', { value: this.evaluation.alertsTopic.topicArn });
-    new CfnOutput(this, 'CriticalTopicArn', { value: this.evaluation.criticalTopic.topicArn });
-    new CfnOutput(this, 'SuspendStateMachineArn', { value: this.evaluation.suspendPrincipal.stateMachineArn });
-    new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.evaluation.emergencyStop.stateMachineArn });
+    new CfnOutput(this, 'AlertsTopicArn', { value: this.topics.alerts.topicArn });
+    new CfnOutput(this, 'CriticalTopicArn', { value: this.topics.critical.topicArn });
+    new CfnOutput(this, 'SuspendStateMachineArn', { value: this.enforcement.suspendPrincipal.stateMachineArn });
+    new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.enforcement.emergencyStop.stateMachineArn });
+    new CfnOutput(this, 'PendingTableName', { value: this.enforcement.pending.tableName });
     // Settings the CLI needs to read budgets as the functions do.
     new CfnOutput(this, 'PeriodKind', { value: config.period });
     new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });

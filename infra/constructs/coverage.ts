@@ -3,19 +3,21 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
+import type { Enforcement } from './enforcement';
 import { BudgeteerFunction } from './function';
 import { UNMETERED_INDEX } from './tables';
+import type { Topics } from './topics';
 
 export interface CoverageProps {
   readonly config: BudgeteerConfig;
   readonly budgets: dynamodb.ITable;
   readonly usage: dynamodb.ITable;
   readonly audit: AuditLog;
-  readonly alertsTopic: sns.ITopic;
+  readonly topics: Topics;
+  readonly enforcement: Enforcement;
 }
 
 /** How often the sweep looks for calls whose invocation log never came. */
@@ -39,7 +41,12 @@ export class Coverage extends Construct {
         BUDGETS_TABLE: props.budgets.tableName,
         AUDIT_TABLE: props.audit.table.tableName,
         UNMETERED_INDEX,
-        ALERTS_TOPIC_ARN: props.alertsTopic.topicArn,
+        ALERTS_TOPIC_ARN: props.topics.alerts.topicArn,
+        CRITICAL_TOPIC_ARN: props.topics.critical.topicArn,
+        SUSPEND_STATE_MACHINE_ARN: props.enforcement.suspendPrincipal.stateMachineArn,
+        EMERGENCY_STOP_STATE_MACHINE_ARN: props.enforcement.emergencyStop.stateMachineArn,
+        SUSPEND_FUNCTION_NAME: props.enforcement.function.function.functionName,
+        PENDING_TABLE: props.enforcement.pending.tableName,
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
@@ -61,8 +68,17 @@ export class Coverage extends Construct {
         resources: [props.usage.tableArn, props.budgets.tableArn],
       }),
     );
+    // Completing decisions a crash left owed (the outbox) and decisions a workflow was not told of.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Scan'], resources: [props.budgets.tableArn] }),
+    );
     props.audit.grantAppend(fn);
-    props.alertsTopic.grantPublish(fn);
+    props.topics.alerts.grantPublish(fn);
+    props.topics.critical.grantPublish(fn);
+    props.enforcement.suspendPrincipal.grantStartExecution(fn);
+    props.enforcement.emergencyStop.grantStartExecution(fn);
+    props.enforcement.function.function.grantInvoke(fn);
+    props.enforcement.grantDecide(fn);
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'Coverage sweep for Bedrock calls without invocation logs',
       schedule: events.Schedule.rate(SWEEP_RATE),

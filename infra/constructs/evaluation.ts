@@ -1,67 +1,27 @@
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import { BudgeteerFunction, KEEPING_QUEUE, REPO_ROOT } from './function';
+import { type Enforcement, systemRolePattern } from './enforcement';
+import { BudgeteerFunction, KEEPING_QUEUE } from './function';
+import type { Topics } from './topics';
 
 export interface EvaluationProps {
   readonly config: BudgeteerConfig;
   readonly budgets: dynamodb.ITable;
   readonly audit: AuditLog;
+  readonly topics: Topics;
+  readonly enforcement: Enforcement;
 }
 
 /** Stream batches are small and not held back: an alert should leave within seconds of the spend that causes it. */
 export const STREAM_BATCH_SIZE = 100;
-
-/**
- * A workflow defined in `statemachines/<file>`, with a log group and alarms on failed, throttled and aborted
- * executions.
- */
-class Workflow extends Construct {
-  public readonly stateMachine: sfn.StateMachine;
-
-  constructor(
-    scope: Construct,
-    id: string,
-    file: string,
-    substitutions: Record<string, string>,
-    retention: logs.RetentionDays,
-  ) {
-    super(scope, id);
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention, removalPolicy: RemovalPolicy.DESTROY });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      // Inline, not an S3 asset: the template alone carries the definition (and the local stack deploys it).
-      definitionBody: sfn.DefinitionBody.fromString(readFileSync(path.join(REPO_ROOT, 'statemachines', file), 'utf8')),
-      definitionSubstitutions: substitutions,
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-    });
-    const alarm = (name: string, metric: cloudwatch.Metric) =>
-      new cloudwatch.Alarm(this, name, {
-        metric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    alarm('Failed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }));
-    alarm('Throttled', this.stateMachine.metricThrottled({ period: Duration.minutes(5) }));
-    alarm('Aborted', this.stateMachine.metricAborted({ period: Duration.minutes(5) }));
-  }
-}
 
 /**
  * `functions/evaluate` on the Budgets stream: alerts at the thresholds (SNS), and at 100% the suspension or
@@ -69,46 +29,12 @@ class Workflow extends Construct {
  */
 export class Evaluation extends Construct {
   public readonly function: BudgeteerFunction;
-  /** Budget alerts (thresholds, unknown models). */
-  public readonly alertsTopic: sns.Topic;
-  /** High severity: budgets exhausted, suspensions, emergency stops. */
-  public readonly criticalTopic: sns.Topic;
-  public readonly suspendPrincipal: sfn.StateMachine;
-  public readonly emergencyStop: sfn.StateMachine;
   public readonly streamFailures: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: EvaluationProps) {
     super(scope, id);
-    const { config, budgets } = props;
-    this.alertsTopic = new sns.Topic(this, 'Alerts', { displayName: 'Bedrock budget alerts', enforceSSL: true });
-    this.criticalTopic = new sns.Topic(this, 'Critical', { displayName: 'Bedrock budget: critical', enforceSSL: true });
-    for (const email of config.alertEmails) {
-      this.alertsTopic.addSubscription(new subscriptions.EmailSubscription(email));
-      this.criticalTopic.addSubscription(new subscriptions.EmailSubscription(email));
-    }
-
-    const substitutions = { BudgetsTable: budgets.tableName };
+    const { config, budgets, topics, enforcement } = props;
     const retention = config.logRetentionDays as logs.RetentionDays;
-    this.suspendPrincipal = new Workflow(
-      this,
-      'SuspendPrincipal',
-      'suspend-principal.asl.json',
-      substitutions,
-      retention,
-    ).stateMachine;
-    this.emergencyStop = new Workflow(
-      this,
-      'EmergencyStop',
-      'emergency-stop.asl.json',
-      substitutions,
-      retention,
-    ).stateMachine;
-    for (const machine of [this.suspendPrincipal, this.emergencyStop]) {
-      machine.addToRolePolicy(
-        new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [budgets.tableArn] }),
-      );
-    }
-
     this.function = new BudgeteerFunction(this, 'Evaluate', {
       entry: 'functions/evaluate/handler.ts',
       description: 'Turns spend changes into threshold alerts, suspensions and emergency stops',
@@ -122,10 +48,14 @@ export class Evaluation extends Construct {
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
         ACCOUNT_BUDGET_USD: config.accountBudgetUsd,
         BREAK_GLASS_PRINCIPALS: JSON.stringify(config.breakGlassPrincipals),
-        ALERTS_TOPIC_ARN: this.alertsTopic.topicArn,
-        CRITICAL_TOPIC_ARN: this.criticalTopic.topicArn,
-        SUSPEND_STATE_MACHINE_ARN: this.suspendPrincipal.stateMachineArn,
-        EMERGENCY_STOP_STATE_MACHINE_ARN: this.emergencyStop.stateMachineArn,
+        ALERTS_TOPIC_ARN: topics.alerts.topicArn,
+        CRITICAL_TOPIC_ARN: topics.critical.topicArn,
+        SUSPEND_STATE_MACHINE_ARN: enforcement.suspendPrincipal.stateMachineArn,
+        EMERGENCY_STOP_STATE_MACHINE_ARN: enforcement.emergencyStop.stateMachineArn,
+        SUSPEND_FUNCTION_NAME: enforcement.function.function.functionName,
+        PENDING_TABLE: enforcement.pending.tableName,
+        SUSPEND_GRACE_SECONDS: String(config.suspendGraceSeconds),
+        SYSTEM_ROLE_PATTERNS: JSON.stringify([systemRolePattern(Stack.of(this))]),
       },
     });
     const fn = this.function.function;
@@ -133,10 +63,14 @@ export class Evaluation extends Construct {
       new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [budgets.tableArn] }),
     );
     props.audit.grantAppend(fn);
-    this.alertsTopic.grantPublish(fn);
-    this.criticalTopic.grantPublish(fn);
-    this.suspendPrincipal.grantStartExecution(fn);
-    this.emergencyStop.grantStartExecution(fn);
+    topics.alerts.grantPublish(fn);
+    topics.critical.grantPublish(fn);
+    enforcement.suspendPrincipal.grantStartExecution(fn);
+    enforcement.emergencyStop.grantStartExecution(fn);
+    // The circuit breaker: while the account is stopped, a principal first seen spending is denied at once.
+    enforcement.function.function.grantInvoke(fn);
+    // A raised limit or a lift ends the suspension's wait.
+    enforcement.grantDecide(fn);
 
     this.streamFailures = new sqs.Queue(this, 'StreamFailures', KEEPING_QUEUE);
     fn.addEventSource(

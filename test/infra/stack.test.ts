@@ -136,15 +136,59 @@ describe('coverage sweep', () => {
     });
   });
 
-  it('may only query the unmetered index and write through the ledger', () => {
+  it('may only query the unmetered index, write through the ledger and complete owed decisions (no deletes)', () => {
     const actions = actionsGrantedTo(template, 'functions/sweep/handler.ts').filter((a) => a.startsWith('dynamodb:'));
     expect([...new Set(actions)].sort()).toEqual([
       'dynamodb:ConditionCheckItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:Scan',
       'dynamodb:UpdateItem',
     ]);
+  });
+});
+
+describe('enforcement', () => {
+  const suspendPolicies = () => {
+    const roles = template.findResources('AWS::IAM::Policy');
+    return Object.values(roles).flatMap(
+      (policy) =>
+        policy.Properties.PolicyDocument.Statement as {
+          Sid?: string;
+          Effect: string;
+          Action: unknown;
+          Resource: unknown;
+        }[],
+    );
+  };
+
+  it('lets only the suspend function write inline policies, never on the stack’s own roles', () => {
+    const writers = suspendPolicies().filter(
+      (s) =>
+        s.Effect === 'Allow' && [s.Action].flat().some((a) => /^iam:(Put|Delete)(User|Role)Policy$/.test(String(a))),
+    );
+    expect(writers).toHaveLength(1);
+    expect(writers[0]?.Sid).toBe('DenyPolicyOnly');
+    const guard = suspendPolicies().find((s) => s.Sid === 'NeverTheSystemRoles');
+    expect(guard).toMatchObject({ Effect: 'Deny', Action: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy'] });
+    expect(JSON.stringify(guard?.Resource)).toContain(':role/Test-*');
+  });
+
+  it('runs both workflows through the suspend function, with alarms on failed executions', () => {
+    const machines = template.findResources('AWS::StepFunctions::StateMachine');
+    expect(Object.keys(machines)).toHaveLength(2);
+    for (const machine of Object.values(machines)) {
+      expect(JSON.stringify(machine.Properties.DefinitionSubstitutions)).toContain('EnforcementSuspendFunction');
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsFailed' });
+  });
+
+  it('keeps waiting decisions in a table with a TTL', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    });
   });
 });
 

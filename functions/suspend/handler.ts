@@ -1,0 +1,85 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { SSOAdminClient } from '@aws-sdk/client-sso-admin';
+import middy from '@middy/core';
+import { AuditLog } from '../../shared/audit/log';
+import { documents, sfn, sns } from '../../shared/clients';
+import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { PendingWaits, type WaitKind } from '../../shared/decisions/pending';
+import { DenyStore, IamDenyWriter, IdentityCenterDenyWriter } from './deny';
+import { type EnforcementInput, Enforcer } from './suspend';
+
+// IAM throttles bursts of writes: retry with backoff well beyond the SDK's default before a step fails.
+const iam = new IAMClient({ maxAttempts: 8 });
+const budgetsTable = requireEnv('BUDGETS_TABLE');
+const instanceArn = process.env.IDENTITY_CENTER_INSTANCE_ARN ?? '';
+const writer = new IamDenyWriter(
+  iam,
+  instanceArn ? new IdentityCenterDenyWriter(new SSOAdminClient({ maxAttempts: 8 }), instanceArn) : undefined,
+);
+const enforcer = new Enforcer(
+  {
+    budgetsTable,
+    criticalTopicArn: requireEnv('CRITICAL_TOPIC_ARN'),
+    protection: {
+      breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
+      systemRolePatterns: jsonListFromEnv('SYSTEM_ROLE_PATTERNS'),
+    },
+    identityCenter: instanceArn !== '',
+    decisionHours: positiveIntFromEnv('DECISION_HOURS', 24),
+  },
+  {
+    documents,
+    sns,
+    audit: AuditLog.fromEnv(documents),
+    denies: new DenyStore(documents, budgetsTable, writer),
+    writer,
+    waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+  },
+);
+const logger = new Logger({ serviceName: 'budgeteer-suspend' });
+
+/** What a workflow step sends: the step, the workflow's state (`input`) and what the step needs besides. */
+export type SuspendEvent =
+  | { readonly action: 'apply'; readonly input: EnforcementInput }
+  | { readonly action: 'await'; readonly kind: WaitKind; readonly input: EnforcementInput; readonly taskToken: string }
+  | {
+      readonly action: 'lift' | 'endStop';
+      readonly input: EnforcementInput;
+      readonly decision: { readonly reason: string; readonly actor?: string };
+    }
+  | { readonly action: 'beginStop'; readonly input: EnforcementInput }
+  | {
+      readonly action: 'notifyStopped';
+      readonly input: EnforcementInput;
+      readonly denied: readonly { outcome?: string }[];
+    }
+  | { readonly action: 'failed'; readonly step: string; readonly input: EnforcementInput; readonly error: unknown };
+
+/** The workflows' IAM and bookkeeping steps; each is idempotent, so Step Functions may retry any of them. */
+export async function runStep(step: SuspendEvent & { readonly executionArn?: string }): Promise<unknown> {
+  const event = { ...step, input: { ...step.input, executionArn: step.executionArn ?? step.input.executionArn } };
+  logger.info('step', { action: event.action, principal: event.input.principal, decisionId: event.input.decisionId });
+  switch (event.action) {
+    case 'apply':
+      return enforcer.apply(event.input);
+    case 'await':
+      return { waitId: await enforcer.await({ ...event.input, kind: event.kind }, event.taskToken) };
+    case 'lift':
+      return enforcer.lift({ ...event.input, ...event.decision });
+    case 'beginStop':
+      return enforcer.beginStop(event.input);
+    case 'notifyStopped':
+      return enforcer.notifyStopped({
+        ...event.input,
+        denied: event.denied.filter((result) => result.outcome === 'applied').length,
+      });
+    case 'endStop':
+      return { lifted: await enforcer.endStop({ ...event.input, ...event.decision }) };
+    case 'failed':
+      return enforcer.failed({ ...event.input, step: event.step, error: event.error });
+  }
+}
+
+export const handler = middy(runStep).use(injectLambdaContext(logger));

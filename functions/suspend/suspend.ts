@@ -1,0 +1,498 @@
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditLog } from '../../shared/audit/log';
+import type { PendingWaits, WaitKind } from '../../shared/decisions/pending';
+import { newWaitId } from '../../shared/decisions/pending';
+import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
+import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
+import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
+import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
+import { type AlertMessage, publishAlert } from '../../shared/notify';
+import { periodEndOfKey } from '../../shared/period';
+import { DENY_PERIOD, type DenyStore, type DenyWriter } from './deny';
+import {
+  failedMessage,
+  liftedMessage,
+  resumedMessage,
+  skippedMessage,
+  stoppedMessage,
+  suspendedMessage,
+} from './messages';
+
+export interface EnforcerConfig {
+  readonly budgetsTable: string;
+  readonly criticalTopicArn: string;
+  readonly protection: ProtectionRules;
+  /** Whether `AWSReservedSSO_*` roles are denied through their permission set (IAM Identity Center). */
+  readonly identityCenter: boolean;
+  /** How long an approval link or pending decision lives at most (hours). */
+  readonly decisionHours: number;
+}
+
+export interface EnforcerDeps {
+  readonly documents: DynamoDBDocumentClient;
+  readonly sns: SNSClient;
+  readonly audit: AuditLog;
+  readonly denies: DenyStore;
+  readonly writer: DenyWriter;
+  readonly waits: PendingWaits;
+  readonly now?: () => Date;
+}
+
+/** What the workflows pass to every step: who, which decision, and the hold it takes on the deny. */
+export interface EnforcementInput {
+  readonly principal: string;
+  readonly principalArn?: string | null;
+  readonly period: string;
+  readonly decisionId: string;
+  /** `suspend:<execution>` or `stop:<execution>`. */
+  readonly holder: string;
+  readonly generation?: number;
+  readonly spendUsd?: string;
+  readonly limitUsd?: string;
+  /** `budget` (its own limit) or `emergency-stop`. */
+  readonly reason?: string;
+  /** The workflow execution (`$$.Execution.Id`). */
+  readonly executionArn?: string;
+}
+
+export type ApplyOutcome =
+  | { readonly outcome: 'applied'; readonly waitSeconds: number; readonly target: string }
+  | { readonly outcome: 'skipped' | 'stale' | 'unsupported'; readonly why: string; readonly waitSeconds: number };
+
+const ACTOR = 'system:suspend';
+const MAX_WAIT_SECONDS = 365 * 86_400;
+type Item = Record<string, unknown>;
+const generationOf = (item: Item | undefined) =>
+  Number((item?.[A.generation] as { value?: string })?.value ?? item?.[A.generation] ?? 0);
+const isConditionFailed = (error: unknown) =>
+  (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+const describeEntity = (entity: DenyEntity) =>
+  entity.kind === 'permission-set' ? `permission set ${entity.name}` : `${entity.kind} ${entity.name}`;
+
+/**
+ * The steps of the suspension and emergency-stop workflows. Every step is idempotent: a deny is a named hold
+ * (applying it twice holds it once), state changes are conditional, audit entries are appended once per decision
+ * and step, and messages carry the decision id.
+ */
+export class Enforcer {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: EnforcerConfig,
+    private readonly deps: EnforcerDeps,
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /**
+   * Seconds until the period ends: at least 1 (a period already over lifts at once), at most a year (the longest
+   * a Step Functions task may wait).
+   */
+  waitSeconds(period: string): number {
+    const end = periodEndOfKey(period);
+    if (!end) return 1;
+    return Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.ceil((end.getTime() - this.now().getTime()) / 1000)));
+  }
+
+  /**
+   * Denies the principal. A suspension whose decision is stale (the limit changed or the principal was lifted
+   * since it was decided) changes nothing; protected principals are never denied, whoever asks.
+   */
+  async apply(input: EnforcementInput): Promise<ApplyOutcome> {
+    const waitSeconds = this.waitSeconds(input.period);
+    const isStop = input.holder.startsWith('stop:');
+    const counter = await this.counter(input.principal, input.period);
+    if (!isStop && counter && generationOf(counter) !== (input.generation ?? 0)) {
+      return { outcome: 'stale', why: `generation ${generationOf(counter)} replaced this decision`, waitSeconds };
+    }
+    const target = enforcementTarget(
+      { id: input.principal, ...(input.principalArn ? { arn: input.principalArn } : {}) },
+      this.config.protection,
+      this.config.identityCenter,
+    );
+    if (target.status !== 'deny') {
+      const action = target.status === 'protected' ? 'suspension.skipped' : 'enforcement.failed';
+      await this.audit(input, action, `${input.decisionId}:${action}`, {
+        reason: target.reason,
+        ...(target.status === 'unsupported' ? { step: 'apply', error: target.reason } : {}),
+      });
+      await this.publish(
+        target.status === 'protected'
+          ? skippedMessage({ ...this.event(input), why: target.reason })
+          : failedMessage({ ...this.event(input), step: 'apply', error: target.reason }),
+      );
+      return { outcome: target.status === 'protected' ? 'skipped' : 'unsupported', why: target.reason, waitSeconds };
+    }
+    const session = target.session
+      ? await this.deps.writer.sessionPattern(target.entity, target.session.roleName, target.session.sessionName)
+      : undefined;
+    try {
+      await this.deps.denies.hold(target.entity, {
+        holder: input.holder,
+        ...(session ? { session } : {}),
+      });
+      await this.recordHoldOwner(target.entity, input);
+    } catch (error) {
+      // A hold left behind by a failed apply would never be lifted (the workflow ends in Failed, and lift finds
+      // holds by their principal) and would deny that session with the next write to the entity: take it back.
+      await this.deps.denies.release(target.entity, input.holder).catch(() => undefined);
+      throw error;
+    }
+    const marked = isStop ? await this.markStopDenied(input) : await this.markSuspended(input);
+    if (!marked) {
+      // The decision went stale between the check and the mark: take the hold back.
+      await this.deps.denies.release(target.entity, input.holder);
+      return { outcome: 'stale', why: 'the limit changed or the principal was lifted meanwhile', waitSeconds };
+    }
+    const described = describeEntity(target.entity);
+    await this.audit(input, 'deny.applied', `${input.decisionId}:deny.applied:${input.principal}`, {
+      target: described,
+      policyName: DENY_POLICY_NAME,
+      ...(session ? { session } : {}),
+      reason: input.reason ?? (isStop ? 'emergency-stop' : 'budget'),
+    });
+    if (!isStop) {
+      const until = new Date(this.now().getTime() + waitSeconds * 1000).toISOString();
+      await this.publish(suspendedMessage({ ...this.event(input), target: described, until }));
+    }
+    return { outcome: 'applied', waitSeconds, target: described };
+  }
+
+  /** A workflow waits: its task token is kept server-side under a new id, which the item points to. */
+  async await(input: EnforcementInput & { kind: WaitKind }, taskToken: string): Promise<string> {
+    const id = newWaitId();
+    const expiresAt = new Date(
+      Math.min(
+        this.now().getTime() + this.config.decisionHours * 3_600_000,
+        this.now().getTime() + this.waitSeconds(input.period) * 1000,
+      ),
+    ).toISOString();
+    await this.deps.waits.create(
+      {
+        id,
+        kind: input.kind,
+        principal: input.principal,
+        period: input.period,
+        executionArn: executionArnOf(input),
+        expiresAt,
+      },
+      taskToken,
+    );
+    try {
+      await this.deps.documents.send(
+        new UpdateCommand({
+          TableName: this.config.budgetsTable,
+          Key: { principal: input.principal, period: input.period },
+          UpdateExpression: 'SET #s.waitId = :id',
+          ConditionExpression: '#s.holder = :holder',
+          ExpressionAttributeNames: { '#s': A.suspension },
+          ExpressionAttributeValues: { ':id': id, ':holder': input.holder },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      // Lifted or raised between the deny and this wait: end the wait at once.
+      const counter = await this.counter(input.principal, input.period);
+      const cause = String(counter?.[A.generationCause] ?? 'admin');
+      await this.deps.waits.decide(id, {
+        decision: input.kind === 'suspension' ? 'lift' : 'resume',
+        reason: cause === 'limit-changed' ? 'limit-raised' : 'admin',
+        actor: ACTOR,
+      });
+    }
+    return id;
+  }
+
+  /** Removes the hold of this workflow, marks the principal active again, audits the lift with its reason. */
+  async lift(input: EnforcementInput & { reason: string; actor?: string }): Promise<void> {
+    const counter = await this.counter(input.principal, input.period);
+    const entity = await this.heldEntity(input.holder, input.principal);
+    if (entity) await this.deps.denies.release(entity, input.holder);
+    try {
+      await this.deps.documents.send(
+        new UpdateCommand({
+          TableName: this.config.budgetsTable,
+          Key: { principal: input.principal, period: input.period },
+          UpdateExpression: 'SET #state = :active REMOVE #s',
+          ConditionExpression: '#s.holder = :holder',
+          ExpressionAttributeNames: { '#state': A.state, '#s': A.suspension },
+          ExpressionAttributeValues: { ':active': 'active', ':holder': input.holder },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+    if (!entity && !counter) return;
+    const actor = input.actor ?? ACTOR;
+    await this.audit(input, 'deny.lifted', `${input.decisionId}:deny.lifted:${input.principal}`, {
+      reason: input.reason,
+      by: actor,
+    });
+    await this.publish(liftedMessage({ ...this.event(input), reason: input.reason, actor }));
+  }
+
+  /** Emergency stop, first step: the circuit breaker on, and every principal that spent this period, to deny. */
+  async beginStop(input: EnforcementInput): Promise<{ principals: EnforcementInput[]; waitSeconds: number }> {
+    const suspension: Suspension = {
+      holder: input.holder,
+      executionArn: executionArnOf(input),
+      since: this.now().toISOString(),
+      reason: input.reason ?? 'account budget exhausted',
+      generation: input.generation ?? 0,
+      decisionId: input.decisionId,
+    };
+    await this.deps.documents
+      .send(
+        new UpdateCommand({
+          TableName: this.config.budgetsTable,
+          Key: { principal: ACCOUNT_PRINCIPAL, period: input.period },
+          UpdateExpression: 'SET #state = :stopped, #s = :s',
+          ConditionExpression: 'attribute_not_exists(#s) OR #s.holder = :holder',
+          ExpressionAttributeNames: { '#state': A.state, '#s': A.suspension },
+          ExpressionAttributeValues: { ':stopped': 'stopped', ':s': suspension, ':holder': input.holder },
+        }),
+      )
+      .catch((error: unknown) => {
+        // Another stop is in force: this one denies beside it, and its resume lifts only its own holds.
+        if (!isConditionFailed(error)) throw error;
+      });
+    const principals: EnforcementInput[] = [];
+    for await (const item of this.counters(input.period)) {
+      principals.push({
+        principal: String(item.principal),
+        ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
+        period: input.period,
+        decisionId: input.decisionId,
+        holder: input.holder,
+        reason: 'emergency-stop',
+      });
+    }
+    return { principals, waitSeconds: this.waitSeconds(input.period) };
+  }
+
+  async notifyStopped(input: EnforcementInput & { denied: number }): Promise<void> {
+    await this.publish(
+      stoppedMessage({
+        ...this.event(input),
+        denied: input.denied,
+        reason: input.reason ?? 'account budget exhausted',
+      }),
+    );
+  }
+
+  /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */
+  async endStop(input: EnforcementInput & { reason: string; actor?: string }): Promise<number> {
+    let lifted = 0;
+    for await (const item of this.heldBy(input.holder)) {
+      const entity = { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      await this.deps.denies.release(entity, input.holder);
+      const principal = String((item[`hold:${input.holder}`] as { principal?: string })?.principal ?? entity.name);
+      await this.audit({ ...input, principal }, 'deny.lifted', `${input.decisionId}:deny.lifted:${principal}`, {
+        reason: 'emergency-stop-resumed',
+        by: input.actor ?? ACTOR,
+      });
+      lifted++;
+    }
+    await this.deps.documents
+      .send(
+        new UpdateCommand({
+          TableName: this.config.budgetsTable,
+          Key: { principal: ACCOUNT_PRINCIPAL, period: input.period },
+          UpdateExpression: 'SET #state = :active REMOVE #s',
+          ConditionExpression: '#s.holder = :holder',
+          ExpressionAttributeNames: { '#state': A.state, '#s': A.suspension },
+          ExpressionAttributeValues: { ':active': 'active', ':holder': input.holder },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!isConditionFailed(error)) throw error;
+      });
+    const actor = input.actor ?? ACTOR;
+    await this.audit(
+      { ...input, principal: ACCOUNT_PRINCIPAL },
+      'emergency-stop.resumed',
+      `${input.decisionId}:emergency-stop.resumed`,
+      { reason: input.reason, by: actor, lifted },
+    );
+    await this.publish(resumedMessage({ ...this.event(input), reason: input.reason, actor, lifted }));
+    return lifted;
+  }
+
+  /** A step failed after its retries: audited and sent to the critical topic, never reported as success. */
+  async failed(input: EnforcementInput & { step: string; error: unknown }): Promise<void> {
+    const error = describeError(input.error);
+    await this.audit(input, 'enforcement.failed', `${input.decisionId}:failed:${input.step}:${input.principal}`, {
+      step: input.step,
+      error,
+    });
+    await this.publish(failedMessage({ ...this.event(input), step: input.step, error }));
+  }
+
+  private async markSuspended(input: EnforcementInput): Promise<boolean> {
+    const suspension: Suspension = {
+      holder: input.holder,
+      executionArn: executionArnOf(input),
+      since: this.now().toISOString(),
+      reason: input.reason ?? 'budget',
+      generation: input.generation ?? 0,
+      decisionId: input.decisionId,
+    };
+    try {
+      await this.deps.documents.send(
+        new UpdateCommand({
+          TableName: this.config.budgetsTable,
+          Key: { principal: input.principal, period: input.period },
+          // A retry keeps the first record (its `since` and, once waiting, its waitId).
+          UpdateExpression: 'SET #state = :suspended, #s = if_not_exists(#s, :s)',
+          ConditionExpression:
+            '(attribute_not_exists(#g) OR #g = :g) AND attribute_not_exists(#lifted) AND (attribute_not_exists(#s) OR #s.holder = :holder)',
+          ExpressionAttributeNames: {
+            '#state': A.state,
+            '#s': A.suspension,
+            '#g': A.generation,
+            '#lifted': A.lifted,
+          },
+          ExpressionAttributeValues: {
+            ':suspended': 'suspended',
+            ':s': suspension,
+            ':g': input.generation ?? 0,
+            ':holder': input.holder,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  private async markStopDenied(input: EnforcementInput): Promise<boolean> {
+    await this.deps.documents.send(
+      new UpdateCommand({
+        TableName: this.config.budgetsTable,
+        Key: { principal: input.principal, period: input.period },
+        UpdateExpression: 'SET #d = :holder',
+        ExpressionAttributeNames: { '#d': A.stopDenied },
+        ExpressionAttributeValues: { ':holder': input.holder },
+      }),
+    );
+    return true;
+  }
+
+  /** The hold records which principal it is for, so a stop's resume can audit each lift by principal. */
+  private async recordHoldOwner(entity: DenyEntity, input: EnforcementInput): Promise<void> {
+    await this.deps.documents.send(
+      new UpdateCommand({
+        TableName: this.config.budgetsTable,
+        Key: { principal: `DENY#${entity.kind}/${entity.name}`, period: DENY_PERIOD },
+        UpdateExpression: 'SET #h.principal = :p',
+        ConditionExpression: 'attribute_exists(#h)',
+        ExpressionAttributeNames: { '#h': `hold:${input.holder}` },
+        ExpressionAttributeValues: { ':p': input.principal },
+      }),
+    );
+  }
+
+  /** The entity a holder denies for a principal, from the deny records (none: nothing was applied). */
+  private async heldEntity(holder: string, principal: string): Promise<DenyEntity | undefined> {
+    for await (const item of this.heldBy(holder)) {
+      const hold = item[`hold:${holder}`] as { principal?: string } | undefined;
+      if (hold?.principal === principal) return { kind: item.entityKind, name: item.entityName } as DenyEntity;
+    }
+    return undefined;
+  }
+
+  private async *heldBy(holder: string): AsyncGenerator<Item & { entityKind: string; entityName: string }> {
+    yield* this.scan({
+      FilterExpression: '#period = :deny AND attribute_exists(#h)',
+      ExpressionAttributeNames: { '#period': 'period', '#h': `hold:${holder}` },
+      ExpressionAttributeValues: { ':deny': DENY_PERIOD },
+    }) as AsyncGenerator<Item & { entityKind: string; entityName: string }>;
+  }
+
+  /** Principals (not the account, nor markers) with a counter in the period. */
+  private async *counters(period: string): AsyncGenerator<Item> {
+    for await (const item of this.scan({
+      FilterExpression: '#period = :period',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':period': period },
+    })) {
+      const principal = String(item.principal);
+      if (principal !== ACCOUNT_PRINCIPAL && !principal.includes('#')) yield item;
+    }
+  }
+
+  private async *scan(input: {
+    FilterExpression: string;
+    ExpressionAttributeNames: Record<string, string>;
+    ExpressionAttributeValues: Record<string, unknown>;
+  }): AsyncGenerator<Item> {
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const page = await this.deps.documents.send(
+        new ScanCommand({ TableName: this.config.budgetsTable, ConsistentRead: true, ExclusiveStartKey, ...input }),
+      );
+      for (const item of page.Items ?? []) yield item;
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
+  private async counter(principal: string, period: string): Promise<Item | undefined> {
+    const { Item } = await this.deps.documents.send(
+      new GetCommand({ TableName: this.config.budgetsTable, Key: { principal, period }, ConsistentRead: true }),
+    );
+    return Item;
+  }
+
+  private event(input: EnforcementInput) {
+    return {
+      decisionId: input.decisionId,
+      principal: input.principal,
+      period: input.period,
+      ...(input.principalArn ? { principalArn: input.principalArn } : {}),
+      ...(input.spendUsd ? { spendUsd: input.spendUsd } : {}),
+      ...(input.limitUsd ? { limitUsd: input.limitUsd } : {}),
+    };
+  }
+
+  private async audit(
+    input: EnforcementInput,
+    action: 'deny.applied' | 'deny.lifted' | 'suspension.skipped' | 'enforcement.failed' | 'emergency-stop.resumed',
+    once: string,
+    details: Record<string, string | number>,
+  ): Promise<void> {
+    await this.deps.audit.append(
+      {
+        actor: ACTOR,
+        action,
+        subject: input.principal,
+        period: input.period,
+        executionArn: executionArnOf(input),
+        details: { ...details, decisionId: input.decisionId },
+      },
+      { once },
+    );
+  }
+
+  private publish(message: AlertMessage): Promise<void> {
+    return publishAlert(this.deps.sns, this.config.criticalTopicArn, message);
+  }
+}
+
+const executionArnOf = (input: EnforcementInput): string => input.executionArn ?? 'unknown';
+
+function describeError(error: unknown): string {
+  if (typeof error === 'string') return error;
+  const { Error: name, Cause: cause } = (error ?? {}) as { Error?: string; Cause?: string };
+  if (name || cause) {
+    try {
+      const parsed = JSON.parse(cause ?? '{}') as { errorMessage?: string };
+      return `${name ?? 'Error'}: ${parsed.errorMessage ?? cause}`.slice(0, 1000);
+    } catch {
+      return `${name ?? 'Error'}: ${cause}`.slice(0, 1000);
+    }
+  }
+  return String((error as Error)?.message ?? error).slice(0, 1000);
+}
