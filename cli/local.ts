@@ -4,10 +4,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../infra/config';
+import { createPrincipals } from '../local/iam';
 import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
-import { AuditLog } from '../shared/audit/log';
+import { AuditLog, ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore, DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
@@ -38,6 +39,12 @@ interface SummaryRow {
   readonly limitUsd: string;
   readonly percent: string;
   readonly alerts: readonly number[];
+  /** `active` or `suspended` for a principal; `active` or `stopped` for the account. */
+  readonly state: string;
+  /** Why a principal is suspended: `budget`, or `emergency-stop` while the account is stopped. */
+  readonly reason?: string;
+  /** The decisions' generation (a limit change or a lift starts a new one). */
+  readonly generation: number;
 }
 
 export interface Summary {
@@ -163,6 +170,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       await setBudgetLimit(store, auditLog, deploymentSettings, { principal, limitUsd: limit, actor: SCENARIO_ACTOR });
     }
     if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
+    const entities = await createPrincipals(stack.local, principals);
+    say(`▸ created ${entities} IAM users and roles that the scenario's principals name`);
 
     const period = periodKey(periodKind, new Date(Math.max(...items.map((i) => i.at), 0) || now.getTime()));
     const rejected: { line: number; error: string }[] = [];
@@ -262,18 +271,36 @@ interface CounterView {
   readonly spend: Usd;
   /** Thresholds alerted this period, in the order they were sent. */
   readonly alerts: readonly number[];
+  readonly state: string;
+  readonly stopDenied: boolean;
+  readonly generation: number;
 }
 
 async function countersOf(store: BudgetStore, period: string): Promise<Map<string, CounterView>> {
   const { counters } = await store.periodBudgets(period);
-  return new Map(counters.map((c) => [c.principal, { spend: c.spendUsd, alerts: c.alerts }]));
+  return new Map(
+    counters.map((c) => [
+      c.principal,
+      { spend: c.spendUsd, alerts: c.alerts, state: c.state, stopDenied: c.stopDenied, generation: c.generation },
+    ]),
+  );
 }
 
 async function auditEntryCount(documents: DynamoDBDocumentClient, table: string): Promise<number> {
   let count = 0;
   let ExclusiveStartKey: Record<string, unknown> | undefined;
   do {
-    const page = await documents.send(new ScanCommand({ TableName: table, Select: 'COUNT', ExclusiveStartKey }));
+    // Once-markers (which make a decision's entry unique) are not entries.
+    const page = await documents.send(
+      new ScanCommand({
+        TableName: table,
+        Select: 'COUNT',
+        FilterExpression: 'NOT begins_with(#subject, :once)',
+        ExpressionAttributeNames: { '#subject': 'subject' },
+        ExpressionAttributeValues: { ':once': ONCE_PREFIX },
+        ExclusiveStartKey,
+      }),
+    );
     count += page.Count ?? 0;
     ExclusiveStartKey = page.LastEvaluatedKey;
   } while (ExclusiveStartKey);
@@ -291,11 +318,18 @@ async function summarize(
     const counter = counters.get(principal);
     const spend = counter?.spend ?? usd('0');
     const limit = await store.limitOf(principal);
+    const accountStopped = counters.get(ACCOUNT_PRINCIPAL)?.state === 'stopped';
+    const ownState = counter?.state ?? 'active';
+    const stopped = principal !== ACCOUNT_PRINCIPAL && accountStopped && counter?.stopDenied === true;
+    const state = ownState === 'suspended' || stopped ? 'suspended' : ownState;
     return {
       spendUsd: toDecimalString(spend),
       limitUsd: toDecimalString(limit),
       percent: percentOf(spend, limit).toFixed(2),
       alerts: counter?.alerts ?? [],
+      state,
+      ...(state === 'suspended' ? { reason: ownState === 'suspended' ? 'budget' : 'emergency-stop' } : {}),
+      generation: counter?.generation ?? 0,
     };
   };
   const principals = [];
@@ -308,10 +342,12 @@ async function summarize(
 function printSummary(summary: Summary, say: (line: string) => void, seconds: number) {
   const width = Math.max(20, ...summary.principals.map((p) => p.principal.length));
   say(`\nSummary for ${summary.period}`);
-  say(`  ${'principal'.padEnd(width)} ${'spend'.padStart(10)} ${'limit'.padStart(10)} ${'used'.padStart(8)}  alerts`);
+  say(
+    `  ${'principal'.padEnd(width)} ${'spend'.padStart(10)} ${'limit'.padStart(10)} ${'used'.padStart(8)}  ${'state'.padEnd(10)} alerts`,
+  );
   const line = (name: string, row: Summary['account']) =>
     say(
-      `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${`${row.percent}%`.padStart(8)}  ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
+      `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${`${row.percent}%`.padStart(8)}  ${row.state.padEnd(10)} ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
     );
   for (const p of summary.principals) line(p.principal, p);
   line('account', summary.account);

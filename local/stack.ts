@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { type AttributeValue, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -43,6 +45,8 @@ export interface LocalStackOptions {
  */
 export class LocalStack {
   private readonly sqs: SQSClient;
+  private readonly sfn: SFNClient;
+  private readonly dynamo: DynamoDBClient;
   private readonly ingestName: string;
   private readonly cloudTrailQueueUrl: string;
   private readonly cloudTrailQueueArn: string;
@@ -60,6 +64,8 @@ export class LocalStack {
     private readonly log: (line: string) => void,
   ) {
     this.sqs = new SQSClient(local.clientConfig);
+    this.sfn = new SFNClient(local.clientConfig);
+    this.dynamo = new DynamoDBClient(local.clientConfig);
     const ingest = Object.values(deployment.functions).find((f) => f.entry === INGEST_ENTRY);
     if (!ingest) throw new Error(`the template has no function for ${INGEST_ENTRY}`);
     this.ingestName = ingest.name;
@@ -267,8 +273,40 @@ export class LocalStack {
         continue;
       }
       await this.mappings.drain({ timeoutMs: Math.max(1, deadline - Date.now()) });
-      if (this.inFlight === 0) return;
+      if (this.inFlight > 0) continue;
+      // Workflows write to Budgets too: settled only when each is at rest (waiting for a decision, or ended).
+      if (await this.workflowsAtRest()) return;
+      await sleep(POLL_MS);
     }
+  }
+
+  /**
+   * Every running execution of the stack's state machines is waiting for a decision (its wait is recorded in the
+   * pending-decisions table, undecided): deny applied, nothing more happens until an admin or the period end.
+   */
+  async workflowsAtRest(): Promise<boolean> {
+    const waiting = new Set<string>();
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.dynamo.send(
+        new ScanCommand({ TableName: this.output('PendingTableName'), ConsistentRead: true, ExclusiveStartKey }),
+      );
+      for (const item of page.Items ?? []) {
+        if (!item.decided && item.executionArn?.S) waiting.add(item.executionArn.S);
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    for (const stateMachineArn of this.stateMachineArns()) {
+      const { executions = [] } = await this.sfn.send(
+        new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' }),
+      );
+      if (executions.some((e) => !waiting.has(e.executionArn ?? ''))) return false;
+    }
+    return true;
+  }
+
+  private stateMachineArns(): string[] {
+    return this.deployment.filter('AWS::StepFunctions::StateMachine').map((r) => r.arn ?? r.physicalId);
   }
 
   /**
@@ -308,6 +346,8 @@ export class LocalStack {
     await this.poller;
     await this.mappings.stop();
     this.sqs.destroy();
+    this.sfn.destroy();
+    this.dynamo.destroy();
     await this.local.stop();
   }
 }

@@ -48,8 +48,12 @@ export interface CounterRecord {
   readonly alertLevel?: number;
   /** Every threshold alerted this period. */
   readonly alerts: readonly number[];
-  /** `active` (stored as no attribute), `suspension-requested` or `suspended`. */
+  /** `active` (stored as no attribute), `suspended` (a principal) or `stopped` (the account). */
   readonly state: string;
+  /** Denied by an emergency stop (while the account is stopped). */
+  readonly stopDenied: boolean;
+  /** The decisions' generation: a limit change or a lift starts a new one. */
+  readonly generation: number;
 }
 
 /** Everything needed to report a period, read in one pass. */
@@ -113,6 +117,8 @@ function counterRecordOf(item: Item): CounterRecord {
     ...(alertLevel === undefined ? {} : { alertLevel }),
     alerts: Array.isArray(item.alerts) ? item.alerts.map((alert) => wholeOf(alert) as number) : [],
     state: optionalString(item.state) ?? ACTIVE_STATE,
+    stopDenied: typeof item.stopDenied === 'string',
+    generation: wholeOf(item.generation) ?? 0,
   };
 }
 

@@ -1,8 +1,8 @@
+import { CreateUserCommand, GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { deploymentOf, setBudgetLimit } from '../../cli/budget';
-import { executionName } from '../../functions/evaluate/evaluate';
 import { type Inbox, openInbox } from '../../local/inbox';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
@@ -18,6 +18,7 @@ const store = new BudgetStore(documents, output('BudgetsTableName'), {
   configuredAccount: usd('1000'),
 });
 const sfn = new SFNClient(local.clientConfig);
+const iam = new IAMClient(local.clientConfig);
 
 interface Received {
   readonly topic: 'alerts' | 'critical';
@@ -46,11 +47,12 @@ async function notificationsFor(principal: string): Promise<Received[]> {
   return received.filter((n) => n.principal === principal);
 }
 
-async function executionsOf(name: string) {
+/** Suspension executions for a principal: their names end with the principal's id. */
+async function executionsOf(principalName: string) {
   const { executions = [] } = await sfn.send(
     new ListExecutionsCommand({ stateMachineArn: output('SuspendStateMachineArn') }),
   );
-  return executions.filter((e) => e.name === name);
+  return executions.filter((e) => e.name?.endsWith(principalName));
 }
 
 /** Spends `percent` of the budget in `ingests` concurrent invocation-log deliveries. */
@@ -83,6 +85,7 @@ describe('budget evaluation on the local stack', () => {
       const arn = `arn:aws:iam::111122223333:user/${name}`;
       const year = 2100 + Math.floor(Math.random() * 5000);
       const period = `${year}-05`;
+      await iam.send(new CreateUserCommand({ UserName: name }));
       await store.setLimit(principal, usd(LIMIT), 'arn:aws:iam::123456789012:user/admin');
       await settle();
 
@@ -95,20 +98,31 @@ describe('budget evaluation on the local stack', () => {
       await settle();
       const notifications = await notificationsFor(principal);
       expect(notifications.filter((n) => n.topic === 'alerts').map((n) => n.threshold)).toEqual(['80', '90', '95']);
-      expect(notifications.filter((n) => n.topic === 'critical')).toEqual([
-        expect.objectContaining({ threshold: '100', subject: `Bedrock budget exhausted: ${principal} (${period})` }),
-      ]);
-      const executions = await executionsOf(executionName('suspend', principal, period));
-      expect(executions).toHaveLength(1);
-      // moto runs executions in the background: wait for this one to finish before reading what it wrote.
-      await eventually('the suspension execution to finish', async () =>
-        (await executionsOf(executionName('suspend', principal, period)))[0]?.status === 'SUCCEEDED' ? true : undefined,
+      // The exhaustion, then (from the workflow, once the deny is in IAM) the suspension itself.
+      await eventually('the suspended notification', async () =>
+        (await notificationsFor(principal)).some((n) => n.subject.startsWith('Bedrock suspended')) ? true : undefined,
       );
-      // The placeholder workflow (real ASL, direct DynamoDB integration) recorded the request on the period item.
-      const counter = await item('BudgetsTableName', { principal, period });
-      expect(counter?.state).toBe('suspension-requested');
+      expect(
+        (await notificationsFor(principal))
+          .filter((n) => n.topic === 'critical')
+          .map((n) => n.subject)
+          .sort(),
+      ).toEqual([`Bedrock budget exhausted: ${principal} (${period})`, `Bedrock suspended: ${principal} (${period})`]);
+      const executions = await executionsOf(name);
+      expect(executions).toHaveLength(1);
+      // The workflow denies and then waits for a decision: the execution keeps running, the principal is suspended.
+      const counter = await eventually('the suspension', async () => {
+        const current = await item('BudgetsTableName', { principal, period });
+        return current?.state === 'suspended' ? current : undefined;
+      });
       expect((counter?.alerts as { value: string }[] | undefined)?.map((t) => t.value)).toEqual(['80', '90', '95']);
-      expect(counter?.suspensionExecutionArn).toBe(executions[0]?.executionArn);
+      expect((counter?.suspension as { executionArn?: string } | undefined)?.executionArn).toBe(
+        executions[0]?.executionArn,
+      );
+      const { PolicyDocument } = await iam.send(
+        new GetUserPolicyCommand({ UserName: name, PolicyName: 'BudgeteerDeny' }),
+      );
+      expect(decodeURIComponent(PolicyDocument ?? '')).toContain('bedrock:InvokeModel');
     },
     60_000,
   );

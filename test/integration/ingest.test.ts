@@ -154,7 +154,12 @@ describe('ingestion on the local stack', () => {
     await settle();
 
     await deliverLogs([
-      { ...fixture('invocation-log-guardrail-intervened'), requestId, timestamp, identity: { arn: userArn(frank) } },
+      {
+        ...fixture<Record<string, unknown>>('invocation-log-guardrail-intervened'),
+        requestId,
+        timestamp,
+        identity: { arn: userArn(frank) },
+      },
     ]);
 
     const row = await item('UsageTableName', { requestId });

@@ -36,12 +36,35 @@ describe('budgeteer local --scenario --budgets --json', () => {
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary.principals).toEqual([
-      { principal: 'role/summarizer-app', spendUsd: '0.02445', limitUsd: '1', percent: '2.44', alerts: [] },
+      {
+        principal: 'role/summarizer-app',
+        spendUsd: '0.02445',
+        limitUsd: '1',
+        percent: '2.44',
+        alerts: [],
+        state: 'active',
+        generation: 0,
+      },
       // 0.000725 + 0.000375 = 0.0011 of 0.00125: 88%, so the 80% alert went out.
-      { principal: 'user/alice', spendUsd: '0.0011', limitUsd: '0.00125', percent: '88.00', alerts: [80] },
+      {
+        principal: 'user/alice',
+        spendUsd: '0.0011',
+        limitUsd: '0.00125',
+        percent: '88.00',
+        alerts: [80],
+        state: 'active',
+        generation: 0,
+      },
     ]);
     // 0.0011 (alice) + 0.02445 (summarizer-app)
-    expect(summary.account).toEqual({ spendUsd: '0.02555', limitUsd: '10', percent: '0.25', alerts: [] });
+    expect(summary.account).toEqual({
+      spendUsd: '0.02555',
+      limitUsd: '10',
+      percent: '0.25',
+      alerts: [],
+      state: 'active',
+      generation: 0,
+    });
     expect(summary.rejected).toEqual([
       { line: 6, error: 'line is not valid JSON' },
       { line: 7, error: expect.stringMatching(/^invalid invocation log record: timestamp/) },
@@ -84,5 +107,15 @@ describe('budgeteer local --scenario --budgets --json', () => {
     });
     // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155
     if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('10.77088');
+    // alice passed her $5 budget: the replay ends with her deny applied, the workflow waiting for a decision.
+    const states = Object.fromEntries(
+      (summary.principals as unknown as { principal: string; state: string; reason?: string }[]).map((p) => [
+        p.principal,
+        p.reason ? `${p.state}:${p.reason}` : p.state,
+      ]),
+    );
+    expect(states['user/alice']).toBe('suspended:budget');
+    expect(Object.entries(states).filter(([, state]) => state !== 'active')).toHaveLength(1);
+    expect(JSON.parse(run.stdout).account.state).toBe('active');
   });
 });
