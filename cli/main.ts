@@ -3,6 +3,7 @@ import { jsonListFromEnv } from '../shared/config';
 import { registerAuditCommands } from './audit';
 import { registerBudgetCommands } from './budget';
 import { readInput, recordsFromText } from './documents';
+import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
 import { runLocal } from './local';
 
@@ -24,6 +25,7 @@ program
 
 registerAuditCommands(program);
 registerBudgetCommands(program);
+registerEnforcementCommands(program);
 
 program
   .command('local')

@@ -153,9 +153,17 @@ export class Evaluator {
         new UpdateCommand({
           TableName: this.config.budgetsTable,
           Key: { principal: item.principal, period: item.period },
-          UpdateExpression: 'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level',
+          // A limit the spend is now under also ends a suspension (or stop) whose wait has not begun yet.
+          UpdateExpression: `SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level${
+            isExhausted(spend, limit) ? '' : ', #end = :next'
+          }`,
           ConditionExpression: same.condition,
-          ExpressionAttributeNames: { '#g': A.generation, '#limit': A.generationLimitUsd, '#cause': A.generationCause },
+          ExpressionAttributeNames: {
+            '#g': A.generation,
+            '#limit': A.generationLimitUsd,
+            '#cause': A.generationCause,
+            ...(isExhausted(spend, limit) ? {} : { '#end': A.endWaitGeneration }),
+          },
           ExpressionAttributeValues: {
             ...same.values,
             ':next': g + 1,

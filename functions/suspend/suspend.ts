@@ -185,8 +185,9 @@ export class Enforcer {
           TableName: this.config.budgetsTable,
           Key: { principal: input.principal, period: input.period },
           UpdateExpression: 'SET #s.waitId = :id',
-          ConditionExpression: '#s.holder = :holder',
-          ExpressionAttributeNames: { '#s': A.suspension },
+          // Not if a lift or a raise came in a later generation before this wait began.
+          ConditionExpression: '#s.holder = :holder AND (attribute_not_exists(#end) OR #end <= #s.#g)',
+          ExpressionAttributeNames: { '#s': A.suspension, '#end': A.endWaitGeneration, '#g': 'generation' },
           ExpressionAttributeValues: { ':id': id, ':holder': input.holder },
         }),
       );
@@ -458,14 +459,15 @@ export class Enforcer {
   }
 
   private async audit(
-    input: EnforcementInput,
+    input: EnforcementInput & { actor?: string },
     action: 'deny.applied' | 'deny.lifted' | 'suspension.skipped' | 'enforcement.failed' | 'emergency-stop.resumed',
     once: string,
     details: Record<string, string | number>,
   ): Promise<void> {
     await this.deps.audit.append(
       {
-        actor: ACTOR,
+        // A lift decided by an admin is the admin's act; every other step is the system's.
+        actor: action === 'deny.lifted' && input.actor?.startsWith('arn:') ? input.actor : ACTOR,
         action,
         subject: input.principal,
         period: input.period,

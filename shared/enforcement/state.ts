@@ -20,6 +20,8 @@ export const ENFORCEMENT_ATTRIBUTES = {
   generationLimitUsd: 'generationLimitUsd',
   /** Set by `lift`: allowed until the period ends, whatever the spend (a `Lift`). */
   lifted: 'lifted',
+  /** The generation in which a lift or a raise asked the suspension (or stop) in force to end. */
+  endWaitGeneration: 'endWaitGeneration',
   /** The holder of an emergency stop that denied this principal. */
   stopDenied: 'stopDenied',
 } as const;

@@ -7,9 +7,12 @@ import {
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { deploymentOf, setBudgetLimit } from '../../cli/budget';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
+import { AdminActions } from '../../shared/decisions/admin';
+import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
@@ -83,7 +86,54 @@ async function setLimit(principal: string, limit: string) {
   await settle();
 }
 
+const admin = new AdminActions({
+  documents,
+  table: output('BudgetsTableName'),
+  waits,
+  audit,
+  outbox: new Outbox(
+    {
+      table: output('BudgetsTableName'),
+      alertsTopicArn: output('AlertsTopicArn'),
+      criticalTopicArn: output('CriticalTopicArn'),
+      suspendStateMachineArn: output('SuspendStateMachineArn'),
+      emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
+    },
+    { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
+  ),
+  emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
+});
+
 describe('enforcement on the local stack (real ASL, real handlers, IAM in moto)', () => {
+  it('lift (the admin command) removes the deny through the workflow, audited as the admin, and no suspension follows this period', async () => {
+    const name = `enl-${unique()}`;
+    const principal = `user/${name}`;
+    const arn = `arn:aws:iam::${ACCOUNT}:user/${name}`;
+    const period = thisMonth();
+    await iam.send(new CreateUserCommand({ UserName: name }));
+    await setLimit(principal, '1');
+    await spend(arn, 2, period);
+    await eventually('the deny', async () => ((await userPolicy(name)) ? true : undefined));
+
+    await admin.lift(principal, period, ADMIN, 'conference demo');
+    await eventually('the lift', async () => ((await userPolicy(name)) === undefined ? true : undefined));
+    await spend(arn, 2, period);
+    await settle();
+    expect(await userPolicy(name)).toBeUndefined();
+
+    const actions = await actionsFor(principal);
+    expect(actions.filter((a) => a.action === 'suspension.requested')).toHaveLength(1);
+    const lifted = (
+      await (async () => {
+        const entries = [];
+        for await (const entry of audit.query({ subject: principal, action: 'deny.lifted' })) entries.push(entry);
+        return entries;
+      })()
+    )[0];
+    expect(lifted).toMatchObject({ actor: ADMIN, details: expect.objectContaining({ reason: 'admin' }) });
+    expect(actions.map((a) => a.action)).toContain('override.approved');
+  }, 60_000);
+
   it('suspends with BudgeteerDeny at 100%, keeps one deny on more spend, lifts and re-arms when the limit is raised, and suspends again at the new limit', async () => {
     const name = `ena-${unique()}`;
     const principal = `user/${name}`;

@@ -1,0 +1,141 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type Command, InvalidArgumentError } from 'commander';
+import { AuditLog } from '../shared/audit/log';
+import { AdminActions } from '../shared/decisions/admin';
+import { Outbox } from '../shared/decisions/outbox';
+import { PendingWaits } from '../shared/decisions/pending';
+import { periodKey } from '../shared/period';
+import { deploymentOf, parsePrincipal, resolveActor } from './budget';
+import { output, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
+
+interface AdminOptions extends TargetOptions {
+  readonly reason?: string;
+  readonly actor?: string;
+  readonly json?: boolean;
+}
+
+const write = (line: string) => process.stdout.write(`${line}\n`);
+
+function requireReason(reason: string | undefined): string {
+  if (!reason || reason.trim() === '') {
+    throw new InvalidArgumentError('say why with --reason "…": it is recorded in the audit log');
+  }
+  if (reason.length > 500) throw new InvalidArgumentError('--reason takes at most 500 characters');
+  return reason.trim();
+}
+
+/** The admin actions over the target's tables, workflows and topics; clients destroyed afterwards. */
+async function withAdmin<T>(
+  options: AdminOptions,
+  use: (admin: AdminActions, period: string, target: Target) => Promise<T>,
+): Promise<T> {
+  return withDocuments(options, async (documents: DynamoDBDocumentClient, target) => {
+    const deployment = deploymentOf(target);
+    const sns = new SNSClient(target.clientConfig);
+    const sfn = new SFNClient(target.clientConfig);
+    const lambda = new LambdaClient(target.clientConfig);
+    const audit = new AuditLog(documents, deployment.auditTable);
+    try {
+      const admin = new AdminActions({
+        documents,
+        table: deployment.budgetsTable,
+        waits: new PendingWaits(documents, sfn, output(target, 'PendingTableName')),
+        audit,
+        outbox: new Outbox(
+          {
+            table: deployment.budgetsTable,
+            alertsTopicArn: output(target, 'AlertsTopicArn'),
+            criticalTopicArn: output(target, 'CriticalTopicArn'),
+            suspendStateMachineArn: output(target, 'SuspendStateMachineArn'),
+            emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
+          },
+          { documents, sns, sfn, lambda, audit },
+        ),
+        emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
+      });
+      return await use(admin, periodKey(deployment.periodKind, new Date()), target);
+    } finally {
+      sns.destroy();
+      sfn.destroy();
+      lambda.destroy();
+    }
+  });
+}
+
+const actorOption = (command: Command) =>
+  command.option('--actor <arn>', 'your principal ARN, recorded in the audit log (default: $BUDGETEER_ACTOR)');
+
+export function registerEnforcementCommands(program: Command): void {
+  targetOptions(
+    program
+      .command('suspensions')
+      .description('list the suspensions and the emergency stop in force this period, with their executions')
+      .option('--json', 'print a JSON array'),
+  ).action(async (options: AdminOptions) => {
+    await withAdmin(options, async (admin, period) => {
+      const views = await admin.suspensions(period);
+      if (options.json) return write(JSON.stringify(views, null, 2));
+      if (views.length === 0) return write(`nothing is suspended in ${period}`);
+      for (const v of views) {
+        write(`${v.principal}  ${v.state} since ${v.since} (${v.reason}, generation ${v.generation})`);
+        write(`  execution ${v.executionArn}${v.waitId ? `  decision ${v.waitId}` : ''}`);
+      }
+    });
+  });
+
+  actorOption(
+    targetOptions(
+      program
+        .command('lift')
+        .description('allow a principal until its period ends, without changing its limit; lifts its suspension')
+        .argument('<principal>', 'user/<name>, role/<name> or role/<role>/<session>', parsePrincipal)
+        .option('--reason <text>', 'why (required; audited)'),
+    ),
+  ).action(async (principal: string, options: AdminOptions) => {
+    const reason = requireReason(options.reason);
+    const actor = resolveActor(options);
+    await withAdmin(options, async (admin, period) => {
+      const { wasSuspended } = await admin.lift(principal, period, actor, reason);
+      write(
+        wasSuspended
+          ? `${principal}: lifted until the end of ${period}; the deny is being removed by its workflow`
+          : `${principal}: allowed until the end of ${period} (it was not suspended)`,
+      );
+    });
+  });
+
+  actorOption(
+    targetOptions(
+      program
+        .command('emergency-stop')
+        .description('stop all Bedrock use in the account now (every principal that spent is denied)')
+        .option('--reason <text>', 'why (required; audited)'),
+    ),
+  ).action(async (options: AdminOptions) => {
+    const reason = requireReason(options.reason);
+    const actor = resolveActor(options);
+    await withAdmin(options, async (admin, period) => {
+      const execution = await admin.emergencyStop(period, actor, reason);
+      write(`emergency stop started: ${execution}`);
+    });
+  });
+
+  actorOption(
+    targetOptions(
+      program
+        .command('resume')
+        .description('end the emergency stop: lifts exactly the denies it applied')
+        .option('--reason <text>', 'why (required; audited)'),
+    ),
+  ).action(async (options: AdminOptions) => {
+    const reason = requireReason(options.reason);
+    const actor = resolveActor(options);
+    await withAdmin(options, async (admin, period) => {
+      await admin.resume(period, actor, reason);
+      write(`resumed: the stop's denies are being lifted by its workflow (${period})`);
+    });
+  });
+}
