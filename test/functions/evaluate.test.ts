@@ -336,7 +336,9 @@ describe('generations', () => {
     );
 
     expect(updates()[0]).toMatchObject({
-      UpdateExpression: 'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level',
+      // Spend is now under the limit: a suspension whose wait has not begun must end too (#end).
+      UpdateExpression: 'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level, #end = :next',
+      ExpressionAttributeNames: expect.objectContaining({ '#end': 'endWaitGeneration' }),
       ConditionExpression: '(attribute_not_exists(#g) OR #g = :g)',
       ExpressionAttributeValues: {
         ':g': 0,
@@ -347,6 +349,18 @@ describe('generations', () => {
       },
     });
     expect(topics).not.toHaveReceivedCommand(PublishCommand);
+    expect(waits.decide).not.toHaveBeenCalled();
+  });
+
+  it('leaves a suspension in force when the limit changes but the spend is still over it', async () => {
+    limits['user/alice'] = '55';
+    ddb.on(UpdateCommand).resolves({ Attributes: counter('user/alice', '60', { generation: new NumberValue('1') }) });
+
+    await evaluator().evaluate(counter('user/alice', '60', { generationLimitUsd: new NumberValue('50') }));
+
+    expect(updates()[0]?.UpdateExpression).toBe(
+      'SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level',
+    );
     expect(waits.decide).not.toHaveBeenCalled();
   });
 
