@@ -27,40 +27,53 @@ function requireReason(reason: string | undefined): string {
   return reason.trim();
 }
 
-/** The admin actions over the target's tables, workflows and topics; clients destroyed afterwards. */
+/** The admin actions over a target's tables, workflows and topics; `close` destroys the clients it made. */
+export function adminActionsFor(
+  documents: DynamoDBDocumentClient,
+  target: Target,
+): { admin: AdminActions; close: () => void } {
+  const deployment = deploymentOf(target);
+  const sns = new SNSClient(target.clientConfig);
+  const sfn = new SFNClient(target.clientConfig);
+  const lambda = new LambdaClient(target.clientConfig);
+  const audit = new AuditLog(documents, deployment.auditTable);
+  const admin = new AdminActions({
+    documents,
+    table: deployment.budgetsTable,
+    waits: new PendingWaits(documents, sfn, output(target, 'PendingTableName')),
+    audit,
+    outbox: new Outbox(
+      {
+        table: deployment.budgetsTable,
+        alertsTopicArn: output(target, 'AlertsTopicArn'),
+        criticalTopicArn: output(target, 'CriticalTopicArn'),
+        suspendStateMachineArn: output(target, 'SuspendStateMachineArn'),
+        emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
+      },
+      { documents, sns, sfn, lambda, audit },
+    ),
+    emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
+  });
+  return {
+    admin,
+    close: () => {
+      sns.destroy();
+      sfn.destroy();
+      lambda.destroy();
+    },
+  };
+}
+
 async function withAdmin<T>(
   options: AdminOptions,
   use: (admin: AdminActions, period: string, target: Target) => Promise<T>,
 ): Promise<T> {
   return withDocuments(options, async (documents: DynamoDBDocumentClient, target) => {
-    const deployment = deploymentOf(target);
-    const sns = new SNSClient(target.clientConfig);
-    const sfn = new SFNClient(target.clientConfig);
-    const lambda = new LambdaClient(target.clientConfig);
-    const audit = new AuditLog(documents, deployment.auditTable);
+    const { admin, close } = adminActionsFor(documents, target);
     try {
-      const admin = new AdminActions({
-        documents,
-        table: deployment.budgetsTable,
-        waits: new PendingWaits(documents, sfn, output(target, 'PendingTableName')),
-        audit,
-        outbox: new Outbox(
-          {
-            table: deployment.budgetsTable,
-            alertsTopicArn: output(target, 'AlertsTopicArn'),
-            criticalTopicArn: output(target, 'CriticalTopicArn'),
-            suspendStateMachineArn: output(target, 'SuspendStateMachineArn'),
-            emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
-          },
-          { documents, sns, sfn, lambda, audit },
-        ),
-        emergencyStopStateMachineArn: output(target, 'EmergencyStopStateMachineArn'),
-      });
-      return await use(admin, periodKey(deployment.periodKind, new Date()), target);
+      return await use(admin, periodKey(deploymentOf(target).periodKind, new Date()), target);
     } finally {
-      sns.destroy();
-      sfn.destroy();
-      lambda.destroy();
+      close();
     }
   });
 }

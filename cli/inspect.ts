@@ -4,6 +4,7 @@ import { chargeFor, hasTokens } from '../shared/metering';
 import { toDecimalString } from '../shared/money';
 import { resolveModelId } from '../shared/pricing';
 import type { InputRecord } from './documents';
+import { isScenarioAction } from './scenario-actions';
 
 export interface InspectLine {
   readonly requestId?: string;
@@ -34,14 +35,19 @@ export interface InspectLine {
 export function inspect(
   records: readonly InputRecord[],
   rules: IdentityRules,
-): { lines: InspectLine[]; invalid: number } {
+): { lines: InspectLine[]; invalid: number; skippedActions: number } {
   const byRequest = new Map<string, { sources: Set<string>; call: BedrockCall; line: InspectLine }>();
   const lines: (InspectLine | string)[] = [];
   let invalid = 0;
+  let skippedActions = 0;
   for (const input of records) {
     if ('error' in input) {
       invalid++;
       lines.push({ line: input.line, error: input.error });
+      continue;
+    }
+    if (isScenarioAction(input.record.body)) {
+      skippedActions++;
       continue;
     }
     const parsed = parseRecord(input.record.body, rules);
@@ -75,7 +81,7 @@ export function inspect(
     const seen = byRequest.get(entry) as { sources: Set<string>; line: InspectLine };
     return { ...seen.line, source: [...seen.sources].sort().join('+') };
   });
-  return { lines: out, invalid };
+  return { lines: out, invalid, skippedActions };
 }
 
 function describe(call: BedrockCall): InspectLine {

@@ -16,6 +16,8 @@ import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/
 import { type PeriodKind, periodKey } from '../shared/period';
 import { deploymentOf, setBudgetLimit } from './budget';
 import { readInput, recordsFromText } from './documents';
+import { adminActionsFor } from './enforcement';
+import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
 import { LOCAL_STATE_FILE } from './target';
 
 export interface LocalRunOptions {
@@ -31,6 +33,8 @@ interface ReplayItem {
   readonly line: number;
   readonly body?: unknown;
   readonly error?: string;
+  /** An admin action, applied once everything before it has settled. */
+  readonly action?: ScenarioAction;
   readonly at: number;
 }
 
@@ -68,17 +72,23 @@ const timeOf = (body: unknown): number | undefined => {
 };
 
 function loadScenario(file: string | undefined, now: Date, periodStart: Date): ReplayItem[] {
+  // An action without a time of its own takes the time of the line before it, so it stays where it was written.
+  let last = 0;
+  const itemOf = (line: number, body: unknown, at?: number): ReplayItem => {
+    if (!isScenarioAction(body)) {
+      last = at ?? timeOf(body) ?? last;
+      return { line, body, at: at ?? timeOf(body) ?? 0 };
+    }
+    const parsed = parseScenarioAction(body);
+    if ('error' in parsed) return { line, error: parsed.error, at: last };
+    const when = parsed.action.at ? Date.parse(parsed.action.at) : (at ?? last);
+    return { line, action: parsed.action, at: when };
+  };
   const items: ReplayItem[] = file
     ? recordsFromText(readInput(file)).map((input, index) =>
-        'error' in input
-          ? { line: input.line, error: input.error, at: index }
-          : { line: input.line, body: input.record.body, at: timeOf(input.record.body) ?? 0 },
+        'error' in input ? { line: input.line, error: input.error, at: index } : itemOf(input.line, input.record.body),
       )
-    : defaultScenario(periodStart, now).map((event, index) => ({
-        line: index + 1,
-        body: event.document,
-        at: Date.parse(event.at),
-      }));
+    : defaultScenario(periodStart, now).map((event, index) => itemOf(index + 1, event.document, Date.parse(event.at)));
   // Events may come in any order; they are replayed in the order they happened.
   return items.sort((a, b) => a.at - b.at || a.line - b.line);
 }
@@ -116,7 +126,7 @@ function resolveBudgetKey(key: string, principals: readonly string[]): string {
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
   const ids = new Set<string>();
   for (const item of items) {
-    const parsed = item.body === undefined ? undefined : parseRecord(item.body, rules);
+    const parsed = item.body === undefined || item.action ? undefined : parseRecord(item.body, rules);
     if (parsed?.status === 'call') ids.add(parsed.call.principal.id);
   }
   return [...ids].sort();
@@ -198,8 +208,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       }
       previous = counters;
     };
-    const steps = chunk(items, Math.ceil(items.length / STEPS));
-    for (const step of steps) {
+    const deliver = async (step: readonly ReplayItem[]) => {
       const unreadable = step.filter((i) => i.error !== undefined);
       for (const item of unreadable) rejected.push({ line: item.line, error: item.error as string });
       const cloudTrail = step.filter((i) => i.error === undefined && isCloudTrail(i.body));
@@ -220,6 +229,54 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           batch.map((i) => `line-${i.line}`),
         );
       }
+    };
+    const admin = adminActionsFor(documents, { clientConfig: stack.local.clientConfig, outputs: deployment.outputs });
+    /** Applies a scenario's admin action as `local:scenario` would from the CLI. */
+    const applyAction = async (item: ReplayItem): Promise<{ description?: string; error?: string }> => {
+      const action = item.action as ScenarioAction;
+      const actionPeriod = periodKey(periodKind, new Date(item.at));
+      try {
+        switch (action.budgeteer) {
+          case 'budget set': {
+            const principal = resolveBudgetKey(action.principal, principals);
+            await setBudgetLimit(store, auditLog, deploymentSettings, {
+              principal,
+              limitUsd: usd(action.usd),
+              actor: SCENARIO_ACTOR,
+            });
+            return { description: describeAction(action, principal) };
+          }
+          case 'lift': {
+            const principal = resolveBudgetKey(action.principal, principals);
+            await admin.admin.lift(principal, actionPeriod, SCENARIO_ACTOR, action.reason);
+            return { description: describeAction(action, principal) };
+          }
+          case 'emergency-stop':
+            await admin.admin.emergencyStop(actionPeriod, SCENARIO_ACTOR, action.reason);
+            return { description: describeAction(action) };
+          case 'resume':
+            await admin.admin.resume(actionPeriod, SCENARIO_ACTOR, action.reason);
+            return { description: describeAction(action) };
+        }
+      } catch (error) {
+        return { error: `scenario action ${action.budgeteer}: ${(error as Error).message}` };
+      }
+    };
+    const steps = chunk(items, Math.ceil(items.length / STEPS));
+    for (const step of steps) {
+      // Records up to each admin action are delivered and settled first; then the action is applied.
+      for (const run of runsBetweenActions(step)) {
+        await deliver(run.records);
+        if (run.action) {
+          await stack.settle();
+          const at = new Date(run.action.at).toISOString().slice(5, 16).replace('T', ' ');
+          await report(at);
+          const applied = await applyAction(run.action);
+          if (applied.error) rejected.push({ line: run.action.line, error: applied.error });
+          else say(`  ${at}  ✎  ${applied.description}`);
+          await stack.settle();
+        }
+      }
       await stack.settle();
       const last = step[step.length - 1];
       await report(new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' '));
@@ -233,6 +290,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await report(now.toISOString().slice(5, 16).replace('T', ' '));
 
     inbox.close();
+    admin.close();
     const rejectedQueue = new SQSClient(stack.local.clientConfig);
     for (const message of await drainQueue(rejectedQueue, stack.output('RejectedQueueUrl'))) {
       const { recordId, error } = JSON.parse(message) as { recordId: string; error: string };
@@ -356,6 +414,19 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
     for (const r of summary.rejected) say(`  line ${r.line}: ${r.error}`);
   }
   say(`\n${summary.auditEntries} audit entries written. Done in ${seconds.toFixed(1)} s.`);
+}
+
+/** A step split at its admin actions: the records before each action, then the action. */
+function runsBetweenActions(step: readonly ReplayItem[]): { records: ReplayItem[]; action?: ReplayItem }[] {
+  const runs: { records: ReplayItem[]; action?: ReplayItem }[] = [{ records: [] }];
+  for (const item of step) {
+    const current = runs[runs.length - 1] as { records: ReplayItem[]; action?: ReplayItem };
+    if (item.action) {
+      current.action = item;
+      runs.push({ records: [] });
+    } else current.records.push(item);
+  }
+  return runs;
 }
 
 const byAccountLast = (a: string, b: string) =>

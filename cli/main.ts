@@ -18,8 +18,13 @@ program
   )
   .argument('<file>', 'a file of events, or - for standard input (JSON document, array, or JSON lines)')
   .action((file: string) => {
-    const { lines, invalid } = inspect(recordsFromText(readInput(file)), rules());
+    const { lines, invalid, skippedActions } = inspect(recordsFromText(readInput(file)), rules());
     for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
+    if (skippedActions > 0) {
+      process.stderr.write(
+        `budgeteer: skipped ${skippedActions} scenario action line(s) (admin actions, not Bedrock events)\n`,
+      );
+    }
     if (invalid > 0) process.exitCode = 1;
   });
 

@@ -297,6 +297,9 @@ export function defaultScenario(periodStart: Date, now: Date): ScenarioEvent[] {
       events.push({ at, document: { schemaType: 'ModelInvocationLog', requestId: 'req-broken', identity: {} } });
     }
   });
+  // An override: after alice is suspended, an admin raises her limit above her spend; the deny is lifted at once.
+  const overrideAt = new Date(periodStart.getTime() + Math.floor(span * 0.75)).toISOString();
+  events.push({ at: overrideAt, document: { budgeteer: 'budget set', principal: 'alice', usd: '6' } });
   return events;
 }
 

@@ -73,6 +73,39 @@ describe('budgeteer local --scenario --budgets --json', () => {
     expect(summary.auditEntries).toBe(4);
   });
 
+  it('applies admin actions at their place in a scenario, and rejects a malformed one with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budgeteer-local-'));
+    const alice = 'arn:aws:iam::111122223333:user/alice';
+    const at = (seconds: number) => new Date(Date.now() - 60_000 + seconds * 1000).toISOString();
+    const lines = [
+      JSON.stringify(invocationLog('act-1', alice, { timestamp: at(1) })),
+      JSON.stringify(invocationLog('act-2', alice, { timestamp: at(2) })),
+      JSON.stringify({ budgeteer: 'lift', principal: 'alice', reason: 'demo day' }),
+      JSON.stringify(invocationLog('act-3', alice, { timestamp: at(3) })),
+      JSON.stringify({ budgeteer: 'budget set', principal: 'alice' }),
+    ];
+    writeFileSync(join(dir, 'events.jsonl'), `${lines.join('\n')}\n`);
+    writeFileSync(join(dir, 'budgets.json'), JSON.stringify({ alice: '0.0001' }));
+
+    const run = spawnSync(
+      BIN,
+      ['local', '--scenario', join(dir, 'events.jsonl'), '--budgets', join(dir, 'budgets.json'), '--json'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    // Suspended after the first calls, lifted by the admin action: allowed until the period ends, despite act-3.
+    expect(summary.principals).toEqual([
+      expect.objectContaining({ principal: 'user/alice', state: 'active', generation: 1 }),
+    ]);
+    expect(summary.rejected).toEqual([{ line: 5, error: expect.stringMatching(/^invalid scenario action: usd/) }]);
+
+    const inspected = spawnSync(BIN, ['inspect', join(dir, 'events.jsonl')], { encoding: 'utf8' });
+    expect(inspected.stdout.trim().split('\n')).toHaveLength(3);
+    expect(inspected.stderr).toMatch(/skipped 2 scenario action line/);
+  });
+
   it('replays the bundled scenario, streams and one-hour cache writes included, to the cent', () => {
     const run = spawnSync(BIN, ['local', '--json'], { encoding: 'utf8', timeout: 180_000 });
 
@@ -107,15 +140,20 @@ describe('budgeteer local --scenario --budgets --json', () => {
     });
     // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155
     if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('10.77088');
-    // alice passed her $5 budget: the replay ends with her deny applied, the workflow waiting for a decision.
-    const states = Object.fromEntries(
-      (summary.principals as unknown as { principal: string; state: string; reason?: string }[]).map((p) => [
-        p.principal,
-        p.reason ? `${p.state}:${p.reason}` : p.state,
-      ]),
-    );
-    expect(states['user/alice']).toBe('suspended:budget');
-    expect(Object.entries(states).filter(([, state]) => state !== 'active')).toHaveLength(1);
+    // alice passed her $5 budget and was suspended; the scenario's admin then raised her limit to $6 above her spend:
+    // the deny was lifted and a new generation started.
+    const rows = summary.principals as unknown as {
+      principal: string;
+      state: string;
+      generation: number;
+      limitUsd: string;
+    }[];
+    expect(rows.find((p) => p.principal === 'user/alice')).toMatchObject({
+      state: 'active',
+      generation: 1,
+      limitUsd: '6',
+    });
+    expect(rows.filter((p) => p.state !== 'active')).toEqual([]);
     expect(JSON.parse(run.stdout).account.state).toBe('active');
   });
 });

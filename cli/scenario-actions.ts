@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * A scenario line whose top-level key is `budgeteer` is an admin action, applied at its place in the replay once
+ * everything before it has settled: `{"budgeteer": "budget set", "principal": "alice", "usd": "100"}`,
+ * `{"budgeteer": "lift", "principal": "alice", "reason": "…"}`, `{"budgeteer": "emergency-stop", "reason": "…"}`,
+ * `{"budgeteer": "resume", "reason": "…"}`. An optional `at` (ISO time) places it in the timeline.
+ */
+const reason = z.string().trim().min(1, 'reason is required').max(500);
+const principal = z.string().trim().min(1, 'principal is required').max(1024);
+export const scenarioAction = z.discriminatedUnion('budgeteer', [
+  z.strictObject({
+    budgeteer: z.literal('budget set'),
+    principal,
+    usd: z.string().regex(/^\d{1,12}(\.\d{1,6})?$/, 'usd must be a decimal string, e.g. "100" or "12.50"'),
+    at: z.iso.datetime({ offset: true }).optional(),
+  }),
+  z.strictObject({ budgeteer: z.literal('lift'), principal, reason, at: z.iso.datetime({ offset: true }).optional() }),
+  z.strictObject({ budgeteer: z.literal('emergency-stop'), reason, at: z.iso.datetime({ offset: true }).optional() }),
+  z.strictObject({ budgeteer: z.literal('resume'), reason, at: z.iso.datetime({ offset: true }).optional() }),
+]);
+export type ScenarioAction = z.infer<typeof scenarioAction>;
+
+export const isScenarioAction = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) && 'budgeteer' in body;
+
+/** The action a line holds, or why it is not one (a malformed action is rejected like a malformed record). */
+export function parseScenarioAction(body: unknown): { action: ScenarioAction } | { error: string } {
+  const parsed = scenarioAction.safeParse(body);
+  if (parsed.success) return { action: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    error: `invalid scenario action: ${issue?.path.length ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'not an action'} (actions: budget set, lift, emergency-stop, resume)`,
+  };
+}
+
+/** One line of the timeline for an applied action. */
+export function describeAction(action: ScenarioAction, principalId?: string): string {
+  switch (action.budgeteer) {
+    case 'budget set':
+      return `admin: budget set ${principalId ?? action.principal} $${action.usd}`;
+    case 'lift':
+      return `admin: lift ${principalId ?? action.principal} (${action.reason})`;
+    case 'emergency-stop':
+      return `admin: emergency-stop (${action.reason})`;
+    case 'resume':
+      return `admin: resume (${action.reason})`;
+  }
+}
