@@ -302,15 +302,18 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
     const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
     const summary = await summarize(store, previous, period, rejected, auditEntries);
-    if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    else printSummary(summary, say, (Date.now() - started) / 1000);
-
+    // Written before the summary: whoever reads the summary can use the stack at once.
     if (options.serve) {
       mkdirSync(dirname(LOCAL_STATE_FILE), { recursive: true });
       writeFileSync(
         LOCAL_STATE_FILE,
         JSON.stringify({ clientConfig: stack.local.clientConfig, outputs: deployment.outputs }, null, 2),
       );
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else printSummary(summary, say, (Date.now() - started) / 1000);
+
+    if (options.serve) {
       say(
         `\n▸ serving at ${stack.local.endpoint}; try \`npx budgeteer inspect\`, or other commands with --local. Ctrl-C stops.`,
       );
