@@ -100,6 +100,8 @@ export class Evaluator {
   async evaluate(item: BudgetItem): Promise<void> {
     if (isModelMarker(item.principal)) return this.unknownModel(item);
     if (item.period === LIMIT_PERIOD) {
+      // The limit changed: what this batch read of it before is stale.
+      this.budgets.delete(item.principal);
       // A new limit counts at once: re-evaluate the principal's current period against it.
       if (item.principal !== ACCOUNT_PRINCIPAL && item.principal.includes('#')) return;
       if (item.principal === 'DEFAULT') return;

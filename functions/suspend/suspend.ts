@@ -113,7 +113,7 @@ export class Enforcer {
     );
     if (target.status !== 'deny') {
       const action = target.status === 'protected' ? 'suspension.skipped' : 'enforcement.failed';
-      await this.audit(input, action, `${input.decisionId}:${action}`, {
+      await this.audit(input, action, `${input.decisionId}:${action}:${input.principal}`, {
         reason: target.reason,
         ...(target.status === 'unsupported' ? { step: 'apply', error: target.reason } : {}),
       });
@@ -127,22 +127,24 @@ export class Enforcer {
     const session = target.session
       ? await this.deps.writer.sessionPattern(target.entity, target.session.roleName, target.session.sessionName)
       : undefined;
+    // A stop denies many principals that may share one entity (sessions of a role): one hold each.
+    const holdKey = isStop ? `${input.holder}|${input.principal}` : input.holder;
     try {
       await this.deps.denies.hold(target.entity, {
-        holder: input.holder,
+        holder: holdKey,
         ...(session ? { session } : {}),
       });
-      await this.recordHoldOwner(target.entity, input);
+      await this.recordHoldOwner(target.entity, holdKey, input.principal);
     } catch (error) {
       // A hold left behind by a failed apply would never be lifted (the workflow ends in Failed, and lift finds
       // holds by their principal) and would deny that session with the next write to the entity: take it back.
-      await this.deps.denies.release(target.entity, input.holder).catch(() => undefined);
+      await this.deps.denies.release(target.entity, holdKey).catch(() => undefined);
       throw error;
     }
     const marked = isStop ? await this.markStopDenied(input) : await this.markSuspended(input);
     if (!marked) {
-      // The decision went stale between the check and the mark: take the hold back.
-      await this.deps.denies.release(target.entity, input.holder);
+      // The decision went stale between the check and the mark (or the stop ended meanwhile): take the hold back.
+      await this.deps.denies.release(target.entity, holdKey);
       return { outcome: 'stale', why: 'the limit changed or the principal was lifted meanwhile', waitSeconds };
     }
     const described = describeEntity(target.entity);
@@ -284,17 +286,7 @@ export class Enforcer {
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */
   async endStop(input: EnforcementInput & { reason: string; actor?: string }): Promise<number> {
-    let lifted = 0;
-    for await (const item of this.heldBy(input.holder)) {
-      const entity = { kind: item.entityKind, name: item.entityName } as DenyEntity;
-      await this.deps.denies.release(entity, input.holder);
-      const principal = String((item[`hold:${input.holder}`] as { principal?: string })?.principal ?? entity.name);
-      await this.audit({ ...input, principal }, 'deny.lifted', `${input.decisionId}:deny.lifted:${principal}`, {
-        reason: 'emergency-stop-resumed',
-        by: input.actor ?? ACTOR,
-      });
-      lifted++;
-    }
+    // The breaker goes off first: a deny the evaluator asks for from now on finds the stop over and is not placed.
     await this.deps.documents
       .send(
         new UpdateCommand({
@@ -307,8 +299,27 @@ export class Enforcer {
         }),
       )
       .catch((error: unknown) => {
+        // A retry after the breaker went off: release what is left.
         if (!isConditionFailed(error)) throw error;
       });
+    let lifted = 0;
+    const prefix = `hold:${input.holder}|`;
+    for await (const item of this.scan({
+      FilterExpression: '#period = :deny',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':deny': DENY_PERIOD },
+    })) {
+      const entity = { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      for (const key of Object.keys(item).filter((k) => k.startsWith(prefix))) {
+        const principal = String((item[key] as { principal?: string })?.principal ?? key.slice(prefix.length));
+        await this.deps.denies.release(entity, key.slice('hold:'.length));
+        await this.audit({ ...input, principal }, 'deny.lifted', `${input.decisionId}:deny.lifted:${principal}`, {
+          reason: 'emergency-stop-resumed',
+          by: input.actor ?? ACTOR,
+        });
+        lifted++;
+      }
+    }
     const actor = input.actor ?? ACTOR;
     await this.audit(
       { ...input, principal: ACCOUNT_PRINCIPAL },
@@ -370,6 +381,10 @@ export class Enforcer {
   }
 
   private async markStopDenied(input: EnforcementInput): Promise<boolean> {
+    // endStop turns the breaker off before it releases holds: a deny placed after that must not stay.
+    const account = await this.counter(ACCOUNT_PRINCIPAL, input.period);
+    const stop = account?.[A.suspension] as Suspension | undefined;
+    if (account?.[A.state] !== 'stopped' || stop?.holder !== input.holder) return false;
     await this.deps.documents.send(
       new UpdateCommand({
         TableName: this.config.budgetsTable,
@@ -383,15 +398,15 @@ export class Enforcer {
   }
 
   /** The hold records which principal it is for, so a stop's resume can audit each lift by principal. */
-  private async recordHoldOwner(entity: DenyEntity, input: EnforcementInput): Promise<void> {
+  private async recordHoldOwner(entity: DenyEntity, holdKey: string, principal: string): Promise<void> {
     await this.deps.documents.send(
       new UpdateCommand({
         TableName: this.config.budgetsTable,
         Key: { principal: `DENY#${entity.kind}/${entity.name}`, period: DENY_PERIOD },
         UpdateExpression: 'SET #h.principal = :p',
         ConditionExpression: 'attribute_exists(#h)',
-        ExpressionAttributeNames: { '#h': `hold:${input.holder}` },
-        ExpressionAttributeValues: { ':p': input.principal },
+        ExpressionAttributeNames: { '#h': `hold:${holdKey}` },
+        ExpressionAttributeValues: { ':p': principal },
       }),
     );
   }

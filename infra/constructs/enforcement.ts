@@ -173,6 +173,11 @@ export class Enforcement extends Construct {
       retention,
     ).stateMachine;
     for (const machine of [this.suspendPrincipal, this.emergencyStop]) fn.grantInvoke(machine);
+    // A lift or raise that came before the wait began: the await step ends the wait itself. SendTaskSuccess takes
+    // no resource (the task token is the credential), and naming the machines here would make a dependency cycle.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] }),
+    );
   }
 
   /** Lets a function end a workflow's wait (a raised limit, a lift) through the pending-decisions table. */

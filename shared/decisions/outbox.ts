@@ -6,6 +6,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  NumberValue,
   ScanCommand,
   UpdateCommand,
   type UpdateCommandInput,
@@ -84,11 +85,7 @@ export const executionArnOf = (stateMachineArn: string, name: string) =>
  * numbers are NumberValue objects (`{"value":"1"}` in JSON); they go out as the numbers they were claimed with.
  */
 const inputJson = (value: unknown) =>
-  JSON.stringify(value, (_key, member: unknown) =>
-    typeof member === 'object' && member !== null && member.constructor?.name === 'NumberValue'
-      ? Number((member as { value: string }).value)
-      : member,
-  );
+  JSON.stringify(value, (_key, member: unknown) => (member instanceof NumberValue ? Number(member.value) : member));
 
 export class Outbox {
   private readonly now: () => Date;

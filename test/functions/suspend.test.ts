@@ -469,7 +469,7 @@ describe('Enforcer', () => {
       expect(audit.append).toHaveBeenCalledTimes(1);
       expect(audit.append).toHaveBeenCalledWith(
         expect.objectContaining({ action: 'suspension.skipped', subject: 'role/BreakGlass', period: '2026-11' }),
-        { once: 'd-1:suspension.skipped' },
+        { once: 'd-1:suspension.skipped:role/BreakGlass' },
       );
       expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
       expect(snsMock).toHaveReceivedCommandWith(PublishCommand, {
@@ -484,7 +484,7 @@ describe('Enforcer', () => {
       expect(outcome).toMatchObject({ outcome: 'skipped' });
       expect(iamMock.calls()).toHaveLength(0);
       expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'suspension.skipped' }), {
-        once: 'd-1:suspension.skipped',
+        once: 'd-1:suspension.skipped:root',
       });
     });
 
@@ -495,7 +495,7 @@ describe('Enforcer', () => {
       expect(iamMock.calls()).toHaveLength(0);
       expect(audit.append).toHaveBeenCalledWith(
         expect.objectContaining({ action: 'enforcement.failed', details: expect.objectContaining({ step: 'apply' }) }),
-        { once: 'd-1:enforcement.failed' },
+        { once: 'd-1:enforcement.failed:federated-user/bob' },
       );
     });
 
