@@ -15,11 +15,9 @@ import { LocalStack } from '../local/stack';
 import { BudgetStore } from '../shared/budgets';
 import { usd } from '../shared/money';
 import { invocationLog } from '../test/fixtures';
+import { printLatency } from './latency';
 
 const SAMPLES = Number(process.env.DENY_SAMPLES ?? 50);
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 
 async function main() {
   const stack = await LocalStack.start();
@@ -57,10 +55,7 @@ async function main() {
       }
       latencies.push(performance.now() - started);
     }
-    const sorted = [...latencies].sort((a, b) => a - b);
-    console.log(`\nDeny latency, crossing log into ingest -> BudgeteerDeny in IAM (${SAMPLES} samples, local)\n`);
-    console.log('| p50 | p90 | p99 | max |\n| --- | --- | --- | --- |');
-    console.log(`| ${[50, 90, 99, 100].map((p) => `${Math.round(percentile(sorted, p))} ms`).join(' | ')} |`);
+    printLatency('Deny latency, crossing log into ingest -> BudgeteerDeny in IAM', latencies);
   } finally {
     iam.destroy();
     await stack.stop();
