@@ -8,7 +8,8 @@ import { AdminActions } from '../shared/decisions/admin';
 import { Outbox } from '../shared/decisions/outbox';
 import { PendingWaits } from '../shared/decisions/pending';
 import { periodKey } from '../shared/period';
-import { deploymentOf, parsePrincipal, resolveActor } from './budget';
+import { parsePrincipal, resolveActor } from './args';
+import { deploymentOf } from './deployment';
 import { output, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
 
 interface AdminOptions extends TargetOptions {

@@ -1,13 +1,21 @@
 import { Command } from 'commander';
+import { version } from '../package.json';
 import { jsonListFromEnv } from '../shared/config';
+import { USAGE_EXIT_CODE } from './args';
 import { registerAuditCommands } from './audit';
 import { registerBudgetCommands } from './budget';
 import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
 import { runLocal } from './local';
+import { registerStatusCommand } from './status';
 
-const program = new Command('budgeteer').description('Bedrock budget enforcement: inspect, run locally, administer');
+const program = new Command('budgeteer')
+  .description('Bedrock budget enforcement: inspect, run locally, administer')
+  .version(version)
+  // Commander exits 1 on a usage error (unknown option, bad argument); this CLI's usage errors exit 2. Set before
+  // the commands are added, so each of them inherits it.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
 
 const rules = () => ({ perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) });
 
@@ -30,6 +38,7 @@ program
 
 registerAuditCommands(program);
 registerBudgetCommands(program);
+registerStatusCommand(program);
 registerEnforcementCommands(program);
 
 program

@@ -9,24 +9,19 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { CommandError, parseLimitArgument, parsePrincipal, resolveActor, USAGE_EXIT_CODE } from '../../cli/args';
+import { registerBudgetCommands } from '../../cli/budget';
+import { formatLimits, listBudgetLimits } from '../../cli/budget-list';
+import { describeSet, setBudgetLimit } from '../../cli/budget-set';
+import { type Deployment, deploymentOf } from '../../cli/deployment';
 import {
-  BudgetCommandError,
   budgetStatus,
-  type Deployment,
-  deploymentOf,
-  describeSet,
-  formatLimits,
   formatStatus,
-  listBudgetLimits,
-  parseLimitUsd,
-  parsePrincipal,
-  registerBudgetCommands,
+  registerStatusCommand,
   reportPeriod,
-  resolveActor,
-  setBudgetLimit,
   UnknownPrincipalError,
-} from '../../cli/budget';
+} from '../../cli/status';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { usd } from '../../shared/money';
@@ -104,23 +99,27 @@ describe('budget set: arguments', () => {
     },
   );
 
-  it('takes plain decimal amounts exactly, up to 10 places', () => {
-    expect(parseLimitUsd('12.50').toFixed()).toBe('12.5');
-    expect(parseLimitUsd('0').toFixed()).toBe('0');
-    expect(parseLimitUsd('0.0000000001').toFixed()).toBe('0.0000000001');
-    expect(parseLimitUsd('123456789012345678.25').toFixed()).toBe('123456789012345678.25');
+  it('takes plain decimal amounts exactly, up to 12 digits before the point and 6 after', () => {
+    expect(parseLimitArgument('12.50').toFixed()).toBe('12.5');
+    expect(parseLimitArgument('0').toFixed()).toBe('0');
+    expect(parseLimitArgument('0.000001').toFixed()).toBe('0.000001');
+    expect(parseLimitArgument('999999999999.25').toFixed()).toBe('999999999999.25');
   });
 
   it.each([
     ['1e3', /plain decimal digits \(1000, not 1e3\)/],
     ['-5', /cannot be negative/],
-    ['0.00000000001', /at most 10 decimal places/],
+    ['0.0000001', /at most 6 decimal places/],
+    ['10.123456789012', /at most 6 decimal places/],
+    ['1'.repeat(41), /at most 12 digits before the point/],
+    ['123456789012345678.25', /at most 12 digits before the point/],
     ['12,50', /not an amount in USD/],
     ['$12', /not an amount in USD/],
     ['.5', /not an amount in USD/],
     ['', /not an amount in USD/],
-  ])('refuses the amount %j', (text, message) => {
-    expect(() => parseLimitUsd(text)).toThrow(message);
+  ])('refuses the amount %j as a usage error, as a budgets file does', (text, message) => {
+    expect(() => parseLimitArgument(text)).toThrow(InvalidArgumentError);
+    expect(() => parseLimitArgument(text)).toThrow(message);
   });
 });
 
@@ -225,7 +224,7 @@ describe('budget set: audited write', () => {
       actor: ADMIN,
     });
 
-    await expect(attempt).rejects.toThrow(BudgetCommandError);
+    await expect(attempt).rejects.toThrow(CommandError);
     await expect(attempt).rejects.toThrow(
       /the limit of user\/alice was not changed: its audit entry could not be written \(.*not authorized\)/,
     );
@@ -439,7 +438,7 @@ describe('status', () => {
     expect(() => reportPeriod('2026-W47', 'monthly', now)).toThrow(
       "--period 2026-W47 is not a monthly period key; this deployment's look like 2026-11",
     );
-    expect(() => reportPeriod('2026-13', 'monthly', now)).toThrow(BudgetCommandError);
+    expect(() => reportPeriod('2026-13', 'monthly', now)).toThrow(CommandError);
   });
 
   it('reports an account that has not spent in the period at zero', async () => {
@@ -506,6 +505,7 @@ describe('command line', () => {
   const run = (...args: string[]) => {
     const root = new Command('budgeteer').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
     registerBudgetCommands(root);
+    registerStatusCommand(root);
     return root.parseAsync(['node', 'budgeteer', ...args]);
   };
 
@@ -533,14 +533,31 @@ describe('command line', () => {
 
   it('refuses --period of another kind with an error (main exits 2), writing nothing', async () => {
     await expect(run('budget', 'set', 'user/alice', '20', '--period', 'daily', '--actor', ADMIN)).rejects.toThrow(
-      BudgetCommandError,
+      CommandError,
     );
     expect(ddb.calls()).toHaveLength(0);
   });
 
   it('refuses a bad amount before reaching AWS', async () => {
     await expect(run('budget', 'set', 'user/alice', '1e3', '--actor', ADMIN)).rejects.toThrow(/not 1e3/);
+    await expect(run('budget', 'set', 'user/alice', '10.1234567', '--actor', ADMIN)).rejects.toThrow(
+      /at most 6 decimal places/,
+    );
+    await expect(run('budget', 'set', 'user/alice', '1'.repeat(41), '--actor', ADMIN)).rejects.toThrow(
+      /at most 12 digits before the point/,
+    );
     expect(cloudFormation.calls()).toHaveLength(0);
+  });
+
+  it('refuses status --period yearly as a usage error (main exits 2), naming the keys it takes', async () => {
+    const attempt = run('status', '--period', 'yearly');
+
+    await expect(attempt).rejects.toThrow(CommandError);
+    await expect(run('status', '--period', 'yearly')).rejects.toThrow(
+      /--period yearly is not a monthly or weekly period key; this deployment's look like \d{4}-\d{2}/,
+    );
+    expect(ddb.calls()).toHaveLength(0);
+    expect(USAGE_EXIT_CODE).toBe(2);
   });
 
   it('prints status as { period, principals, account } JSON', async () => {

@@ -1,0 +1,167 @@
+import type Big from 'big.js';
+import type { Command } from 'commander';
+import { ACTIVE_STATE, type BudgetStore, DEFAULT_PRINCIPAL } from '../shared/budgets';
+import { ACCOUNT_PRINCIPAL } from '../shared/identity';
+import { percentOf, toDecimalString, usd, ZERO } from '../shared/money';
+import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
+import { CommandError, parsePrincipal } from './args';
+import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
+import { alignedTable, dollars } from './format';
+import { type TargetOptions, targetOptions, withDocuments } from './target';
+
+/** `status --principal` named a principal that has neither spend in the period nor a limit: exit 1. */
+export class UnknownPrincipalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownPrincipalError';
+  }
+}
+
+/** One line of `status`; money as exact decimal strings. */
+export interface StatusRow {
+  readonly principal: string;
+  readonly spendUsd: string;
+  readonly limitUsd: string;
+  /** Percent of the limit spent, two places, rounded down. */
+  readonly percent: string;
+  /** The highest threshold alerted this period, or null. */
+  readonly alertLevel: number | null;
+  readonly alerts: readonly number[];
+  readonly state: string;
+  readonly requests: number;
+}
+
+export interface StatusReport {
+  readonly period: string;
+  /** Sorted by percent, highest first. */
+  readonly principals: readonly StatusRow[];
+  readonly account: StatusRow;
+}
+
+const PERIOD_KEY: Record<PeriodKind, RegExp> = {
+  monthly: /^\d{4}-(0[1-9]|1[0-2])$/,
+  weekly: /^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$/,
+  daily: /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/,
+};
+
+/**
+ * The period to report: --period if it is a key of a kind the deployment keeps counters for (its own first), else
+ * the current period of its own kind.
+ */
+export function reportPeriod(
+  requested: string | undefined,
+  kinds: PeriodKind | readonly PeriodKind[],
+  now: Date,
+): string {
+  const [own, ...extra] = typeof kinds === 'string' ? [kinds] : kinds;
+  const kind = own as PeriodKind;
+  if (requested === undefined) return periodKey(kind, now);
+  if (![kind, ...extra].some((k) => PERIOD_KEY[k].test(requested))) {
+    throw new CommandError(
+      `--period ${requested} is not a ${[kind, ...extra].join(' or ')} period key; this deployment's look like ${periodKey(kind, now)}`,
+    );
+  }
+  return requested;
+}
+
+/** Spend, limit, percent, alert level and state of every principal that spent in the period, and the account's. */
+export async function budgetStatus(
+  store: BudgetStore,
+  deployment: Deployment,
+  options: { period?: string; principal?: string } = {},
+  now: Date = new Date(),
+): Promise<StatusReport> {
+  const period = reportPeriod(options.period, [deployment.periodKind, ...deployment.extraPeriodKinds], now);
+  const { counters: all, limits } = await store.periodBudgets(period);
+  // A weekly (daily) report shows the principals budgeted weekly (daily); every kind's counters exist for everyone.
+  const kind = periodKindOfKey(period);
+  const counters = all.filter(
+    (c) => c.principal === ACCOUNT_PRINCIPAL || (limits.get(c.principal)?.periodKind ?? deployment.periodKind) === kind,
+  );
+  const byPrincipal = new Map(counters.map((counter) => [counter.principal, counter]));
+  const row = async (principal: string): Promise<StatusRow & { used: Big }> => {
+    const counter = byPrincipal.get(principal);
+    const spend = counter?.spendUsd ?? ZERO;
+    const limit = await store.limitIn(principal, limits);
+    const used = percentOf(spend, limit);
+    return {
+      principal,
+      spendUsd: toDecimalString(spend),
+      limitUsd: toDecimalString(limit),
+      percent: used.toFixed(2),
+      alertLevel: counter?.alertLevel ?? null,
+      alerts: counter?.alerts ?? [],
+      state: counter?.state ?? ACTIVE_STATE,
+      requests: counter?.requests ?? 0,
+      used,
+    };
+  };
+  let principals = counters.map((c) => c.principal).filter((p) => p !== ACCOUNT_PRINCIPAL);
+  if (options.principal === DEFAULT_PRINCIPAL) {
+    throw new UnknownPrincipalError('default is a limit, not a principal that spends: see `budgeteer budget list`');
+  }
+  if (options.principal !== undefined && options.principal !== ACCOUNT_PRINCIPAL) {
+    if (!byPrincipal.has(options.principal) && !limits.has(options.principal)) {
+      throw new UnknownPrincipalError(
+        `${options.principal} has no spend in ${period} and no limit of its own: check the principal id ` +
+          '(see `budgeteer status` for the principals that spent)',
+      );
+    }
+    principals = [options.principal];
+  } else if (options.principal === ACCOUNT_PRINCIPAL) {
+    principals = [];
+  }
+  const rows = await Promise.all(principals.map(row));
+  rows.sort((a, b) => b.used.cmp(a.used) || (a.principal < b.principal ? -1 : 1));
+  const { used: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
+  return { period, principals: rows.map(({ used: _used, ...rest }) => rest), account };
+}
+
+export function formatStatus(report: StatusReport, deployment: Deployment): string {
+  const cells = (row: StatusRow) => [
+    row.principal,
+    dollars(usd(row.spendUsd)),
+    dollars(usd(row.limitUsd)),
+    `${row.percent}%`,
+    row.alertLevel === null ? '-' : `${row.alertLevel}%`,
+    row.alerts.length === 0 ? '-' : row.alerts.join(','),
+    row.state,
+  ];
+  const header = `period ${report.period} (${deployment.periodKind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
+  const none = report.principals.length === 0 ? `no principal has spent in ${report.period}\n` : '';
+  const table = alignedTable(
+    ['principal', 'spend', 'limit', 'used', 'alert', 'alerts', 'state'],
+    [...report.principals.map(cells), cells(report.account)],
+    [1, 2, 3],
+  );
+  return `${header}${none}${table}`;
+}
+
+type StatusOptions = TargetOptions & { json?: boolean; period?: string; principal?: string };
+
+/** `status`: spend against limits in a period. */
+export function registerStatusCommand(program: Command): void {
+  targetOptions(
+    program
+      .command('status')
+      .description(
+        'spend, limit, percent used, alert level and state of every principal that spent in the period, and of ' +
+          'the account; highest percent first',
+      )
+      .option('--principal <id>', 'only this principal (and the account); exits 1 if it is unknown', parsePrincipal)
+      .option('--period <key>', 'a past period, e.g. 2026-10 (default: the current one)')
+      .option('--json', 'print { period, principals, account } as JSON, amounts as decimal strings'),
+  ).action(async (options: StatusOptions) => {
+    await withDocuments(options, async (documents, target) => {
+      const deployment = deploymentOf(target);
+      try {
+        const report = await budgetStatus(budgetStoreFor(documents, deployment), deployment, options);
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, deployment));
+      } catch (error) {
+        if (!(error instanceof UnknownPrincipalError)) throw error;
+        process.stderr.write(`budgeteer: ${error.message}\n`);
+        process.exitCode = 1;
+      }
+    });
+  });
+}
