@@ -9,12 +9,13 @@ import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
 import { AuditLog, ONCE_PREFIX } from '../shared/audit/log';
-import { BudgetStore, DEFAULT_PRINCIPAL } from '../shared/budgets';
+import { BudgetStore } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
 import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey } from '../shared/period';
 import { setBudgetLimit } from './budget-set';
+import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { deploymentOf } from './deployment';
 import { readInput, recordsFromText } from './documents';
 import { adminActionsFor } from './enforcement';
@@ -86,7 +87,7 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
     return { line, action: parsed.action, at: when };
   };
   const items: ReplayItem[] = file
-    ? recordsFromText(readInput(file)).map((input, index) =>
+    ? recordsFromText(readInput(file), file).map((input, index) =>
         'error' in input ? { line: input.line, error: input.error, at: index } : itemOf(input.line, input.record.body),
       )
     : defaultScenario(periodStart, now).map((event, index) => itemOf(index + 1, event.document, Date.parse(event.at)));
@@ -96,32 +97,7 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
 
 function readBudgets(file: string | undefined): Record<string, string> {
   if (!file) return DEFAULT_BUDGETS;
-  const raw = JSON.parse(readInput(file)) as unknown;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new Error('--budgets must be a JSON object of principal (or name) to USD limit');
-  }
-  return Object.fromEntries(
-    Object.entries(raw).map(([key, value]) => {
-      const text = typeof value === 'number' ? String(value) : value;
-      if (typeof text !== 'string' || !/^\d+(\.\d+)?$/.test(text)) {
-        throw new Error(
-          `--budgets: the limit for ${key} must be a decimal amount in USD, not ${JSON.stringify(value)}`,
-        );
-      }
-      return [key, text];
-    }),
-  );
-}
-
-/** A budgets key names a principal id, or the user, role or session name it ends with. */
-function resolveBudgetKey(key: string, principals: readonly string[]): string {
-  if (key === 'default') return DEFAULT_PRINCIPAL;
-  if (key === 'account') return ACCOUNT_PRINCIPAL;
-  if (key.includes('/') || key === 'root') return key;
-  const matches = principals.filter((p) => p.endsWith(`/${key}`));
-  if (matches.length === 1) return matches[0] as string;
-  if (matches.length === 0) throw new Error(`--budgets: no principal in the scenario is named ${key}`);
-  throw new Error(`--budgets: ${key} is ambiguous (${matches.join(', ')}); use the full principal id`);
+  return parseBudgetsFile(readInput(file), file);
 }
 
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { limitUsdText } from '../shared/money';
 
 /**
  * A scenario line whose top-level key is `budgeteer` is an admin action, applied at its place in the replay once
@@ -12,7 +13,7 @@ export const scenarioAction = z.discriminatedUnion('budgeteer', [
   z.strictObject({
     budgeteer: z.literal('budget set'),
     principal,
-    usd: z.string().regex(/^\d{1,12}(\.\d{1,6})?$/, 'usd must be a decimal string, e.g. "100" or "12.50"'),
+    usd: limitUsdText,
     at: z.iso.datetime({ offset: true }).optional(),
   }),
   z.strictObject({ budgeteer: z.literal('lift'), principal, reason, at: z.iso.datetime({ offset: true }).optional() }),

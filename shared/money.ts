@@ -1,4 +1,5 @@
 import Big from 'big.js';
+import { z } from 'zod';
 
 // Money is exact decimal. big.js keeps every digit of a sum; division (only by powers of ten here) is exact
 // within DP places, far beyond what a token price can produce. The settings belong to a constructor of this
@@ -65,6 +66,21 @@ export function parseLimitUsd(text: unknown): Usd {
   }
   return new Decimal(text);
 }
+
+/**
+ * A limit in a schema (settings, scenario actions), checked by parseLimitUsd and kept as the text written: zod
+ * reports parseLimitUsd's message as the issue.
+ */
+export const limitUsdText = z.unknown().transform((value, context) => {
+  try {
+    parseLimitUsd(value);
+    return value as string;
+  } catch (error) {
+    if (!(error instanceof MoneyError)) throw error;
+    context.addIssue({ code: 'custom', message: error.message, input: value });
+    return z.NEVER;
+  }
+});
 
 /** Input echoed in an error, cut short: a pasted megabyte must not become the message. */
 function shown(value: unknown): string {

@@ -1,0 +1,69 @@
+import { parseBudgetsFile, resolveBudgetKey } from '../../cli/budgets-file';
+import { InputFileError } from '../../cli/json-file';
+
+describe('a --budgets file', () => {
+  it('takes decimal strings, as budget set does', () => {
+    expect(
+      parseBudgetsFile('{"alice": "5", "role/app": "20.50", "default": "10", "account": "0.000001"}', 'b.json'),
+    ).toEqual({
+      alice: '5',
+      'role/app': '20.5',
+      default: '10',
+      account: '0.000001',
+    });
+  });
+
+  it.each([
+    ['{"carol": 1e0}', 'b.json: the limit for carol: write the limit as a quoted decimal string, "1" rather than 1'],
+    ['{"carol": 5}', 'write the limit as a quoted decimal string, "5" rather than 5'],
+    ['{"carol": "10.123456789012"}', 'the limit for carol: a limit has at most 6 decimal places: "10.123456789012"'],
+    [`{"carol": "${'1'.repeat(41)}"}`, 'a limit has at most 12 digits before the point'],
+    ['{"carol": "-5"}', 'a limit cannot be negative: "-5"'],
+    ['{"carol": "1e3"}', 'plain decimal digits (1000, not 1e3)'],
+    ['["carol", "5"]', 'b.json: --budgets must be a JSON object of principal (or name) to USD limit'],
+  ])('refuses %s: %s', (text, message) => {
+    expect(() => parseBudgetsFile(text, 'b.json')).toThrow(InputFileError);
+    expect(() => parseBudgetsFile(text, 'b.json')).toThrow(message);
+  });
+
+  it('names the file, line and column of a JSON syntax error', () => {
+    const text = '{\n  "alice": "5",\n  "bob": 5 5\n}\n';
+
+    expect(() => parseBudgetsFile(text, 'budgets.json')).toThrow('budgets.json:3:12: not valid JSON: unexpected "5"');
+  });
+});
+
+describe('a budgets key', () => {
+  const principals = ['role/app', 'user/alice', 'user/bob'];
+
+  it('names a principal by id or by the name it ends with, default or account', () => {
+    const warn = jest.fn();
+
+    expect(resolveBudgetKey('alice', principals, warn)).toBe('user/alice');
+    expect(resolveBudgetKey('role/app', principals, warn)).toBe('role/app');
+    expect(resolveBudgetKey('default', principals, warn)).toBe('DEFAULT');
+    expect(resolveBudgetKey('account', principals, warn)).toBe('ACCOUNT');
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('is kept, with a warning, when it is a principal id that no record of the scenario has', () => {
+    const warn = jest.fn();
+
+    expect(resolveBudgetKey('user/typo-nobody', principals, warn)).toBe('user/typo-nobody');
+    expect(warn).toHaveBeenCalledWith(
+      'user/typo-nobody is no principal of the scenario: its limit is set, but nothing in this replay spends against it',
+    );
+  });
+
+  it('warns on standard error by default', () => {
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      resolveBudgetKey('user/typo-nobody', principals);
+      expect(stderr).toHaveBeenCalledWith(
+        expect.stringMatching(/^budgeteer: warning: user\/typo-nobody is no principal/),
+      );
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+});
