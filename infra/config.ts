@@ -1,5 +1,7 @@
 import type { Node } from 'constructs';
-import { isPeriodKind, type PeriodKind } from '../shared/period';
+import { z } from 'zod';
+import { limitUsdText } from '../shared/money';
+import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
 
 /** Deployment settings, from CDK context (`cdk deploy -c defaultBudgetUsd=50`); defaults live in cdk.json. */
 export interface BudgeteerConfig {
@@ -68,15 +70,77 @@ export class ConfigValidationError extends Error {
   }
 }
 
-const DECIMAL = /^\d+(\.\d+)?$/;
 /** The retention periods CloudWatch Logs accepts. */
 const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
 const PRINCIPAL_ARN = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const IDENTITY_CENTER_INSTANCE = /^arn:aws[a-z-]*:sso:::instance\/(sso)?ins-[a-zA-Z0-9-.]{16}$/;
 
-/** `-c key=value` arrives as a string; cdk.json values arrive typed. Accept both. */
+/** A zod error message: what the setting must be, and what it was. */
+const must =
+  (what: string) =>
+  (issue: { input?: unknown }): string =>
+    `must be ${what} (got ${JSON.stringify(issue.input)})`;
+
+const wholeNumber = (minimum: 0 | 1) =>
+  z.int({ error: must(`a ${minimum === 0 ? 'non-negative' : 'positive'} whole number`) }).min(minimum, {
+    error: must(`a ${minimum === 0 ? 'non-negative' : 'positive'} whole number`),
+  });
+const periodKind = z.enum(PERIOD_KINDS, { error: must('monthly, weekly or daily') });
+const stringList = (pattern: RegExp, what: string) =>
+  z.array(z.string().regex(pattern, { error: (issue) => `${JSON.stringify(issue.input)} is not ${what}` }), {
+    error: must('a list of strings'),
+  });
+const capacity = wholeNumber(1);
+
+/**
+ * Every setting with what it must be. Money is read by the one parser of amounts (shared/money), and as written:
+ * a decimal string must not pass through a binary float on its way in, so a JSON number is refused.
+ */
+const configSchema = z.object({
+  defaultBudgetUsd: limitUsdText,
+  accountBudgetUsd: limitUsdText,
+  period: periodKind,
+  extraPeriodKinds: z.array(periodKind, { error: must('a list of monthly, weekly, daily') }),
+  thresholds: z
+    .array(z.int().min(1).max(99), { error: must('ascending whole percentages between 1 and 99') })
+    .min(1)
+    .refine((list) => list.every((t, i) => i === 0 || t > (list[i - 1] as number)), {
+      error: must('ascending whole percentages between 1 and 99'),
+    }),
+  breakGlassPrincipals: stringList(PRINCIPAL_ARN, 'a principal ARN (arn:aws:iam::<account>:user/<name>, ...)'),
+  perSessionRoles: stringList(/^[\w+=,.@*-]+$/, 'an IAM role name pattern (* as a wildcard)'),
+  alertEmails: stringList(EMAIL, 'an email address'),
+  enableInvocationLogging: z.boolean({ error: must('true or false') }),
+  invocationLogGroupName: z.string().regex(/^[\w\-./#]{1,512}$/, { error: must('a CloudWatch Logs group name') }),
+  tableCapacity: z
+    .object(
+      { minRead: capacity, maxRead: capacity, minWrite: capacity, maxWrite: capacity },
+      { error: must('{minRead, maxRead, minWrite, maxWrite}') },
+    )
+    .refine((c) => c.minRead <= c.maxRead && c.minWrite <= c.maxWrite, {
+      error: must('{minRead, maxRead, minWrite, maxWrite} with min <= max'),
+    }),
+  usageRetentionDays: wholeNumber(1),
+  logRetentionDays: z
+    .number({ error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) })
+    .refine((days) => LOG_RETENTION_DAYS.includes(days), { error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) }),
+  unmeteredCallUsd: limitUsdText,
+  unmeteredDelayMinutes: wholeNumber(1),
+  suspendGraceSeconds: wholeNumber(0),
+  approvalLinkHours: wholeNumber(1),
+  identityCenterInstanceArn: z
+    .string({ error: must('an IAM Identity Center instance ARN, or empty') })
+    .refine((arn) => arn === '' || IDENTITY_CENTER_INSTANCE.test(arn), {
+      error: must('an IAM Identity Center instance ARN, or empty'),
+    }),
+});
+
+const MONEY_KEYS = new Set<string>(['defaultBudgetUsd', 'accountBudgetUsd', 'unmeteredCallUsd']);
+
+/** `-c key=value` arrives as a string; cdk.json values arrive typed. Accept both (money stays as written). */
 function decode(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   const trimmed = value.trim();
@@ -90,133 +154,25 @@ function decode(value: unknown): unknown {
   return value;
 }
 
+/** `key: message`, or `key.field: message` inside an object; list positions are left out (the value is named). */
+const problemOf = (issue: z.core.$ZodIssue) =>
+  `${issue.path.filter((part) => typeof part !== 'number').join('.')}: ${issue.message}`;
+
 /** Reads and checks every setting, reporting all problems at once with the key that is wrong. */
 export function readConfig(node: Node): BudgeteerConfig {
-  const problems: string[] = [];
-  const get = (key: keyof BudgeteerConfig) => {
-    const raw = node.tryGetContext(key);
-    return raw === undefined ? DEFAULT_CONFIG[key] : decode(raw);
+  const input = Object.fromEntries(
+    (Object.keys(DEFAULT_CONFIG) as (keyof BudgeteerConfig)[]).map((key) => {
+      const raw = node.tryGetContext(key);
+      if (raw === undefined) return [key, DEFAULT_CONFIG[key]];
+      return [key, MONEY_KEYS.has(key) ? raw : decode(raw)];
+    }),
+  );
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map(problemOf));
+  const config = parsed.data;
+  return {
+    ...config,
+    // The deployment's own kind is always kept; listing it again (or twice) adds nothing.
+    extraPeriodKinds: [...new Set(config.extraPeriodKinds)].filter((kind) => kind !== config.period),
   };
-  const money = (key: 'defaultBudgetUsd' | 'accountBudgetUsd' | 'unmeteredCallUsd') => {
-    // Read undecoded: a decimal string must not pass through a binary float on its way in.
-    const value = node.tryGetContext(key) ?? DEFAULT_CONFIG[key];
-    const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
-    if (typeof text !== 'string' || !DECIMAL.test(text)) {
-      problems.push(
-        `${key} must be a non-negative decimal amount in USD, e.g. "50" or "12.50" (got ${JSON.stringify(value)})`,
-      );
-      return DEFAULT_CONFIG[key];
-    }
-    return text;
-  };
-  const stringList = (key: 'breakGlassPrincipals' | 'perSessionRoles' | 'alertEmails', pattern?: RegExp) => {
-    const value = get(key);
-    if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
-      problems.push(`${key} must be a list of strings (got ${JSON.stringify(value)})`);
-      return DEFAULT_CONFIG[key];
-    }
-    for (const item of value)
-      if (pattern && !pattern.test(item)) problems.push(`${key}: ${JSON.stringify(item)} is not valid`);
-    return value as string[];
-  };
-  const logRetention = () => {
-    const value = get('logRetentionDays');
-    if (typeof value !== 'number' || !LOG_RETENTION_DAYS.includes(value)) {
-      problems.push(`logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')} (got ${JSON.stringify(value)})`);
-      return DEFAULT_CONFIG.logRetentionDays;
-    }
-    return value;
-  };
-  const positiveInt = (
-    key: 'usageRetentionDays' | 'unmeteredDelayMinutes' | 'suspendGraceSeconds' | 'approvalLinkHours',
-    minimum = 1,
-  ) => {
-    const value = get(key);
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum) {
-      problems.push(
-        `${key} must be a ${minimum === 0 ? 'non-negative' : 'positive'} whole number (got ${JSON.stringify(value)})`,
-      );
-      return DEFAULT_CONFIG[key];
-    }
-    return value;
-  };
-
-  const identityCenter = () => {
-    const value = get('identityCenterInstanceArn');
-    if (value === '') return '';
-    if (typeof value !== 'string' || !/^arn:aws[a-z-]*:sso:::instance\/(sso)?ins-[a-zA-Z0-9-.]{16}$/.test(value)) {
-      problems.push(
-        `identityCenterInstanceArn must be an IAM Identity Center instance ARN (got ${JSON.stringify(value)})`,
-      );
-      return '';
-    }
-    return value;
-  };
-
-  const period = get('period');
-  if (!isPeriodKind(period)) problems.push(`period must be monthly, weekly or daily (got ${JSON.stringify(period)})`);
-
-  const extra = get('extraPeriodKinds');
-  const extraOk = Array.isArray(extra) && extra.every((kind) => isPeriodKind(kind));
-  if (!extraOk) {
-    problems.push(`extraPeriodKinds must be a list of monthly, weekly, daily (got ${JSON.stringify(extra)})`);
-  }
-
-  const thresholds = get('thresholds');
-  const thresholdsOk =
-    Array.isArray(thresholds) &&
-    thresholds.length > 0 &&
-    thresholds.every(
-      (t, i) => Number.isInteger(t) && t > 0 && t < 100 && (i === 0 || t > (thresholds[i - 1] as number)),
-    );
-  if (!thresholdsOk) {
-    problems.push(
-      `thresholds must be ascending whole percentages between 1 and 99 (got ${JSON.stringify(thresholds)})`,
-    );
-  }
-
-  const capacity = get('tableCapacity') as Record<string, unknown>;
-  const capacityKeys = ['minRead', 'maxRead', 'minWrite', 'maxWrite'] as const;
-  const capacityOk =
-    typeof capacity === 'object' &&
-    capacity !== null &&
-    capacityKeys.every((k) => Number.isSafeInteger(capacity[k]) && (capacity[k] as number) >= 1) &&
-    (capacity.minRead as number) <= (capacity.maxRead as number) &&
-    (capacity.minWrite as number) <= (capacity.maxWrite as number);
-  if (!capacityOk) {
-    problems.push('tableCapacity must be {minRead, maxRead, minWrite, maxWrite}: whole numbers >= 1 with min <= max');
-  }
-
-  const logging = get('enableInvocationLogging');
-  if (typeof logging !== 'boolean')
-    problems.push(`enableInvocationLogging must be true or false (got ${JSON.stringify(logging)})`);
-  const logGroup = get('invocationLogGroupName');
-  if (typeof logGroup !== 'string' || !/^[\w\-./#]{1,512}$/.test(logGroup)) {
-    problems.push(`invocationLogGroupName must be a CloudWatch Logs group name (got ${JSON.stringify(logGroup)})`);
-  }
-
-  const config: BudgeteerConfig = {
-    defaultBudgetUsd: money('defaultBudgetUsd'),
-    accountBudgetUsd: money('accountBudgetUsd'),
-    period: isPeriodKind(period) ? period : DEFAULT_CONFIG.period,
-    extraPeriodKinds: extraOk ? [...new Set(extra as PeriodKind[])].filter((kind) => kind !== period) : [],
-    thresholds: thresholdsOk ? (thresholds as number[]) : DEFAULT_CONFIG.thresholds,
-    breakGlassPrincipals: stringList('breakGlassPrincipals', PRINCIPAL_ARN),
-    perSessionRoles: stringList('perSessionRoles', /^[\w+=,.@*-]+$/),
-    alertEmails: stringList('alertEmails', EMAIL),
-    enableInvocationLogging: logging === true,
-    invocationLogGroupName: typeof logGroup === 'string' ? logGroup : DEFAULT_CONFIG.invocationLogGroupName,
-    tableCapacity: capacityOk
-      ? (capacity as unknown as BudgeteerConfig['tableCapacity'])
-      : DEFAULT_CONFIG.tableCapacity,
-    usageRetentionDays: positiveInt('usageRetentionDays'),
-    logRetentionDays: logRetention(),
-    unmeteredCallUsd: money('unmeteredCallUsd'),
-    unmeteredDelayMinutes: positiveInt('unmeteredDelayMinutes'),
-    suspendGraceSeconds: positiveInt('suspendGraceSeconds', 0),
-    approvalLinkHours: positiveInt('approvalLinkHours'),
-    identityCenterInstanceArn: identityCenter(),
-  };
-  if (problems.length > 0) throw new ConfigValidationError(problems);
-  return config;
 }

@@ -58,4 +58,52 @@ describe('deployment configuration', () => {
   it('refuses a money amount given as a float-looking JSON number with an exponent', () => {
     expect(() => configOf({ accountBudgetUsd: '1e3' })).toThrow(/accountBudgetUsd/);
   });
+
+  it('reads money as budget set does: decimal strings only, at most 12 digits before the point and 6 after', () => {
+    expect(configOf({ defaultBudgetUsd: '999999999999.5', unmeteredCallUsd: '0.000001' })).toMatchObject({
+      defaultBudgetUsd: '999999999999.5',
+      unmeteredCallUsd: '0.000001',
+    });
+    let error: unknown;
+    try {
+      configOf({ defaultBudgetUsd: 50, accountBudgetUsd: '1'.repeat(41), unmeteredCallUsd: '0.1234567' });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigValidationError).problems).toEqual([
+      'defaultBudgetUsd: write the limit as a quoted decimal string, "50" rather than 50',
+      `accountBudgetUsd: a limit has at most 12 digits before the point: "${'1'.repeat(41)}"`,
+      'unmeteredCallUsd: a limit has at most 6 decimal places: "0.1234567"',
+    ]);
+  });
+
+  it('names each wrong value, inside lists and objects too, all at once', () => {
+    let error: unknown;
+    try {
+      configOf({
+        alertEmails: ['finops@example.com', 'not-an-address'],
+        tableCapacity: { minRead: 5, maxRead: 100, minWrite: 0, maxWrite: 200 },
+        enableInvocationLogging: 'yes',
+        identityCenterInstanceArn: 'ins-1',
+        suspendGraceSeconds: -1,
+        usageRetentionDays: 1.5,
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as ConfigValidationError).problems).toEqual([
+      'alertEmails: "not-an-address" is not an email address',
+      'enableInvocationLogging: must be true or false (got "yes")',
+      'tableCapacity.minWrite: must be a positive whole number (got 0)',
+      'usageRetentionDays: must be a positive whole number (got 1.5)',
+      'suspendGraceSeconds: must be a non-negative whole number (got -1)',
+      'identityCenterInstanceArn: must be an IAM Identity Center instance ARN, or empty (got "ins-1")',
+    ]);
+  });
+
+  it('refuses a capacity whose minimum is above its maximum', () => {
+    expect(() => configOf({ tableCapacity: { minRead: 50, maxRead: 10, minWrite: 1, maxWrite: 1 } })).toThrow(
+      /tableCapacity: must be \{minRead, maxRead, minWrite, maxWrite\} with min <= max/,
+    );
+  });
 });
