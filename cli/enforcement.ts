@@ -5,8 +5,9 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AuditLog } from '../shared/audit/log';
 import { AdminActions } from '../shared/decisions/admin';
+import { Approvals, OverrideError } from '../shared/decisions/approvals';
 import { Outbox } from '../shared/decisions/outbox';
-import { PendingWaits } from '../shared/decisions/pending';
+import { DECISIONS, DecisionError, PendingWaits } from '../shared/decisions/pending';
 import { periodKey } from '../shared/period';
 import { parsePrincipal, resolveActor } from './args';
 import { deploymentOf } from './deployment';
@@ -65,6 +66,37 @@ export function adminActionsFor(
   };
 }
 
+/** Overrides (decisions on waiting workflows) over a target's tables and critical topic. */
+export function approvalsFor(
+  documents: DynamoDBDocumentClient,
+  target: Target,
+): { approvals: Approvals; close: () => void } {
+  const deployment = deploymentOf(target);
+  const sns = new SNSClient(target.clientConfig);
+  const sfn = new SFNClient(target.clientConfig);
+  const approvals = Approvals.fromEnv(
+    { documents, sns, sfn, audit: new AuditLog(documents, deployment.auditTable) },
+    {
+      BUDGETS_TABLE: deployment.budgetsTable,
+      PENDING_TABLE: output(target, 'PendingTableName'),
+      CRITICAL_TOPIC_ARN: output(target, 'CriticalTopicArn'),
+      DEFAULT_BUDGET_USD: output(target, 'DefaultBudgetUsd'),
+      ACCOUNT_BUDGET_USD: output(target, 'AccountBudgetUsd'),
+    },
+  );
+  return {
+    approvals,
+    close: () => {
+      sns.destroy();
+      sfn.destroy();
+    },
+  };
+}
+
+interface OverrideOptions extends AdminOptions {
+  readonly amount?: string;
+}
+
 async function withAdmin<T>(
   options: AdminOptions,
   use: (admin: AdminActions, period: string, target: Target) => Promise<T>,
@@ -96,6 +128,89 @@ export function registerEnforcementCommands(program: Command): void {
       for (const v of views) {
         write(`${v.principal}  ${v.state} since ${v.since} (${v.reason}, generation ${v.generation})`);
         write(`  execution ${v.executionArn}${v.waitId ? `  decision ${v.waitId}` : ''}`);
+      }
+    });
+  });
+
+  targetOptions(
+    program
+      .command('overrides')
+      .description('list the decisions workflows are waiting for (suspensions, the emergency stop), with their ids')
+      .option('--json', 'print a JSON array'),
+  ).action(async (options: AdminOptions) => {
+    await withDocuments(options, async (documents, target) => {
+      const { approvals, close } = approvalsFor(documents, target);
+      try {
+        const pending = await approvals.pending();
+        if (options.json) {
+          const rows = pending.map(({ id, kind, principal, period, createdAt, expiresAt }) => ({
+            id,
+            kind,
+            principal,
+            period,
+            createdAt,
+            expiresAt,
+            decisions: [...DECISIONS[kind]],
+          }));
+          return write(JSON.stringify(rows, null, 2));
+        }
+        if (pending.length === 0) return write('no decision is pending');
+        for (const w of pending) {
+          write(`${w.id}  ${w.kind}  ${w.principal}  ${w.period}  expires ${w.expiresAt}`);
+          write(`  npx budgeteer override ${w.id} ${DECISIONS[w.kind].join('|')} --reason "…"`);
+        }
+      } finally {
+        close();
+      }
+    });
+  });
+
+  actorOption(
+    targetOptions(
+      program
+        .command('override')
+        .description('decide a pending override: raise, lift or keep a suspension; resume or keep an emergency stop')
+        .argument('<id>', 'the decision id (from the message, or `budgeteer overrides`)')
+        .argument('<decision>', 'raise | lift | keep | resume', (value: string) => {
+          if (!['raise', 'lift', 'keep', 'resume'].includes(value)) {
+            throw new InvalidArgumentError('one of raise, lift, keep, resume');
+          }
+          return value;
+        })
+        .option('--reason <text>', 'why (required; audited)')
+        .option('--amount <usd>', 'for raise: by how much, in USD (a decimal string such as 25 or 12.50)'),
+    ),
+  ).action(async (id: string, decision: string, options: OverrideOptions) => {
+    const reason = requireReason(options.reason);
+    if (decision === 'raise' && options.amount === undefined)
+      throw new InvalidArgumentError('raise needs --amount <usd>');
+    if (decision !== 'raise' && options.amount !== undefined) {
+      throw new InvalidArgumentError('--amount goes with raise only');
+    }
+    const actor = resolveActor(options);
+    await withDocuments(options, async (documents, target) => {
+      const { approvals, close } = approvalsFor(documents, target);
+      try {
+        const decided = await approvals.decide(id, {
+          decision,
+          reason,
+          approver: actor,
+          ...(options.amount === undefined ? {} : { amountUsd: options.amount }),
+          via: 'cli',
+        });
+        const limit = decided.decided?.override?.limitTo;
+        write(
+          `${decided.principal}: ${decision}${limit ? ` (limit now ${limit} USD)` : ''} decided by ${actor}; ${
+            decision === 'keep' ? 'nothing changes' : 'its workflow applies it now'
+          }`,
+        );
+      } catch (error) {
+        if (error instanceof DecisionError || error instanceof OverrideError) {
+          throw new InvalidArgumentError(error.message);
+        }
+        throw error;
+      } finally {
+        close();
       }
     });
   });

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
+import { Approvals } from './constructs/approvals';
 import { AuditLog } from './constructs/audit';
 import { Coverage } from './constructs/coverage';
 import { Enforcement } from './constructs/enforcement';
@@ -19,6 +20,7 @@ export class BudgeteerStack extends Stack {
   public readonly audit: AuditLog;
   public readonly topics: Topics;
   public readonly enforcement: Enforcement;
+  public readonly approvals: Approvals;
   public readonly evaluation: Evaluation;
   public readonly coverage: Coverage;
 
@@ -38,6 +40,13 @@ export class BudgeteerStack extends Stack {
       budgets: this.tables.budgets,
       audit: this.audit,
       criticalTopic: this.topics.critical,
+    });
+    this.approvals = new Approvals(this, 'Approvals', {
+      config,
+      budgets: this.tables.budgets,
+      audit: this.audit,
+      criticalTopic: this.topics.critical,
+      enforcement: this.enforcement,
     });
     this.evaluation = new Evaluation(this, 'Evaluation', {
       config,
@@ -65,6 +74,7 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'SuspendStateMachineArn', { value: this.enforcement.suspendPrincipal.stateMachineArn });
     new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.enforcement.emergencyStop.stateMachineArn });
     new CfnOutput(this, 'PendingTableName', { value: this.enforcement.pending.tableName });
+    new CfnOutput(this, 'ApprovalUrl', { value: this.approvals.url.url });
     // Settings the CLI needs to read budgets as the functions do.
     new CfnOutput(this, 'PeriodKind', { value: config.period });
     new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type AttributeDefinition,
   type BillingMode,
@@ -13,6 +14,7 @@ import {
   type Tag,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateStateMachineCommand, SFNClient, type StateMachineType } from '@aws-sdk/client-sfn';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -135,6 +137,7 @@ interface Clients {
   readonly sns: SNSClient;
   readonly sqs: SQSClient;
   readonly sfn: SFNClient;
+  readonly secrets: SecretsManagerClient;
 }
 
 type Outcome = Omit<DeployedResource, 'logicalId' | 'type' | 'metadata'>;
@@ -156,6 +159,7 @@ export async function deployTemplate(
     sns: new SNSClient(local.clientConfig),
     sqs: new SQSClient(local.clientConfig),
     sfn: new SFNClient(local.clientConfig),
+    secrets: new SecretsManagerClient(local.clientConfig),
   };
   const stack = new LocalStack(local, template, opts, stackName, log, clients);
   try {
@@ -315,6 +319,8 @@ class LocalStack implements IntrinsicContext {
         return this.serveFunctionUrl(props);
       case 'AWS::Lambda::EventSourceMapping':
         return Promise.resolve(this.recordEventSourceMapping(logicalId, props));
+      case 'AWS::SecretsManager::Secret':
+        return this.createSecret(logicalId, props);
       default:
         return Promise.resolve(this.record(logicalId, resource));
     }
@@ -402,6 +408,18 @@ class LocalStack implements IntrinsicContext {
     }
     this.log(`deploy: ${logicalId} topic ${arn}`);
     return { physicalId: arn, arn, attributes: { TopicArn: arn, TopicName: name }, created: true };
+  }
+
+  /** A secret, with its value generated here as CloudFormation would (`GenerateSecretString`) when it has none. */
+  private async createSecret(logicalId: string, props: Readonly<Record<string, unknown>>): Promise<Outcome> {
+    const p = resolveValue(props, this) as { Name?: string; SecretString?: string; GenerateSecretString?: unknown };
+    const name = p.Name ?? `${this.stackName}-${logicalId}`;
+    const created = await this.clients.secrets.send(
+      new CreateSecretCommand({ Name: name, SecretString: p.SecretString ?? randomBytes(48).toString('base64url') }),
+    );
+    const arn = created.ARN ?? this.arn('secretsmanager', `secret:${name}`);
+    this.log(`deploy: ${logicalId} secret ${arn}`);
+    return { physicalId: arn, arn, attributes: { Id: arn }, created: true };
   }
 
   private async createSubscription(props: Readonly<Record<string, unknown>>): Promise<Outcome> {

@@ -8,7 +8,7 @@ import {
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ACCOUNT_PRINCIPAL } from './identity';
-import { LIMIT_PERIOD } from './ledger';
+import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from './ledger';
 import { toDecimalString, type Usd, usd, ZERO } from './money';
 import { isPeriodKind, type PeriodKind } from './period';
 
@@ -280,3 +280,12 @@ export class BudgetStore {
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The models a counter item spent most on this period, highest first. */
+export function topModels(item: Readonly<Record<string, unknown>>, count = 3): { model: string; spend: Usd }[] {
+  return Object.entries(item)
+    .filter(([key]) => key.startsWith(MODEL_SPEND_PREFIX))
+    .map(([key, value]) => ({ model: key.slice(MODEL_SPEND_PREFIX.length), spend: decimalOf(value) }))
+    .sort((a, b) => b.spend.cmp(a.spend))
+    .slice(0, count);
+}

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type BudgetStore, decimalOf, isModelMarker } from '../../shared/budgets';
+import { type BudgetStore, decimalOf, isModelMarker, topModels } from '../../shared/budgets';
 import {
   type Effects,
   executionArnOf,
@@ -16,7 +16,7 @@ import {
 } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
-import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
+import { LIMIT_PERIOD } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
 import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
 import { exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
@@ -46,7 +46,6 @@ export interface EvaluatorDeps {
 export type BudgetItem = Record<string, unknown> & { principal: string; period: string };
 
 const ACTOR = 'system:evaluate';
-const TOP_MODELS = 3;
 
 /** A whole number attribute read with wrapNumbers; absent is 0. */
 const wholeOf = (value: unknown) => (value === undefined ? 0 : Number(decimalOf(value)));
@@ -421,12 +420,4 @@ export class Evaluator {
     );
     return Item as BudgetItem | undefined;
   }
-}
-
-function topModels(item: BudgetItem): { model: string; spend: Usd }[] {
-  return Object.entries(item)
-    .filter(([key]) => key.startsWith(MODEL_SPEND_PREFIX))
-    .map(([key, value]) => ({ model: key.slice(MODEL_SPEND_PREFIX.length), spend: decimalOf(value) }))
-    .sort((a, b) => b.spend.cmp(a.spend))
-    .slice(0, TOP_MODELS);
 }

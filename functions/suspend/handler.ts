@@ -7,6 +7,7 @@ import { AuditLog } from '../../shared/audit/log';
 import { documents, sfn, sns } from '../../shared/clients';
 import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
 import { PendingWaits, type WaitKind } from '../../shared/decisions/pending';
+import { linkSigner, signingSecret } from '../../shared/decisions/secret';
 import { DenyStore, IamDenyWriter, IdentityCenterDenyWriter } from './deny';
 import { type EnforcementInput, Enforcer } from './suspend';
 
@@ -36,6 +37,9 @@ const enforcer = new Enforcer(
     denies: new DenyStore(documents, budgetsTable, writer),
     writer,
     waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+    ...(process.env.APPROVAL_URL && process.env.SIGNING_SECRET_ARN
+      ? { links: linkSigner(process.env.APPROVAL_URL, signingSecret(process.env.SIGNING_SECRET_ARN)) }
+      : {}),
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-suspend' });
@@ -43,18 +47,19 @@ const logger = new Logger({ serviceName: 'budgeteer-suspend' });
 /** What a workflow step sends: the step, the workflow's state (`input`) and what the step needs besides. */
 export type SuspendEvent =
   | { readonly action: 'apply'; readonly input: EnforcementInput }
-  | { readonly action: 'await'; readonly kind: WaitKind; readonly input: EnforcementInput; readonly taskToken: string }
+  | {
+      readonly action: 'await';
+      readonly kind: WaitKind;
+      /** An emergency stop's state carries what its Map step denied (`denied`). */
+      readonly input: EnforcementInput & { readonly denied?: readonly unknown[] };
+      readonly taskToken: string;
+    }
   | {
       readonly action: 'lift' | 'endStop';
       readonly input: EnforcementInput;
       readonly decision: { readonly reason: string; readonly actor?: string };
     }
   | { readonly action: 'beginStop'; readonly input: EnforcementInput }
-  | {
-      readonly action: 'notifyStopped';
-      readonly input: EnforcementInput;
-      readonly denied: readonly { outcome?: string }[];
-    }
   | { readonly action: 'failed'; readonly step: string; readonly input: EnforcementInput; readonly error: unknown };
 
 /** The workflows' IAM and bookkeeping steps; each is idempotent, so Step Functions may retry any of them. */
@@ -70,11 +75,6 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
       return enforcer.lift({ ...event.input, ...event.decision });
     case 'beginStop':
       return enforcer.beginStop(event.input);
-    case 'notifyStopped':
-      return enforcer.notifyStopped({
-        ...event.input,
-        denied: event.denied.filter((result) => result.outcome === 'applied').length,
-      });
     case 'endStop':
       return { lifted: await enforcer.endStop({ ...event.input, ...event.decision }) };
     case 'failed':

@@ -1,4 +1,39 @@
+import { raiseOffers } from '../../shared/decisions/approvals';
+import { formatUsd, usd } from '../../shared/money';
 import type { AlertMessage } from '../../shared/notify';
+
+/** A pending decision: its id, when it expires, and the signed link to its page (when approvals are deployed). */
+export interface DecisionLinks {
+  readonly id: string;
+  readonly expiresAt: string;
+  readonly url?: string;
+}
+
+/** The links of a decision, one per choice (each opens the confirmation page with that choice selected). */
+function decisionLines(decide: DecisionLinks, choices: 'suspension' | 'emergency-stop', limitUsd?: string): string[] {
+  const lines: string[] = [];
+  if (decide.url) {
+    const link = (query: string) => `${decide.url}&${query}`;
+    lines.push('Decide here (each link opens a confirmation page; nothing changes until you confirm there):');
+    if (choices === 'suspension') {
+      const offers = limitUsd === undefined ? [] : raiseOffers(usd(limitUsd));
+      for (const { amount, label } of offers) {
+        lines.push(`  Raise the limit by ${formatUsd(amount)} (${label}): ${link(`d=raise&a=${amount.toFixed(2)}`)}`);
+      }
+      if (offers.length === 0) lines.push(`  Raise the limit:          ${link('d=raise')}`);
+      lines.push(`  Lift until the period ends: ${link('d=lift')}`, `  Keep suspended:           ${link('d=keep')}`);
+    } else {
+      lines.push(`  Resume Bedrock use:       ${link('d=resume')}`, `  Keep it stopped:          ${link('d=keep')}`);
+    }
+    lines.push(`The links work once and expire at ${decide.expiresAt}.`, '');
+  }
+  const options = choices === 'suspension' ? 'raise|lift|keep' : 'resume|keep';
+  lines.push(
+    'From a terminal (as an admin):',
+    `  npx budgeteer override ${decide.id} ${options} --reason "…"${choices === 'suspension' ? ' [--amount USD]' : ''}`,
+  );
+  return lines;
+}
 
 export interface EnforcementEvent {
   readonly decisionId: string;
@@ -19,7 +54,9 @@ const attributes = (event: EnforcementEvent, kind: string): Record<string, strin
 
 const footer = (event: EnforcementEvent) => ['', `Decision id: ${event.decisionId}`];
 
-export function suspendedMessage(event: EnforcementEvent & { target: string; until: string }): AlertMessage {
+export function suspendedMessage(
+  event: EnforcementEvent & { target: string; until: string; decide?: DecisionLinks },
+): AlertMessage {
   return {
     subject: `Bedrock suspended: ${event.principal} (${event.period})`,
     body: [
@@ -30,7 +67,8 @@ export function suspendedMessage(event: EnforcementEvent & { target: string; unt
       `  Deny:      inline policy BudgeteerDeny on ${event.target}`,
       `  Until:     ${event.until} (the period end), unless an admin decides sooner`,
       '',
-      'To lift it:',
+      ...(event.decide ? [...decisionLines(event.decide, 'suspension', event.limitUsd), ''] : []),
+      'Or, as an admin, at any time:',
       `  npx budgeteer budget set ${event.principal} <higher USD>   (raise the limit: lifted at once)`,
       `  npx budgeteer lift ${event.principal} --reason "…"          (allow until the period ends)`,
       ...footer(event),
@@ -76,20 +114,21 @@ export function failedMessage(event: EnforcementEvent & { step: string; error: s
   };
 }
 
-export function stoppedMessage(event: EnforcementEvent & { denied: number; reason: string }): AlertMessage {
+export function stoppedMessage(
+  event: EnforcementEvent & { denied: number; reason: string; decide?: DecisionLinks },
+): AlertMessage {
   return {
     subject: `EMERGENCY STOP: all Bedrock use in the account is stopped (${event.period})`,
     body: [
       `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal`,
       'that spends while the stop is on is denied when first seen.',
       `  Reason: ${event.reason}`,
-      event.spendUsd ? `  Account spend: ${event.spendUsd} USD of a ${event.limitUsd} USD limit` : '',
+      ...(event.spendUsd ? [`  Account spend: ${event.spendUsd} USD of a ${event.limitUsd} USD limit`] : []),
       '',
-      'To resume: npx budgeteer resume --reason "…"   (or raise the account budget)',
+      ...(event.decide ? [...decisionLines(event.decide, 'emergency-stop'), ''] : []),
+      'Or, as an admin, at any time: npx budgeteer resume --reason "…"   (or raise the account budget)',
       ...footer(event),
-    ]
-      .filter((line) => line !== '')
-      .join('\n'),
+    ].join('\n'),
     attributes: attributes(event, 'emergency-stop'),
   };
 }

@@ -1,8 +1,8 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
-import type { PendingWaits, WaitKind } from '../../shared/decisions/pending';
-import { newWaitId } from '../../shared/decisions/pending';
+import { DECISIONS, newWaitId, type PendingWaits, type WaitKind } from '../../shared/decisions/pending';
+import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
@@ -11,6 +11,7 @@ import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
 import { DENY_PERIOD, type DenyStore, type DenyWriter } from './deny';
 import {
+  type DecisionLinks,
   failedMessage,
   liftedMessage,
   resumedMessage,
@@ -36,6 +37,8 @@ export interface EnforcerDeps {
   readonly denies: DenyStore;
   readonly writer: DenyWriter;
   readonly waits: PendingWaits;
+  /** Signs approval links; without it (no approval function) messages name the CLI commands only. */
+  readonly links?: LinkSigner;
   readonly now?: () => Date;
 }
 
@@ -154,15 +157,17 @@ export class Enforcer {
       ...(session ? { session } : {}),
       reason: input.reason ?? (isStop ? 'emergency-stop' : 'budget'),
     });
-    if (!isStop) {
-      const until = new Date(this.now().getTime() + waitSeconds * 1000).toISOString();
-      await this.publish(suspendedMessage({ ...this.event(input), target: described, until }));
-    }
     return { outcome: 'applied', waitSeconds, target: described };
   }
 
-  /** A workflow waits: its task token is kept server-side under a new id, which the item points to. */
-  async await(input: EnforcementInput & { kind: WaitKind }, taskToken: string): Promise<string> {
+  /**
+   * A workflow waits: its task token is kept server-side under a new id, which the item points to, and the critical
+   * message goes out with signed links to decide (a suspension's, or the emergency stop's).
+   */
+  async await(
+    input: EnforcementInput & { kind: WaitKind; denied?: readonly unknown[] },
+    taskToken: string,
+  ): Promise<string> {
     const id = newWaitId();
     const expiresAt = new Date(
       Math.min(
@@ -203,6 +208,40 @@ export class Enforcer {
         reason: cause === 'limit-changed' ? 'limit-raised' : 'admin',
         actor: ACTOR,
       });
+      return id;
+    }
+    const url = this.deps.links ? await this.deps.links.urlFor(id, expiresAt) : undefined;
+    const decide: DecisionLinks = { id, expiresAt, ...(url ? { url } : {}) };
+    await this.deps.audit.append(
+      {
+        actor: ACTOR,
+        action: 'override.requested',
+        subject: input.principal,
+        period: input.period,
+        executionArn: executionArnOf(input),
+        details: { approvalId: id, kind: input.kind, expiresAt, decisions: [...DECISIONS[input.kind]] },
+      },
+      { once: `override.requested:${id}` },
+    );
+    if (input.kind === 'suspension') {
+      const until = periodEndOfKey(input.period)?.toISOString() ?? expiresAt;
+      const target = enforcementTarget(
+        { id: input.principal, ...(input.principalArn ? { arn: input.principalArn } : {}) },
+        this.config.protection,
+        this.config.identityCenter,
+      );
+      const described = target.status === 'deny' ? describeEntity(target.entity) : input.principal;
+      await this.publish(suspendedMessage({ ...this.event(input), target: described, until, decide }));
+    } else {
+      const denied = (input.denied ?? []).filter((result) => (result as { outcome?: string })?.outcome === 'applied');
+      await this.publish(
+        stoppedMessage({
+          ...this.event(input),
+          denied: denied.length,
+          reason: input.reason ?? 'account budget exhausted',
+          decide,
+        }),
+      );
     }
     return id;
   }
@@ -272,16 +311,6 @@ export class Enforcer {
       });
     }
     return { principals, waitSeconds: this.waitSeconds(input.period) };
-  }
-
-  async notifyStopped(input: EnforcementInput & { denied: number }): Promise<void> {
-    await this.publish(
-      stoppedMessage({
-        ...this.event(input),
-        denied: input.denied,
-        reason: input.reason ?? 'account budget exhausted',
-      }),
-    );
   }
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */

@@ -5,14 +5,16 @@ import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
 import { documents, sfn, sns } from '../../shared/clients';
 import { extraPeriodKindsFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
-import { PendingWaits } from '../../shared/decisions/pending';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 import { CoverageSweep } from './sweep';
 
 const usageTable = requireEnv('USAGE_TABLE');
 const budgetsTable = requireEnv('BUDGETS_TABLE');
+const audit = AuditLog.fromEnv(documents);
+const outbox = Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit });
 const sweep = new CoverageSweep(
   {
     usageTable,
@@ -24,8 +26,8 @@ const sweep = new CoverageSweep(
   },
   {
     documents,
-    outbox: Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit: AuditLog.fromEnv(documents) }),
-    waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+    outbox,
+    waits: Approvals.fromEnv({ documents, sns, sfn, audit }),
     ledger: new Ledger(documents, {
       usageTable,
       budgetsTable,

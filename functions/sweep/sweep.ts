@@ -1,6 +1,5 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Effects, Outbox } from '../../shared/decisions/outbox';
-import type { PendingWaits } from '../../shared/decisions/pending';
 import type { BedrockCall } from '../../shared/events/parse';
 import type { PrincipalKind } from '../../shared/identity';
 import { type Charge, type Ledger, UNMETERED_SHARDS } from '../../shared/ledger';
@@ -22,7 +21,8 @@ export interface SweepConfig {
 export interface SweepDeps {
   readonly documents: DynamoDBDocumentClient;
   readonly outbox: Outbox;
-  readonly waits: PendingWaits;
+  /** Completes and sends decisions recorded but not sent to their workflow (`Approvals`). */
+  readonly waits: { wakeAll(): Promise<number> };
   readonly ledger: Ledger;
   readonly now?: () => Date;
 }

@@ -47,6 +47,8 @@ export class Coverage extends Construct {
         EMERGENCY_STOP_STATE_MACHINE_ARN: props.enforcement.emergencyStop.stateMachineArn,
         SUSPEND_FUNCTION_NAME: props.enforcement.function.function.functionName,
         PENDING_TABLE: props.enforcement.pending.tableName,
+        DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
+        ACCOUNT_BUDGET_USD: config.accountBudgetUsd,
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),

@@ -59,7 +59,10 @@ export interface AuditDetails {
 export interface AuditInput {
   /** Whose state changed: a principal id (`user/alice`), `ACCOUNT`, `SYSTEM` or `MODEL#<id>`. */
   readonly subject: string;
-  /** Who decided: a principal ARN, or `system:<function>` for the system itself. */
+  /**
+   * Who decided: a principal ARN, `system:<function>` for the system itself, or `link:<decision id>` for whoever
+   * held a signed approval link (the link is their only credential; the name they typed is in `details.approver`).
+   */
   readonly actor: string;
   readonly action: AuditAction;
   /** The budget period the decision is about, e.g. `2026-11`. */
@@ -106,7 +109,7 @@ export class AuditEntryError extends Error {
   }
 }
 
-const ACTOR = /^(arn:aws[a-z-]*:(iam|sts)::\d{12}:.+|system:[A-Za-z0-9][\w.-]*)$/;
+const ACTOR = /^(arn:aws[a-z-]*:(iam|sts)::\d{12}:.+|system:[A-Za-z0-9][\w.-]*|link:[A-Za-z0-9_-]{8,64})$/;
 const MAX_KEY_BYTES = 1024;
 
 export const formatSeq = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0');
@@ -196,7 +199,9 @@ export function prepareEntry(input: AuditInput, now: () => Date = () => new Date
     throw new AuditEntryError(`subject must be a non-empty principal id of at most ${MAX_KEY_BYTES} bytes`);
   }
   if (typeof input.actor !== 'string' || !ACTOR.test(input.actor)) {
-    throw new AuditEntryError(`actor must be a principal ARN or system:<function>, not ${JSON.stringify(input.actor)}`);
+    throw new AuditEntryError(
+      `actor must be a principal ARN, system:<function> or link:<decision id>, not ${JSON.stringify(input.actor)}`,
+    );
   }
   for (const key of ['period', 'executionArn', 'requestId', 'approvalId'] as const) {
     const value = input[key];

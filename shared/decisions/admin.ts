@@ -54,13 +54,7 @@ export class AdminActions {
    * it follows in this period), a new generation, and a suspension in force ended through its workflow.
    */
   async lift(principal: string, period: string, actor: string, reason: string): Promise<{ wasSuspended: boolean }> {
-    const item = await this.read(principal, period);
-    const at = this.now().toISOString();
-    const next = await this.newGeneration(principal, period, item, 'lift', {
-      expression: ', #lifted = :lifted',
-      names: { '#lifted': A.lifted },
-      values: { ':lifted': { by: actor, at, reason } },
-    });
+    const next = await markLifted(this.deps, principal, period, actor, reason);
     await this.deps.audit.append({
       actor,
       action: 'override.approved',
@@ -129,12 +123,7 @@ export class AdminActions {
     const item = await this.read(ACCOUNT_PRINCIPAL, period);
     const stop = item?.[A.suspension] as Suspension | undefined;
     if (item?.[A.state] !== 'stopped' || !stop) throw new AdminActionError('the account is not stopped');
-    const at = this.now().toISOString();
-    await this.newGeneration(ACCOUNT_PRINCIPAL, period, item, 'resume', {
-      expression: ', #lifted = :lifted',
-      names: { '#lifted': A.lifted },
-      values: { ':lifted': { by: actor, at, reason } },
-    });
+    await markLifted(this.deps, ACCOUNT_PRINCIPAL, period, actor, reason);
     // A stop still denying principals has no wait yet: the new generation ends it as soon as it waits.
     if (stop.waitId) {
       await this.deps.waits.decide(stop.waitId, { decision: 'resume', reason: 'admin', actor, note: reason });
@@ -174,48 +163,70 @@ export class AdminActions {
     return views.sort((a, b) => (a.principal < b.principal ? -1 : 1));
   }
 
-  private async newGeneration(
-    principal: string,
-    period: string,
-    item: Item | undefined,
-    cause: string,
-    extra: { expression: string; names: Record<string, string>; values: Record<string, unknown> },
-  ): Promise<Item> {
-    const g = wholeOf(item?.[A.generation]);
-    const condition = g === 0 ? 'attribute_not_exists(#g) OR #g = :g' : '#g = :g';
-    try {
-      const { Attributes } = await this.deps.documents.send(
-        new UpdateCommand({
-          TableName: this.deps.table,
-          Key: { principal, period },
-          // Ends the suspension (or stop) in force even if its workflow has not begun to wait yet.
-          UpdateExpression: `SET #g = :next, #cause = :cause, #end = :next${extra.expression}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: {
-            '#g': A.generation,
-            '#cause': A.generationCause,
-            '#end': A.endWaitGeneration,
-            ...extra.names,
-          },
-          ExpressionAttributeValues: { ':g': g, ':next': g + 1, ':cause': cause, ...extra.values },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes ?? {};
-    } catch (error) {
-      if ((error as { name?: string }).name === 'ConditionalCheckFailedException') {
-        throw new AdminActionError(`${principal} changed meanwhile (a concurrent decision); run the command again`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
+  private read(principal: string, period: string): Promise<Item | undefined> {
+    return readItem(this.deps, principal, period);
   }
+}
 
-  private async read(principal: string, period: string): Promise<Item | undefined> {
-    const { Item } = await this.deps.documents.send(
-      new GetCommand({ TableName: this.deps.table, Key: { principal, period }, ConsistentRead: true }),
+/** What a lift needs: the Budgets table and a clock. */
+export type LiftDeps = Pick<AdminDeps, 'documents' | 'table' | 'now'>;
+
+async function readItem(deps: LiftDeps, principal: string, period: string): Promise<Item | undefined> {
+  const { Item } = await deps.documents.send(
+    new GetCommand({ TableName: deps.table, Key: { principal, period }, ConsistentRead: true }),
+  );
+  return Item;
+}
+
+/**
+ * Records a lift (or, on ACCOUNT, a resume) on the item and starts a new generation; no suspension of the principal
+ * (no automatic stop of the account) follows in this period. With `approvalId`, a repeat for the same approval
+ * changes nothing: an override's effects are applied again after a crash.
+ */
+export async function markLifted(
+  deps: LiftDeps,
+  principal: string,
+  period: string,
+  actor: string,
+  reason: string,
+  approvalId?: string,
+): Promise<Item> {
+  const item = await readItem(deps, principal, period);
+  const lifted = item?.[A.lifted] as { approvalId?: string } | undefined;
+  if (approvalId !== undefined && lifted?.approvalId === approvalId && item) return item;
+  const at = (deps.now ?? (() => new Date()))().toISOString();
+  const g = wholeOf(item?.[A.generation]);
+  const condition = g === 0 ? 'attribute_not_exists(#g) OR #g = :g' : '#g = :g';
+  try {
+    const { Attributes } = await deps.documents.send(
+      new UpdateCommand({
+        TableName: deps.table,
+        Key: { principal, period },
+        // Ends the suspension (or stop) in force even if its workflow has not begun to wait yet.
+        UpdateExpression: 'SET #g = :next, #cause = :cause, #end = :next, #lifted = :lifted',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: {
+          '#g': A.generation,
+          '#cause': A.generationCause,
+          '#end': A.endWaitGeneration,
+          '#lifted': A.lifted,
+        },
+        ExpressionAttributeValues: {
+          ':g': g,
+          ':next': g + 1,
+          ':cause': principal === ACCOUNT_PRINCIPAL ? 'resume' : 'lift',
+          ':lifted': { by: actor, at, reason, ...(approvalId ? { approvalId } : {}) },
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
     );
-    return Item;
+    return Attributes ?? {};
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ConditionalCheckFailedException') {
+      throw new AdminActionError(`${principal} changed meanwhile (a concurrent decision); run the command again`, {
+        cause: error,
+      });
+    }
+    throw error;
   }
 }

@@ -23,6 +23,20 @@ export interface Decision {
   readonly actor: string;
   readonly note?: string;
   readonly amountUsd?: string;
+  /** Present when an admin decided by a link or `budgeteer override`: its effects are applied before the wake. */
+  readonly override?: OverrideEffects;
+}
+
+/** What an override changes besides ending the wait, recorded with the decision so a retry applies the same. */
+export interface OverrideEffects {
+  readonly via: 'link' | 'cli';
+  /** For `raise`: the limit in force when decided, whether it was the principal's own, and the new one. */
+  readonly limitFrom?: string;
+  readonly ownLimit?: boolean;
+  readonly limitTo?: string;
+  /** Where the decision came from (a link's POST), for the audit entry. */
+  readonly sourceIp?: string;
+  readonly userAgent?: string;
 }
 
 export interface PendingWait {
@@ -55,6 +69,12 @@ const isGoneTask = (error: unknown) =>
 /** Days a decided or expired wait is kept (TTL) for the "already decided" page and for auditors' cross-checks. */
 const KEEP_DAYS = 40;
 
+/** A wait as callers see it: the task token stays in this module. */
+function withoutSecrets(item: Record<string, unknown>): PendingWait {
+  const { taskToken: _token, ttl: _ttl, wakePending: _wake, ...wait } = item;
+  return wait as unknown as PendingWait;
+}
+
 export const newWaitId = () => randomBytes(12).toString('base64url');
 
 export class PendingWaits {
@@ -80,31 +100,51 @@ export class PendingWaits {
     const { Item } = await this.documents.send(
       new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }),
     );
-    if (!Item) return undefined;
-    const { taskToken: _token, ttl: _ttl, wakePending: _wake, ...wait } = Item;
-    return wait as PendingWait;
+    return Item ? withoutSecrets(Item) : undefined;
   }
 
   /**
    * The first decision wins: it is recorded with a condition (nobody decided before), then sent to the workflow.
-   * A crash between the two leaves `wakePending` set, and `wakeAll` (the sweep) sends it again.
+   * A crash between the two leaves `wakePending` set, and the sweep sends it again.
    */
   async decide(id: string, decision: Decision): Promise<PendingWait> {
+    // An admin's command, a raised limit or the system may end a wait that an override kept: `keep` spends the
+    // link, not the admins' power to lift.
+    const recorded = await this.recordRaw(id, decision, true);
+    await this.send(recorded);
+    return withoutSecrets(recorded);
+  }
+
+  /**
+   * Records the first decision (a conditional write: nobody decided before, the wait has not expired) and marks it
+   * to be sent; `wake` sends it. Between the two, the caller may apply the decision's own effects.
+   */
+  async record(id: string, decision: Decision): Promise<PendingWait> {
+    return withoutSecrets(await this.recordRaw(id, decision));
+  }
+
+  private async recordRaw(id: string, decision: Decision, overKeep = false): Promise<Record<string, unknown>> {
     const at = this.now().toISOString();
     try {
       const { Attributes } = await this.documents.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { id },
-          UpdateExpression: 'SET decided = :decided, wakePending = :yes',
-          ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(decided)',
-          ExpressionAttributeValues: { ':decided': { ...decision, at }, ':yes': true },
+          UpdateExpression: overKeep
+            ? 'SET kept = if_not_exists(decided, :none), decided = :decided, wakePending = :yes'
+            : 'SET decided = :decided, wakePending = :yes',
+          ConditionExpression: overKeep
+            ? 'attribute_exists(id) AND (attribute_not_exists(decided) OR decided.decision = :keep)'
+            : 'attribute_exists(id) AND attribute_not_exists(decided)',
+          ExpressionAttributeValues: {
+            ':decided': { ...decision, at },
+            ':yes': true,
+            ...(overKeep ? { ':keep': 'keep', ':none': null } : {}),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
-      await this.wake(Attributes as Record<string, unknown>);
-      const { taskToken: _token, ttl: _ttl, wakePending: _wake, ...wait } = Attributes as Record<string, unknown>;
-      return wait as unknown as PendingWait;
+      return Attributes ?? {};
     } catch (error) {
       if (!isConditionFailed(error)) throw error;
       const existing = await this.get(id);
@@ -117,30 +157,43 @@ export class PendingWaits {
     }
   }
 
-  /** Sends every recorded decision whose workflow was not told yet (after a crash). */
-  async wakeAll(): Promise<number> {
-    let woken = 0;
+  /** Decisions recorded but not yet sent to their workflow (a crash between the two), for the sweep. */
+  async *unsent(): AsyncGenerator<PendingWait> {
+    yield* this.scan('wakePending = :yes', { ':yes': true });
+  }
+
+  /** Waits nobody has decided yet, expired ones included (the caller tells them apart by `expiresAt`). */
+  async *undecided(): AsyncGenerator<PendingWait> {
+    yield* this.scan('attribute_not_exists(decided)', {});
+  }
+
+  /** Sends a recorded decision to its workflow (`keep` sends nothing: the workflow goes on waiting). */
+  async wake(wait: Pick<PendingWait, 'id'>): Promise<void> {
+    const { Item } = await this.documents.send(
+      new GetCommand({ TableName: this.table, Key: { id: wait.id }, ConsistentRead: true }),
+    );
+    if (!Item) return;
+    await this.send(Item);
+  }
+
+  private async *scan(filter: string, values: Record<string, unknown>): AsyncGenerator<PendingWait> {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.documents.send(
         new ScanCommand({
           TableName: this.table,
-          FilterExpression: 'wakePending = :yes',
-          ExpressionAttributeValues: { ':yes': true },
+          FilterExpression: filter,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
           ConsistentRead: true,
           ExclusiveStartKey,
         }),
       );
-      for (const item of page.Items ?? []) {
-        await this.wake(item);
-        woken++;
-      }
+      for (const item of page.Items ?? []) yield withoutSecrets(item);
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
-    return woken;
   }
 
-  private async wake(item: Record<string, unknown>): Promise<void> {
+  private async send(item: Record<string, unknown>): Promise<void> {
     const decided = item.decided as Decision | undefined;
     if (decided && decided.decision !== 'keep') {
       try {

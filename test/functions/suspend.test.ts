@@ -23,7 +23,7 @@ import {
   PutInlinePolicyToPermissionSetCommand,
   SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
-import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   DenyStore,
@@ -34,7 +34,9 @@ import {
 } from '../../functions/suspend/deny';
 import { type EnforcementInput, Enforcer } from '../../functions/suspend/suspend';
 import type { AuditLog } from '../../shared/audit/log';
+import { approvalUrl } from '../../shared/decisions/links';
 import { DecisionError, PendingWaits } from '../../shared/decisions/pending';
+import { linkSigner } from '../../shared/decisions/secret';
 import {
   DENY_POLICY_NAME,
   type DenyEntity,
@@ -534,7 +536,8 @@ describe('Enforcer', () => {
         }),
         { once: 'd-1:deny.applied:user/alice' },
       );
-      expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
+      // The suspension message goes out when the workflow waits, with the links to decide.
+      expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
     });
 
     it('takes its hold back when the decision went stale before the principal was marked', async () => {
@@ -628,6 +631,65 @@ describe('Enforcer', () => {
         });
         expect(ssoMock.calls()).toHaveLength(0);
       });
+    });
+  });
+
+  describe('await', () => {
+    const withLinks = () =>
+      new Enforcer(
+        { budgetsTable: 'Budgets', criticalTopicArn: TOPIC, protection, identityCenter: false, decisionHours: 24 },
+        {
+          documents,
+          sns,
+          audit: audit as unknown as AuditLog,
+          denies: new DenyStore(documents, 'Budgets', new IamDenyWriter(iam)),
+          writer: new IamDenyWriter(iam),
+          waits: new PendingWaits(documents, sfn, 'Pending', () => now),
+          links: linkSigner('https://approve.example', async () => 'k'.repeat(64)),
+          now: () => now,
+        },
+      );
+
+    it('keeps the task token server-side, audits override.requested once and sends the suspension with signed links, never the token', async () => {
+      ddb.on(PutCommand).resolves({});
+      snsMock.on(PublishCommand).resolves({});
+      const id = await withLinks().await({ ...input('user/alice'), kind: 'suspension' }, 'SECRET-TASK-TOKEN');
+
+      expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+        TableName: 'Pending',
+        Item: expect.objectContaining({ id, taskToken: 'SECRET-TASK-TOKEN', expiresAt: '2026-11-21T12:00:00.000Z' }),
+      });
+      expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'override.requested' }), {
+        once: `override.requested:${id}`,
+      });
+      const published = snsMock.commandCalls(PublishCommand)[0]?.args[0].input;
+      const body = published?.Message ?? '';
+      const expires = Date.parse('2026-11-21T12:00:00.000Z') / 1000;
+      const link = approvalUrl('https://approve.example', 'k'.repeat(64), id, '2026-11-21T12:00:00.000Z');
+      expect(link).toContain(`e=${expires}`);
+      expect(body).toContain(`${link}&d=raise&a=2.50`); // 25% of the $10 limit
+      expect(body).toContain(`${link}&d=raise&a=10.00`);
+      expect(body).toContain(`${link}&d=lift`);
+      expect(body).toContain(`${link}&d=keep`);
+      expect(body).toContain(`npx budgeteer override ${id} raise|lift|keep`);
+      expect(JSON.stringify(published)).not.toContain('SECRET-TASK-TOKEN');
+      expect(JSON.stringify(audit.append.mock.calls)).not.toContain('SECRET-TASK-TOKEN');
+    });
+
+    it('sends no links when a lift or raise came before the wait began, and ends the wait at once', async () => {
+      ddb.on(PutCommand).resolves({});
+      ddb
+        .on(UpdateCommand, { UpdateExpression: 'SET #s.waitId = :id' })
+        .rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+      ddb
+        .on(UpdateCommand, { TableName: 'Pending' })
+        .resolves({ Attributes: { id: 'x', taskToken: 't', decided: {} } });
+      sfnMock.on(SendTaskSuccessCommand).resolves({});
+
+      await withLinks().await({ ...input('user/alice'), kind: 'suspension' }, 'token');
+
+      expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
+      expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
     });
   });
 
@@ -725,9 +787,11 @@ describe('PendingWaits.decide', () => {
   };
   const lift = { decision: 'lift', reason: 'approval', actor: 'admin:ops' } as const;
   const decided = { ...lift, at: now.toISOString() };
+  // An admin's, the system's or a raised limit's decision may replace a `keep` (the link is spent, not the power).
+  const DECIDE_EXPRESSION = 'SET kept = if_not_exists(decided, :none), decided = :decided, wakePending = :yes';
 
   beforeEach(() => {
-    ddb.on(UpdateCommand, { UpdateExpression: 'SET decided = :decided, wakePending = :yes' }).resolves({
+    ddb.on(UpdateCommand, { UpdateExpression: DECIDE_EXPRESSION }).resolves({
       Attributes: { ...stored, decided, wakePending: true },
     });
     ddb.on(UpdateCommand, { UpdateExpression: 'REMOVE wakePending' }).resolves({});
@@ -740,8 +804,8 @@ describe('PendingWaits.decide', () => {
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
       TableName: 'Pending',
       Key: { id: 'w-1' },
-      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(decided)',
-      ExpressionAttributeValues: { ':decided': decided, ':yes': true },
+      ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(decided) OR decided.decision = :keep)',
+      ExpressionAttributeValues: { ':decided': decided, ':yes': true, ':keep': 'keep', ':none': null },
     });
     expect(sfnMock).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
     expect(sfnMock).toHaveReceivedCommandWith(SendTaskSuccessCommand, {
@@ -756,9 +820,22 @@ describe('PendingWaits.decide', () => {
     expect(wait).not.toHaveProperty('taskToken');
   });
 
+  it('records an override (`record`) only where nobody decided, not even keep, and wakes nobody until told', async () => {
+    ddb.on(UpdateCommand, { UpdateExpression: 'SET decided = :decided, wakePending = :yes' }).resolves({
+      Attributes: { ...stored, decided, wakePending: true },
+    });
+
+    await waits.record('w-1', lift);
+
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ConditionExpression: 'attribute_exists(id) AND attribute_not_exists(decided)',
+    });
+    expect(sfnMock).not.toHaveReceivedCommand(SendTaskSuccessCommand);
+  });
+
   it('wakes nobody for keep, and still clears the pending wake', async () => {
     const keep = { decision: 'keep', reason: 'approval', actor: 'admin:ops' } as const;
-    ddb.on(UpdateCommand, { UpdateExpression: 'SET decided = :decided, wakePending = :yes' }).resolves({
+    ddb.on(UpdateCommand, { UpdateExpression: DECIDE_EXPRESSION }).resolves({
       Attributes: { ...stored, decided: { ...keep, at: now.toISOString() }, wakePending: true },
     });
 
@@ -769,9 +846,7 @@ describe('PendingWaits.decide', () => {
   });
 
   it('refuses a second decision with DecisionError decided, naming the first, and wakes nobody', async () => {
-    ddb
-      .on(UpdateCommand, { UpdateExpression: 'SET decided = :decided, wakePending = :yes' })
-      .rejects(conditionFailed());
+    ddb.on(UpdateCommand, { UpdateExpression: DECIDE_EXPRESSION }).rejects(conditionFailed());
     ddb.on(GetCommand, { TableName: 'Pending', Key: { id: 'w-1' } }).resolves({ Item: { ...stored, decided } });
 
     const second = waits.decide('w-1', { decision: 'raise', reason: 'approval', actor: 'admin:other' });
@@ -785,9 +860,7 @@ describe('PendingWaits.decide', () => {
   });
 
   it('refuses an unknown id with DecisionError unknown', async () => {
-    ddb
-      .on(UpdateCommand, { UpdateExpression: 'SET decided = :decided, wakePending = :yes' })
-      .rejects(conditionFailed());
+    ddb.on(UpdateCommand, { UpdateExpression: DECIDE_EXPRESSION }).rejects(conditionFailed());
     ddb.on(GetCommand).resolves({});
 
     await expect(waits.decide('nope', lift)).rejects.toMatchObject({ name: 'DecisionError', code: 'unknown' });

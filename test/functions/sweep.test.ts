@@ -15,7 +15,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { CoverageSweep } from '../../functions/sweep/sweep';
 import type { AuditLog } from '../../shared/audit/log';
 import { Outbox } from '../../shared/decisions/outbox';
-import type { PendingWaits } from '../../shared/decisions/pending';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 
@@ -58,7 +57,7 @@ const sweep = new CoverageSweep(
   {
     documents,
     outbox,
-    waits: waits as unknown as PendingWaits,
+    waits,
     ledger: new Ledger(documents, {
       usageTable: 'Usage',
       budgetsTable: 'Budgets',
