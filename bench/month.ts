@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { seededRandom } from './random';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -29,18 +30,6 @@ const MODELS = [
 const OPERATIONS = ['InvokeModel', 'InvokeModelWithResponseStream', 'Converse', 'ConverseStream'] as const;
 /** Limits for the replay: 18 principals reach 80% of the default and 14 exhaust it; the account ends near 83%. */
 const BUDGETS = { default: '2', account: '140' };
-
-/** mulberry32: a small seeded generator, so the same arguments always give the same file. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Principal {
   readonly arn: string;
@@ -79,7 +68,7 @@ function byWeight<T extends { principal: Principal }>(entries: readonly T[], poi
 }
 
 function monthOfRecords(records: number, principalCount: number, seed = 2026): string[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const everyone = principals(principalCount, next);
   const totalWeight = everyone.reduce((sum, p) => sum + p.principal.weight, 0);
   const lines: string[] = [];

@@ -21,6 +21,12 @@ export interface LocalAwsOptions {
   readonly log?: (line: string) => void;
   /** @default 'python3' */
   readonly python?: string;
+  /**
+   * Milliseconds a DynamoDB transaction holds its items before it applies, as DynamoDB's does while it prepares:
+   * another transaction naming one of them then is cancelled with TransactionConflict. moto applies transactions
+   * one at a time and never conflicts; this is for tests of contention. @default 0 (off)
+   */
+  readonly transactionMs?: number;
 }
 
 export interface LocalAws {
@@ -86,7 +92,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   });
   const frontPort = await listen(front);
   try {
-    const moto = await startMoto(options.python ?? 'python3', frontPort, log);
+    const moto = await startMoto(options.python ?? 'python3', frontPort, log, options.transactionMs ?? 0);
     motoPort = moto.port;
     return new RunningLocalAws(frontPort, moto, front, agent, functions);
   } catch (error) {
@@ -218,12 +224,17 @@ interface Moto {
   readonly pid: number;
 }
 
-async function startMoto(python: string, frontPort: number, log: (line: string) => void): Promise<Moto> {
+async function startMoto(
+  python: string,
+  frontPort: number,
+  log: (line: string) => void,
+  transactionMs: number,
+): Promise<Moto> {
   // The port is free when picked but not reserved; another process may take it before moto binds, so retry.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return await startMotoOn(python, port, frontPort, log);
+      return await startMotoOn(python, port, frontPort, log, transactionMs);
     } catch (error) {
       if (!(error instanceof PortTakenError) || attempt === 3) throw error;
     }
@@ -232,7 +243,13 @@ async function startMoto(python: string, frontPort: number, log: (line: string) 
 
 class PortTakenError extends LocalAwsError {}
 
-async function startMotoOn(python: string, port: number, frontPort: number, log: (line: string) => void) {
+async function startMotoOn(
+  python: string,
+  port: number,
+  frontPort: number,
+  log: (line: string) => void,
+  transactionMs: number,
+) {
   const child = spawn(python, [LAUNCHER, '-H', '127.0.0.1', '-p', String(port)], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -243,6 +260,7 @@ async function startMotoOn(python: string, port: number, frontPort: number, log:
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_DEFAULT_REGION: LOCAL_REGION,
       BUDGETEER_EXIT_WITH_PARENT: '1',
+      BUDGETEER_TRANSACTION_MS: String(transactionMs),
       PYTHONUNBUFFERED: '1',
     },
   });

@@ -292,6 +292,56 @@ def patch_dynamodb_write_isolation():
         setattr(DynamoDBStreamsBackend, name, serialized(getattr(DynamoDBStreamsBackend, name)))
 
 
+def patch_transaction_conflicts():
+    """DynamoDB cancels a TransactWriteItems with reason TransactionConflict for each of its items that another
+    transaction in progress holds. moto applies one transaction at a time under the write lock, so two never
+    overlap and contention cannot be tested. With BUDGETEER_TRANSACTION_MS=n (n > 0) a transaction holds its items
+    for n milliseconds before it applies, without the write lock, as DynamoDB's does while it prepares: one that
+    names an item held then is cancelled as DynamoDB cancels it (other items' reasons "None"). Writes still apply
+    one at a time, so nothing is lost either way. Off by default."""
+    hold_seconds = float(os.environ.get("BUDGETEER_TRANSACTION_MS") or 0) / 1000
+    if hold_seconds <= 0:
+        return
+    import json
+
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    held = set()
+    registry = threading.Lock()
+    applying = DynamoDBBackend.transact_write_items
+
+    def item_of(self, action):
+        """(table, key) of the item an action names; None when moto will refuse the action anyway."""
+        try:
+            op_type, op = next(iter(action.items()))
+            table = self.tables[op["TableName"]]
+            attributes = op["Item"] if op_type == "Put" else op["Key"]
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            return table.name, json.dumps([attributes[name] for name in names], sort_keys=True)
+        except Exception:
+            return None
+
+    def transact_write_items(self, transact_items):
+        items = [item_of(self, action) for action in transact_items]
+        with registry:
+            busy = [item is not None and item in held for item in items]
+            if any(busy):
+                raise TransactionCanceledException(
+                    [("TransactionConflict", "Transaction is ongoing for the item", None) if b else (None, None, None)
+                     for b in busy]
+                )
+            held.update(item for item in items if item is not None)
+        try:
+            time.sleep(hold_seconds)
+        finally:
+            with registry:
+                held.difference_update(item for item in items if item is not None)
+        return applying(self, transact_items)
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def patch_sqs_retention_check():
     """moto 5.2.1's ReceiveMessage checks each message's retention by computing every queue attribute, and
     ApproximateNumberOfMessages scans the whole queue: receiving n queued messages costs n^2 (a minute for a
@@ -524,6 +574,8 @@ def main(argv):
     # Before the write isolation, which then serializes trimming with the transactions that truncate streams.
     patch_stream_retention()
     patch_dynamodb_write_isolation()
+    # After the isolation: a transaction holds its items without holding the write lock.
+    patch_transaction_conflicts()
     patch_published_message_history()
     patch_sqs_retention_check()
     patch_request_overhead()

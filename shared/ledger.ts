@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
-import { ACCOUNT_PRINCIPAL } from './identity';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
 
@@ -25,6 +25,12 @@ export interface LedgerOptions extends LedgerTables {
   readonly extraPeriodKinds?: readonly PeriodKind[];
   readonly usageTtlDays: number;
   readonly now?: () => Date;
+  /** The account shard this ledger adds to until a transaction conflicts on it. @default a random one */
+  readonly accountShard?: number;
+  /** Shards to spread over, at most ACCOUNT_SHARDS (1 is the single account item the tests compare with). */
+  readonly accountShards?: number;
+  /** Draws a shard to move to after a conflict. @default Math.random */
+  readonly random?: () => number;
 }
 
 export interface LedgerResult {
@@ -36,6 +42,20 @@ export interface LedgerResult {
   readonly sighted: number;
   /** DynamoDB requests made, for the cost figure of merit. */
   readonly requests: number;
+  /**
+   * Items on which a transaction was cancelled because another transaction held them (TransactionConflict), by
+   * kind of item: the account shard, a principal's (or marker's) counter, a Usage row. Each cancellation is retried.
+   */
+  readonly conflicts: { readonly account: number; readonly counters: number; readonly rows: number };
+}
+
+/** A LedgerResult while it is being counted. */
+interface Progress {
+  charged: Charge[];
+  duplicates: string[];
+  sighted: number;
+  requests: number;
+  conflicts: { account: number; counters: number; rows: number };
 }
 
 /** DynamoDB's limit on actions per transaction. */
@@ -81,17 +101,30 @@ export const MODEL_SPEND_PREFIX = 'modelSpend:';
  */
 export class Ledger {
   private readonly now: () => Date;
+  private readonly random: () => number;
+  /** Sticky: one execution environment runs one transaction at a time, so each keeps to a shard of its own. */
+  private accountShard: number;
+  private readonly accountShards: number;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly options: LedgerOptions,
   ) {
     this.now = options.now ?? (() => new Date());
+    this.random = options.random ?? Math.random;
+    this.accountShards = Math.min(options.accountShards ?? ACCOUNT_SHARDS, ACCOUNT_SHARDS);
+    this.accountShard = options.accountShard ?? Math.floor(this.random() * this.accountShards);
   }
 
   async record(charges: readonly Charge[], sightings: readonly BedrockCall[]): Promise<LedgerResult> {
     const { items, duplicates } = dedupe(charges, sightings);
-    const result = { charged: [] as Charge[], duplicates, sighted: 0, requests: 0 };
+    const result: Progress = {
+      charged: [],
+      duplicates,
+      sighted: 0,
+      requests: 0,
+      conflicts: { account: 0, counters: 0, rows: 0 },
+    };
     for (const chunk of this.pack(items)) await this.commit(chunk, result);
     return result;
   }
@@ -132,13 +165,13 @@ export class Ledger {
     const { call, unknownModel, model } = item.charge;
     const keys = this.periodsOf(call).flatMap((period) => [
       `${call.principal.id}\u0000${period}`,
-      `${ACCOUNT_PRINCIPAL}\u0000${period}`,
+      `account\u0000${period}`,
     ]);
     if (unknownModel) keys.push(`MODEL#${model}`);
     return keys;
   }
 
-  private async commit(chunk: Item[], result: LedgerResult & { requests: number; sighted: number }) {
+  private async commit(chunk: Item[], result: Progress) {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
       const actions = this.actionsFor(pending);
@@ -156,12 +189,19 @@ export class Ledger {
         // Actions are rows first (one per pending item, same order), then counters.
         const failedRows = new Set<number>();
         let conflict = false;
+        let accountBusy = false;
         reasons.forEach((reason, index) => {
           if (reason.Code === 'ConditionalCheckFailed' && index < pending.length) failedRows.add(index);
-          else if (reason.Code && RETRYABLE.has(reason.Code)) conflict = true;
-          else if (reason.Code && reason.Code !== 'None') throw error;
+          else if (reason.Code && RETRYABLE.has(reason.Code)) {
+            conflict = true;
+            const kind = this.kindOfAction(actions[index], index < pending.length);
+            if (reason.Code === 'TransactionConflict') result.conflicts[kind]++;
+            // Another environment is on this shard now (or it is throttled): the retry goes to another.
+            if (kind === 'account') accountBusy = true;
+          } else if (reason.Code && reason.Code !== 'None') throw error;
         });
         if (failedRows.size === 0 && !conflict) throw error;
+        if (accountBusy) this.moveAccountShard();
         for (const index of failedRows) {
           const item = pending[index] as Item;
           // A sighting of a call already known is simply nothing new; a second charge is a duplicate.
@@ -171,6 +211,18 @@ export class Ledger {
         if (conflict) await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random()));
       }
     }
+  }
+
+  private kindOfAction(action: object | undefined, isRow: boolean) {
+    if (isRow) return 'rows' as const;
+    const key = (action as { Update?: { Key?: { principal?: unknown } } } | undefined)?.Update?.Key;
+    return key?.principal === accountShardPrincipal(this.accountShard) ? ('account' as const) : ('counters' as const);
+  }
+
+  private moveAccountShard(): void {
+    if (this.accountShards < 2) return;
+    const step = 1 + Math.floor(this.random() * (this.accountShards - 1));
+    this.accountShard = (this.accountShard + step) % this.accountShards;
   }
 
   private actionsFor(items: Item[]) {
@@ -265,7 +317,7 @@ export class Ledger {
           costUsd,
           model,
         );
-        bump({ principal: ACCOUNT_PRINCIPAL, period }, costUsd, model);
+        bump({ principal: accountShardPrincipal(this.accountShard), period }, costUsd, model);
       }
       if (item.charge.unknownModel) {
         unknownModels.set(item.charge.model, (unknownModels.get(item.charge.model) ?? 0) + 1);

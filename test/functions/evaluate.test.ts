@@ -8,6 +8,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
 import {
+  BatchGetCommand,
+  type BatchGetCommandInput,
   DynamoDBDocumentClient,
   GetCommand,
   type GetCommandInput,
@@ -19,7 +21,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type BudgetItem, Evaluator, type EvaluatorConfig, needsEvaluation } from '../../functions/evaluate/evaluate';
 import type { AuditLog } from '../../shared/audit/log';
-import type { BudgetStore } from '../../shared/budgets';
+import { BudgetStore } from '../../shared/budgets';
 import { executionArnOf, executionName, Outbox, pendingEffects } from '../../shared/decisions/outbox';
 import type { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
@@ -56,11 +58,14 @@ const audit = { append: jest.fn() };
 const waits = { decide: jest.fn(), wakeAll: jest.fn() };
 const limits: Record<string, string> = {};
 const kinds: Record<string, 'weekly'> = {};
+const store = new BudgetStore(documents, 'Budgets', { configuredDefault: usd('100'), configuredAccount: usd('100') });
 const budgets = {
   budgetOf: jest.fn(async (p: string) => ({
     limitUsd: usd(limits[p] ?? '100'),
     ...(kinds[p] ? { periodKind: kinds[p] } : {}),
   })),
+  // The real sum over the ACCOUNT item and its shards, through the mocked client.
+  accountTotal: (period: string) => store.accountTotal(period),
 };
 
 function evaluator() {
@@ -114,6 +119,7 @@ beforeEach(() => {
   for (const key of Object.keys(kinds)) delete kinds[key];
   ddb.on(UpdateCommand).resolves({ Attributes: {} });
   ddb.on(GetCommand).resolves({});
+  ddb.on(BatchGetCommand).resolves({ Responses: { Budgets: [] } });
   topics.on(PublishCommand).resolves({ MessageId: 'm-1' });
   workflows.on(StartExecutionCommand).resolves({ executionArn: 'arn:exec' });
   functions.on(InvokeCommand).resolves({ StatusCode: 200 });
@@ -282,17 +288,56 @@ describe('exhaustion', () => {
     );
   });
 
-  it('starts the emergency stop when the account exhausts its budget', async () => {
+  it('starts the emergency stop when the account shards add up to its budget', async () => {
     const stopId = 'stop|ACCOUNT|2026-11|g0';
     const name = executionName('emergency-stop', stopId, '2026-11-g0-ACCOUNT');
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        Budgets: [
+          { principal: 'ACCOUNT', period: '2026-11', alertLevel: new NumberValue('95') },
+          { principal: 'ACCOUNT#3', period: '2026-11', spendUsd: new NumberValue('60.000000000000000001') },
+          { principal: 'ACCOUNT#41', period: '2026-11', spendUsd: new NumberValue('39.999999999999999999') },
+        ],
+      },
+    });
 
-    await evaluator().evaluate(counter('ACCOUNT', '100', { alertLevel: new NumberValue('95') }));
+    // One shard's record: the account is judged on the sum of all of them, exactly 100.
+    await evaluator().evaluate(counter('ACCOUNT#41', '39.999999999999999999'));
 
+    expect(ddb.commandCalls(BatchGetCommand)[0]?.args[0].input.RequestItems?.Budgets).toMatchObject({
+      ConsistentRead: true,
+      Keys: expect.arrayContaining([
+        { principal: 'ACCOUNT', period: '2026-11' },
+        { principal: 'ACCOUNT#0', period: '2026-11' },
+        { principal: 'ACCOUNT#63', period: '2026-11' },
+      ]),
+    });
+    expect(claims()[0]).toMatchObject({ Key: { principal: 'ACCOUNT', period: '2026-11' } });
     expect(started()[0]).toMatchObject({ stateMachineArn: config.emergencyStopStateMachineArn, name });
     expect(startInput()).toMatchObject({ decisionId: stopId, holder: `stop:${name}`, generation: 0 });
     expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'emergency-stop.started' }), {
       once: stopId,
     });
+  });
+
+  it('reads the account shards once per batch: the first read already counts every shard record of it', async () => {
+    const e = evaluator();
+    e.startBatch();
+    await e.evaluate(counter('ACCOUNT#1', '5'));
+    await e.evaluate(counter('ACCOUNT#2', '6'));
+    await e.evaluate(counter('ACCOUNT#1', '7'));
+    expect(ddb).toHaveReceivedCommandTimes(BatchGetCommand, 1);
+
+    e.startBatch();
+    await e.evaluate(counter('ACCOUNT#1', '8'));
+    expect(ddb).toHaveReceivedCommandTimes(BatchGetCommand, 2);
+  });
+
+  it('does not read the account shards of a kind of period the account is not judged on', async () => {
+    await evaluator().evaluate({ ...counter('ACCOUNT#1', '500'), period: '2026-W47' });
+
+    expect(ddb).not.toHaveReceivedCommand(BatchGetCommand);
+    expect(workflows).not.toHaveReceivedCommand(StartExecutionCommand);
   });
 
   it.each([
@@ -536,6 +581,9 @@ class Table {
 
   constructor() {
     ddb.on(GetCommand).callsFake(async (input: GetCommandInput) => ({ Item: this.read(input.Key as Key) }));
+    ddb.on(BatchGetCommand).callsFake(async (input: BatchGetCommandInput) => ({
+      Responses: { Budgets: (input.RequestItems?.Budgets?.Keys ?? []).flatMap((key) => this.read(key as Key) ?? []) },
+    }));
     ddb.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => this.update(input));
   }
 
@@ -642,7 +690,12 @@ describe('issue 13: a failure after each step of each decision, then the stream 
     {
       name: 'emergency stop',
       decisionId: 'stop|ACCOUNT|2026-11|g0',
-      items: [counter('ACCOUNT', '100', { alertLevel: new NumberValue('95') })],
+      // The decisions on the ACCOUNT item, the spend in its shards.
+      items: [
+        { principal: 'ACCOUNT', period: '2026-11', alertLevel: new NumberValue('95') },
+        counter('ACCOUNT#5', '70'),
+        counter('ACCOUNT#9', '30'),
+      ],
       owes: ['publish', 'audit', 'start'],
     },
     {

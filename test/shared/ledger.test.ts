@@ -10,13 +10,17 @@ const rules = { perSessionRoles: [] };
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
 const ddb = mockClient(documents);
 const now = new Date('2026-11-20T15:00:00Z');
-const ledger = new Ledger(documents, {
+const options = {
   usageTable: 'Usage',
   budgetsTable: 'Budgets',
   periodKind: 'monthly',
   usageTtlDays: 10,
   now: () => now,
-});
+  accountShard: 7,
+} as const;
+const ledger = new Ledger(documents, options);
+/** The account shard the ledger above adds to. */
+const ACCOUNT_SHARD = 'ACCOUNT#7';
 
 function call(requestId: string, user: string, time = '2026-11-20T14:00:00.000Z'): BedrockCall {
   return {
@@ -87,7 +91,7 @@ describe('ledger writes', () => {
     });
     expect(counterSpend(actions, 'user/alice')).toBe('0.3');
     expect(counterSpend(actions, 'user/bob')).toBe('0.000001');
-    expect(counterSpend(actions, 'ACCOUNT')).toBe('0.300001');
+    expect(counterSpend(actions, ACCOUNT_SHARD)).toBe('0.300001');
     const aliceCounter = actions.find((a) => a.Update?.Key?.principal === 'user/alice')?.Update;
     expect(aliceCounter).toMatchObject({
       TableName: 'Budgets',
@@ -138,7 +142,7 @@ describe('ledger writes', () => {
       expect(actions.length).toBeLessThanOrEqual(MAX_TRANSACTION_ACTIONS);
       const keys = actions.map((a) => JSON.stringify(a.Update?.Key ?? a.Put?.Item?.requestId));
       expect(new Set(keys).size).toBe(keys.length); // DynamoDB refuses two actions on one item
-      total = total.plus(counterSpend(actions, 'ACCOUNT') ?? '0');
+      total = total.plus(counterSpend(actions, ACCOUNT_SHARD) ?? '0');
     }
     expect(total.toFixed()).toBe('1');
     expect(result.charged).toHaveLength(1000);
@@ -157,7 +161,7 @@ describe('ledger writes', () => {
     const retry = sentActions(1);
     expect(retry.filter((a) => a.Update?.TableName === 'Usage').map((a) => a.Update?.Key?.requestId)).toEqual(['r-2']);
     expect(counterSpend(retry, 'user/alice')).toBe('0.25');
-    expect(counterSpend(retry, 'ACCOUNT')).toBe('0.25');
+    expect(counterSpend(retry, ACCOUNT_SHARD)).toBe('0.25');
   });
 
   it('retries a transaction that lost a write conflict, unchanged', async () => {
@@ -171,6 +175,28 @@ describe('ledger writes', () => {
     expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
     expect(sentActions(1)).toEqual(sentActions(0));
     expect(result.charged).toHaveLength(1);
+  });
+
+  it('moves to another account shard when a transaction conflicts on its own, and stays there', async () => {
+    const moving = new Ledger(documents, { ...options, random: () => 0.5 });
+    // Actions: the row, alice's counter, the account shard (index 2) that another transaction holds.
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(['None', 'None', 'TransactionConflict']))
+      .resolves({});
+
+    const first = await moving.record([charge('r-1', 'alice', '0.5')], []);
+    const second = await moving.record([charge('r-2', 'alice', '0.25')], []);
+
+    const shardOf = (i: number) =>
+      sentActions(i)
+        .map((a) => String(a.Update?.Key?.principal))
+        .filter((p) => p.startsWith('ACCOUNT#'));
+    // 7 + 1 + floor(0.5 x 63) = 39: the retry and every later transaction add to shard 39, once each.
+    expect([shardOf(0), shardOf(1), shardOf(2)]).toEqual([['ACCOUNT#7'], ['ACCOUNT#39'], ['ACCOUNT#39']]);
+    expect(counterSpend(sentActions(1), 'ACCOUNT#39')).toBe('0.5');
+    expect(first.conflicts).toEqual({ account: 1, counters: 0, rows: 0 });
+    expect(second.conflicts).toEqual({ account: 0, counters: 0, rows: 0 });
   });
 
   it('counts a repeated request in one batch once and reports the repeat', async () => {
@@ -200,19 +226,17 @@ describe('ledger writes', () => {
     const periods = sentActions(0)
       .filter((a) => a.Update?.TableName === 'Budgets')
       .map((a) => `${a.Update?.Key?.principal}@${a.Update?.Key?.period}`);
-    expect(periods.sort()).toEqual(['ACCOUNT@2026-10', 'ACCOUNT@2026-11', 'user/alice@2026-10', 'user/alice@2026-11']);
+    expect(periods.sort()).toEqual([
+      'ACCOUNT#7@2026-10',
+      'ACCOUNT#7@2026-11',
+      'user/alice@2026-10',
+      'user/alice@2026-11',
+    ]);
   });
 
   it('keeps counters for every enabled kind of period, for the principal and the account', async () => {
     ddb.on(TransactWriteCommand).resolves({});
-    const weekly = new Ledger(documents, {
-      usageTable: 'Usage',
-      budgetsTable: 'Budgets',
-      periodKind: 'monthly',
-      extraPeriodKinds: ['weekly', 'daily'],
-      usageTtlDays: 10,
-      now: () => now,
-    });
+    const weekly = new Ledger(documents, { ...options, extraPeriodKinds: ['weekly', 'daily'] });
 
     await weekly.record([charge('r-1', 'alice', '0.5')], []);
 
@@ -220,9 +244,9 @@ describe('ledger writes', () => {
       .filter((a) => a.Update?.TableName === 'Budgets')
       .map((a) => `${a.Update?.Key?.principal}@${a.Update?.Key?.period}`);
     expect(periods.sort()).toEqual([
-      'ACCOUNT@2026-11',
-      'ACCOUNT@2026-11-20',
-      'ACCOUNT@2026-W47',
+      'ACCOUNT#7@2026-11',
+      'ACCOUNT#7@2026-11-20',
+      'ACCOUNT#7@2026-W47',
       'user/alice@2026-11',
       'user/alice@2026-11-20',
       'user/alice@2026-W47',
