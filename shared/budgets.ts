@@ -1,4 +1,5 @@
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   NumberValue,
@@ -7,6 +8,7 @@ import {
   ScanCommand,
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { accountShardKeys, isAccountShard } from './budgets/keys';
 import { ACCOUNT_PRINCIPAL } from './identity';
 import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from './ledger';
 import { toDecimalString, type Usd, usd, ZERO } from './money';
@@ -56,9 +58,19 @@ export interface CounterRecord {
   readonly generation: number;
 }
 
+/** The account's spend in a period: its shards added up, exactly. */
+export interface AccountTotal {
+  /** The ACCOUNT item (the account's decisions), if one was written. */
+  readonly item?: Item;
+  readonly spendUsd: Usd;
+  readonly requests: number;
+  /** Spend per model (the `modelSpend:` attributes), added up over the shards. */
+  readonly modelSpend: ReadonlyMap<string, Usd>;
+}
+
 /** Everything needed to report a period, read in one pass. */
 export interface PeriodBudgets {
-  /** Counters of principals and of ACCOUNT; unknown-model markers left out. */
+  /** Counters of principals and of ACCOUNT (its shards added up); markers and shards left out. */
   readonly counters: readonly CounterRecord[];
   /** Limit items by principal key (including DEFAULT and ACCOUNT). */
   readonly limits: ReadonlyMap<string, LimitRecord>;
@@ -234,6 +246,7 @@ export class BudgetStore {
   async periodBudgets(period: string): Promise<PeriodBudgets> {
     const counters: CounterRecord[] = [];
     const limits = new Map<string, LimitRecord>();
+    const account = new AccountSum();
     for await (const item of this.scan({
       FilterExpression: '#period IN (:period, :limit)',
       ExpressionAttributeNames: { '#period': 'period' },
@@ -242,14 +255,35 @@ export class BudgetStore {
       const principal = String(item.principal);
       if (isModelMarker(principal)) continue;
       if (item.period === LIMIT_PERIOD) limits.set(principal, limitRecordOf(item));
+      else if (principal === ACCOUNT_PRINCIPAL || isAccountShard(principal)) account.add(item);
       else counters.push(counterRecordOf(item));
     }
+    if (!account.empty) counters.push(account.counter(period));
     counters.sort((a, b) => compareText(a.principal, b.principal));
     return { counters, limits };
   }
 
-  /** Spend so far of a principal in a period. */
+  /**
+   * The account's spend in a period and its decisions' item, in one consistent BatchGetItem of the ACCOUNT item
+   * and every shard.
+   */
+  async accountTotal(period: string): Promise<AccountTotal> {
+    const sum = new AccountSum();
+    let keys: Record<string, unknown>[] = [{ principal: ACCOUNT_PRINCIPAL, period }, ...accountShardKeys(period)];
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
+      const { Responses, UnprocessedKeys } = await this.client.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.table] ?? []) sum.add(item);
+      keys = UnprocessedKeys?.[this.table]?.Keys ?? [];
+    }
+    return sum.total();
+  }
+
+  /** Spend so far of a principal (or, its shards added up, the account) in a period. */
   async spendOf(principal: string, period: string): Promise<Usd> {
+    if (principal === ACCOUNT_PRINCIPAL) return (await this.accountTotal(period)).spendUsd;
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.table, Key: { principal, period }, ConsistentRead: true }),
     );
@@ -280,6 +314,47 @@ export class BudgetStore {
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Adds up the ACCOUNT item and its shards as they are read; the decisions come from the ACCOUNT item alone. */
+class AccountSum {
+  private item: Item | undefined;
+  private spend = ZERO;
+  private requests = 0;
+  private readonly models = new Map<string, Usd>();
+  empty = true;
+
+  add(item: Item): void {
+    this.empty = false;
+    // Spend the ACCOUNT item itself holds was written before the shards existed: it still counts.
+    if (item.principal === ACCOUNT_PRINCIPAL) this.item = item;
+    this.spend = this.spend.plus(decimalOf(item.spendUsd));
+    this.requests += wholeOf(item.requests) ?? 0;
+    for (const [name, value] of Object.entries(item)) {
+      if (!name.startsWith(MODEL_SPEND_PREFIX)) continue;
+      const model = name.slice(MODEL_SPEND_PREFIX.length);
+      this.models.set(model, (this.models.get(model) ?? ZERO).plus(decimalOf(value)));
+    }
+  }
+
+  total(): AccountTotal {
+    return {
+      ...(this.item ? { item: this.item } : {}),
+      spendUsd: this.spend,
+      requests: this.requests,
+      modelSpend: this.models,
+    };
+  }
+
+  /** The account as a counter record: the ACCOUNT item's decisions with the shards' spend. */
+  counter(period: string): CounterRecord {
+    return {
+      ...counterRecordOf(this.item ?? { principal: ACCOUNT_PRINCIPAL, period }),
+      spendUsd: this.spend,
+      requests: this.requests,
+    };
+  }
+}
 
 /** The models a counter item spent most on this period, highest first. */
 export function topModels(item: Readonly<Record<string, unknown>>, count = 3): { model: string; spend: Usd }[] {

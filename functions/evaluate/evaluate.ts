@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type BudgetStore, decimalOf, isModelMarker, topModels } from '../../shared/budgets';
+import { isAccountShard } from '../../shared/budgets/keys';
 import {
   type Effects,
   executionArnOf,
@@ -16,7 +17,7 @@ import {
 } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
-import { LIMIT_PERIOD } from '../../shared/ledger';
+import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
 import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
 import { exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
@@ -81,6 +82,8 @@ export class Evaluator {
   private readonly outbox: Outbox;
   private readonly budgets = new Map<string, Promise<{ limitUsd: Usd; periodKind?: PeriodKind }>>();
   private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
+  /** Periods whose account total this batch has judged already (see `evaluate`). */
+  private readonly accountsJudged = new Set<string>();
 
   constructor(
     private readonly config: EvaluatorConfig,
@@ -94,6 +97,7 @@ export class Evaluator {
   startBatch(): void {
     this.budgets.clear();
     this.accounts.clear();
+    this.accountsJudged.clear();
   }
 
   async evaluate(item: BudgetItem): Promise<void> {
@@ -109,8 +113,24 @@ export class Evaluator {
       if (current) await this.evaluateCounter(current);
       return;
     }
+    if (isAccountShard(item.principal)) {
+      // Every shard record of a batch was written before the batch was read, so the consistent read of all
+      // shards made for the first one counts them all: the account is judged once per batch and period.
+      if (this.accountsJudged.has(item.period)) return;
+      this.accountsJudged.add(item.period);
+      return this.evaluateAccount(item.period);
+    }
+    if (item.principal === ACCOUNT_PRINCIPAL) return this.evaluateAccount(item.period);
     if (item.principal.includes('#') || !periodKindOfKey(item.period)) return;
     await this.evaluateCounter(item);
+  }
+
+  /** The account is judged on its shards added up, with the decisions recorded on the ACCOUNT item. */
+  private async evaluateAccount(period: string): Promise<void> {
+    const kind = periodKindOfKey(period);
+    // Shards are kept for every enabled kind of period; the account is judged on its own kind's only.
+    if (!kind || kind !== ((await this.budgetOf(ACCOUNT_PRINCIPAL)).periodKind ?? this.config.periodKind)) return;
+    await this.evaluateCounter(await this.accountImage(period));
   }
 
   private budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
@@ -132,7 +152,9 @@ export class Evaluator {
     let item = image;
     const judgedAgainst = item[A.generationLimitUsd];
     if (judgedAgainst !== undefined && !decimalOf(judgedAgainst).eq(limit)) {
-      item = (await this.newGeneration(item, limit)) ?? item;
+      // The write returns the item without the spend of the account's shards: keep the spend judged here.
+      const next = await this.newGeneration(item, limit);
+      if (next) item = { ...next, ...spendAttributes(image) };
     }
     const spend = decimalOf(item.spendUsd);
     await this.thresholds(item, spend, limit);
@@ -382,7 +404,7 @@ export class Evaluator {
   private account(period: string): Promise<BudgetItem | undefined> {
     let account = this.accounts.get(period);
     if (!account) {
-      account = this.read(ACCOUNT_PRINCIPAL, period);
+      account = this.readItem(ACCOUNT_PRINCIPAL, period);
       this.accounts.set(period, account);
     }
     return account;
@@ -414,10 +436,42 @@ export class Evaluator {
     if (claimed) await this.outbox.deliver(key, effects);
   }
 
+  /** A counter as the evaluator judges it: for the account, its shards added up. */
   private async read(principal: string, period: string): Promise<BudgetItem | undefined> {
+    return principal === ACCOUNT_PRINCIPAL ? this.accountImage(period) : this.readItem(principal, period);
+  }
+
+  /** The ACCOUNT item's decisions with the spend, requests and per-model spend of all its shards. */
+  private async accountImage(period: string): Promise<BudgetItem> {
+    const total = await this.deps.budgets.accountTotal(period);
+    return {
+      ...total.item,
+      principal: ACCOUNT_PRINCIPAL,
+      period,
+      spendUsd: NumberValue.from(toDecimalString(total.spendUsd)),
+      requests: total.requests,
+      ...Object.fromEntries(
+        [...total.modelSpend].map(([model, spend]) => [
+          `${MODEL_SPEND_PREFIX}${model}`,
+          NumberValue.from(toDecimalString(spend)),
+        ]),
+      ),
+    };
+  }
+
+  private async readItem(principal: string, period: string): Promise<BudgetItem | undefined> {
     const { Item } = await this.deps.documents.send(
       new GetCommand({ TableName: this.config.budgetsTable, Key: { principal, period }, ConsistentRead: true }),
     );
     return Item as BudgetItem | undefined;
   }
+}
+
+/** What a counter's spend is: its total, request count and per-model spend. */
+function spendAttributes(item: BudgetItem): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(item).filter(
+      ([name]) => name === 'spendUsd' || name === 'requests' || name.startsWith(MODEL_SPEND_PREFIX),
+    ),
+  );
 }
