@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import { type IdentityRules, type Principal, principalFromArn } from '../identity';
 import type { TokenCounts } from '../pricing';
+import { limitViolation } from './limits';
 import {
   cloudTrailEvent,
   INFERENCE_OPERATIONS,
@@ -38,6 +39,7 @@ export type RejectionKind =
   | 'invalid-invocation-log'
   | 'self-contradicting-log'
   | 'unknown-principal'
+  | 'over-limit'
   | 'unpriceable'
   | 'unreadable-payload';
 
@@ -60,6 +62,12 @@ function describeIssues(error: z.ZodError): string {
 }
 
 const invalid = (kind: RejectionKind, error: string): ParsedRecord => ({ status: 'invalid', error, kind });
+
+/** A call, unless a value of it is over a limit AWS would refuse it for (see ./limits): then only it is rejected. */
+function called(call: BedrockCall, source: string): ParsedRecord {
+  const violation = limitViolation(call);
+  return violation ? invalid('over-limit', `invalid ${source}: ${violation}`) : { status: 'call', call };
+}
 
 function identify(arn: string, rules: IdentityRules, roleArn?: string): Principal | string {
   try {
@@ -87,9 +95,8 @@ export function parseCloudTrailEvent(input: unknown, rules: IdentityRules): Pars
   const issuer = detail.userIdentity.sessionContext?.sessionIssuer;
   const principal = identify(detail.userIdentity.arn, rules, issuer?.type === 'Role' ? issuer.arn : undefined);
   if (typeof principal === 'string') return invalid('unknown-principal', `invalid CloudTrail event: ${principal}`);
-  return {
-    status: 'call',
-    call: {
+  return called(
+    {
       requestId: detail.requestID,
       source: 'cloudtrail',
       principal,
@@ -98,7 +105,8 @@ export function parseCloudTrailEvent(input: unknown, rules: IdentityRules): Pars
       region: detail.awsRegion,
       time: new Date(detail.eventTime).toISOString(),
     },
-  };
+    'CloudTrail event',
+  );
 }
 
 interface EnvelopeCounts {
@@ -204,9 +212,8 @@ export function parseInvocationLog(input: unknown, rules: IdentityRules): Parsed
   if ('contradiction' in metered) {
     return invalid('self-contradicting-log', `invocation log record contradicts itself: ${metered.contradiction}`);
   }
-  return {
-    status: 'call',
-    call: {
+  return called(
+    {
       requestId: log.requestId,
       source: 'invocation-log',
       principal,
@@ -217,7 +224,8 @@ export function parseInvocationLog(input: unknown, rules: IdentityRules): Parsed
       ...(metered.tokens ? { tokens: metered.tokens } : {}),
       ...(log.errorCode ? { errorCode: log.errorCode } : {}),
     },
-  };
+    'invocation log record',
+  );
 }
 
 export class PayloadError extends Error {

@@ -94,6 +94,38 @@ describe('ingest handler', () => {
     expect(JSON.parse(rejected[0]?.MessageBody ?? '{}')).toMatchObject({ recordId: 'event-1' });
   });
 
+  it('rejects a record over an AWS limit alone and still counts the good record beside it', async () => {
+    // A user name of 3,000 bytes: its principal id is more than a DynamoDB partition key holds (2,048 bytes), so
+    // writing it would fail the whole transaction, and the batch with its good record would end in the DLQ.
+    const alice = 'arn:aws:iam::111122223333:user/alice';
+    const huge = `arn:aws:iam::111122223333:user/${'a'.repeat(3000)}`;
+
+    const logs = await ingestEvent(logsSubscription([invocationLog('r-1', huge), invocationLog('r-2', alice)]));
+    const cloudTrail = await ingestEvent(
+      sqsBatch([JSON.stringify(cloudTrailEvent('r-3', huge)), JSON.stringify(cloudTrailEvent('r-4', alice))]),
+    );
+
+    expect(logs).toEqual({ batchItemFailures: [] });
+    expect(cloudTrail).toEqual({ batchItemFailures: [] });
+    const keys = actions().map((a) => String(a.Update?.Key?.principal ?? a.Put?.Item?.requestId));
+    expect(keys.every((key) => Buffer.byteLength(key) <= 2048)).toBe(true);
+    // 1000 x $0.25/M + 100 x $1.25/M
+    expect(spendOf('user/alice')).toBe('0.000375');
+    expect(actions().some((a) => a.Put?.Item?.requestId === 'r-4')).toBe(true);
+    const rejected = sqs
+      .commandCalls(SendMessageBatchCommand)
+      .flatMap((call) => call.args[0].input.Entries ?? [])
+      .map((entry) => JSON.parse(entry.MessageBody ?? '{}'));
+    expect(rejected).toEqual([
+      expect.objectContaining({
+        recordId: 'event-0',
+        kind: 'over-limit',
+        error: 'invalid invocation log record: the principal ARN is 3031 characters; IAM ARNs have at most 2048',
+      }),
+      expect.objectContaining({ recordId: 'm-0', kind: 'over-limit' }),
+    ]);
+  });
+
   it('charges a streamed invocation log exactly instead of rejecting it', async () => {
     await ingestEvent(logsSubscription([fixture('invocation-log-invokemodel-stream-haiku3')]));
 
