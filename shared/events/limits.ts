@@ -18,10 +18,9 @@ import type { TokenCounts } from '../pricing';
 /** DynamoDB: a partition key value is at most 2,048 bytes, a sort key value at most 1,024 (UTF-8). */
 export const MAX_PARTITION_KEY_BYTES = 2048;
 export const MAX_SORT_KEY_BYTES = 1024;
-/** SNS: a message is at most 256 KiB; the bounds below keep any alert a few KiB at most. */
-export const MAX_SNS_MESSAGE_BYTES = 256 * 1024;
+// SNS: a message is at most 256 KiB, a subject 100 characters (shared/notify cuts it); with the bounds below an
+// alert, a few input values in fixed text, stays a few KiB at most.
 /** Step Functions: an execution name is 1 to 80 characters of [A-Za-z0-9-_] (made from a hash, see above). */
-export const MAX_EXECUTION_NAME_LENGTH = 80;
 export const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
 /** IAM: an ARN is at most 2,048 characters; a path at most 512. */
@@ -37,7 +36,7 @@ const IAM_NAME_CHARACTERS = /^[\w+=,.@-]+$/;
  */
 export const MAX_REQUEST_ID_BYTES = 256;
 /** A model id is part of a partition key (`MODEL#…`); kept within a sort key's 1,024 bytes, Bedrock's are short. */
-export const MAX_MODEL_ID_BYTES = 1024;
+export const MAX_MODEL_ID_BYTES = MAX_SORT_KEY_BYTES;
 /** A region name such as us-east-1 or us-gov-west-1. */
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 /** Operation and error names: identifiers, stored and shown as they are. */

@@ -1,4 +1,6 @@
+import { executionName } from '../../shared/decisions/outbox';
 import {
+  EXECUTION_NAME,
   IAM_NAME,
   MAX_ARN_LENGTH,
   MAX_MODEL_ID_BYTES,
@@ -104,5 +106,11 @@ describe('input limits, checked when a record is parsed', () => {
   it('cuts a long value short in its reason', () => {
     const reason = overLimit(invocationLog('r-1', user(`al ice${'x'.repeat(50)}`)));
     expect(reason.length).toBeLessThan(150);
+  });
+
+  it('never lets an input value reach a Step Functions execution name as it is', () => {
+    for (const readable of ['user/al ice*?[]', `role/${'r'.repeat(64)}/${'s'.repeat(64)}-2026-11`, 'é'.repeat(3000)]) {
+      expect(executionName('suspend', 'decision-1', readable)).toMatch(EXECUTION_NAME);
+    }
   });
 });
