@@ -161,15 +161,16 @@ export async function deployTemplate(
     sfn: new SFNClient(local.clientConfig),
     secrets: new SecretsManagerClient(local.clientConfig),
   };
-  const stack = new LocalStack(local, template, opts, stackName, log, clients);
+  const deployer = new TemplateDeployer(local, template, opts, stackName, log, clients);
   try {
-    return await stack.deploy();
+    return await deployer.deploy();
   } finally {
     for (const client of Object.values(clients)) client.destroy();
   }
 }
 
-class LocalStack implements IntrinsicContext {
+/** Deploys one template: creates its resources in dependency order and resolves the references between them. */
+class TemplateDeployer implements IntrinsicContext {
   readonly pseudo: Readonly<Record<string, unknown>>;
   private readonly resources: Record<string, DeployedResource> = {};
   private readonly functions: Record<string, DeployedFunction> = {};
