@@ -1,4 +1,5 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -6,8 +7,10 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { AuditLog } from '../shared/audit/log';
 import { AdminActions } from '../shared/decisions/admin';
 import { Approvals, OverrideError } from '../shared/decisions/approvals';
+import { approvalUrl } from '../shared/decisions/links';
 import { Outbox } from '../shared/decisions/outbox';
 import { DECISIONS, DecisionError, PendingWaits } from '../shared/decisions/pending';
+import { signingSecret } from '../shared/decisions/secret';
 import { periodKey } from '../shared/period';
 import { parsePrincipal, resolveActor } from './args';
 import { deploymentOf } from './deployment';
@@ -91,6 +94,38 @@ export function approvalsFor(
       sfn.destroy();
     },
   };
+}
+
+/** A decision a workflow waits for, with its signed link (what `npm start` prints and its summary lists). */
+export interface ApprovalLink {
+  readonly id: string;
+  readonly principal: string;
+  readonly kind: string;
+  readonly url: string;
+}
+
+/** The pending decisions' links, signed with the stack's key (which the caller must be allowed to read). */
+export async function approvalLinks(
+  documents: DynamoDBDocumentClient,
+  target: Target,
+  secretArn: string,
+): Promise<ApprovalLink[]> {
+  const { approvals, close } = approvalsFor(documents, target);
+  const secrets = new SecretsManagerClient(target.clientConfig);
+  try {
+    const pending = await approvals.pending();
+    if (pending.length === 0) return [];
+    const secret = await signingSecret(secretArn, secrets)();
+    return pending.map((wait) => ({
+      id: wait.id,
+      principal: wait.principal,
+      kind: wait.kind,
+      url: approvalUrl(output(target, 'ApprovalUrl'), secret, wait.id, wait.expiresAt),
+    }));
+  } finally {
+    secrets.destroy();
+    close();
+  }
 }
 
 interface OverrideOptions extends AdminOptions {

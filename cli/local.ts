@@ -18,7 +18,7 @@ import { setBudgetLimit } from './budget-set';
 import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { deploymentOf } from './deployment';
 import { readInput, recordsFromText } from './documents';
-import { adminActionsFor } from './enforcement';
+import { type ApprovalLink, adminActionsFor, approvalLinks, approvalsFor } from './enforcement';
 import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
 import { LOCAL_STATE_FILE } from './target';
 
@@ -59,6 +59,8 @@ export interface Summary {
   readonly account: SummaryRow;
   readonly rejected: { line: number; error: string }[];
   readonly auditEntries: number;
+  /** Decisions the workflows wait for when the replay ends, with their signed links (live while --serve runs). */
+  readonly approvals: readonly ApprovalLink[];
 }
 
 /** Who sets the scenario's budgets, in the audit log. */
@@ -207,7 +209,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         );
       }
     };
-    const admin = adminActionsFor(documents, { clientConfig: stack.local.clientConfig, outputs: deployment.outputs });
+    const target = { clientConfig: stack.local.clientConfig, outputs: deployment.outputs };
+    const admin = adminActionsFor(documents, target);
     /** Applies a scenario's admin action as `local:scenario` would from the CLI. */
     const applyAction = async (item: ReplayItem): Promise<{ description?: string; error?: string }> => {
       const action = item.action as ScenarioAction;
@@ -234,6 +237,25 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           case 'resume':
             await admin.admin.resume(actionPeriod, SCENARIO_ACTOR, action.reason);
             return { description: describeAction(action) };
+          case 'override': {
+            const principal =
+              action.principal === undefined ? ACCOUNT_PRINCIPAL : resolveBudgetKey(action.principal, principals);
+            const { approvals, close } = approvalsFor(documents, target);
+            try {
+              const wait = (await approvals.pending()).find((w) => w.principal === principal);
+              if (!wait) throw new Error(`no decision is pending for ${principal}`);
+              await approvals.decide(wait.id, {
+                decision: action.decision,
+                reason: action.reason ?? 'scenario',
+                approver: SCENARIO_ACTOR,
+                ...(action.amountUsd ? { amountUsd: action.amountUsd } : {}),
+                via: 'cli',
+              });
+            } finally {
+              close();
+            }
+            return { description: describeAction(action, principal) };
+          }
         }
       } catch (error) {
         return { error: `scenario action ${action.budgeteer}: ${(error as Error).message}` };
@@ -278,7 +300,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     rejected.sort((a, b) => a.line - b.line);
 
     const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
-    const summary = await summarize(store, previous, period, rejected, auditEntries);
+    const approvals = await approvalLinks(documents, target, deployment.environment.SIGNING_SECRET_ARN ?? '');
+    const summary = { ...(await summarize(store, previous, period, rejected, auditEntries)), approvals };
     // Written before the summary: whoever reads the summary can use the stack at once.
     if (options.serve) {
       mkdirSync(dirname(LOCAL_STATE_FILE), { recursive: true });
@@ -288,7 +311,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       );
     }
     if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    else printSummary(summary, say, (Date.now() - started) / 1000);
+    else printSummary(summary, say, (Date.now() - started) / 1000, options.serve === true);
 
     if (options.serve) {
       say(
@@ -351,7 +374,7 @@ async function summarize(
   period: string,
   rejected: { line: number; error: string }[],
   auditEntries: number,
-): Promise<Summary> {
+): Promise<Omit<Summary, 'approvals'>> {
   const row = async (principal: string) => {
     const counter = counters.get(principal);
     const spend = counter?.spend ?? usd('0');
@@ -377,7 +400,7 @@ async function summarize(
   return { period, principals, account: await row(ACCOUNT_PRINCIPAL), rejected, auditEntries };
 }
 
-function printSummary(summary: Summary, say: (line: string) => void, seconds: number) {
+function printSummary(summary: Summary, say: (line: string) => void, seconds: number, serving: boolean) {
   const width = Math.max(20, ...summary.principals.map((p) => p.principal.length));
   say(`\nSummary for ${summary.period}`);
   say(
@@ -392,6 +415,17 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
   if (summary.rejected.length) {
     say(`\n${summary.rejected.length} record(s) rejected, not counted:`);
     for (const r of summary.rejected) say(`  line ${r.line}: ${r.error}`);
+  }
+  if (summary.approvals.length > 0) {
+    say(
+      `\n${summary.approvals.length} decision(s) waiting; each link opens a confirmation page (nothing changes until you confirm):`,
+    );
+    for (const a of summary.approvals) say(`  ${a.principal} (${a.kind}): ${a.url}`);
+    say(
+      serving
+        ? '  The links work until Ctrl-C.'
+        : '  The local stack stops now: run with --serve to keep the links working.',
+    );
   }
   say(`\n${summary.auditEntries} audit entries written. Done in ${seconds.toFixed(1)} s.`);
 }

@@ -38,7 +38,7 @@ export const DEFAULT_BUDGETS: Record<string, string> = {
   account: '60',
   alice: '5',
   'BedrockAPIKey-4xq9': '0.07',
-  'summarizer-app': '1.5',
+  'summarizer-app': '1.35',
 };
 
 interface Call {

@@ -150,7 +150,7 @@ export function confirmationPage(view: ApprovalView, action: string, formToken: 
   const amount = form.amountUsd ?? offers[0]?.amount.toFixed(2) ?? '';
   const raiseField =
     wait.kind === 'suspension'
-      ? `<label class="field" for="amountUsd">Raise by (USD, for “Raise the limit”)</label>
+      ? `<label class="field" for="amountUsd">Amount to raise by, in USD</label>
 <input type="text" id="amountUsd" name="amountUsd" inputmode="decimal" autocomplete="off" list="offers" value="${escapeHtml(amount)}" aria-describedby="offers-hint">
 <datalist id="offers">${offers.map((o) => `<option value="${o.amount.toFixed(2)}">${o.label} of the limit</option>`).join('')}</datalist>
 <small id="offers-hint">${offers.length > 0 ? `Suggested: ${offers.map((o) => `${formatUsd(o.amount)} (${o.label})`).join(', ')}. Any amount may be typed.` : 'Any amount may be typed.'}</small>`

@@ -7,6 +7,19 @@ import { fixture, invocationLog } from '../fixtures';
 const BIN = join(__dirname, '..', '..', 'bin', 'budgeteer.cjs');
 
 /** `npm start` with a scenario and budgets of one's own: its own local AWS, end to end, as a user runs it. */
+/** Replays `lines` (one JSON document each) with `budgets` through `budgeteer local --json`. */
+function replay(lines: readonly unknown[], budgets: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'budgeteer-local-'));
+  writeFileSync(join(dir, 'events.jsonl'), `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`);
+  writeFileSync(join(dir, 'budgets.json'), JSON.stringify(budgets));
+  return spawnSync(
+    BIN,
+    ['local', '--scenario', join(dir, 'events.jsonl'), '--budgets', join(dir, 'budgets.json'), '--json'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+}
+const secondsAgo = (seconds: number) => new Date(Date.now() - 60_000 + seconds * 1000).toISOString();
+
 describe('budgeteer local --scenario --budgets --json', () => {
   it('replays an unordered file with repeats and bad lines and prints the exact summary', () => {
     const dir = mkdtempSync(join(tmpdir(), 'budgeteer-local-'));
@@ -71,6 +84,30 @@ describe('budgeteer local --scenario --budgets --json', () => {
     ]);
     // Three budgets set and one alert, each audited.
     expect(summary.auditEntries).toBe(4);
+  });
+
+  it('decides a pending override from a scenario line, as an admin following the link would', () => {
+    const alice = 'arn:aws:iam::111122223333:user/alice';
+    const run = replay(
+      [
+        invocationLog('ovr-1', alice, { timestamp: secondsAgo(1) }),
+        { budgeteer: 'override', principal: 'alice', decision: 'raise', amountUsd: '1', reason: 'demo' },
+        { budgeteer: 'override', principal: 'alice', decision: 'lift' },
+      ],
+      { alice: '0.0001' },
+    );
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    // Suspended by the first call; the raise lifted it (limit 0.0001 + 1) and started a new generation.
+    expect(summary.principals).toEqual([
+      expect.objectContaining({ principal: 'user/alice', state: 'active', limitUsd: '1.0001', generation: 1 }),
+    ]);
+    // The second override finds nothing pending any more: rejected with its line and reason.
+    expect(summary.rejected).toEqual([
+      { line: 3, error: 'scenario action override: no decision is pending for user/alice' },
+    ]);
+    expect(summary.approvals).toEqual([]);
   });
 
   it('applies admin actions at their place in a scenario, and rejects a malformed one with its line', () => {
@@ -153,7 +190,19 @@ describe('budgeteer local --scenario --budgets --json', () => {
       generation: 1,
       limitUsd: '6',
     });
-    expect(rows.filter((p) => p.state !== 'active')).toEqual([]);
+    // The summarizer role passes its $1.35 with its last call: suspended when the replay ends, its decision pending,
+    // with a signed link in the summary.
+    expect(rows.filter((p) => p.state !== 'active')).toEqual([
+      expect.objectContaining({ principal: 'role/summarizer-app', state: 'suspended' }),
+    ]);
     expect(JSON.parse(run.stdout).account.state).toBe('active');
+    expect(JSON.parse(run.stdout).approvals).toEqual([
+      {
+        id: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
+        principal: 'role/summarizer-app',
+        kind: 'suspension',
+        url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/d\/[A-Za-z0-9_-]{16}\?e=\d+&s=[A-Za-z0-9_-]{43}$/),
+      },
+    ]);
   });
 });
