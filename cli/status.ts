@@ -89,7 +89,8 @@ export async function budgetStatus(
       spendUsd: toDecimalString(spend),
       limitUsd: toDecimalString(limit),
       percent: used.toFixed(2),
-      alertLevel: counter?.alertLevel ?? null,
+      // A new generation re-arms the level to 0 (below every threshold): no alert in force, as if none was sent.
+      alertLevel: counter?.alertLevel ? counter.alertLevel : null,
       alerts: counter?.alerts ?? [],
       state: counter?.state ?? ACTIVE_STATE,
       requests: counter?.requests ?? 0,

@@ -327,7 +327,8 @@ describe('budget list', () => {
 describe('status', () => {
   const items = [
     counter('user/alice', '45.10', { alertLevel: n('90'), alerts: [n('80'), n('90')] }),
-    counter('role/app', '12.3456789'),
+    // Re-armed by a new generation (a raised limit): level 0, shown as no alert in force.
+    counter('role/app', '12.3456789', { alertLevel: n('0') }),
     counter('role/AWSReservedSSO_X/maria@example.com', '19', {
       alertLevel: n('95'),
       alerts: [n('80'), n('90'), n('95')],
