@@ -8,18 +8,29 @@ import {
   ScanCommand,
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { accountShardKeys, isAccountShard } from './budgets/keys';
+import {
+  ACTIVE_STATE,
+  ATTRIBUTE_PREFIXES,
+  type BudgetItem,
+  BudgetItemError,
+  decimalOf,
+  KEYS,
+  kindOfKey,
+  parseBudgetItem,
+  wholeOf,
+} from './budgets/items';
+import { accountShardKeys } from './budgets/keys';
 import { ACCOUNT_PRINCIPAL } from './identity';
-import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from './ledger';
-import { toDecimalString, type Usd, usd, ZERO } from './money';
-import { isPeriodKind, type PeriodKind } from './period';
+import { toDecimalString, type Usd, ZERO } from './money';
+import type { PeriodKind } from './period';
 
+export { ACTIVE_STATE, decimalOf } from './budgets/items';
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
-export const DEFAULT_PRINCIPAL = 'DEFAULT';
+export const DEFAULT_PRINCIPAL = KEYS.defaultPrincipal;
 /** Budgets items whose principal starts with this are unknown-model markers, not principals. */
-export const MODEL_MARKER_PREFIX = 'MODEL#';
-/** A counter without a `state` attribute belongs to a principal nobody has acted on this period. */
-export const ACTIVE_STATE = 'active';
+export const MODEL_MARKER_PREFIX = KEYS.modelMarkerPrefix;
+const LIMIT_PERIOD = KEYS.limitPeriod;
+const MODEL_SPEND_PREFIX = ATTRIBUTE_PREFIXES.modelSpend;
 
 export interface Limits {
   /** From configuration, used when neither the principal nor DEFAULT has a limit item. */
@@ -86,50 +97,42 @@ export class LimitChangedError extends Error {
 
 type Item = Record<string, unknown>;
 
-/** A DynamoDB number read with `wrapNumbers` (NumberValue), or a string: kept exact either way. */
-export function decimalOf(value: unknown): Usd {
-  if (value === undefined || value === null) return ZERO;
-  if (value instanceof NumberValue) return usd(value.value);
-  if (typeof value === 'string') return usd(value);
-  if (typeof value === 'object' && 'value' in value) return usd(String((value as { value: unknown }).value));
-  throw new TypeError(`not a DynamoDB decimal: ${JSON.stringify(value)}`);
+/** Parses an item that must be of one of `kinds`. */
+function itemOf<K extends BudgetItem['kind']>(raw: Item, ...kinds: K[]): Extract<BudgetItem, { kind: K }> {
+  const item = parseBudgetItem(raw);
+  if (!(kinds as string[]).includes(item.kind)) {
+    throw new BudgetItemError(`expected a ${kinds.join(' or ')} item, read a ${item.kind}: ${item.principal}`);
+  }
+  return item as Extract<BudgetItem, { kind: K }>;
 }
 
-/** A whole DynamoDB number (a request count, a threshold); undefined when absent. */
-function wholeOf(value: unknown): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  const number = typeof value === 'number' ? value : Number(decimalOf(value).toFixed());
-  if (!Number.isSafeInteger(number)) throw new TypeError(`not a whole number: ${JSON.stringify(value)}`);
-  return number;
-}
-
-const optionalString = (value: unknown) => (typeof value === 'string' ? value : undefined);
-
-function limitRecordOf(item: Item): LimitRecord {
+function limitRecordOf(raw: Item): LimitRecord {
+  const item = itemOf(raw, 'limit', 'default-limit');
   return {
-    principal: String(item.principal),
+    principal: item.principal,
     limitUsd: decimalOf(item.limitUsd),
-    ...(isPeriodKind(item.periodKind) ? { periodKind: item.periodKind } : {}),
-    ...(typeof item.setBy === 'string' ? { setBy: item.setBy } : {}),
-    ...(typeof item.setAt === 'string' ? { setAt: item.setAt } : {}),
+    ...(item.periodKind ? { periodKind: item.periodKind } : {}),
+    ...(item.setBy === undefined ? {} : { setBy: item.setBy }),
+    ...(item.setAt === undefined ? {} : { setAt: item.setAt }),
   };
 }
 
-function counterRecordOf(item: Item): CounterRecord {
+function counterRecordOf(raw: Item): CounterRecord {
+  const item = itemOf(raw, 'counter', 'account');
   const alertLevel = wholeOf(item.alertLevel);
-  const principalArn = optionalString(item.principalArn);
-  const principalKind = optionalString(item.principalKind);
+  const principalArn = item.kind === 'counter' ? item.principalArn : undefined;
+  const principalKind = item.kind === 'counter' ? item.principalKind : undefined;
   return {
-    principal: String(item.principal),
-    period: String(item.period),
+    principal: item.principal,
+    period: item.period,
     spendUsd: decimalOf(item.spendUsd),
     requests: wholeOf(item.requests) ?? 0,
     ...(principalArn === undefined ? {} : { principalArn }),
     ...(principalKind === undefined ? {} : { principalKind }),
     ...(alertLevel === undefined ? {} : { alertLevel }),
-    alerts: Array.isArray(item.alerts) ? item.alerts.map((alert) => wholeOf(alert) as number) : [],
-    state: optionalString(item.state) ?? ACTIVE_STATE,
-    stopDenied: typeof item.stopDenied === 'string',
+    alerts: (item.alerts ?? []).map((alert) => wholeOf(alert) as number),
+    state: item.state ?? ACTIVE_STATE,
+    stopDenied: item.stopDenied !== undefined,
     generation: wholeOf(item.generation) ?? 0,
   };
 }
@@ -151,7 +154,7 @@ function unchangedCondition(
   };
 }
 
-export const isModelMarker = (principal: string) => principal.startsWith(MODEL_MARKER_PREFIX);
+export const isModelMarker = (principal: string) => principal.startsWith(KEYS.modelMarkerPrefix);
 
 export class BudgetStore {
   constructor(
@@ -252,11 +255,12 @@ export class BudgetStore {
       ExpressionAttributeNames: { '#period': 'period' },
       ExpressionAttributeValues: { ':period': period, ':limit': LIMIT_PERIOD },
     })) {
-      const principal = String(item.principal);
-      if (isModelMarker(principal)) continue;
-      if (item.period === LIMIT_PERIOD) limits.set(principal, limitRecordOf(item));
-      else if (principal === ACCOUNT_PRINCIPAL || isAccountShard(principal)) account.add(item);
-      else counters.push(counterRecordOf(item));
+      // Markers and deny records share the table (a coverage marker's period is a day): only these count,
+      // each parsed as its kind.
+      const kind = kindOfKey(item.principal, item.period);
+      if (kind === 'limit' || kind === 'default-limit') limits.set(String(item.principal), limitRecordOf(item));
+      else if (kind === 'account' || kind === 'account-shard') account.add(item);
+      else if (kind === 'counter') counters.push(counterRecordOf(item));
     }
     if (!account.empty) counters.push(account.counter(period));
     counters.sort((a, b) => compareText(a.principal, b.principal));
@@ -324,10 +328,11 @@ class AccountSum {
   private readonly models = new Map<string, Usd>();
   empty = true;
 
-  add(item: Item): void {
+  add(raw: Item): void {
+    const item = itemOf(raw, 'account', 'account-shard');
     this.empty = false;
     // Spend the ACCOUNT item itself holds was written before the shards existed: it still counts.
-    if (item.principal === ACCOUNT_PRINCIPAL) this.item = item;
+    if (item.kind === 'account') this.item = raw;
     this.spend = this.spend.plus(decimalOf(item.spendUsd));
     this.requests += wholeOf(item.requests) ?? 0;
     for (const [name, value] of Object.entries(item)) {

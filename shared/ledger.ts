@@ -1,5 +1,6 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ATTRIBUTE_PREFIXES, KEYS } from './budgets/items';
 import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
 import { toDecimalString, type Usd, ZERO } from './money';
@@ -64,7 +65,7 @@ const MAX_CONFLICT_RETRIES = 8;
 /** Cancellation reasons that a later attempt of the same transaction can overcome. */
 const RETRYABLE = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
 
-export const LIMIT_PERIOD = 'LIMIT';
+export const LIMIT_PERIOD = KEYS.limitPeriod;
 
 /** The unmetered index spreads sightings over a few partitions so one hot key never limits CloudTrail ingest. */
 export const UNMETERED_SHARDS = 4;
@@ -73,7 +74,10 @@ export function unmeteredShardOf(requestId: string): string {
   for (const char of requestId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
   return `U${hash % UNMETERED_SHARDS}`;
 }
-export const unknownModelKey = (model: string) => ({ principal: `MODEL#${model}`, period: 'UNKNOWN' });
+export const unknownModelKey = (model: string) => ({
+  principal: `${KEYS.modelMarkerPrefix}${model}`,
+  period: KEYS.unknownModelPeriod,
+});
 
 type Item =
   | { readonly kind: 'charge'; readonly charge: Charge }
@@ -91,7 +95,7 @@ interface Counter {
 }
 
 /** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
-export const MODEL_SPEND_PREFIX = 'modelSpend:';
+export const MODEL_SPEND_PREFIX = ATTRIBUTE_PREFIXES.modelSpend;
 
 /**
  * Writes a batch exactly once. Every call's Usage row is written with a condition (the row is what makes the call
@@ -167,7 +171,7 @@ export class Ledger {
       `${call.principal.id}\u0000${period}`,
       `account\u0000${period}`,
     ]);
-    if (unknownModel) keys.push(`MODEL#${model}`);
+    if (unknownModel) keys.push(unknownModelKey(model).principal);
     return keys;
   }
 

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type BudgetStore, decimalOf, isModelMarker, topModels } from '../../shared/budgets';
-import { isAccountShard } from '../../shared/budgets/keys';
+import { type BudgetStore, decimalOf, topModels } from '../../shared/budgets';
+import { KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
 import {
   type Effects,
   executionArnOf,
@@ -17,7 +17,7 @@ import {
 } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
-import { LIMIT_PERIOD, MODEL_SPEND_PREFIX } from '../../shared/ledger';
+import { MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
 import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
 import { exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
@@ -64,7 +64,8 @@ function inGeneration(g: number): { condition: string; values: Record<string, un
  * too; those that change neither spend nor add effects owed are dropped before any read.
  */
 export function needsEvaluation(oldImage: BudgetItem | undefined, newImage: BudgetItem): boolean {
-  if (!oldImage || newImage.period === LIMIT_PERIOD || isModelMarker(newImage.principal)) return true;
+  const kind = kindOfKey(newImage.principal, newImage.period);
+  if (!oldImage || kind === 'limit' || kind === 'default-limit' || kind === 'unknown-model') return true;
   if (!decimalOf(oldImage.spendUsd).eq(decimalOf(newImage.spendUsd))) return true;
   const owedBefore = new Set(pendingEffects(oldImage).map((e) => e.decisionId));
   return pendingEffects(newImage).some((effects) => !owedBefore.has(effects.decisionId));
@@ -100,29 +101,41 @@ export class Evaluator {
     this.accountsJudged.clear();
   }
 
+  /** Judges one Budgets item as read; one that is not a valid item of its kind throws BudgetItemError. */
   async evaluate(item: BudgetItem): Promise<void> {
-    if (isModelMarker(item.principal)) return this.unknownModel(item);
-    if (item.period === LIMIT_PERIOD) {
-      // The limit changed: what this batch read of it before is stale.
-      this.budgets.delete(item.principal);
-      // A new limit counts at once: re-evaluate the principal's current period against it.
-      if (item.principal !== ACCOUNT_PRINCIPAL && item.principal.includes('#')) return;
-      if (item.principal === 'DEFAULT') return;
-      const kind = (await this.budgetOf(item.principal)).periodKind ?? this.config.periodKind;
-      const current = await this.read(item.principal, periodKey(kind, this.now()));
-      if (current) await this.evaluateCounter(current);
-      return;
+    const parsed = parseBudgetItem(item);
+    switch (parsed.kind) {
+      case 'unknown-model':
+        return this.unknownModel(item);
+      case 'default-limit':
+        // What this batch read of it before is stale; a principal's own limit item is what re-judges it.
+        this.budgets.delete(parsed.principal);
+        return;
+      case 'limit': {
+        // The limit changed: what this batch read of it before is stale.
+        this.budgets.delete(parsed.principal);
+        // A new limit counts at once: re-evaluate the principal's current period against it.
+        if (parsed.principal !== ACCOUNT_PRINCIPAL && parsed.principal.includes('#')) return;
+        const kind = (await this.budgetOf(parsed.principal)).periodKind ?? this.config.periodKind;
+        const current = await this.read(parsed.principal, periodKey(kind, this.now()));
+        if (current) await this.evaluateCounter(current);
+        return;
+      }
+      case 'account-shard':
+        // Every shard record of a batch was written before the batch was read, so the consistent read of all
+        // shards made for the first one counts them all: the account is judged once per batch and period.
+        if (this.accountsJudged.has(parsed.period)) return;
+        this.accountsJudged.add(parsed.period);
+        return this.evaluateAccount(parsed.period);
+      case 'account':
+        return this.evaluateAccount(parsed.period);
+      case 'counter':
+        return this.evaluateCounter(item);
+      case 'coverage':
+      case 'deny':
+        // The sweep delivers what a coverage marker owes; deny records are the suspend function's.
+        return;
     }
-    if (isAccountShard(item.principal)) {
-      // Every shard record of a batch was written before the batch was read, so the consistent read of all
-      // shards made for the first one counts them all: the account is judged once per batch and period.
-      if (this.accountsJudged.has(item.period)) return;
-      this.accountsJudged.add(item.period);
-      return this.evaluateAccount(item.period);
-    }
-    if (item.principal === ACCOUNT_PRINCIPAL) return this.evaluateAccount(item.period);
-    if (item.principal.includes('#') || !periodKindOfKey(item.period)) return;
-    await this.evaluateCounter(item);
   }
 
   /** The account is judged on its shards added up, with the decisions recorded on the ACCOUNT item. */
@@ -415,7 +428,7 @@ export class Evaluator {
   }
 
   private async unknownModel(item: BudgetItem): Promise<void> {
-    const model = item.principal.slice('MODEL#'.length);
+    const model = item.principal.slice(KEYS.modelMarkerPrefix.length);
     const requests = wholeOf(item.requests);
     const effects: Effects = {
       decisionId: `unknown-model|${model}`,

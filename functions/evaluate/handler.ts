@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { AuditLog } from '../../shared/audit/log';
@@ -13,6 +13,7 @@ import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 import { type BudgetItem, Evaluator, needsEvaluation } from './evaluate';
+import { parseStreamRecord } from './stream';
 
 function thresholdsFromEnv(): number[] {
   let values: unknown;
@@ -52,28 +53,43 @@ const evaluator = new Evaluator(
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-evaluate' });
+const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'evaluate' });
 
 /**
  * Records are evaluated in stream order. On a failure, the records from the failed one on are handed back
- * (ReportBatchItemFailures), so the event source mapping retries them in order and never skips a decision.
+ * (ReportBatchItemFailures), so the event source mapping retries them in order and never skips a decision. A
+ * record that is not a valid Budgets stream record would fail every retry and hold up every record behind it: it
+ * is logged as an error with what it is and why, counted (UnparseableStreamRecords), and passed over.
  */
 export async function evaluateStream(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   evaluator.startBatch();
-  for (const record of event.Records) {
-    if (record.eventName === 'REMOVE' || !record.dynamodb?.NewImage) continue;
+  let unparseable = 0;
+  for (const raw of event.Records) {
+    if (raw.eventName === 'REMOVE') continue;
+    const parsed = parseStreamRecord(raw);
+    if (!parsed.ok) {
+      unparseable++;
+      logger.error('unparseable Budgets stream record: passed over, not retried', {
+        eventID: parsed.eventID,
+        sequenceNumber: parsed.sequenceNumber,
+        keys: parsed.keys,
+        reason: parsed.error,
+      });
+      continue;
+    }
+    const { record, newImage, oldImage } = parsed;
+    if (!newImage) continue;
     try {
-      const image = (raw: unknown) =>
-        raw ? (unmarshall(raw as Record<string, AttributeValue>, { wrapNumbers: true }) as BudgetItem) : undefined;
-      const item = image(record.dynamodb.NewImage) as BudgetItem;
       // The evaluator's own claims and clears come back here: drop those that change nothing it judges.
-      if (!needsEvaluation(image(record.dynamodb.OldImage), item)) continue;
-      await evaluator.evaluate(item);
+      if (!needsEvaluation(oldImage as BudgetItem | undefined, newImage)) continue;
+      await evaluator.evaluate(newImage);
     } catch (error) {
       logger.error('evaluation failed; the batch is retried from this record', { error, eventID: record.eventID });
-      return { batchItemFailures: [{ itemIdentifier: record.dynamodb.SequenceNumber ?? '' }] };
+      return { batchItemFailures: [{ itemIdentifier: record.dynamodb.SequenceNumber }] };
     }
   }
+  if (unparseable > 0) metrics.addMetric('UnparseableStreamRecords', MetricUnit.Count, unparseable);
   return { batchItemFailures: [] };
 }
 
-export const handler = middy(evaluateStream).use(injectLambdaContext(logger));
+export const handler = middy(evaluateStream).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -20,6 +20,7 @@ import {
   type SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ATTRIBUTE_PREFIXES, ATTRIBUTES, KEYS } from '../../shared/budgets/items';
 import {
   checkSize,
   DENY_POLICY_NAME,
@@ -32,8 +33,8 @@ import {
 import { entityKey } from '../../shared/enforcement/target';
 
 /** The Budgets item that records who holds a deny on one entity; `version` rises with every change. */
-export const DENY_PERIOD = 'DENY';
-const HOLD_PREFIX = 'hold:';
+export const DENY_PERIOD = KEYS.denyPeriod;
+const HOLD_PREFIX = ATTRIBUTE_PREFIXES.hold;
 /** Rounds of put-then-recheck before giving up (each round means another writer changed the holds meanwhile). */
 const MAX_ROUNDS = 10;
 
@@ -110,7 +111,11 @@ export class DenyStore {
         TableName: this.table,
         Key: { principal: entityKey(entity), period: DENY_PERIOD },
         UpdateExpression: expression,
-        ExpressionAttributeNames: { '#hold': `${HOLD_PREFIX}${holder}`, '#kind': 'entityKind', '#name': 'entityName' },
+        ExpressionAttributeNames: {
+          '#hold': `${HOLD_PREFIX}${holder}`,
+          '#kind': ATTRIBUTES.entityKind,
+          '#name': ATTRIBUTES.entityName,
+        },
         ExpressionAttributeValues: { ...values, ':one': 1, ':kind': entity.kind, ':name': entity.name },
       }),
     );

@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { KEYS } from '../../shared/budgets/items';
 import type { Effects, Outbox } from '../../shared/decisions/outbox';
 import type { BedrockCall } from '../../shared/events/parse';
 import type { PrincipalKind } from '../../shared/identity';
@@ -71,7 +72,7 @@ export class CoverageSweep {
     const day = now.toISOString().slice(0, 10);
     const owed: { key: { principal: string; period: string }; effects: Effects }[] = [];
     for (const [principal, calls] of counts) {
-      const key = { principal: `COVERAGE#${principal}`, period: day };
+      const key = { principal: `${KEYS.coveragePrefix}${principal}`, period: day };
       const effects = this.alertEffects(principal, day, calls);
       const claimed = await this.deps.outbox.claim(
         key,
@@ -92,7 +93,7 @@ export class CoverageSweep {
     return {
       found: rows.length,
       charged: charged.length,
-      alerted: owed.map(({ key }) => key.principal.slice('COVERAGE#'.length)),
+      alerted: owed.map(({ key }) => key.principal.slice(KEYS.coveragePrefix.length)),
       completed,
       woken,
     };

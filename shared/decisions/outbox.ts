@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { AuditInput } from '../audit/entry';
 import type { AuditLog } from '../audit/log';
+import { ATTRIBUTE_PREFIXES, ATTRIBUTES } from '../budgets/items';
 import { requireEnv } from '../config';
 import { type AlertMessage, publishAlert } from '../notify';
 
@@ -32,9 +33,9 @@ export interface Effects {
   readonly invoke?: unknown;
 }
 
-export const OUTBOX_PREFIX = 'outbox:';
+export const OUTBOX_PREFIX = ATTRIBUTE_PREFIXES.outbox;
 /** Set while an item has effects owed, so the sweep finds them without reading every item. */
-export const OUTBOX_SINCE = 'outboxSince';
+export const OUTBOX_SINCE = ATTRIBUTES.outboxSince;
 
 export interface OutboxTargets {
   readonly table: string;

@@ -1,3 +1,4 @@
+import { KEYS } from '../budgets/items';
 import type { DenyEntity } from './policy';
 
 /** IAM Identity Center provisions `AWSReservedSSO_<permission set name>_<16 hex>` roles, which IAM refuses to edit. */
@@ -81,4 +82,4 @@ function roleNameOf(arn: string, account: string): string | undefined {
 }
 
 /** The key of an entity's deny record: one record (and one policy) per IAM user, role or permission set. */
-export const entityKey = (entity: DenyEntity) => `DENY#${entity.kind}/${entity.name}`;
+export const entityKey = (entity: DenyEntity) => `${KEYS.denyPrefix}${entity.kind}/${entity.name}`;

@@ -332,7 +332,7 @@ describe('status', () => {
     counter('role/AWSReservedSSO_X/maria@example.com', '19', {
       alertLevel: n('95'),
       alerts: [n('80'), n('90'), n('95')],
-      state: 'suspension-requested',
+      state: 'suspended',
     }),
     counter('ACCOUNT', '76.4556789'),
     { principal: 'MODEL#acme.new-model', period: '2026-11', requests: n('1') },
@@ -383,7 +383,7 @@ describe('status', () => {
       ['user/alice', '45.1', '100', '45.10'],
       ['role/app', '12.3456789', '100', '12.34'],
     ]);
-    expect(report.principals[0]).toMatchObject({ alertLevel: 95, alerts: [80, 90, 95], state: 'suspension-requested' });
+    expect(report.principals[0]).toMatchObject({ alertLevel: 95, alerts: [80, 90, 95], state: 'suspended' });
     expect(report.principals[2]).toMatchObject({ alertLevel: null, alerts: [], state: 'active', requests: 3 });
     expect(report.account).toEqual({
       principal: 'ACCOUNT',
@@ -407,7 +407,7 @@ describe('status', () => {
     expect(lines[0]).toBe('period 2026-11 (monthly); alerts at 80, 90, 95%');
     expect(lines[1]).toMatch(/^principal\s+spend\s+limit\s+used\s+alert\s+alerts\s+state$/);
     expect(lines[2]).toMatch(
-      /^role\/AWSReservedSSO_X\/maria@example.com\s+\$19\.00\s+\$20\.00\s+95\.00%\s+95%\s+80,90,95\s+suspension-requested$/,
+      /^role\/AWSReservedSSO_X\/maria@example.com\s+\$19\.00\s+\$20\.00\s+95\.00%\s+95%\s+80,90,95\s+suspended$/,
     );
     expect(lines[4]).toMatch(/^role\/app\s+\$12\.3456789\s+\$100\.00\s+12\.34%\s+-\s+-\s+active$/);
     expect(lines[5]).toMatch(/^ACCOUNT\s+\$76\.4556789\s+\$1000\.00\s+7\.64%/);

@@ -445,16 +445,18 @@ describe('generations', () => {
     expect(pendingEffects(table.image(alice))).toEqual([]);
   });
 
+  /** A suspension as the suspend function records it, its workflow waiting. */
+  const suspension = {
+    holder: 'suspend:s-1',
+    executionArn: 'arn:exec:s-1',
+    since: '2026-11-19T00:00:00Z',
+    reason: 'budget',
+    generation: 0,
+    decisionId: 'suspend|user/alice|2026-11|g0',
+    waitId: 'wait-1',
+  };
+
   it('lifts a suspension through its pending decision when the new limit is above the spend', async () => {
-    const suspension = {
-      holder: 'suspend:s-1',
-      executionArn: 'arn:exec:s-1',
-      since: '2026-11-19T00:00:00Z',
-      reason: 'budget',
-      generation: 0,
-      decisionId: 'suspend|user/alice|2026-11|g0',
-      waitId: 'wait-1',
-    };
     const item = counter('user/alice', '60', {
       state: 'suspended',
       suspension,
@@ -477,7 +479,7 @@ describe('generations', () => {
   it('keeps a suspension the new limit still justifies', async () => {
     const item = counter('user/alice', '120', {
       state: 'suspended',
-      suspension: { holder: 'h', waitId: 'wait-1' },
+      suspension,
       generationLimitUsd: new NumberValue('50'),
     });
     ddb.on(UpdateCommand).resolves({ Attributes: { ...item, generation: new NumberValue('1') } });

@@ -171,8 +171,17 @@ describe('budget evaluation on the local stack', () => {
         {
           eventID: '1',
           eventName: 'INSERT',
+          eventVersion: '1.1',
           eventSource: 'aws:dynamodb',
-          dynamodb: { Keys: marshall({ principal, period }), NewImage: marshall(snapshot), SequenceNumber: '1' },
+          awsRegion: 'us-east-1',
+          eventSourceARN: 'arn:aws:dynamodb:us-east-1:123456789012:table/Budgets/stream/2100-01-01T00:00:00.000',
+          dynamodb: {
+            Keys: marshall({ principal, period }),
+            NewImage: marshall(snapshot),
+            SequenceNumber: '1',
+            SizeBytes: 100,
+            StreamViewType: 'NEW_AND_OLD_IMAGES',
+          },
         },
       ],
     };

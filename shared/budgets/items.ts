@@ -1,0 +1,347 @@
+import { NumberValue } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { ACCOUNT_PRINCIPAL } from '../identity';
+import { type Usd, usd, ZERO } from '../money';
+import { PERIOD_KINDS, periodKindOfKey } from '../period';
+import { isAccountShard } from './keys';
+
+/**
+ * Every kind of item in the Budgets table, in one place: its key, its attributes and the state names. Items are
+ * read with `wrapNumbers` (a DynamoDB number is a NumberValue holding its exact digits); the schemas check them and
+ * keep them so, and `decimalOf` is the one way to turn one into money. Readers parse through `parseBudgetItem`;
+ * nothing else spells an attribute name.
+ */
+
+/** One set of state names: a principal is active or suspended, the account active or stopped. */
+export const BUDGET_STATES = ['active', 'suspended', 'stopped'] as const;
+export type BudgetState = (typeof BUDGET_STATES)[number];
+export const PRINCIPAL_STATES = ['active', 'suspended'] as const satisfies readonly BudgetState[];
+export const ACCOUNT_STATES = ['active', 'stopped'] as const satisfies readonly BudgetState[];
+/** A counter without a `state` attribute belongs to a principal nobody has acted on this period. */
+export const ACTIVE_STATE: BudgetState = 'active';
+
+/** Keys that are not a principal's id or a period's key. */
+export const KEYS = {
+  /** The period of a limit item. */
+  limitPeriod: 'LIMIT',
+  /** The principal of the deployment-wide default limit set at run time. */
+  defaultPrincipal: 'DEFAULT',
+  modelMarkerPrefix: 'MODEL#',
+  /** The period of an unknown-model marker. */
+  unknownModelPeriod: 'UNKNOWN',
+  /** The principal prefix of the sweep's once-a-day unmetered-calls marker (its period is the day). */
+  coveragePrefix: 'COVERAGE#',
+  /** The principal prefix and period of a deny record (who holds a deny on one IAM entity). */
+  denyPrefix: 'DENY#',
+  denyPeriod: 'DENY',
+} as const;
+
+/** Attributes a principal's (or the account's) counter carries for enforcement. */
+export const ENFORCEMENT_ATTRIBUTES = {
+  state: 'state',
+  /** The suspension in force (principal) or the stop in force (account): a `Suspension`. */
+  suspension: 'suspension',
+  /** The decisions' generation: a limit change or a lift starts a new one and re-arms the thresholds. */
+  generation: 'generation',
+  /** What started the current generation: `limit-changed`, `lift`, `resume`. */
+  generationCause: 'generationCause',
+  /** The limit the current generation is judged against. */
+  generationLimitUsd: 'generationLimitUsd',
+  /** Set by `lift`: allowed until the period ends, whatever the spend (a `Lift`). */
+  lifted: 'lifted',
+  /** The generation in which a lift or a raise asked the suspension (or stop) in force to end. */
+  endWaitGeneration: 'endWaitGeneration',
+  /** The holder of an emergency stop that denied this principal. */
+  stopDenied: 'stopDenied',
+} as const;
+
+/** Every fixed attribute name of every kind of item (keys included). */
+export const ATTRIBUTES = {
+  principal: 'principal',
+  period: 'period',
+  // limits
+  limitUsd: 'limitUsd',
+  periodKind: 'periodKind',
+  setBy: 'setBy',
+  setAt: 'setAt',
+  // counters and account shards
+  spendUsd: 'spendUsd',
+  requests: 'requests',
+  principalArn: 'principalArn',
+  principalKind: 'principalKind',
+  updatedAt: 'updatedAt',
+  // decisions on counters and the account
+  alertLevel: 'alertLevel',
+  alerts: 'alerts',
+  lastAlertAt: 'lastAlertAt',
+  exhaustedGeneration: 'exhaustedGeneration',
+  stopRequestedBy: 'stopRequestedBy',
+  outboxSince: 'outboxSince',
+  ...ENFORCEMENT_ATTRIBUTES,
+  // markers
+  firstSeen: 'firstSeen',
+  lastSeen: 'lastSeen',
+  alertedAt: 'alertedAt',
+  calls: 'calls',
+  // deny records
+  entityKind: 'entityKind',
+  entityName: 'entityName',
+  version: 'version',
+} as const;
+
+/** Attributes named with a prefix and a variable part. */
+export const ATTRIBUTE_PREFIXES = {
+  /** `modelSpend:<model>`: a counter's spend on one model. */
+  modelSpend: 'modelSpend:',
+  /** `outbox:<decision id>`: the effects a claimed decision still owes. */
+  outbox: 'outbox:',
+  /** `hold:<holder>`: one holder of a deny. */
+  hold: 'hold:',
+} as const;
+
+const FIXED_NAMES: ReadonlySet<string> = new Set(Object.values(ATTRIBUTES));
+
+/** Whether `name` is an attribute some kind of Budgets item has. */
+export function isBudgetAttribute(name: string): boolean {
+  return FIXED_NAMES.has(name) || Object.values(ATTRIBUTE_PREFIXES).some((prefix) => name.startsWith(prefix));
+}
+
+/** A DynamoDB number as read with `wrapNumbers` (NumberValue, or a plain object with its digits), or a string. */
+export function decimalOf(value: unknown): Usd {
+  if (value === undefined || value === null) return ZERO;
+  if (value instanceof NumberValue) return usd(value.value);
+  if (typeof value === 'string') return usd(value);
+  // Another copy of the SDK's NumberValue class, or one that went through JSON.
+  if (typeof value === 'object' && 'value' in value) return usd(String((value as { value: unknown }).value));
+  throw new TypeError(`not a DynamoDB decimal: ${JSON.stringify(value)}`);
+}
+
+/** A whole DynamoDB number (a count, a threshold, a generation); undefined when absent. */
+export function wholeOf(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = typeof value === 'number' ? value : Number(decimalOf(value).toFixed());
+  if (!Number.isSafeInteger(number)) throw new TypeError(`not a whole number: ${JSON.stringify(value)}`);
+  return number;
+}
+
+const succeeds = (read: () => unknown) => {
+  try {
+    read();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Exact decimal, kept as read: turn it into money with `decimalOf`. */
+export type StoredDecimal = NumberValue | string | { readonly value: string };
+const decimal = z.custom<StoredDecimal>(
+  (value) => value !== undefined && value !== null && typeof value !== 'number' && succeeds(() => decimalOf(value)),
+  'an exact decimal (a DynamoDB number read with wrapNumbers)',
+);
+const whole = z.custom<StoredDecimal | number>(
+  (value) => value !== undefined && value !== null && succeeds(() => wholeOf(value)),
+  'a whole number',
+);
+
+export const SuspensionSchema = z.looseObject({
+  /** Names the deny's hold: `suspend:<execution name>` or `stop:<execution name>`. */
+  holder: z.string(),
+  executionArn: z.string(),
+  since: z.string(),
+  /** `budget`, `emergency-stop`, or the account's stop reason. */
+  reason: z.string(),
+  generation: whole,
+  decisionId: z.string(),
+  /** The pending decision that can end it (`budgeteer override <id>`), once the workflow waits. */
+  waitId: z.string().optional(),
+});
+
+export const LiftSchema = z.looseObject({
+  by: z.string(),
+  at: z.string(),
+  reason: z.string(),
+  /** The approval that lifted (an override's link), so its repeat changes nothing. */
+  approvalId: z.string().optional(),
+});
+
+const limitShape = {
+  principal: z.string(),
+  period: z.literal(KEYS.limitPeriod),
+  limitUsd: decimal,
+  /** The kind of period the limit is for; absent: the deployment's own. */
+  periodKind: z.enum(PERIOD_KINDS).optional(),
+  setBy: z.string().optional(),
+  setAt: z.string().optional(),
+};
+
+const spendShape = {
+  principal: z.string(),
+  period: z.string(),
+  spendUsd: decimal.optional(),
+  requests: whole.optional(),
+  updatedAt: z.string().optional(),
+};
+
+const decisionShape = {
+  alertLevel: whole.optional(),
+  alerts: z.array(whole).optional(),
+  lastAlertAt: z.string().optional(),
+  exhaustedGeneration: whole.optional(),
+  outboxSince: z.string().optional(),
+  [ENFORCEMENT_ATTRIBUTES.state]: z.enum(BUDGET_STATES).optional(),
+  [ENFORCEMENT_ATTRIBUTES.suspension]: SuspensionSchema.optional(),
+  [ENFORCEMENT_ATTRIBUTES.generation]: whole.optional(),
+  [ENFORCEMENT_ATTRIBUTES.generationCause]: z.string().optional(),
+  [ENFORCEMENT_ATTRIBUTES.generationLimitUsd]: decimal.optional(),
+  [ENFORCEMENT_ATTRIBUTES.lifted]: LiftSchema.optional(),
+  [ENFORCEMENT_ATTRIBUTES.endWaitGeneration]: whole.optional(),
+  [ENFORCEMENT_ATTRIBUTES.stopDenied]: z.string().optional(),
+};
+
+const outboxShape = { outboxSince: z.string().optional(), alertedAt: z.string().optional() };
+
+/** Each kind's schema; `kind` is not stored: `parseBudgetItem` derives it from the key. */
+export const LimitItemSchema = z.looseObject({ kind: z.literal('limit'), ...limitShape });
+export const DefaultLimitItemSchema = z.looseObject({
+  kind: z.literal('default-limit'),
+  ...limitShape,
+  principal: z.literal(KEYS.defaultPrincipal),
+});
+export const CounterItemSchema = z.looseObject({
+  kind: z.literal('counter'),
+  ...spendShape,
+  principalArn: z.string().optional(),
+  principalKind: z.string().optional(),
+  ...decisionShape,
+});
+/** The account's decisions; its spend is in the shards (or, written before them, here too). */
+export const AccountItemSchema = z.looseObject({
+  kind: z.literal('account'),
+  ...spendShape,
+  principal: z.literal(ACCOUNT_PRINCIPAL),
+  ...decisionShape,
+  stopRequestedBy: z.string().optional(),
+});
+export const AccountShardItemSchema = z.looseObject({ kind: z.literal('account-shard'), ...spendShape });
+export const UnknownModelItemSchema = z.looseObject({
+  kind: z.literal('unknown-model'),
+  principal: z.string().startsWith(KEYS.modelMarkerPrefix),
+  period: z.literal(KEYS.unknownModelPeriod),
+  firstSeen: z.string().optional(),
+  lastSeen: z.string().optional(),
+  requests: whole.optional(),
+  ...outboxShape,
+});
+export const CoverageItemSchema = z.looseObject({
+  kind: z.literal('coverage'),
+  principal: z.string().startsWith(KEYS.coveragePrefix),
+  period: z.string(),
+  calls: whole.optional(),
+  ...outboxShape,
+});
+export const DenyItemSchema = z.looseObject({
+  kind: z.literal('deny'),
+  principal: z.string().startsWith(KEYS.denyPrefix),
+  period: z.literal(KEYS.denyPeriod),
+  entityKind: z.string().optional(),
+  entityName: z.string().optional(),
+  version: whole.optional(),
+});
+
+/** Attributes with a variable part: each must hold what its prefix says. */
+function checkPrefixed(item: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  for (const [name, value] of Object.entries(item)) {
+    const fail = (message: string) => ctx.addIssue({ code: 'custom', path: [name], message });
+    if (name.startsWith(ATTRIBUTE_PREFIXES.modelSpend) && !decimal.safeParse(value).success) {
+      fail('a per-model spend is an exact decimal');
+    } else if (
+      name.startsWith(ATTRIBUTE_PREFIXES.outbox) &&
+      !z.looseObject({ decisionId: z.string() }).safeParse(value).success
+    ) {
+      fail('effects owed carry their decision id');
+    } else if (name.startsWith(ATTRIBUTE_PREFIXES.hold) && (typeof value !== 'object' || value === null)) {
+      fail('a deny hold is a map');
+    }
+  }
+}
+
+export const BudgetItemSchema = z
+  .discriminatedUnion('kind', [
+    LimitItemSchema,
+    DefaultLimitItemSchema,
+    CounterItemSchema,
+    AccountItemSchema,
+    AccountShardItemSchema,
+    UnknownModelItemSchema,
+    CoverageItemSchema,
+    DenyItemSchema,
+  ])
+  .superRefine(checkPrefixed);
+
+export type BudgetItem = z.infer<typeof BudgetItemSchema>;
+export type BudgetItemKind = BudgetItem['kind'];
+export type LimitItem = z.infer<typeof LimitItemSchema> | z.infer<typeof DefaultLimitItemSchema>;
+export type CounterItem = z.infer<typeof CounterItemSchema>;
+export type AccountItem = z.infer<typeof AccountItemSchema>;
+export type Suspension = z.infer<typeof SuspensionSchema>;
+export type Lift = z.infer<typeof LiftSchema>;
+
+/** The kind of item a key names; undefined for a key no kind has. */
+export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind | undefined {
+  if (typeof principal !== 'string' || typeof period !== 'string') return undefined;
+  if (period === KEYS.limitPeriod) return principal === KEYS.defaultPrincipal ? 'default-limit' : 'limit';
+  if (principal.startsWith(KEYS.modelMarkerPrefix)) return 'unknown-model';
+  if (principal.startsWith(KEYS.coveragePrefix)) return 'coverage';
+  if (principal.startsWith(KEYS.denyPrefix)) return 'deny';
+  if (!periodKindOfKey(period)) return undefined;
+  if (isAccountShard(principal)) return 'account-shard';
+  if (principal === ACCOUNT_PRINCIPAL) return 'account';
+  return principal.includes('#') ? undefined : 'counter';
+}
+
+export class BudgetItemError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BudgetItemError';
+  }
+}
+
+/** An item as read (wrapNumbers), checked against its kind's schema. */
+export function safeParseBudgetItem(
+  raw: unknown,
+): { success: true; data: BudgetItem } | { success: false; error: BudgetItemError } {
+  const key = (raw ?? {}) as { principal?: unknown; period?: unknown };
+  const kind = kindOfKey(key.principal, key.period);
+  if (!kind) {
+    return {
+      success: false,
+      error: new BudgetItemError(
+        `no kind of Budgets item has the key ${JSON.stringify({ principal: key.principal, period: key.period })}`,
+      ),
+    };
+  }
+  const parsed = BudgetItemSchema.safeParse({ ...(raw as object), kind });
+  if (parsed.success) return { success: true, data: parsed.data };
+  return {
+    success: false,
+    error: new BudgetItemError(
+      `Budgets item ${String(key.principal)} / ${String(key.period)} is not a valid ${kind}: ${z.prettifyError(parsed.error)}`,
+      { cause: parsed.error },
+    ),
+  };
+}
+
+export function parseBudgetItem(raw: unknown): BudgetItem {
+  const parsed = safeParseBudgetItem(raw);
+  if (!parsed.success) throw parsed.error;
+  return parsed.data;
+}
+
+/** A zod schema of a Budgets item read from a stream image or a table, for a parser pipeline. */
+export const StoredBudgetItemSchema = z.record(z.string(), z.unknown()).transform((raw, ctx) => {
+  const parsed = safeParseBudgetItem(raw);
+  if (parsed.success) return parsed.data;
+  ctx.addIssue({ code: 'custom', message: parsed.error.message });
+  return z.NEVER;
+});
