@@ -1,7 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
@@ -88,8 +87,12 @@ export async function evaluateStream(event: DynamoDBStreamEvent): Promise<Dynamo
       return { batchItemFailures: [{ itemIdentifier: record.dynamodb.SequenceNumber }] };
     }
   }
-  if (unparseable > 0) metrics.addMetric('UnparseableStreamRecords', MetricUnit.Count, unparseable);
+  if (unparseable > 0) {
+    // Published only when there is something to count: most batches have nothing to report.
+    metrics.addMetric('UnparseableStreamRecords', MetricUnit.Count, unparseable);
+    metrics.publishStoredMetrics();
+  }
   return { batchItemFailures: [] };
 }
 
-export const handler = middy(evaluateStream).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = middy(evaluateStream).use(injectLambdaContext(logger));
