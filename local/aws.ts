@@ -2,9 +2,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { type FunctionOptions, INVOKE_PATH, LocalFunctions, type LocalHandler } from './lambda';
+import {
+  type FunctionOptions,
+  type FunctionUrlAuthType,
+  INVOKE_PATH,
+  LocalFunctions,
+  type LocalHandler,
+} from './lambda';
+import type { LocalIdentity } from './sigv4';
 
-export type { FunctionOptions, LocalHandler } from './lambda';
+export type { FunctionOptions, FunctionUrlAuthType, LocalHandler } from './lambda';
+export type { IamAuthorizer, LocalIdentity } from './sigv4';
 
 /** moto's default account: every request signed with any key lands in it. */
 export const LOCAL_ACCOUNT_ID = '123456789012';
@@ -51,8 +59,13 @@ export interface LocalAws {
   functionArn(name: string): string;
   /** Invokes a registered function in process; resolves to its result, rejects with its error. */
   invoke(name: string, event: unknown): Promise<unknown>;
-  /** Serves a function URL for `name` on its own loopback port; resolves to the URL (with trailing slash). */
-  serveFunctionUrl(name: string): Promise<string>;
+  /**
+   * Serves a function URL for `name` on its own loopback port; resolves to the URL (with trailing slash). With
+   * AWS_IAM it takes only requests SigV4-signed (service `lambda`, this region) by a key given to `registerIdentity`.
+   */
+  serveFunctionUrl(name: string, authType?: FunctionUrlAuthType): Promise<string>;
+  /** Makes an access key known to AWS_IAM function URLs (`createAccessKeyFor` in ./iam issues and registers one). */
+  registerIdentity(identity: LocalIdentity): void;
   /** Stops the front, every function URL and moto; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -140,15 +153,19 @@ class RunningLocalAws implements LocalAws {
     return outcome.result;
   }
 
-  async serveFunctionUrl(name: string): Promise<string> {
+  async serveFunctionUrl(name: string, authType: FunctionUrlAuthType = 'NONE'): Promise<string> {
     const server = createServer((req, res) => {
-      this.functions.answerFunctionUrl(name, req, res).catch(() => {
+      this.functions.answerFunctionUrl(name, req, res, authType).catch(() => {
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
     });
     this.urlServers.push(server);
     return `http://127.0.0.1:${await listen(server)}/`;
+  }
+
+  registerIdentity(identity: LocalIdentity): void {
+    this.functions.registerIdentity(identity);
   }
 
   stop(): Promise<void> {

@@ -537,9 +537,14 @@ class TemplateDeployer implements IntrinsicContext {
   private async serveFunctionUrl(props: Readonly<Record<string, unknown>>): Promise<Outcome> {
     const target = resolveString(props.TargetFunctionArn, this, 'TargetFunctionArn');
     const name = functionNameOf(target);
-    const url = await this.local.serveFunctionUrl(name);
+    const authType = this.resolved<string>(props.AuthType);
+    if (authType !== 'NONE' && authType !== 'AWS_IAM') {
+      // Not a DeployError: the deploy loop wraps it in one that names the resource.
+      throw new TypeError(`AuthType must be NONE or AWS_IAM, not ${String(authType)}`);
+    }
+    const url = await this.local.serveFunctionUrl(name, authType);
     const arn = this.local.functionArn(name);
-    this.log(`deploy: function URL ${url} runs ${name}`);
+    this.log(`deploy: function URL ${url} (${authType}) runs ${name}`);
     return { physicalId: arn, arn, attributes: { FunctionArn: arn, FunctionUrl: url }, created: true };
   }
 

@@ -1,5 +1,15 @@
-import { CreateRoleCommand, CreateUserCommand, EntityAlreadyExistsException, IAMClient } from '@aws-sdk/client-iam';
-import type { LocalAws } from './aws';
+import {
+  CreateAccessKeyCommand,
+  CreateRoleCommand,
+  CreateUserCommand,
+  EntityAlreadyExistsException,
+  GetUserCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
+import { type LocalAws, LocalAwsError } from './aws';
+import type { LocalIdentity } from './sigv4';
+
+export type { LocalIdentity } from './sigv4';
 
 const TRUST = JSON.stringify({
   Version: '2012-10-17',
@@ -32,6 +42,40 @@ export async function createPrincipals(
     iam.destroy();
   }
   return created;
+}
+
+/**
+ * Issues an access key for the local IAM user `userName` (created if missing) and registers it with the local
+ * Lambda, so requests signed with it pass AWS_IAM function URLs as that user.
+ */
+export async function createAccessKeyFor(
+  local: Pick<LocalAws, 'clientConfig' | 'accountId' | 'registerIdentity'>,
+  userName: string,
+): Promise<LocalIdentity> {
+  const iam = new IAMClient(local.clientConfig);
+  try {
+    let userId: string | undefined;
+    try {
+      userId = (await iam.send(new CreateUserCommand({ UserName: userName }))).User?.UserId;
+    } catch (error) {
+      if (!(error instanceof EntityAlreadyExistsException)) throw error;
+      userId = (await iam.send(new GetUserCommand({ UserName: userName }))).User?.UserId;
+    }
+    const { AccessKey: key } = await iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+    if (!key?.AccessKeyId || !key.SecretAccessKey) {
+      throw new LocalAwsError(`CreateAccessKey for ${userName} returned no key`);
+    }
+    const identity: LocalIdentity = {
+      accessKeyId: key.AccessKeyId,
+      secretAccessKey: key.SecretAccessKey,
+      arn: `arn:aws:iam::${local.accountId}:user/${userName}`,
+      ...(userId ? { userId } : {}),
+    };
+    local.registerIdentity(identity);
+    return identity;
+  } finally {
+    iam.destroy();
+  }
 }
 
 function entityOf(principal: string): string | undefined {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
+import { type IamAuthorizer, iamAuthorizerOf, type LocalIdentity, verifySignature } from './sigv4';
 
 /** A Lambda handler run in this process; what it resolves to is the invocation's result. */
 export type LocalHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -11,6 +12,9 @@ export interface FunctionOptions {
   /** @default 128 */
   readonly memorySizeMb?: number;
 }
+
+/** A function URL's `AuthType`: AWS_IAM takes only requests SigV4-signed by a registered access key. */
+export type FunctionUrlAuthType = 'NONE' | 'AWS_IAM';
 
 interface RegisteredFunction extends Required<FunctionOptions> {
   readonly name: string;
@@ -45,6 +49,7 @@ export function functionNameOf(identifier: string): string {
 /** The in-process stand-in for the Lambda service: a registry of handlers and the two ways to call them. */
 export class LocalFunctions {
   private readonly functions = new Map<string, RegisteredFunction>();
+  private readonly identities = new Map<string, LocalIdentity>();
 
   constructor(
     private readonly region: string,
@@ -63,6 +68,11 @@ export class LocalFunctions {
       timeoutSeconds: options.timeoutSeconds ?? 3,
       memorySizeMb: options.memorySizeMb ?? 128,
     });
+  }
+
+  /** Lets requests signed with this access key through function URLs whose AuthType is AWS_IAM. */
+  registerIdentity(identity: LocalIdentity): void {
+    this.identities.set(identity.accessKeyId, identity);
   }
 
   has(name: string): boolean {
@@ -128,13 +138,35 @@ export class LocalFunctions {
     }
   }
 
-  /** Answers a request to a function URL: payload format 2.0 in, function URL response mapping out. */
-  async answerFunctionUrl(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers a request to a function URL: payload format 2.0 in, function URL response mapping out. With AWS_IAM, as
+   * Lambda: a request not validly signed by a registered key is refused with 403 and the function is not run.
+   */
+  async answerFunctionUrl(
+    name: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    authType: FunctionUrlAuthType = 'NONE',
+  ): Promise<void> {
     if (!this.functions.has(name)) {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"Message":null}');
       return;
     }
-    const event = functionUrlEvent(req, await readBody(req), this.accountId);
+    const body = await readBody(req);
+    let caller: IamAuthorizer | undefined;
+    if (authType === 'AWS_IAM') {
+      const identity = await verifySignature(req, body, {
+        region: this.region,
+        service: 'lambda',
+        identityOf: (accessKeyId) => this.identities.get(accessKeyId),
+      });
+      if (!identity) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end('{"Message":"Forbidden"}');
+        return;
+      }
+      caller = iamAuthorizerOf(identity);
+    }
+    const event = functionUrlEvent(req, body, this.accountId, caller);
     const outcome = await this.run(name, event);
     if (!outcome.ok) {
       res.writeHead(502, { 'content-type': 'application/json' }).end('{"Message":"Internal Server Error"}');
@@ -189,7 +221,12 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const TEXT_CONTENT = /^(text\/|application\/(json|x-www-form-urlencoded|xml|javascript))|\+json|\+xml/i;
 
-function functionUrlEvent(req: IncomingMessage, body: Buffer, accountId: string): LambdaFunctionURLEvent {
+function functionUrlEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  accountId: string,
+  caller: IamAuthorizer | undefined,
+): LambdaFunctionURLEvent {
   const url = new URL(req.url ?? '/', 'http://function-url');
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(req.headers)) {
@@ -214,6 +251,7 @@ function functionUrlEvent(req: IncomingMessage, body: Buffer, accountId: string)
     requestContext: {
       accountId,
       apiId: 'local',
+      ...(caller ? { authorizer: { iam: caller } } : {}),
       domainName: host,
       domainPrefix: host.split('.')[0] ?? host,
       http: {
