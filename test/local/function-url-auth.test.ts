@@ -138,6 +138,26 @@ describe('function URLs with AuthType AWS_IAM', () => {
     expect(events[0]?.requestContext.authorizer?.iam.userArn).toBe(alice.arn);
   });
 
+  it('signs with the default provider chain when given no credentials (here: the environment)', async () => {
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = alice.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = alice.secretAccessKey;
+    try {
+      const answer = await signedFetch(adminUrl, { method: 'POST', body, region: local.region });
+
+      expect(answer.status).toBe(200);
+      expect(events[0]?.requestContext.authorizer?.iam.accessKey).toBe(alice.accessKeyId);
+    } finally {
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it.each([
     ['with', true],
     ['without', false],
