@@ -113,6 +113,20 @@ export class Ingestion extends Construct {
     // InvokeModel and friends are read-only management events: a rule in the default state never sees them.
     // Mantle's CreateInference is a data event: it reaches EventBridge only from a trail that logs it.
     (this.rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
+    // Whoever may send to this queue could write CloudTrail events that ingest believes: only the rule may. An
+    // explicit Deny in the queue's policy beats any Allow an identity policy gives (admins included); a request
+    // without `aws:SourceArn` matches `ArnNotEquals`, so it is denied too. The statement lives in the queue's
+    // policy resource, which already names the rule for its Allow: no dependency cycle.
+    this.cloudTrailQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheBedrockRuleSends',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sqs:SendMessage'],
+        resources: [this.cloudTrailQueue.queueArn],
+        conditions: { ArnNotEquals: { 'aws:SourceArn': this.rule.ruleArn } },
+      }),
+    );
 
     // Ingest publishes RejectedRecords (and the same metric by `reason`) through Powertools Metrics.
     this.rejectionAlarm = new cloudwatch.Alarm(this, 'RejectedRecordsAlarm', {

@@ -1,7 +1,9 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { readConfig } from '../../infra/config';
 import { Ingestion } from '../../infra/constructs/ingestion';
 
@@ -42,6 +44,38 @@ describe('the rejected-records alarm', () => {
       MetricName: 'RejectedRecords',
       Threshold: 2,
       AlarmActions: Match.absent(),
+    });
+  });
+});
+
+describe('the CloudTrail queue policy', () => {
+  it('denies sqs:SendMessage to everyone but the Bedrock rule, so no one else can write events ingest believes', () => {
+    const { template, construct } = ingestion({ withTopic: false });
+    const stack = Stack.of(construct);
+    const ruleArn = {
+      'Fn::GetAtt': [stack.getLogicalId(construct.rule.node.defaultChild as events.CfnRule), 'Arn'],
+    };
+    const queue = stack.getLogicalId(construct.cloudTrailQueue.node.defaultChild as sqs.CfnQueue);
+
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
+          }),
+          {
+            Sid: 'OnlyTheBedrockRuleSends',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'sqs:SendMessage',
+            Resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+            Condition: { ArnNotEquals: { 'aws:SourceArn': ruleArn } },
+          },
+        ]),
+      },
     });
   });
 });
