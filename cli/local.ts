@@ -1,5 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -19,8 +18,9 @@ import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { deploymentOf } from './deployment';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, adminActionsFor, approvalLinks, approvalsFor } from './enforcement';
+import { ReplayProgress } from './progress';
 import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
-import { LOCAL_STATE_FILE } from './target';
+import { publishLocalState, withdrawLocalState } from './target';
 
 export interface LocalRunOptions {
   readonly scenario?: string;
@@ -53,10 +53,19 @@ interface SummaryRow {
   readonly generation: number;
 }
 
-export interface Summary {
+/** What one period of the replay counted. */
+export interface PeriodSummary {
   readonly period: string;
   readonly principals: ({ principal: string } & SummaryRow)[];
   readonly account: SummaryRow;
+}
+
+/**
+ * `period`, `principals` and `account` are the latest period's (absent when nothing was counted); `periods` holds
+ * every period the replay counted spend in, oldest first.
+ */
+export interface Summary extends Partial<PeriodSummary> {
+  readonly periods: readonly PeriodSummary[];
   readonly rejected: { line: number; error: string }[];
   readonly auditEntries: number;
   /** Decisions the workflows wait for when the replay ends, with their signed links (live while --serve runs). */
@@ -97,9 +106,13 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
   return items.sort((a, b) => a.at - b.at || a.line - b.line);
 }
 
-function readBudgets(file: string | undefined): Record<string, string> {
-  if (!file) return DEFAULT_BUDGETS;
-  return parseBudgetsFile(readInput(file), file);
+/**
+ * The limits to set before the replay. The bundled budgets name the bundled scenario's principals, so they go with it
+ * only: a scenario of one's own without `--budgets` runs with the configured default and account budgets.
+ */
+function readBudgets(options: LocalRunOptions): Record<string, string> {
+  if (options.budgets) return parseBudgetsFile(readInput(options.budgets), options.budgets);
+  return options.scenario ? {} : DEFAULT_BUDGETS;
 }
 
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
@@ -114,27 +127,39 @@ function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): strin
 const isCloudTrail = (body: unknown) => typeof body === 'object' && body !== null && 'detail-type' in body;
 
 export async function runLocal(options: LocalRunOptions): Promise<Summary> {
-  const say = options.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
+  let progress: ReplayProgress | undefined;
+  const say = options.json
+    ? () => {}
+    : (line: string) => {
+        progress?.clear();
+        process.stdout.write(`${line}\n`);
+      };
   const started = Date.now();
   // Handlers log JSON and metrics to stdout in Lambda; here the timeline is the output.
   if (!options.verbose)
     Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
   const periodKind: PeriodKind = DEFAULT_CONFIG.period;
+  const periodOf = (at: number) => periodKey(periodKind, new Date(at));
   const rules: IdentityRules = { perSessionRoles: DEFAULT_CONFIG.perSessionRoles };
   const now = new Date();
   const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const items = loadScenario(options.scenario, now, periodStart);
-  const budgets = readBudgets(options.budgets);
+  const recordCount = items.filter((i) => !i.action).length;
+  const budgets = readBudgets(options);
   const principals = principalsIn(items, rules);
   const limits = Object.entries(budgets).map(([key, value]) => ({
     principal: resolveBudgetKey(key, principals),
     limit: usd(value),
   }));
+  // Identifies this run in the local state file, so that only this run removes what it wrote there.
+  const runId = randomUUID();
 
   say('▸ starting a local AWS on loopback (moto server + Lambda front)…');
   const stack = await LocalStack.start(options.verbose ? { log: (l) => process.stderr.write(`  ${l}\n`) } : {});
   const cleanup = async () => {
-    rmSync(LOCAL_STATE_FILE, { force: true });
+    progress?.stop();
+    // Only a serving run writes the file, and a later serving run may have replaced it: that one's stays.
+    if (options.serve) withdrawLocalState(runId);
     await stack.stop();
   };
   try {
@@ -159,40 +184,64 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       await setBudgetLimit(store, auditLog, deploymentSettings, { principal, limitUsd: limit, actor: SCENARIO_ACTOR });
     }
     if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
+    else
+      say(
+        `▸ budgets: the configured ones, ${formatUsd(usd(DEFAULT_CONFIG.defaultBudgetUsd))} a principal and ` +
+          `${formatUsd(usd(DEFAULT_CONFIG.accountBudgetUsd))} for the account (--budgets sets others)`,
+      );
     const entities = await createPrincipals(stack.local, principals);
     say(`▸ created ${entities} IAM users and roles that the scenario's principals name`);
 
-    const period = periodKey(periodKind, new Date(Math.max(...items.map((i) => i.at), 0) || now.getTime()));
+    // The periods the scenario's lines fall in (a line without a time of its own has none).
+    const spanned = [...new Set(items.filter((i) => !i.error && i.at > 0).map((i) => periodOf(i.at)))].sort();
+    const multiPeriod = spanned.length > 1;
+    const periodsText =
+      spanned.length === 0
+        ? ''
+        : multiPeriod
+          ? `, periods ${spanned[0]} to ${spanned[spanned.length - 1]}`
+          : `, period ${spanned[0]}`;
     const rejected: { line: number; error: string }[] = [];
     const lineOfMessage = new Map<string, number>();
-    say(`▸ replaying ${items.length} events (${options.scenario ?? 'bundled scenario'}), period ${period}\n`);
+    say(`▸ replaying ${items.length} events (${options.scenario ?? 'bundled scenario'})${periodsText}\n`);
 
     const criticalTopic = stack.output('CriticalTopicArn');
     const inbox = await openInbox(stack.local.clientConfig, [stack.output('AlertsTopicArn'), criticalTopic]);
     const width = Math.max(20, ...principals.map((p) => p.length));
-    let previous = new Map<string, CounterView>();
+    /** The periods of what was delivered or applied so far: where spend can have moved. */
+    const touched = new Set<string>();
+    /** Per period, the counters as last reported. */
+    const previous = new Map<string, Map<string, CounterView>>();
     /** Prints what moved since the last report: spend per principal, then the alerts the inbox received. */
     const report = async (stamp: string) => {
-      const counters = await countersOf(store, period);
-      const moved = [...counters].filter(([p, c]) => !p.includes('#') && !previous.get(p)?.spend.eq(c.spend));
-      for (const [principal, { spend }] of moved.sort(([a], [b]) => byAccountLast(a, b))) {
-        const limit = await store.limitOf(principal);
-        const delta = formatUsd(spend.minus(previous.get(principal)?.spend ?? 0), 4);
-        say(
-          `  ${stamp}  ${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
-        );
+      for (const period of [...touched].sort()) {
+        const before = previous.get(period) ?? new Map<string, CounterView>();
+        const counters = await countersOf(store, period);
+        const moved = [...counters].filter(([p, c]) => !p.includes('#') && !before.get(p)?.spend.eq(c.spend));
+        const label = multiPeriod ? `${period} ` : '';
+        for (const [principal, { spend }] of moved.sort(([a], [b]) => byAccountLast(a, b))) {
+          const limit = await store.limitOf(principal);
+          const delta = formatUsd(spend.minus(before.get(principal)?.spend ?? 0), 4);
+          say(
+            `  ${stamp}  ${label}${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
+          );
+        }
+        previous.set(period, counters);
       }
       for (const { topicArn, subject } of await inbox.read()) {
         say(`  ${stamp}  ${topicArn === criticalTopic ? '⛔' : '⚠'}  ${subject}`);
       }
-      previous = counters;
     };
+    progress = new ReplayProgress(recordCount, process.stdout, process.stdout.isTTY === true && !options.json);
     const deliver = async (step: readonly ReplayItem[]) => {
       const unreadable = step.filter((i) => i.error !== undefined);
       for (const item of unreadable) rejected.push({ line: item.line, error: item.error as string });
+      progress?.advance(unreadable.length);
       const cloudTrail = step.filter((i) => i.error === undefined && isCloudTrail(i.body));
       const logs = step.filter((i) => i.error === undefined && !isCloudTrail(i.body));
+      for (const item of [...cloudTrail, ...logs]) touched.add(periodOf(item.at));
       const ids = await stack.putEvents(cloudTrail.map((i) => i.body));
+      progress?.advance(cloudTrail.length);
       cloudTrail.forEach((item, index) => {
         const id = ids[index];
         if (id) lineOfMessage.set(id, item.line);
@@ -207,6 +256,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           batch.map((i) => i.body),
           batch.map((i) => `line-${i.line}`),
         );
+        progress?.advance(batch.length);
       }
     };
     const target = { clientConfig: stack.local.clientConfig, outputs: deployment.outputs };
@@ -270,6 +320,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           await stack.settle();
           const at = new Date(run.action.at).toISOString().slice(5, 16).replace('T', ' ');
           await report(at);
+          touched.add(periodOf(run.action.at));
           const applied = await applyAction(run.action);
           if (applied.error) rejected.push({ line: run.action.line, error: applied.error });
           else say(`  ${at}  ✎  ${applied.description}`);
@@ -283,6 +334,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
     // What EventBridge Scheduler would do every few minutes: the coverage sweep finds the calls whose
     // invocation log never came (older than its delay) and charges them at the estimate.
+    progress.stop();
     say('  ▸ the scheduled coverage sweep runs');
     await stack.runScheduled();
     await stack.settle();
@@ -301,17 +353,17 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
     const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
     const approvals = await approvalLinks(documents, target, deployment.environment.SIGNING_SECRET_ARN ?? '');
-    const summary = { ...(await summarize(store, previous, period, rejected, auditEntries)), approvals };
+    const periods = await summarizePeriods(store, previous);
+    const latest = periods[periods.length - 1];
+    const summary: Summary = { ...latest, periods, rejected, auditEntries, approvals };
     // Written before the summary: whoever reads the summary can use the stack at once.
-    if (options.serve) {
-      mkdirSync(dirname(LOCAL_STATE_FILE), { recursive: true });
-      writeFileSync(
-        LOCAL_STATE_FILE,
-        JSON.stringify({ clientConfig: stack.local.clientConfig, outputs: deployment.outputs }, null, 2),
-      );
-    }
+    if (options.serve) publishLocalState(target, runId);
     if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else printSummary(summary, say, (Date.now() - started) / 1000, options.serve === true);
+    if (!latest && options.json) {
+      const lines = `${recordCount} line${recordCount === 1 ? '' : 's'}`;
+      process.stderr.write(`budgeteer: nothing was counted: none of the scenario's ${lines} was charged\n`);
+    }
 
     if (options.serve) {
       say(
@@ -368,13 +420,23 @@ async function auditEntryCount(documents: DynamoDBDocumentClient, table: string)
   return count;
 }
 
+/** Each period's summary, oldest first; a period is in it when some counter of it was written. */
+async function summarizePeriods(
+  store: BudgetStore,
+  countersByPeriod: ReadonlyMap<string, Map<string, CounterView>>,
+): Promise<PeriodSummary[]> {
+  const periods: PeriodSummary[] = [];
+  for (const [period, counters] of [...countersByPeriod].sort(([a], [b]) => a.localeCompare(b))) {
+    if (counters.size > 0) periods.push(await summarize(store, counters, period));
+  }
+  return periods;
+}
+
 async function summarize(
   store: BudgetStore,
   counters: Map<string, CounterView>,
   period: string,
-  rejected: { line: number; error: string }[],
-  auditEntries: number,
-): Promise<Omit<Summary, 'approvals'>> {
+): Promise<PeriodSummary> {
   const row = async (principal: string) => {
     const counter = counters.get(principal);
     const spend = counter?.spend ?? usd('0');
@@ -397,21 +459,24 @@ async function summarize(
   for (const principal of [...counters.keys()].filter((p) => p !== ACCOUNT_PRINCIPAL && !p.includes('#')).sort()) {
     principals.push({ principal, ...(await row(principal)) });
   }
-  return { period, principals, account: await row(ACCOUNT_PRINCIPAL), rejected, auditEntries };
+  return { period, principals, account: await row(ACCOUNT_PRINCIPAL) };
 }
 
 function printSummary(summary: Summary, say: (line: string) => void, seconds: number, serving: boolean) {
-  const width = Math.max(20, ...summary.principals.map((p) => p.principal.length));
-  say(`\nSummary for ${summary.period}`);
-  say(
-    `  ${'principal'.padEnd(width)} ${'spend'.padStart(10)} ${'limit'.padStart(10)} ${'used'.padStart(8)}  ${'state'.padEnd(10)} alerts`,
-  );
-  const line = (name: string, row: Summary['account']) =>
+  const width = Math.max(20, ...summary.periods.flatMap((s) => s.principals.map((p) => p.principal.length)));
+  const line = (name: string, row: SummaryRow) =>
     say(
       `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${`${row.percent}%`.padStart(8)}  ${row.state.padEnd(10)} ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
     );
-  for (const p of summary.principals) line(p.principal, p);
-  line('account', summary.account);
+  for (const period of summary.periods) {
+    say(`\nSummary for ${period.period}`);
+    say(
+      `  ${'principal'.padEnd(width)} ${'spend'.padStart(10)} ${'limit'.padStart(10)} ${'used'.padStart(8)}  ${'state'.padEnd(10)} alerts`,
+    );
+    for (const p of period.principals) line(p.principal, p);
+    line('account', period.account);
+  }
+  if (summary.periods.length === 0) say('\nNothing was counted: no record of the scenario was charged.');
   if (summary.rejected.length) {
     say(`\n${summary.rejected.length} record(s) rejected, not counted:`);
     for (const r of summary.rejected) say(`  line ${r.line}: ${r.error}`);

@@ -53,7 +53,9 @@ program
   .option('--serve', 'keep the local stack up until Ctrl-C')
   .option('--verbose', 'show moto, deployment and function logs')
   .action(async (options) => {
-    await runLocal(options);
+    const summary = await runLocal(options);
+    // A replay that counted nothing (every line rejected, or none) is a failed run, not an empty summary.
+    if (summary.periods.length === 0) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,12 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 
-/** Where the running local stack (`npm start -- --serve`) records its endpoint and resource names. */
-export const LOCAL_STATE_FILE = join(process.cwd(), '.local', 'stack.json');
+/**
+ * Where the running local stack (`npm start -- --serve`) records its endpoint and resource names; BUDGETEER_LOCAL_STATE
+ * names another file (tests use one of their own, so they never touch a developer's).
+ */
+export const LOCAL_STATE_FILE = process.env.BUDGETEER_LOCAL_STATE || join(process.cwd(), '.local', 'stack.json');
 
 export interface ClientConfig {
   readonly endpoint?: string;
@@ -19,6 +22,8 @@ export interface Target {
   readonly clientConfig: ClientConfig;
   /** Stack outputs, e.g. `BudgetsTableName`, `AuditTableName`. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** The local stack's admin user's keys (a deployed stack has none: admins use their own credentials). */
+  readonly admin?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly arn?: string };
 }
 
 export class TargetError extends Error {
@@ -34,13 +39,64 @@ export function output(target: Target, name: string): string {
   return value;
 }
 
-export async function resolveTarget(options: { local?: boolean; stack?: string }): Promise<Target> {
-  if (options.local) {
-    if (!existsSync(LOCAL_STATE_FILE)) {
-      throw new TargetError('no local stack is running here: start one with `npm start -- --serve`');
-    }
-    return JSON.parse(readFileSync(LOCAL_STATE_FILE, 'utf8')) as Target;
+/** The local state file's content: the target, and which run wrote it (only that run may remove it). */
+interface LocalState extends Target {
+  readonly runId: string;
+  readonly pid: number;
+}
+
+function readLocalState(file: string): LocalState | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LocalState;
+  } catch {
+    return undefined;
   }
+}
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists, it is someone else's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Records a serving local run's target for `--local` commands. Written whole under a temporary name and renamed, so
+ * a reader never sees half a file; the run that wrote it last owns it.
+ */
+export function publishLocalState(target: Target, runId: string, file: string = LOCAL_STATE_FILE): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const partial = `${file}.${process.pid}.tmp`;
+  const state: LocalState = { runId, pid: process.pid, ...target };
+  writeFileSync(partial, JSON.stringify(state, null, 2));
+  renameSync(partial, file);
+}
+
+/** Removes the local state file if `runId` still owns it: a later serving run's file stays valid. */
+export function withdrawLocalState(runId: string, file: string = LOCAL_STATE_FILE): void {
+  if (readLocalState(file)?.runId === runId) rmSync(file, { force: true });
+}
+
+export function localTarget(file: string = LOCAL_STATE_FILE): Target {
+  if (!existsSync(file)) {
+    throw new TargetError('no local stack is running here: start one with `npm start -- --serve`');
+  }
+  const state = readLocalState(file);
+  if (!state) throw new TargetError(`${file} is not a local stack's state: start one with \`npm start -- --serve\``);
+  // A run killed outright (SIGKILL) leaves its file behind.
+  if (typeof state.pid === 'number' && !isRunning(state.pid)) {
+    throw new TargetError(
+      `the local stack recorded in ${file} (pid ${state.pid}) is no longer running: start one with \`npm start -- --serve\``,
+    );
+  }
+  return { clientConfig: state.clientConfig, outputs: state.outputs };
+}
+
+export async function resolveTarget(options: { local?: boolean; stack?: string }): Promise<Target> {
+  if (options.local) return localTarget();
   const stackName = options.stack ?? process.env.BUDGETEER_STACK ?? 'Budgeteer';
   const cloudFormation = new CloudFormationClient({});
   try {

@@ -206,3 +206,81 @@ describe('budgeteer local --scenario --budgets --json', () => {
     ]);
   });
 });
+
+describe('budgeteer local: the summary covers every period of the replay', () => {
+  const alice = 'arn:aws:iam::111122223333:user/alice';
+
+  it('summarises each period touched, oldest first, and keeps the latest at the top level', () => {
+    // Two November calls (83% of $0.0009: the 80% alert) and one on 1 December (42%, a new period, no alert).
+    const run = replay(
+      [
+        invocationLog('per-1', alice, { timestamp: '2026-11-10T10:00:00Z' }),
+        invocationLog('per-2', alice, { timestamp: '2026-11-20T10:00:00Z' }),
+        invocationLog('per-3', alice, { timestamp: '2026-12-01T00:00:10Z' }),
+      ],
+      { alice: '0.0009', account: '1' },
+    );
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    const november = {
+      period: '2026-11',
+      principals: [expect.objectContaining({ principal: 'user/alice', spendUsd: '0.00075', alerts: [80] })],
+      account: expect.objectContaining({ spendUsd: '0.00075', limitUsd: '1', alerts: [] }),
+    };
+    const december = {
+      period: '2026-12',
+      principals: [expect.objectContaining({ principal: 'user/alice', spendUsd: '0.000375', alerts: [] })],
+      account: expect.objectContaining({ spendUsd: '0.000375', limitUsd: '1' }),
+    };
+    expect(summary.periods).toEqual([november, december]);
+    expect(summary).toMatchObject({ period: '2026-12', principals: december.principals, account: december.account });
+  });
+
+  it('says that nothing was counted and exits 1 when every line is rejected (no summary of 1970-01)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budgeteer-local-'));
+    writeFileSync(join(dir, 'events.jsonl'), '{"not": "a record"}\n{"this is": not json\n');
+    writeFileSync(join(dir, 'budgets.json'), '{"account": "10"}');
+    const args = ['local', '--scenario', join(dir, 'events.jsonl'), '--budgets', join(dir, 'budgets.json')];
+
+    const human = spawnSync(BIN, args, { encoding: 'utf8', timeout: 120_000 });
+    const json = spawnSync(BIN, [...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
+
+    expect(human.stdout).toContain('Nothing was counted');
+    expect(human.stdout).not.toContain('Summary for');
+    expect(human.stdout).toContain('2 record(s) rejected, not counted');
+    // Piped output carries no progress line (a terminal's line is redrawn with a carriage return).
+    expect(human.stdout).not.toContain('\r');
+    expect(human.status).toBe(1);
+    expect(json.stderr).toContain("budgeteer: nothing was counted: none of the scenario's 2 lines was charged");
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toEqual(expect.objectContaining({ periods: [], rejected: [expect.anything(), expect.anything()] }));
+    expect(summary.period).toBeUndefined();
+    expect(json.status).toBe(1);
+  });
+});
+
+describe('budgeteer local --scenario without --budgets', () => {
+  it("runs a scenario of one's own with the configured budgets, though no principal is named like the bundled ones", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budgeteer-local-'));
+    const bob = 'arn:aws:iam::111122223333:user/bob';
+    writeFileSync(
+      join(dir, 'events.jsonl'),
+      `${JSON.stringify(invocationLog('own-1', bob, { timestamp: secondsAgo(1) }))}\n`,
+    );
+
+    const run = spawnSync(BIN, ['local', '--scenario', join(dir, 'events.jsonl'), '--json'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    // The configured defaultBudgetUsd and accountBudgetUsd (infra/config.ts), none of the bundled scenario's limits.
+    expect(summary.principals).toEqual([
+      expect.objectContaining({ principal: 'user/bob', spendUsd: '0.000375', limitUsd: '50' }),
+    ]);
+    expect(summary.account).toEqual(expect.objectContaining({ limitUsd: '1000' }));
+  });
+});

@@ -1,0 +1,80 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { invocationLog } from '../fixtures';
+
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'budgeteer.cjs');
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+
+/** Resolves once `child` has printed `text` on stdout. */
+const printed = (child: ChildProcess, text: string, timeoutMs: number) =>
+  new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`no "${text}" within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+
+/** `npm start -- --serve` in one terminal, `npm start` (or `npm test`) in another, from the same folder. */
+describe('a serving local run beside other runs', () => {
+  let serving: ChildProcess | undefined;
+  afterEach(async () => {
+    if (serving && serving.exitCode === null) {
+      serving.kill('SIGINT');
+      await exited(serving);
+    }
+  });
+
+  it('keeps its state file valid while another run starts and ends, and removes it when it stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budgeteer-state-'));
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const events = join(dir, 'events.jsonl');
+    writeFileSync(
+      events,
+      `${JSON.stringify(invocationLog('state-1', 'arn:aws:iam::111122223333:user/dana', { timestamp: at }))}\n`,
+    );
+    // A state file of this test's own, so a developer's serving run is never touched.
+    const stateFile = join(dir, 'stack.json');
+    const env = { ...process.env, BUDGETEER_LOCAL_STATE: stateFile };
+    serving = spawn(process.execPath, [BIN, 'local', '--scenario', events, '--serve'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await printed(serving, '▸ serving at', 150_000);
+    const written = readFileSync(stateFile, 'utf8');
+
+    const other = spawnSync(process.execPath, [BIN, 'local', '--scenario', events, '--json'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+
+    expect(other.status).toBe(0);
+    const status = spawnSync(process.execPath, [BIN, 'status', '--local', '--json'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+    });
+    expect(status.stderr).toBe('');
+    expect(JSON.parse(status.stdout).principals).toEqual([expect.objectContaining({ principal: 'user/dana' })]);
+    expect(readFileSync(stateFile, 'utf8')).toBe(written);
+
+    serving.kill('SIGINT');
+    expect(await exited(serving)).toBe(0);
+    expect(existsSync(stateFile)).toBe(false);
+  }, 360_000);
+});
