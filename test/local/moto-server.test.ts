@@ -363,6 +363,60 @@ describe('local AWS on moto 5.2.1 through local/moto_server.py', () => {
         message: expect.stringContaining(message),
       });
     });
+
+    // Plain expressions (SET a = :v, REMOVE b, ADD c :n on top-level attributes) skip moto's validator walks.
+    it('applies a plain expression as DynamoDB does: SET of any type, ADD to nothing and to a number, REMOVE', async () => {
+      await update(
+        'plain',
+        'SET #r = :r, kept = :kept, gone = :kept ADD spend :cost',
+        {
+          ':r': { S: 'us-east-1' },
+          ':kept': { L: [{ S: 'a' }, { M: { n: { N: '1' } } }] },
+          ':cost': { N: '0.000000035' },
+        },
+        { '#r': 'region' },
+      );
+      const after = await update(
+        'plain',
+        'ADD spend :cost, requests :one REMOVE gone, neverThere SET #r = :r',
+        {
+          ':cost': { N: '1.5' },
+          ':one': { N: '1' },
+          ':r': { S: 'eu-west-1' },
+        },
+        { '#r': 'region' },
+      );
+
+      expect(after).toEqual({
+        pk: { S: 'plain' },
+        region: { S: 'eu-west-1' },
+        kept: { L: [{ S: 'a' }, { M: { n: { N: '1' } } }] },
+        spend: { N: '1.500000035' },
+        requests: { N: '1' },
+      });
+    });
+
+    it.each([
+      ['a reserved word as a name', 'SET size = :v', { ':v': { S: 'x' } }, undefined, 'reserved keyword'],
+      ['ADD of a string', 'ADD a :v', { ':v': { S: 'x' } }, undefined, 'incorrect data type'],
+      ['the key by a name', 'REMOVE #k', undefined, { '#k': 'pk' }, 'Cannot update attribute pk'],
+    ])('refuses a plain expression with %s, as moto does', async (_, expression, values, names, message) => {
+      await expect(update('plain-refused', expression, values, names)).rejects.toMatchObject({
+        name: 'ValidationException',
+        message: expect.stringContaining(message),
+      });
+    });
+
+    it('refuses ADD to an attribute that is not a number, and leaves the item as it was', async () => {
+      await update('plain-text', 'SET a = :text', { ':text': { S: 'words' } });
+
+      await expect(update('plain-text', 'ADD a :n', { ':n': { N: '1' } })).rejects.toMatchObject({
+        name: 'ValidationException',
+        message: expect.stringContaining('incorrect data type'),
+      });
+      const { Item } = await dynamo.send(new GetItemCommand({ TableName: table, Key: key('plain-text') }));
+      expect(Item).toEqual({ pk: { S: 'plain-text' }, a: { S: 'words' } });
+    });
   });
 
   it('delivers SNS messages to subscribers though it keeps no history of published messages', async () => {
