@@ -119,7 +119,10 @@ export class LocalStack {
     const pattern = this.template.Resources?.[rule.logicalId]?.Properties?.EventPattern;
     const queueUrl = this.cloudTrailQueueUrl;
     const messageIds: (string | undefined)[] = events.map(() => undefined);
-    const matching = events.flatMap((event, index) => (matchesPattern(pattern, event) ? [{ event, index }] : []));
+    // EventBridge itself sets `account` to the account the event happened in: here, the local account.
+    const matching = events.flatMap((event, index) =>
+      matchesPattern(pattern, event) ? [{ event: { ...(event as object), account: this.local.accountId }, index }] : [],
+    );
     await this.sendToQueue(queueUrl, matching, messageIds);
     return messageIds;
   }

@@ -25,6 +25,8 @@ const config = {
   extraPeriodKinds: extraPeriodKindsFromEnv(),
   usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
   rules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
+  // Only envelopes AWS sent from the deployment's own account and invocation log group are believed.
+  trusted: { account: requireEnv('ACCOUNT_ID'), invocationLogGroup: requireEnv('INVOCATION_LOG_GROUP') },
 };
 
 const logger = new Logger({ serviceName: 'budgeteer-ingest' });
@@ -55,8 +57,8 @@ async function deadLetter(rejections: readonly Rejection[]): Promise<void> {
 }
 
 export async function ingestEvent(event: unknown) {
-  const { records, rejected: unreadable } = recordsOf(event);
-  const outcome = await ingest(records, ledger, config.rules);
+  const { records, rejected: unreadable } = recordsOf(event, config.trusted);
+  const outcome = await ingest(records, ledger, config.rules, config.trusted);
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });

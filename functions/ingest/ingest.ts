@@ -1,4 +1,10 @@
-import { type BedrockCall, parseRecord, type RawRecord, type RejectionKind } from '../../shared/events/parse';
+import {
+  type BedrockCall,
+  parseRecord,
+  type RawRecord,
+  type RejectionKind,
+  type TrustedSources,
+} from '../../shared/events/parse';
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
@@ -23,19 +29,25 @@ export interface IngestOutcome {
 
 /**
  * Parses, prices and records a batch. A bad record is rejected with its reason and never stops the good records
- * beside it; the good ones are written exactly once (see Ledger).
+ * beside it; the good ones are written exactly once (see Ledger). With `trusted`, a record is believed only on its
+ * route and from the deployment's own account (see TrustedSources).
  */
 export async function ingest(
   records: readonly RawRecord[],
   ledger: Ledger,
   rules: IdentityRules,
+  trusted?: TrustedSources,
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
   const rejected: Rejection[] = [];
   let ignored = 0;
   for (const record of records) {
-    const parsed = parseRecord(record.body, rules);
+    const parsed = parseRecord(
+      record.body,
+      rules,
+      trusted && record.route ? { route: record.route, trusted } : undefined,
+    );
     if (parsed.status === 'invalid') {
       rejected.push({ id: record.id, error: parsed.error, kind: parsed.kind, body: record.body });
     } else if (parsed.status === 'ignored') ignored++;

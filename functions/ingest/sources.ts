@@ -1,4 +1,10 @@
-import { expandDocument, PayloadError, type RawRecord } from '../../shared/events/parse';
+import {
+  EnvelopeError,
+  expandDocument,
+  PayloadError,
+  type RawRecord,
+  type TrustedSources,
+} from '../../shared/events/parse';
 import type { Rejection } from './ingest';
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -6,19 +12,14 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 /**
  * Turns whatever invoked ingest into records: an SQS batch of EventBridge events (CloudTrail route), a CloudWatch
- * Logs subscription payload (invocation log route), or one EventBridge event delivered directly.
+ * Logs subscription payload (invocation log route), or one EventBridge event delivered directly. The route is what
+ * invoked ingest, never what a message says of itself: an SQS message carries one EventBridge event, so a Logs
+ * payload put in one is not unpacked (parsing rejects it as off its route). A delivery whose envelope is not from
+ * `trusted` is rejected whole, with its reason.
  */
-export function recordsOf(event: unknown): { records: RawRecord[]; rejected: Rejection[] } {
+export function recordsOf(event: unknown, trusted?: TrustedSources): { records: RawRecord[]; rejected: Rejection[] } {
   const records: RawRecord[] = [];
   const rejected: Rejection[] = [];
-  const expand = (body: unknown, id: string) => {
-    try {
-      records.push(...expandDocument(body, id));
-    } catch (error) {
-      if (!(error instanceof PayloadError)) throw error;
-      rejected.push({ id, error: error.message, kind: 'unreadable-payload', body });
-    }
-  };
   if (isObject(event) && Array.isArray(event.Records)) {
     for (const message of event.Records) {
       const id = isObject(message) && typeof message.messageId === 'string' ? message.messageId : 'unknown';
@@ -27,17 +28,23 @@ export function recordsOf(event: unknown): { records: RawRecord[]; rejected: Rej
         rejected.push({ id, error: 'SQS record has no body', kind: 'unreadable-payload', body: message });
         continue;
       }
-      let document: unknown;
       try {
-        document = JSON.parse(body);
+        records.push({ id, body: JSON.parse(body), route: 'eventbridge' });
       } catch {
         rejected.push({ id, error: 'SQS message body is not JSON', kind: 'not-json', body });
-        continue;
       }
-      expand(document, id);
     }
-  } else {
-    expand(event, isObject(event) && typeof event.id === 'string' ? event.id : 'event');
+    return { records, rejected };
+  }
+  const id = isObject(event) && typeof event.id === 'string' ? event.id : 'event';
+  try {
+    records.push(...expandDocument(event, id, trusted));
+  } catch (error) {
+    if (error instanceof EnvelopeError) {
+      rejected.push({ id, error: error.message, kind: 'untrusted-envelope', body: error.payload });
+    } else if (error instanceof PayloadError) {
+      rejected.push({ id, error: error.message, kind: 'unreadable-payload', body: event });
+    } else throw error;
   }
   return { records, rejected };
 }

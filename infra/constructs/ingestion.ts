@@ -69,6 +69,9 @@ export class Ingestion extends Construct {
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
         PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+        // What ingest believes: envelopes from this account and the invocation log group (nothing else is spend).
+        ACCOUNT_ID: Stack.of(this).account,
+        INVOCATION_LOG_GROUP: config.invocationLogGroupName,
         POWERTOOLS_METRICS_NAMESPACE: 'Budgeteer',
       },
     });

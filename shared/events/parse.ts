@@ -4,7 +4,9 @@ import { type IdentityRules, type Principal, principalFromArn } from '../identit
 import type { TokenCounts } from '../pricing';
 import { limitViolation } from './limits';
 import {
+  type CloudTrailEvent,
   cloudTrailEvent,
+  EVENTBRIDGE_SOURCES,
   INFERENCE_OPERATIONS,
   type InvocationLog,
   invocationLog,
@@ -41,17 +43,42 @@ export type RejectionKind =
   | 'unknown-principal'
   | 'over-limit'
   | 'unpriceable'
-  | 'unreadable-payload';
+  | 'unreadable-payload'
+  | 'untrusted-envelope';
 
 export type ParsedRecord =
   | { readonly status: 'call'; readonly call: BedrockCall }
   | { readonly status: 'ignored'; readonly reason: string }
   | { readonly status: 'invalid'; readonly error: string; readonly kind: RejectionKind };
 
+/**
+ * How a record reached ingest. Each route carries one kind of record: EventBridge (through the CloudTrail queue, or
+ * invoking ingest itself) CloudTrail events, a CloudWatch Logs subscription model invocation log records.
+ */
+export type Route = 'eventbridge' | 'logs-subscription';
+
 /** A record as it arrived, before parsing; `id` is what a partial batch failure names. */
 export interface RawRecord {
   readonly id: string;
   readonly body: unknown;
+  /** The route its envelope says it took; absent for a record read on its own (`budgeteer inspect`). */
+  readonly route?: Route;
+}
+
+/**
+ * What ingest believes: envelopes from the deployment's own account and invocation log group. AWS writes these
+ * fields (EventBridge's `account`, a subscription's `owner` and `logGroup`); a record that names another was not
+ * delivered by AWS for this deployment, and is rejected.
+ */
+export interface TrustedSources {
+  readonly account: string;
+  readonly invocationLogGroup: string;
+}
+
+/** A record's route and what its envelope must say there: given, a record on the wrong route is rejected. */
+export interface Origin {
+  readonly route: Route;
+  readonly trusted: TrustedSources;
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -77,11 +104,25 @@ function identify(arn: string, rules: IdentityRules, roleArn?: string): Principa
   }
 }
 
-export function parseCloudTrailEvent(input: unknown, rules: IdentityRules): ParsedRecord {
+/** Why an event's envelope is not one AWS sent to this deployment, if it is not. */
+function untrustedEvent(event: CloudTrailEvent, trusted?: TrustedSources): string | undefined {
+  const expected = EVENTBRIDGE_SOURCES[event.detail.eventSource];
+  if (event.source !== expected) {
+    return `source ${event.source} does not send ${event.detail.eventSource} events (AWS sends them as ${expected})`;
+  }
+  if (trusted && event.account !== trusted.account) {
+    return `the event is from account ${event.account ?? '(none)'}, not this deployment's account ${trusted.account}`;
+  }
+  return undefined;
+}
+
+export function parseCloudTrailEvent(input: unknown, rules: IdentityRules, trusted?: TrustedSources): ParsedRecord {
   const parsed = cloudTrailEvent.safeParse(input);
   if (!parsed.success) {
     return invalid('invalid-cloudtrail-event', `invalid CloudTrail event: ${describeIssues(parsed.error)}`);
   }
+  const untrusted = untrustedEvent(parsed.data, trusted);
+  if (untrusted) return invalid('untrusted-envelope', `untrusted CloudTrail event: ${untrusted}`);
   const detail = parsed.data.detail;
   if (!INFERENCE_OPERATIONS[detail.eventSource]?.includes(detail.eventName)) {
     return { status: 'ignored', reason: `${detail.eventName} is not a metered Bedrock inference call` };
@@ -235,34 +276,81 @@ export class PayloadError extends Error {
   }
 }
 
+/** A whole delivery whose envelope is not one AWS sent to this deployment: none of its records is believed. */
+export class EnvelopeError extends Error {
+  constructor(
+    message: string,
+    /** The delivery as decoded, to keep with the reason. */
+    readonly payload: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'EnvelopeError';
+  }
+}
+
 /** A CloudWatch Logs subscription delivers `awslogs.data`: base64 of gzip of a JSON payload of log events. */
-export function decodeLogsSubscription(data: string): RawRecord[] {
+export function decodeLogsSubscription(data: string, trusted?: TrustedSources): RawRecord[] {
   let payload: unknown;
   try {
     payload = JSON.parse(gunzipSync(Buffer.from(data, 'base64')).toString('utf8'));
   } catch (cause) {
     throw new PayloadError('awslogs.data is not base64-encoded gzip JSON', { cause });
   }
-  return logEventsOf(payload);
+  return logEventsOf(payload, trusted);
 }
 
-function logEventsOf(payload: unknown): RawRecord[] {
+function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
   const parsed = logsSubscriptionPayload.safeParse(payload);
   if (!parsed.success) throw new PayloadError(`not a CloudWatch Logs payload: ${describeIssues(parsed.error)}`);
+  const { owner, logGroup } = parsed.data;
+  if (trusted && owner !== trusted.account) {
+    throw new EnvelopeError(
+      `untrusted CloudWatch Logs delivery: its owner is account ${owner ?? '(none)'}, not this deployment's account ${trusted.account}`,
+      payload,
+    );
+  }
+  if (trusted && logGroup !== trusted.invocationLogGroup) {
+    throw new EnvelopeError(
+      `untrusted CloudWatch Logs delivery: it is from log group ${logGroup ?? '(none)'}, not the invocation log group ${trusted.invocationLogGroup}`,
+      payload,
+    );
+  }
   // CONTROL_MESSAGE is CloudWatch Logs checking that the destination is reachable: nothing to meter.
   if (parsed.data.messageType !== 'DATA_MESSAGE') return [];
-  return parsed.data.logEvents.map((logEvent) => ({ id: logEvent.id, body: safeJson(logEvent.message) }));
+  return parsed.data.logEvents.map((logEvent) => ({
+    id: logEvent.id,
+    body: safeJson(logEvent.message),
+    route: 'logs-subscription' as const,
+  }));
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Parses one event of any supported shape. A bare CloudTrail record is wrapped as EventBridge would deliver it. */
-export function parseRecord(body: unknown, rules: IdentityRules): ParsedRecord {
+/** Why a record may not take the route it came by, if it may not: each route carries one kind of record. */
+function offRoute(body: Record<string, unknown>, route: Route): string | undefined {
+  if (route === 'logs-subscription' && !('schemaType' in body)) {
+    return 'a CloudWatch Logs subscription delivers model invocation log records only';
+  }
+  if (route === 'eventbridge' && !('detail-type' in body)) {
+    return 'only EventBridge CloudTrail events come this way; invocation log records come by the Logs subscription';
+  }
+  return undefined;
+}
+
+/**
+ * Parses one event of any supported shape. A bare CloudTrail record is wrapped as EventBridge would deliver it,
+ * unless `origin` is given: then the record must be the kind its route carries, with an envelope AWS sent to this
+ * deployment (see TrustedSources).
+ */
+export function parseRecord(body: unknown, rules: IdentityRules, origin?: Origin): ParsedRecord {
   if (!isObject(body)) return invalid('unrecognised-event', 'event is not a JSON object');
   if ('unparsable' in body) return invalid('not-json', 'log event message is not JSON');
+  const strayed = origin && offRoute(body, origin.route);
+  if (strayed) return invalid('untrusted-envelope', `untrusted record: ${strayed}`);
   if ('schemaType' in body) return parseInvocationLog(body, rules);
-  if ('detail-type' in body) return parseCloudTrailEvent(body, rules);
+  if ('detail-type' in body) return parseCloudTrailEvent(body, rules, origin?.trusted);
   if ('eventSource' in body && 'userIdentity' in body) {
     return parseCloudTrailEvent(
       { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.bedrock', detail: body },
@@ -275,15 +363,19 @@ export function parseRecord(body: unknown, rules: IdentityRules): ParsedRecord {
   );
 }
 
-/** Splits any delivered document into records: a Logs subscription envelope yields one record per log event. */
-export function expandDocument(body: unknown, id: string): RawRecord[] {
+/**
+ * Splits any delivered document into records: a Logs subscription envelope yields one record per log event, anything
+ * else is one record that came by EventBridge. With `trusted`, a subscription from another account or log group
+ * throws EnvelopeError.
+ */
+export function expandDocument(body: unknown, id: string, trusted?: TrustedSources): RawRecord[] {
   if (isObject(body) && isObject(body.awslogs) && typeof body.awslogs.data === 'string') {
-    return decodeLogsSubscription(body.awslogs.data);
+    return decodeLogsSubscription(body.awslogs.data, trusted);
   }
   if (isObject(body) && body.messageType === 'DATA_MESSAGE' && Array.isArray(body.logEvents)) {
-    return logEventsOf(body);
+    return logEventsOf(body, trusted);
   }
-  return [{ id, body }];
+  return [{ id, body, route: 'eventbridge' }];
 }
 
 function safeJson(text: string): unknown {

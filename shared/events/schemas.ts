@@ -18,6 +18,15 @@ export const MANTLE_INFERENCE_OPERATIONS = ['CreateInference'] as const;
 export const RUNTIME_EVENT_SOURCE = 'bedrock.amazonaws.com';
 export const MANTLE_EVENT_SOURCE = 'bedrock-mantle.amazonaws.com';
 
+/**
+ * The EventBridge `source` AWS gives the CloudTrail events of each event source (`aws.` and the service's name). An
+ * event whose `source` and `detail.eventSource` do not go together was not sent by AWS.
+ */
+export const EVENTBRIDGE_SOURCES: Readonly<Record<string, string>> = {
+  [RUNTIME_EVENT_SOURCE]: 'aws.bedrock',
+  [MANTLE_EVENT_SOURCE]: 'aws.bedrock-mantle',
+};
+
 /** The calls a CloudTrail event can report, by event source. */
 export const INFERENCE_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
   [RUNTIME_EVENT_SOURCE]: METERED_OPERATIONS,
@@ -41,6 +50,8 @@ export const cloudTrailEvent = z.looseObject({
   'detail-type': z.literal('AWS API Call via CloudTrail'),
   // `aws.bedrock` for the runtime; CloudTrail names the source of bedrock-mantle events after that service.
   source: z.string().regex(/^aws\.bedrock(-mantle)?$/, 'not a Bedrock event source'),
+  /** The account EventBridge received the event in; AWS sets it, so only the deployment's own is believed. */
+  account: z.string().optional(),
   detail: z.looseObject({
     eventSource: z.enum([RUNTIME_EVENT_SOURCE, MANTLE_EVENT_SOURCE]),
     eventName: z.string(),
@@ -95,5 +106,8 @@ export type InvocationLog = z.infer<typeof invocationLog>;
 
 export const logsSubscriptionPayload = z.looseObject({
   messageType: z.string(),
+  /** The account and log group CloudWatch Logs delivered from: ingest believes only the deployment's own. */
+  owner: z.string().optional(),
+  logGroup: z.string().optional(),
   logEvents: z.array(z.looseObject({ id: z.string(), timestamp: z.number(), message: z.string() })),
 });

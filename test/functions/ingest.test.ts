@@ -1,3 +1,4 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, type NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -11,6 +12,8 @@ Object.assign(process.env, {
   BUDGETS_TABLE: 'Budgets',
   REJECTED_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/rejected',
   PERIOD: 'monthly',
+  ACCOUNT_ID: '111122223333',
+  INVOCATION_LOG_GROUP: '/aws/bedrock/modelinvocations',
   POWERTOOLS_DEV: 'true',
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   POWERTOOLS_METRICS_DISABLED: 'true',
@@ -181,6 +184,52 @@ describe('ingest handler', () => {
       principal: 'user/BedrockAPIKey-4xq9',
       modelId: 'amazon.nova-lite-v1:0',
     });
+  });
+
+  it('rejects a Logs delivery from another account whole, with its reason, and counts none of it', async () => {
+    const forged = logsSubscription([invocationLog('r-1', 'arn:aws:iam::111122223333:user/alice')]);
+    const payload = JSON.parse(gunzipSync(Buffer.from(forged.awslogs.data, 'base64')).toString());
+    const foreign = {
+      awslogs: { data: gzipSync(JSON.stringify({ ...payload, owner: '999988887777' })).toString('base64') },
+    };
+
+    await ingestEvent(foreign);
+
+    expect(ddb).not.toHaveReceivedCommand(TransactWriteCommand);
+    const entries = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entries.map((e) => JSON.parse(e.MessageBody ?? '{}'))).toEqual([
+      expect.objectContaining({
+        kind: 'untrusted-envelope',
+        error: expect.stringMatching(/owner is account 999988887777, not this deployment's account 111122223333/),
+      }),
+    ]);
+  });
+
+  it('rejects what no AWS route delivers on the CloudTrail queue and still counts the good event beside it', async () => {
+    const alice = 'arn:aws:iam::111122223333:user/alice';
+    const foreignAccount = { ...cloudTrailEvent('r-1', alice), account: '999988887777' };
+    const logRecord = invocationLog('r-2', alice);
+    const logsPayload = logsSubscription([invocationLog('r-3', alice)]);
+
+    await ingestEvent(
+      sqsBatch([foreignAccount, logRecord, logsPayload, cloudTrailEvent('r-4', alice)].map((b) => JSON.stringify(b))),
+    );
+
+    expect(actions()).toEqual([
+      expect.objectContaining({
+        Put: expect.objectContaining({ Item: expect.objectContaining({ requestId: 'r-4' }) }),
+      }),
+    ]);
+    const entries = sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entries.map((e) => JSON.parse(e.MessageBody ?? '{}'))).toEqual([
+      expect.objectContaining({
+        recordId: 'm-0',
+        kind: 'untrusted-envelope',
+        error: expect.stringMatching(/999988887777/),
+      }),
+      expect.objectContaining({ recordId: 'm-1', kind: 'untrusted-envelope' }),
+      expect.objectContaining({ recordId: 'm-2', kind: 'untrusted-envelope' }),
+    ]);
   });
 
   it('fails the invocation when the ledger cannot be written, so the batch is delivered again', async () => {

@@ -79,3 +79,18 @@ describe('the CloudTrail queue policy', () => {
     });
   });
 });
+
+describe('what ingest believes', () => {
+  it("tells ingest the deployment's account and the invocation log group, the only envelopes it counts", () => {
+    const { template } = ingestion({ withTopic: false });
+
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          ACCOUNT_ID: '111122223333',
+          INVOCATION_LOG_GROUP: '/aws/bedrock/modelinvocations',
+        }),
+      },
+    });
+  });
+});

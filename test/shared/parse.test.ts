@@ -1,5 +1,11 @@
 import fc from 'fast-check';
-import { decodeLogsSubscription, expandDocument, PayloadError, parseRecord } from '../../shared/events/parse';
+import {
+  decodeLogsSubscription,
+  EnvelopeError,
+  expandDocument,
+  PayloadError,
+  parseRecord,
+} from '../../shared/events/parse';
 import { resolveModelId } from '../../shared/pricing';
 import { cloudTrailEvent, fixture, fixtureCases, invocationLog, logsSubscription } from '../fixtures';
 
@@ -378,5 +384,106 @@ describe('CloudWatch Logs subscription payloads', () => {
 
   it('reports undecodable data as a payload error', () => {
     expect(() => decodeLogsSubscription('not-base64-gzip')).toThrow(PayloadError);
+  });
+});
+
+describe('envelopes ingest believes', () => {
+  const trusted = { account: '111122223333', invocationLogGroup: '/aws/bedrock/modelinvocations' };
+  const alice = 'arn:aws:iam::111122223333:user/alice';
+  const viaEventBridge = { route: 'eventbridge' as const, trusted };
+  const viaLogs = { route: 'logs-subscription' as const, trusted };
+  /** A Logs delivery as CloudWatch Logs would send it, with its envelope fields replaced. */
+  const delivery = (envelope: Record<string, string>) => ({
+    messageType: 'DATA_MESSAGE',
+    owner: '111122223333',
+    logGroup: '/aws/bedrock/modelinvocations',
+    logEvents: [{ id: 'e-0', timestamp: 0, message: JSON.stringify(invocationLog('r-1', alice)) }],
+    ...envelope,
+  });
+
+  it("believes a CloudTrail event from the deployment's account, with the source AWS gives its event source", () => {
+    expect(parseRecord(cloudTrailEvent('r-1', alice), rules, viaEventBridge).status).toBe('call');
+    expect(parseRecord(fixture('eventbridge-cloudtrail-mantle-createinference'), rules, viaEventBridge).status).toBe(
+      'call',
+    );
+  });
+
+  it('rejects a CloudTrail event from another account, with both accounts in the reason', () => {
+    const foreign = { ...cloudTrailEvent('r-1', alice), account: '999988887777' };
+
+    expect(parseRecord(foreign, rules, viaEventBridge)).toEqual({
+      status: 'invalid',
+      kind: 'untrusted-envelope',
+      error:
+        "untrusted CloudTrail event: the event is from account 999988887777, not this deployment's account 111122223333",
+    });
+  });
+
+  it('rejects a CloudTrail event without an account, which EventBridge always sets', () => {
+    const { account: _account, ...unsigned } = cloudTrailEvent('r-1', alice) as Record<string, unknown>;
+
+    expect(parseRecord(unsigned, rules, viaEventBridge)).toMatchObject({
+      kind: 'untrusted-envelope',
+      error: expect.stringMatching(/from account \(none\)/),
+    });
+  });
+
+  it('rejects an event whose source does not go with its event source, even where no account is expected', () => {
+    const event = cloudTrailEvent('r-1', alice) as { detail: Record<string, unknown> };
+    const mixed = { ...event, source: 'aws.bedrock-mantle' };
+
+    expect(parseRecord(mixed, rules)).toEqual({
+      status: 'invalid',
+      kind: 'untrusted-envelope',
+      error:
+        'untrusted CloudTrail event: source aws.bedrock-mantle does not send bedrock.amazonaws.com events (AWS sends them as aws.bedrock)',
+    });
+  });
+
+  it('rejects a source that is not a Bedrock one, and an event source ingest does not meter', () => {
+    const event = cloudTrailEvent('r-1', alice) as { detail: Record<string, unknown> };
+
+    expect(parseRecord({ ...event, source: 'aws.s3' }, rules, viaEventBridge)).toMatchObject({
+      status: 'invalid',
+      error: expect.stringMatching(/source: not a Bedrock event source/),
+    });
+    expect(
+      parseRecord({ ...event, detail: { ...event.detail, eventSource: 's3.amazonaws.com' } }, rules, viaEventBridge),
+    ).toMatchObject({ status: 'invalid', error: expect.stringMatching(/detail\.eventSource/) });
+  });
+
+  it('rejects an invocation log record or a bare CloudTrail record that came by EventBridge', () => {
+    const { detail } = fixture<{ detail: unknown }>('eventbridge-cloudtrail-apikey');
+
+    expect(parseRecord(invocationLog('r-1', alice), rules, viaEventBridge)).toMatchObject({
+      kind: 'untrusted-envelope',
+      error: expect.stringMatching(/only EventBridge CloudTrail events come this way/),
+    });
+    expect(parseRecord(detail, rules, viaEventBridge)).toMatchObject({ kind: 'untrusted-envelope' });
+  });
+
+  it('rejects a CloudTrail event that came by the Logs subscription', () => {
+    expect(parseRecord(cloudTrailEvent('r-1', alice), rules, viaLogs)).toMatchObject({
+      kind: 'untrusted-envelope',
+      error: expect.stringMatching(/delivers model invocation log records only/),
+    });
+    expect(parseRecord(invocationLog('r-1', alice), rules, viaLogs).status).toBe('call');
+  });
+
+  it("unpacks a Logs delivery from the deployment's account and invocation log group, its records on that route", () => {
+    expect(expandDocument(delivery({}), 'x', trusted)).toEqual([
+      { id: 'e-0', body: expect.objectContaining({ requestId: 'r-1' }), route: 'logs-subscription' },
+    ]);
+  });
+
+  it('refuses a whole Logs delivery from another account or another log group, naming what it came from', () => {
+    expect(() => expandDocument(delivery({ owner: '999988887777' }), 'x', trusted)).toThrow(
+      "untrusted CloudWatch Logs delivery: its owner is account 999988887777, not this deployment's account 111122223333",
+    );
+    expect(() => expandDocument(delivery({ logGroup: '/my/own/group' }), 'x', trusted)).toThrow(
+      /from log group \/my\/own\/group, not the invocation log group \/aws\/bedrock\/modelinvocations/,
+    );
+    const { awslogs } = logsSubscription([invocationLog('r-1', alice)]);
+    expect(() => decodeLogsSubscription(awslogs.data, { ...trusted, account: '999988887777' })).toThrow(EnvelopeError);
   });
 });

@@ -1,0 +1,94 @@
+import { gzipSync } from 'node:zlib';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { LOCAL_ACCOUNT_ID } from '../../local/aws';
+import { decimalOf } from '../../shared/budgets/items';
+import { cloudTrailEvent, invocationLog } from '../fixtures';
+import { deliverLogs, item, lambda, local, output, rejectedRecords, settle, sqs, unique } from './support';
+
+const userArn = (name: string) => `arn:aws:iam::111122223333:user/${name}`;
+let year = 2100 + Math.floor(Math.random() * 5000);
+const freshPeriod = () => {
+  year++;
+  return { period: `${year}-04`, timestamp: `${year}-04-10T10:00:00Z` };
+};
+
+/** A CloudWatch Logs delivery to ingest with the envelope given: what a forger with lambda:InvokeFunction sends. */
+async function deliverWithEnvelope(envelope: { owner: string; logGroup: string }, records: unknown[]) {
+  const payload = {
+    messageType: 'DATA_MESSAGE',
+    ...envelope,
+    logStream: 'forged',
+    subscriptionFilters: ['forged'],
+    logEvents: records.map((record, i) => ({
+      id: `${unique()}-${i}`,
+      timestamp: Date.now(),
+      message: JSON.stringify(record),
+    })),
+  };
+  await lambda.send(
+    new InvokeCommand({
+      FunctionName: local.functions['functions/ingest/handler.ts'],
+      Payload: Buffer.from(JSON.stringify({ awslogs: { data: gzipSync(JSON.stringify(payload)).toString('base64') } })),
+    }),
+  );
+}
+
+describe('records ingest does not believe, on the local stack', () => {
+  it('counts nothing of a Logs delivery from another account or log group, keeps each with its reason, and counts the trusted one', async () => {
+    const { period, timestamp } = freshPeriod();
+    const victim = `victim-${unique()}`;
+    const tag = unique();
+
+    await deliverWithEnvelope({ owner: '999988887777', logGroup: '/aws/bedrock/modelinvocations' }, [
+      invocationLog(`${tag}-foreign-account`, userArn(victim), { timestamp }),
+    ]);
+    await deliverWithEnvelope({ owner: LOCAL_ACCOUNT_ID, logGroup: '/forger/own-group' }, [
+      invocationLog(`${tag}-foreign-group`, userArn(victim), { timestamp }),
+    ]);
+    await deliverLogs([invocationLog(`${tag}-real`, userArn(victim), { timestamp })]);
+
+    const counter = await item('BudgetsTableName', { principal: `user/${victim}`, period });
+    expect(decimalOf(counter?.spendUsd).toFixed()).toBe('0.000375');
+    expect(await item('UsageTableName', { requestId: `${tag}-foreign-account` })).toBeUndefined();
+    expect(await item('UsageTableName', { requestId: `${tag}-foreign-group` })).toBeUndefined();
+    const rejected = await rejectedRecords((entry) => entry.body.includes(tag));
+    expect(rejected.map((r) => r.error).sort()).toEqual([
+      expect.stringMatching(/from log group \/forger\/own-group, not the invocation log group/),
+      expect.stringMatching(/owner is account 999988887777, not this deployment's account/),
+    ]);
+  });
+
+  it('rejects a forged CloudTrail event put straight on the queue and still records the real one beside it', async () => {
+    const { timestamp } = freshPeriod();
+    const victim = `victim-${unique()}`;
+    const tag = unique();
+    const event = (requestId: string, account: string) => {
+      const base = cloudTrailEvent(requestId, userArn(victim)) as { detail: Record<string, unknown> };
+      return { ...base, account, detail: { ...base.detail, eventTime: timestamp } };
+    };
+
+    // In AWS the queue's policy refuses this SendMessage (only the rule may send); moto does not evaluate policies,
+    // so ingest's own check is what stands here.
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: output('CloudTrailQueueUrl'),
+        Entries: [
+          { Id: 'forged', MessageBody: JSON.stringify(event(`${tag}-forged`, '999988887777')) },
+          { Id: 'log', MessageBody: JSON.stringify(invocationLog(`${tag}-log-on-queue`, userArn(victim))) },
+          { Id: 'real', MessageBody: JSON.stringify(event(`${tag}-real`, LOCAL_ACCOUNT_ID)) },
+        ],
+      }),
+    );
+    await settle();
+
+    expect(await item('UsageTableName', { requestId: `${tag}-real` })).toMatchObject({ principal: `user/${victim}` });
+    expect(await item('UsageTableName', { requestId: `${tag}-forged` })).toBeUndefined();
+    expect(await item('UsageTableName', { requestId: `${tag}-log-on-queue` })).toBeUndefined();
+    const rejected = await rejectedRecords((entry) => entry.body.includes(tag));
+    expect(rejected.map((r) => r.error).sort()).toEqual([
+      expect.stringMatching(/^untrusted CloudTrail event: the event is from account 999988887777/),
+      expect.stringMatching(/^untrusted record: only EventBridge CloudTrail events come this way/),
+    ]);
+  });
+});
