@@ -483,14 +483,25 @@ def patch_plain_update_expressions():
     validators make on it; anything else, and any plain expression one of those checks would refuse (a key attribute,
     a name or value not defined, a reserved word, a path twice, a type mismatch, an empty key value, ADD of a
     non-number), goes through moto's own validator and executor, so moto raises its own error. Values are moto's own
-    DynamoType, an ADD uses DynamoType's addition, and the item is written through its size-checked dict, as moto does.
+    DynamoType and an ADD uses DynamoType's addition. The item's size limit is checked once, on the item as the update
+    leaves it, before anything is written (moto checks on every attribute written, counting a replaced attribute twice,
+    and leaves the attributes before the one that failed written; DynamoDB writes nothing).
     """
     import re
 
+    import inspect
+
     import moto.dynamodb.models as dynamodb_models
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    # The limit moto's item dict enforces (LimitedSizeDict.__setitem__), checked here once per update.
+    ITEM_SIZE_LIMIT = 405000
+    if str(ITEM_SIZE_LIMIT) not in inspect.getsource(LimitedSizeDict.__setitem__):
+        raise RuntimeError("moto's item size limit changed; review local/moto_server.py")
 
     real_validator = dynamodb_models.UpdateExpressionValidator
     real_executor = dynamodb_models.UpdateExpressionExecutor
@@ -627,18 +638,56 @@ def patch_plain_update_expressions():
             validated, item, names = self.arguments
             if not isinstance(validated, PlainUpdate):
                 return real_executor(validated, item, names).execute()
+            # The item's dict sums the size of the whole item on every write (17 writes, 17 sums for a charge row):
+            # the new attributes are computed first, the size checked once, then written.
+            written = {}
             for clause, attribute, value in validated.actions:
                 if clause == "SET":
-                    item.attrs[attribute] = value
+                    written[attribute] = value
                 elif clause == "REMOVE":
+                    written[attribute] = None
+                else:
+                    current = written[attribute] if attribute in written else item.attrs.get(attribute)
+                    written[attribute] = (current if current is not None else DynamoType({"N": "0"})) + value
+            after = {**item.attrs, **written}
+            size = sum(bytesize(name) + value.size() for name, value in after.items() if value is not None)
+            if size > ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            for attribute, value in written.items():
+                if value is None:
                     item.attrs.pop(attribute, None)
                 else:
-                    current = item.attrs.get(attribute)
-                    item.attrs[attribute] = (current if current is not None else DynamoType({"N": "0"})) + value
+                    dict.__setitem__(item.attrs, attribute, value)
             return None
 
     dynamodb_models.UpdateExpressionValidator = UpdateExpressionValidator
     dynamodb_models.UpdateExpressionExecutor = UpdateExpressionExecutor
+
+
+def patch_condition_lexing():
+    """moto 5.2.1 lexes a ConditionExpression (or a filter) on every request that has one, compiling a list of regular
+    expressions for each token: the ingest's `attribute_not_exists(costUsd)` on every charge row. The tokens depend on
+    the text alone (names and values are looked up after lexing, and nothing changes a token), so each text is lexed
+    once; each request gets a new queue of the same tokens."""
+    from collections import deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    if not hasattr(ConditionExpressionParser, "_lex_condition_expression"):
+        raise RuntimeError("moto's condition expression parser changed; review local/moto_server.py")
+    original = ConditionExpressionParser._lex_condition_expression
+    lexed = {}
+
+    def _lex_condition_expression(self):
+        text = self.condition_expression
+        tokens = lexed.get(text)
+        if tokens is None:
+            tokens = tuple(original(self))
+            if len(lexed) < 4096:
+                lexed[text] = tokens
+        return deque(tokens)
+
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression
 
 
 def patch_response_cost():
@@ -748,6 +797,7 @@ def main(argv):
     patch_update_expression_cost()
     # After the cost cuts: it wraps their cached parser, and their validator serves what is not plain.
     patch_plain_update_expressions()
+    patch_condition_lexing()
     patch_response_cost()
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)

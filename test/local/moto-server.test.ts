@@ -407,6 +407,19 @@ describe('local AWS on moto 5.2.1 through local/moto_server.py', () => {
       });
     });
 
+    it('refuses a plain update that would take the item past 400 KB, and writes none of it', async () => {
+      await update('plain-big', 'SET a = :small', { ':small': { S: 'kept' } });
+
+      await expect(
+        update('plain-big', 'SET b = :half, c = :half', { ':half': { S: 'x'.repeat(210_000) } }),
+      ).rejects.toMatchObject({
+        name: 'ValidationException',
+        message: expect.stringContaining('maximum allowed size'),
+      });
+      const { Item } = await dynamo.send(new GetItemCommand({ TableName: table, Key: key('plain-big') }));
+      expect(Item).toEqual({ pk: { S: 'plain-big' }, a: { S: 'kept' } });
+    });
+
     it('refuses ADD to an attribute that is not a number, and leaves the item as it was', async () => {
       await update('plain-text', 'SET a = :text', { ':text': { S: 'words' } });
 
