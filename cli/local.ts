@@ -75,7 +75,13 @@ export interface Summary extends Partial<PeriodSummary> {
 /** Who sets the scenario's budgets, in the audit log. */
 const SCENARIO_ACTOR = 'system:local-scenario';
 const STEPS = 8;
-const LOG_BATCH = 100;
+/**
+ * Records per CloudWatch Logs delivery. CloudWatch Logs batches a busy log group's records into large deliveries; each
+ * delivery adds one counter update per principal in it, so larger ones mean fewer counter writes and evaluator runs.
+ */
+const LOG_BATCH = 500;
+/** Settling waits for all that was delivered: a step of thousands of records takes minutes on a busy machine. */
+const SETTLE_MS = 10 * 60_000;
 
 const timeOf = (body: unknown): number | undefined => {
   const record = body as { timestamp?: unknown; detail?: { eventTime?: unknown }; eventTime?: unknown } | undefined;
@@ -317,17 +323,17 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       for (const run of runsBetweenActions(step)) {
         await deliver(run.records);
         if (run.action) {
-          await stack.settle();
+          await stack.settle(SETTLE_MS);
           const at = new Date(run.action.at).toISOString().slice(5, 16).replace('T', ' ');
           await report(at);
           touched.add(periodOf(run.action.at));
           const applied = await applyAction(run.action);
           if (applied.error) rejected.push({ line: run.action.line, error: applied.error });
           else say(`  ${at}  ✎  ${applied.description}`);
-          await stack.settle();
+          await stack.settle(SETTLE_MS);
         }
       }
-      await stack.settle();
+      await stack.settle(SETTLE_MS);
       const last = step[step.length - 1];
       await report(new Date(last?.at ?? now.getTime()).toISOString().slice(5, 16).replace('T', ' '));
     }
@@ -337,7 +343,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     progress.stop();
     say('  ▸ the scheduled coverage sweep runs');
     await stack.runScheduled();
-    await stack.settle();
+    await stack.settle(SETTLE_MS);
     await report(now.toISOString().slice(5, 16).replace('T', ' '));
 
     inbox.close();
