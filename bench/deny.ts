@@ -6,63 +6,33 @@
  * interpreter -> suspend function (in process) -> PutUserPolicy. In AWS add the stream mapping's polling delay and
  * Step Functions' own start latency.
  */
-Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
-
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateUserCommand, GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { LocalStack } from '../local/stack';
-import { BudgetStore } from '../shared/budgets';
-import { usd } from '../shared/money';
-import { invocationLog } from '../test/fixtures';
-import { printLatency } from './latency';
+import type { LocalStack } from '../local/stack';
+import { crossingLatencies } from './latency';
 
-const SAMPLES = Number(process.env.DENY_SAMPLES ?? 50);
-
-async function main() {
-  const stack = await LocalStack.start();
+/** Latencies in ms, one per sample; each sample is a principal of its own. */
+export async function measureDenyLatency(
+  stack: LocalStack,
+  samples: number,
+  progress: (done: number) => void,
+): Promise<number[]> {
   const iam = new IAMClient(stack.local.clientConfig);
   try {
-    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(stack.local.clientConfig), {
-      unmarshallOptions: { wrapNumbers: true },
-    });
-    const store = new BudgetStore(documents, stack.output('BudgetsTableName'), {
-      configuredDefault: usd('50'),
-      configuredAccount: usd('1000000'),
-    });
-    const latencies: number[] = [];
-    for (let i = 0; i < SAMPLES; i++) {
-      const name = `deny-${Date.now()}-${i}`;
-      await iam.send(new CreateUserCommand({ UserName: name }));
-      await store.setLimit(`user/${name}`, usd('15'), 'system:bench');
-      await stack.settle();
-      const started = performance.now();
-      await stack.deliverLogs([
-        invocationLog(`${name}-call`, `arn:aws:iam::111122223333:user/${name}`, {
-          timestamp: new Date().toISOString(),
-          modelId: 'anthropic.claude-opus-4-20250514-v1:0',
-          input: { inputTokenCount: 1_010_000 },
-          output: { outputTokenCount: 0 },
-        }),
-      ]);
-      for (;;) {
-        const denied = await iam
+    return await crossingLatencies(stack, {
+      samples,
+      prefix: 'deny',
+      inputTokens: 1_010_000,
+      prepare: async (name) => {
+        await iam.send(new CreateUserCommand({ UserName: name }));
+      },
+      arrived: (name) =>
+        iam
           .send(new GetUserPolicyCommand({ UserName: name, PolicyName: 'BudgeteerDeny' }))
           .then(() => true)
-          .catch(() => false);
-        if (denied) break;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      latencies.push(performance.now() - started);
-    }
-    printLatency('Deny latency, crossing log into ingest -> BudgeteerDeny in IAM', latencies);
+          .catch(() => false),
+      progress,
+    });
   } finally {
     iam.destroy();
-    await stack.stop();
   }
 }
-
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});

@@ -1,11 +1,57 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { LocalStack } from '../local/stack';
+import { BudgetStore } from '../shared/budgets';
+import { usd } from '../shared/money';
+import { invocationLog } from '../test/fixtures';
+
 /** The percentile of sorted samples (nearest rank). */
 export const percentile = (sorted: readonly number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 
-/** Prints a latency measurement as a markdown table of p50, p90, p99 and max. */
-export function printLatency(title: string, latencies: readonly number[]): void {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  console.log(`\n${title} (${latencies.length} samples, local)\n`);
-  console.log('| p50 | p90 | p99 | max |\n| --- | --- | --- | --- |');
-  console.log(`| ${[50, 90, 99, 100].map((p) => `${Math.round(percentile(sorted, p))} ms`).join(' | ')} |`);
+export interface Crossing {
+  readonly samples: number;
+  /** Names the sample principals (`<prefix>-<time>-<i>`, IAM users). */
+  readonly prefix: string;
+  /** Claude Opus 4 input tokens of the one call that crosses the $15 limit ($15 per million). */
+  readonly inputTokens: number;
+  /** Before the limit is set (creating the IAM user, say). */
+  readonly prepare?: (name: string) => Promise<void>;
+  /** Whether what the crossing causes has arrived; polled every 5 ms. */
+  readonly arrived: (name: string) => Promise<boolean>;
+  readonly progress: (done: number) => void;
+}
+
+/**
+ * Latency from one invocation log entering ingest to what it causes, in ms: each sample a principal of its own with a
+ * $15 limit, at rest before its crossing call is delivered.
+ */
+export async function crossingLatencies(stack: LocalStack, crossing: Crossing): Promise<number[]> {
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(stack.local.clientConfig), {
+    unmarshallOptions: { wrapNumbers: true },
+  });
+  const store = new BudgetStore(documents, stack.output('BudgetsTableName'), {
+    configuredDefault: usd('50'),
+    configuredAccount: usd('1000000'),
+  });
+  const latencies: number[] = [];
+  for (let i = 0; i < crossing.samples; i++) {
+    const name = `${crossing.prefix}-${Date.now()}-${i}`;
+    await crossing.prepare?.(name);
+    await store.setLimit(`user/${name}`, usd('15'), 'system:bench');
+    await stack.settle();
+    const started = performance.now();
+    await stack.deliverLogs([
+      invocationLog(`${name}-call`, `arn:aws:iam::111122223333:user/${name}`, {
+        timestamp: new Date().toISOString(),
+        modelId: 'anthropic.claude-opus-4-20250514-v1:0',
+        input: { inputTokenCount: crossing.inputTokens },
+        output: { outputTokenCount: 0 },
+      }),
+    ]);
+    while (!(await crossing.arrived(name))) await new Promise((resolve) => setTimeout(resolve, 5));
+    latencies.push(performance.now() - started);
+    crossing.progress(i + 1);
+  }
+  return latencies;
 }
