@@ -1,10 +1,12 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { ATTRIBUTE_PREFIXES, KEYS } from './budgets/items';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { ATTRIBUTE_PREFIXES, conflictKey, KEYS } from './budgets/items';
 import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
+import { recordKey, recordOf, resolve, type StandingRecord, standingOf, type UsageRecord } from './usage/records';
 
 /** A call from an invocation log, priced: this is what moves spend. */
 export interface Charge {
@@ -39,6 +41,11 @@ export interface LedgerResult {
   readonly charged: Charge[];
   /** Request ids already counted before (retries, replays, the same request from both sources). */
   readonly duplicates: string[];
+  /**
+   * Request ids for which a record arrived that disagrees with the one counted (another cost or principal): the
+   * dearer stands, and a conflict marker is written for the evaluator to alert and audit (see usage/records).
+   */
+  readonly conflicting: string[];
   /** CloudTrail sightings newly recorded (calls whose tokens are not known yet). */
   readonly sighted: number;
   /** DynamoDB requests made, for the cost figure of merit. */
@@ -54,6 +61,7 @@ export interface LedgerResult {
 interface Progress {
   charged: Charge[];
   duplicates: string[];
+  conflicting: string[];
   sighted: number;
   requests: number;
   conflicts: { account: number; counters: number; rows: number };
@@ -79,19 +87,44 @@ export const unknownModelKey = (model: string) => ({
   period: KEYS.unknownModelPeriod,
 });
 
+/**
+ * One write to a Usage row, with the row's state it expects (its condition): a charge of a row not charged yet, a
+ * sighting of a row not there yet, or a second record of a charged row (`standing` as read when the first write's
+ * condition failed). A failed condition returns the row, and the item is judged again against it.
+ */
 type Item =
   | { readonly kind: 'charge'; readonly charge: Charge }
-  | { readonly kind: 'sighting'; readonly call: BedrockCall };
+  | { readonly kind: 'sighting'; readonly call: BedrockCall }
+  | {
+      readonly kind: 'second-record';
+      readonly charge: Charge;
+      readonly standing: StandingRecord;
+      readonly outcome: 'replaced' | 'kept';
+      readonly conflict: boolean;
+    };
 
 interface Counter {
   readonly principal: string;
   readonly period: string;
   readonly principalArn?: string;
   readonly principalKind?: string;
+  /** What this transaction adds; negative where a record that stood is credited back. */
   spend: Usd;
   requests: number;
   /** Spend per resolved model, so an alert can name the models that cost the most. */
   readonly models: Map<string, Usd>;
+}
+
+/** What a counter gains (or loses) from one record: its cost, one request, on its model. */
+interface Movement {
+  readonly principal: string;
+  readonly principalArn?: string;
+  readonly principalKind?: string;
+  readonly time: string;
+  readonly model: string;
+  readonly costUsd: Usd;
+  /** +1 for a record counted, -1 for one credited back. */
+  readonly sign: 1 | -1;
 }
 
 /** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
@@ -121,24 +154,26 @@ export class Ledger {
   }
 
   async record(charges: readonly Charge[], sightings: readonly BedrockCall[]): Promise<LedgerResult> {
-    const { items, duplicates } = dedupe(charges, sightings);
+    const { rounds, duplicates } = plan(charges, sightings);
     const result: Progress = {
       charged: [],
       duplicates,
+      conflicting: [],
       sighted: 0,
       requests: 0,
       conflicts: { account: 0, counters: 0, rows: 0 },
     };
-    for (const chunk of this.pack(items)) await this.commit(chunk, result);
+    // Records of one request that differ go in successive rounds: each is judged against the row the last left.
+    for (const items of rounds) for (const chunk of this.pack(items)) await this.commit(chunk, result);
     return result;
   }
 
-  private periodOf(call: BedrockCall): string {
+  private periodOf(call: Pick<BedrockCall, 'time'>): string {
     return periodKey(this.options.periodKind, new Date(call.time));
   }
 
   /** The counter periods a call adds to: the deployment's, then any extra kinds'. */
-  private periodsOf(call: BedrockCall): string[] {
+  private periodsOf(call: Pick<BedrockCall, 'time'>): string[] {
     const at = new Date(call.time);
     return [this.options.periodKind, ...(this.options.extraPeriodKinds ?? [])].map((kind) => periodKey(kind, at));
   }
@@ -165,13 +200,13 @@ export class Ledger {
   }
 
   private counterKeysOf(item: Item): string[] {
-    if (item.kind === 'sighting') return [];
-    const { call, unknownModel, model } = item.charge;
-    const keys = this.periodsOf(call).flatMap((period) => [
-      `${call.principal.id}\u0000${period}`,
-      `account\u0000${period}`,
-    ]);
-    if (unknownModel) keys.push(unknownModelKey(model).principal);
+    const keys = movementsOf(item).flatMap((movement) =>
+      this.periodsOf(movement).flatMap((period) => [`${movement.principal}\u0000${period}`, `account\u0000${period}`]),
+    );
+    if (item.kind !== 'sighting' && item.charge.unknownModel && movementsOf(item).length > 0) {
+      keys.push(unknownModelKey(item.charge.model).principal);
+    }
+    if (item.kind === 'second-record' && item.conflict) keys.push(`conflict\u0000${item.charge.call.requestId}`);
     return keys;
   }
 
@@ -183,20 +218,22 @@ export class Ledger {
         result.requests++;
         await this.client.send(new TransactWriteCommand({ TransactItems: actions }));
         for (const item of pending) {
-          if (item.kind === 'charge') result.charged.push(item.charge);
-          else result.sighted++;
+          if (item.kind === 'sighting') result.sighted++;
+          else if (item.kind === 'charge' || item.outcome === 'replaced') result.charged.push(item.charge);
+          if (item.kind === 'second-record' && item.conflict) result.conflicting.push(item.charge.call.requestId);
         }
         return;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException) || attempt >= MAX_CONFLICT_RETRIES) throw error;
         const reasons = error.CancellationReasons ?? [];
         // Actions are rows first (one per pending item, same order), then counters.
-        const failedRows = new Set<number>();
+        const failedRows = new Map<number, Record<string, unknown> | undefined>();
         let conflict = false;
         let accountBusy = false;
         reasons.forEach((reason, index) => {
-          if (reason.Code === 'ConditionalCheckFailed' && index < pending.length) failedRows.add(index);
-          else if (reason.Code && RETRYABLE.has(reason.Code)) {
+          if (reason.Code === 'ConditionalCheckFailed' && index < pending.length) {
+            failedRows.set(index, reason.Item && unmarshall(reason.Item as Record<string, AttributeValue>, WRAPPED));
+          } else if (reason.Code && RETRYABLE.has(reason.Code)) {
             conflict = true;
             const kind = this.kindOfAction(actions[index], index < pending.length);
             if (reason.Code === 'TransactionConflict') result.conflicts[kind]++;
@@ -206,12 +243,12 @@ export class Ledger {
         });
         if (failedRows.size === 0 && !conflict) throw error;
         if (accountBusy) this.moveAccountShard();
-        for (const index of failedRows) {
-          const item = pending[index] as Item;
-          // A sighting of a call already known is simply nothing new; a second charge is a duplicate.
-          if (item.kind === 'charge') result.duplicates.push(item.charge.call.requestId);
-        }
-        pending = pending.filter((_, index) => !failedRows.has(index));
+        pending = pending.flatMap((item, index) => {
+          if (!failedRows.has(index)) return [item];
+          const judged = rejudged(item, failedRows.get(index));
+          if (!judged && item.kind !== 'sighting') result.duplicates.push(item.charge.call.requestId);
+          return judged ? [judged] : [];
+        });
         if (conflict) await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random()));
       }
     }
@@ -233,42 +270,86 @@ export class Ledger {
     const now = this.now();
     const nowIso = now.toISOString();
     const ttl = Math.floor(now.getTime() / 1000) + this.options.usageTtlDays * 86_400;
-    const rows = items.map((item) =>
-      item.kind === 'charge' ? this.chargeRow(item.charge, nowIso, ttl) : this.sightingRow(item.call, nowIso, ttl),
-    );
-    return [...rows, ...this.counterUpdates(items, nowIso)];
+    const rows = items.map((item) => {
+      if (item.kind === 'charge') return this.chargeRow(item.charge, nowIso, ttl);
+      if (item.kind === 'sighting') return this.sightingRow(item.call, nowIso, ttl);
+      return this.secondRecordRow(item, nowIso, ttl);
+    });
+    return [...rows, ...this.counterUpdates(items, nowIso), ...this.conflictMarkers(items, nowIso)];
+  }
+
+  /** What a row says of the charge that stands on it. */
+  private chargeFields(charge: Charge, nowIso: string, ttl: number) {
+    const { call } = charge;
+    return {
+      set: 'principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl',
+      names: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl' },
+      values: {
+        ':principal': call.principal.id,
+        ':arn': call.principal.arn,
+        ':model': charge.model,
+        ':modelId': call.modelId,
+        ':op': call.operation,
+        ':region': call.region,
+        ':time': call.time,
+        ':tokens': call.tokens ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+        ':cost': NumberValue.from(toDecimalString(charge.costUsd)),
+        ':unknown': charge.unknownModel,
+        ':catalog': charge.catalogVersion,
+        ':now': nowIso,
+        ':source': call.source,
+        ':period': this.periodOf(call),
+        ':ttl': ttl,
+      },
+    };
   }
 
   private chargeRow(charge: Charge, nowIso: string, ttl: number) {
-    const { call } = charge;
-    const tokens = call.tokens ?? { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 };
+    const fields = this.chargeFields(charge, nowIso, ttl);
     return {
       Update: {
         TableName: this.options.usageTable,
-        Key: { requestId: call.requestId },
+        Key: { requestId: charge.call.requestId },
         // The CloudTrail sighting (if any) came first: keep its fields, add the cost, clear the unmetered marker.
-        UpdateExpression:
-          'SET principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl REMOVE unmeteredSince, unmeteredShard',
+        UpdateExpression: `SET ${fields.set} REMOVE unmeteredSince, unmeteredShard`,
         ConditionExpression: 'attribute_not_exists(costUsd)',
-        ExpressionAttributeNames: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl' },
+        ExpressionAttributeNames: fields.names,
+        ExpressionAttributeValues: fields.values,
+        // A charged row comes back: a second record of the request is judged against the one that stands.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+      },
+    };
+  }
+
+  /**
+   * A second record of a charged request: the row keeps both records (`conflictingRecords`, and the keys of all it
+   * has seen), and a dearer one takes the standing record's place. The condition is the row as it was judged: if
+   * another record got there first, the item is judged again against that.
+   */
+  private secondRecordRow(item: Extract<Item, { kind: 'second-record' }>, nowIso: string, ttl: number) {
+    const standing = item.standing.record;
+    const replaced = item.outcome === 'replaced' ? this.chargeFields(item.charge, nowIso, ttl) : undefined;
+    return {
+      Update: {
+        TableName: this.options.usageTable,
+        Key: { requestId: item.charge.call.requestId },
+        UpdateExpression: `SET conflictingRecords = list_append(if_not_exists(conflictingRecords, :standing), :arriving), lastConflictAt = :seenAt${
+          replaced ? `, ${replaced.set}` : ''
+        } ADD recordKeys :keys`,
+        ConditionExpression:
+          '#standingPrincipal = :standingPrincipal AND costUsd = :standingCost AND NOT contains(recordKeys, :key)',
+        ExpressionAttributeNames: { '#standingPrincipal': 'principal', ...replaced?.names },
         ExpressionAttributeValues: {
-          ':principal': call.principal.id,
-          ':arn': call.principal.arn,
-          ':model': charge.model,
-          ':modelId': call.modelId,
-          ':op': call.operation,
-          ':region': call.region,
-          ':time': call.time,
-          ':tokens': tokens,
-          ':cost': NumberValue.from(toDecimalString(charge.costUsd)),
-          ':unknown': charge.unknownModel,
-          ':catalog': charge.catalogVersion,
-          ':now': nowIso,
-          ':source': call.source,
-          ':period': this.periodOf(call),
-          ':ttl': ttl,
+          ':standing': [storedRecord(standing)],
+          ':arriving': [storedRecord(recordOf(item.charge))],
+          ':seenAt': nowIso,
+          ':keys': new Set([recordKey(standing), recordKey(recordOf(item.charge))]),
+          ':key': recordKey(recordOf(item.charge)),
+          ':standingPrincipal': standing.principal,
+          ':standingCost': NumberValue.from(toDecimalString(standing.costUsd)),
+          ...replaced?.values,
         },
-        ReturnValuesOnConditionCheckFailure: 'NONE' as const,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
       },
     };
   }
@@ -302,33 +383,33 @@ export class Ledger {
   private counterUpdates(items: Item[], nowIso: string) {
     const counters = new Map<string, Counter>();
     const unknownModels = new Map<string, number>();
-    const bump = (key: Omit<Counter, 'spend' | 'requests' | 'models'>, cost: Usd, model: string) => {
+    const bump = (key: Omit<Counter, 'spend' | 'requests' | 'models'>, movement: Movement) => {
       const id = `${key.principal}\u0000${key.period}`;
       const counter = counters.get(id) ?? { ...key, spend: ZERO, requests: 0, models: new Map() };
+      const cost = movement.sign === 1 ? movement.costUsd : movement.costUsd.neg();
       counter.spend = counter.spend.plus(cost);
-      counter.requests++;
-      counter.models.set(model, (counter.models.get(model) ?? ZERO).plus(cost));
+      counter.requests += movement.sign;
+      counter.models.set(movement.model, (counter.models.get(movement.model) ?? ZERO).plus(cost));
       counters.set(id, counter);
     };
     for (const item of items) {
-      if (item.kind !== 'charge') continue;
-      const { call, costUsd } = item.charge;
-      const { principal } = call;
-      const { model } = item.charge;
-      for (const period of this.periodsOf(call)) {
-        bump(
-          { principal: principal.id, period, principalArn: principal.arn, principalKind: principal.kind },
-          costUsd,
-          model,
-        );
-        bump({ principal: accountShardPrincipal(this.accountShard), period }, costUsd, model);
+      const movements = movementsOf(item);
+      for (const movement of movements) {
+        // A principal credited back is only ever one that was charged: its counter has its identity already.
+        const identity =
+          movement.sign === 1 ? { principalArn: movement.principalArn, principalKind: movement.principalKind } : {};
+        for (const period of this.periodsOf(movement)) {
+          bump({ principal: movement.principal, period, ...identity }, movement);
+          bump({ principal: accountShardPrincipal(this.accountShard), period }, movement);
+        }
       }
-      if (item.charge.unknownModel) {
+      if (item.kind !== 'sighting' && item.charge.unknownModel && movements.some((m) => m.sign === 1)) {
         unknownModels.set(item.charge.model, (unknownModels.get(item.charge.model) ?? 0) + 1);
       }
     }
     const updates = [...counters.values()].map((counter) => {
-      const models = [...counter.models];
+      // A model whose spend nets to nothing here (charged and credited alike) is left as it is.
+      const models = [...counter.models].filter(([, spend]) => !spend.eq(0));
       const modelAdds = models.map((_, i) => `, #m${i} :m${i}`).join('');
       const identity = counter.principalArn ? ', principalArn = :arn, principalKind = :kind' : '';
       return {
@@ -360,25 +441,131 @@ export class Ledger {
     }));
     return [...updates, ...markers];
   }
+
+  /**
+   * One marker item per conflict, in the same transaction as the row and the counters it moves: its INSERT is the
+   * stream record the evaluator turns into the `usage.conflict` alert and audit entry, once (its claim and outbox
+   * complete whatever a crash leaves).
+   */
+  private conflictMarkers(items: Item[], nowIso: string) {
+    return items.flatMap((item) => {
+      if (item.kind !== 'second-record' || !item.conflict) return [];
+      const arriving = recordOf(item.charge);
+      const standing = item.standing.record;
+      const stands = item.outcome === 'replaced' ? arriving : standing;
+      return [
+        {
+          Put: {
+            TableName: this.options.budgetsTable,
+            Item: {
+              ...conflictKey(item.charge.call.requestId, recordKey(arriving)),
+              requestId: item.charge.call.requestId,
+              outcome: item.outcome,
+              // The first record of the request, then the one that disagreed with it.
+              records: [storedRecord(standing), storedRecord(arriving)],
+              stands: stands.principal,
+              addedUsd: NumberValue.from(
+                toDecimalString(item.outcome === 'replaced' ? arriving.costUsd.minus(standing.costUsd) : ZERO),
+              ),
+              detectedAt: nowIso,
+            },
+          },
+        },
+      ];
+    });
+  }
+}
+
+const WRAPPED = { wrapNumbers: true } as const;
+
+/** A record as a Usage row or a conflict marker keeps it: money exact, as a DynamoDB number. */
+function storedRecord(record: UsageRecord): Record<string, unknown> {
+  return { ...record, costUsd: NumberValue.from(toDecimalString(record.costUsd)) };
+}
+
+/** What an item does to counters: a charge adds its record; a dearer second record adds itself, credits the other. */
+function movementsOf(item: Item): Movement[] {
+  if (item.kind === 'sighting') return [];
+  const { call, costUsd, model } = item.charge;
+  const charged: Movement = {
+    principal: call.principal.id,
+    principalArn: call.principal.arn,
+    principalKind: call.principal.kind,
+    time: call.time,
+    model,
+    costUsd,
+    sign: 1,
+  };
+  if (item.kind === 'charge') return [charged];
+  if (item.outcome === 'kept') return [];
+  const standing = item.standing.record;
+  const credited: Movement = {
+    principal: standing.principal,
+    time: standing.time,
+    model: standing.model,
+    costUsd: standing.costUsd,
+    sign: -1,
+  };
+  return [charged, credited];
+}
+
+/**
+ * An item whose row condition failed, judged again against the row as it is (`row`, from the failure; absent when
+ * DynamoDB did not return it): the next write to try, or undefined when there is nothing (more) to write.
+ */
+function rejudged(item: Item, row: Record<string, unknown> | undefined): Item | undefined {
+  // A sighting of a call already known is simply nothing new.
+  if (item.kind === 'sighting') return undefined;
+  const standing = row && standingOf(row);
+  if (!standing) return undefined;
+  const resolution = resolve(standing, recordOf(item.charge));
+  if (resolution.kind === 'duplicate') return undefined;
+  return {
+    kind: 'second-record',
+    charge: item.charge,
+    standing,
+    outcome: resolution.kind,
+    conflict: resolution.conflict,
+  };
 }
 
 const sortKey = (item: Item) =>
-  item.kind === 'charge'
-    ? `0${item.charge.call.principal.id}\u0000${item.charge.call.time}`
-    : `1${item.call.requestId}`;
+  item.kind === 'sighting'
+    ? `1${item.call.requestId}`
+    : `0${item.charge.call.principal.id}\u0000${item.charge.call.time}`;
 
-/** One item per request id: a charge (tokens known) wins over a CloudTrail sighting of the same call; a second
- * charge for the same request in one batch is a duplicate. */
-function dedupe(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
-  const byId = new Map<string, Item>();
+/**
+ * The writes of a batch in rounds, one item per request id in each (DynamoDB refuses two actions on one item in a
+ * transaction): a charge (tokens known) wins over a CloudTrail sighting of the same call; the same record twice is
+ * a duplicate; a record of the same request that differs goes in the next round, judged against what the first
+ * left on the row.
+ */
+function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
+  const byId = new Map<string, Charge[]>();
   const duplicates: string[] = [];
   for (const charge of charges) {
     const { requestId } = charge.call;
-    if (byId.has(requestId)) duplicates.push(requestId);
-    else byId.set(requestId, { kind: 'charge', charge });
+    const same = byId.get(requestId) ?? [];
+    const key = recordKey(recordOf(charge));
+    if (same.some((earlier) => recordKey(recordOf(earlier)) === key)) duplicates.push(requestId);
+    else byId.set(requestId, [...same, charge]);
   }
-  for (const call of sightings) if (!byId.has(call.requestId)) byId.set(call.requestId, { kind: 'sighting', call });
-  return { items: [...byId.values()], duplicates };
+  const first: Item[] = [];
+  const rounds: Item[][] = [first];
+  for (const same of byId.values()) {
+    same.forEach((charge, round) => {
+      const items = rounds[round] ?? [];
+      items.push({ kind: 'charge', charge });
+      rounds[round] = items;
+    });
+  }
+  const sighted = new Set<string>();
+  for (const call of sightings) {
+    if (byId.has(call.requestId) || sighted.has(call.requestId)) continue;
+    sighted.add(call.requestId);
+    first.push({ kind: 'sighting', call });
+  }
+  return { rounds: rounds.filter((round) => round.length > 0), duplicates };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

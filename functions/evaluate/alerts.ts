@@ -110,3 +110,58 @@ export function unknownModelMessage(model: string, requests: number): AlertMessa
     attributes: { kind: 'unknown-model', severity: 'warning', model },
   };
 }
+
+/** One record of a conflict, as the alert shows it. */
+export interface ConflictingRecord {
+  readonly principal: string;
+  readonly costUsd: Usd;
+  readonly model: string;
+  readonly source: string;
+  readonly time: string;
+}
+
+export interface UsageConflict {
+  readonly requestId: string;
+  /** The request's first record, then the one that disagreed with it. */
+  readonly first: ConflictingRecord;
+  readonly arriving: ConflictingRecord;
+  readonly outcome: 'replaced' | 'kept';
+}
+
+const exactly = (amount: Usd) => `$${amount.toFixed()}`;
+const describeRecord = (record: ConflictingRecord) =>
+  `${record.principal}, ${exactly(record.costUsd)} on ${record.model} (${record.source}, call at ${record.time})`;
+
+/** Critical: two records of one request disagree; only AWS writes them, so one may be forged. */
+export function usageConflictMessage(conflict: UsageConflict): AlertMessage {
+  const { first, arriving } = conflict;
+  const stands = conflict.outcome === 'replaced' ? arriving : first;
+  const settled =
+    conflict.outcome === 'replaced'
+      ? first.principal === arriving.principal
+        ? `The dearer record stands: ${arriving.principal} is charged ${exactly(arriving.costUsd)} in place of ${exactly(first.costUsd)}.`
+        : `The dearer record stands: ${arriving.principal} is charged ${exactly(arriving.costUsd)}, and ${first.principal} is credited the ${exactly(first.costUsd)} it was charged.`
+      : 'The first record is the dearer (or as dear) and stands; nothing was counted for the other.';
+  return {
+    subject: `Conflicting Bedrock usage records for request ${conflict.requestId}`,
+    body: [
+      `Two records of Bedrock request ${conflict.requestId} disagree. AWS writes one record per request, so one of`,
+      'these was written by someone else: a forged record, sent to hide what a call cost or to charge another principal.',
+      '',
+      `  First:    ${describeRecord(first)}`,
+      `  Arriving: ${describeRecord(arriving)}`,
+      '',
+      settled,
+      '',
+      'Check who may write to the invocation log group (logs:PutLogEvents) and invoke the ingest function; the',
+      "README's threat model says which doors the stack closes and which an SCP must. Both records are in the",
+      `audit entry usage.conflict of ${stands.principal} and on the request's Usage row.`,
+    ].join('\n'),
+    attributes: {
+      kind: 'usage-conflict',
+      severity: 'critical',
+      principal: stands.principal,
+      requestId: conflict.requestId,
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type BudgetStore, decimalOf, topModels } from '../../shared/budgets';
-import { KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
+import { type ConflictItem, KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
 import {
   type Effects,
   executionArnOf,
@@ -20,7 +20,13 @@ import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
 import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
-import { exhaustedMessage, thresholdAlertMessage, unknownModelMessage } from './alerts';
+import {
+  type ConflictingRecord,
+  exhaustedMessage,
+  thresholdAlertMessage,
+  unknownModelMessage,
+  usageConflictMessage,
+} from './alerts';
 import { crossingFor, isExhausted, rearmedLevel } from './crossing';
 
 export interface EvaluatorConfig {
@@ -131,6 +137,8 @@ export class Evaluator {
         return this.evaluateAccount(parsed.period);
       case 'counter':
         return this.evaluateCounter(item);
+      case 'conflict':
+        return this.usageConflict(item, parsed);
       case 'coverage':
       case 'deny':
         // The sweep delivers what a coverage marker owes; deny records are the suspend function's.
@@ -430,11 +438,52 @@ export class Evaluator {
   private async unknownModel(item: BudgetItem): Promise<void> {
     const model = item.principal.slice(KEYS.modelMarkerPrefix.length);
     const requests = wholeOf(item.requests);
-    const effects: Effects = {
+    await this.decideOnce(item, {
       decisionId: `unknown-model|${model}`,
       messages: [{ topic: 'alerts', message: unknownModelMessage(model, requests) }],
       audit: { actor: ACTOR, action: 'model.unknown-seen', subject: item.principal, details: { model, requests } },
-    };
+    });
+  }
+
+  /**
+   * Two records of one request disagreed (ingest settled which stands in the transaction that wrote the marker):
+   * a critical alert, and a `usage.conflict` entry holding both records on the chain of the principal whose record
+   * stands. Ingest decided; the entry says so.
+   */
+  private async usageConflict(item: BudgetItem, conflict: ConflictItem): Promise<void> {
+    const [first, arriving] = conflict.records;
+    const stands = conflict.outcome === 'replaced' ? arriving : first;
+    const at = new Date(stands.time);
+    await this.decideOnce(item, {
+      decisionId: `usage-conflict|${conflict.requestId}|${conflict.period}`,
+      messages: [
+        {
+          topic: 'critical',
+          message: usageConflictMessage({
+            requestId: conflict.requestId,
+            first: shownRecord(first),
+            arriving: shownRecord(arriving),
+            outcome: conflict.outcome,
+          }),
+        },
+      ],
+      audit: {
+        actor: 'system:ingest',
+        action: 'usage.conflict',
+        subject: conflict.stands,
+        ...(Number.isNaN(at.getTime()) ? {} : { period: periodKey(this.config.periodKind, at) }),
+        requestId: conflict.requestId,
+        details: {
+          outcome: conflict.outcome,
+          addedUsd: toDecimalString(decimalOf(conflict.addedUsd)),
+          records: [auditedRecord(first), auditedRecord(arriving)],
+        },
+      },
+    });
+  }
+
+  /** A marker's one decision: claimed on the marker (`alertedAt`) with its effects, then delivered. */
+  private async decideOnce(item: BudgetItem, effects: Effects): Promise<void> {
     const key = { principal: item.principal, period: item.period };
     if (pendingEffects(item).length > 0) await this.outbox.deliverPending(key);
     const claimed = await this.outbox.claim(
@@ -479,6 +528,31 @@ export class Evaluator {
     return Item as BudgetItem | undefined;
   }
 }
+
+type StoredConflictRecord = ConflictItem['records'][number];
+
+const shownRecord = (record: StoredConflictRecord): ConflictingRecord => ({
+  principal: record.principal,
+  costUsd: decimalOf(record.costUsd),
+  model: record.model,
+  source: record.source,
+  time: record.time,
+});
+
+/** A conflicting record as its audit entry keeps it: money as a decimal string, token counts whole. */
+const auditedRecord = (record: StoredConflictRecord) => ({
+  principal: record.principal,
+  principalArn: record.principalArn,
+  costUsd: toDecimalString(decimalOf(record.costUsd)),
+  model: record.model,
+  modelId: record.modelId,
+  source: record.source,
+  time: record.time,
+  catalogVersion: record.catalogVersion,
+  ...(record.tokens
+    ? { tokens: Object.fromEntries(Object.entries(record.tokens).map(([name, count]) => [name, wholeOf(count)])) }
+    : {}),
+});
 
 /** What a counter's spend is: its total, request count and per-model spend. */
 function spendAttributes(item: BudgetItem): Record<string, unknown> {

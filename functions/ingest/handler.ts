@@ -66,6 +66,10 @@ export async function ingestEvent(event: unknown) {
   if (rejected.length > 0) await deadLetter(rejected);
   metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
   metrics.addMetric('DuplicateCalls', MetricUnit.Count, outcome.duplicates.length);
+  metrics.addMetric('ConflictingRecords', MetricUnit.Count, outcome.conflicting.length);
+  for (const requestId of outcome.conflicting) {
+    logger.warn('a record disagrees with the one counted for its request: the dearer stands', { requestId });
+  }
   metrics.addMetric('SightedCalls', MetricUnit.Count, outcome.sighted);
   metrics.addMetric('RejectedRecords', MetricUnit.Count, rejected.length);
   // The same metric by reason, so the rejections alarm says what kind of record is failing.
@@ -83,6 +87,7 @@ export async function ingestEvent(event: unknown) {
     records: records.length,
     charged: outcome.charged.length,
     duplicates: outcome.duplicates.length,
+    conflicting: outcome.conflicting.length,
     sighted: outcome.sighted,
     ignored: outcome.ignored,
     rejected: rejected.length,

@@ -21,6 +21,8 @@ export interface Rejection {
 export interface IngestOutcome {
   readonly charged: Charge[];
   readonly duplicates: string[];
+  /** Request ids whose arriving record disagreed with the one counted (see Ledger): alerted as a conflict. */
+  readonly conflicting: string[];
   readonly sighted: number;
   readonly ignored: number;
   readonly rejected: Rejection[];
@@ -64,6 +66,7 @@ export async function ingest(
   return {
     charged: written.charged,
     duplicates: written.duplicates,
+    conflicting: written.conflicting,
     sighted: written.sighted,
     ignored,
     rejected,

@@ -1,4 +1,5 @@
 import { NumberValue } from '@aws-sdk/lib-dynamodb';
+import Big from 'big.js';
 import { z } from 'zod';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { type Usd, usd, ZERO } from '../money';
@@ -34,6 +35,8 @@ export const KEYS = {
   /** The principal prefix and period of a deny record (who holds a deny on one IAM entity). */
   denyPrefix: 'DENY#',
   denyPeriod: 'DENY',
+  /** The principal prefix of a conflict marker (`CONFLICT#<request id>`); its period is the arriving record's key. */
+  conflictPrefix: 'CONFLICT#',
 } as const;
 
 /** Attributes a principal's (or the account's) counter carries for enforcement. */
@@ -87,6 +90,13 @@ export const ATTRIBUTES = {
   entityKind: 'entityKind',
   entityName: 'entityName',
   version: 'version',
+  // conflict markers
+  requestId: 'requestId',
+  outcome: 'outcome',
+  records: 'records',
+  stands: 'stands',
+  addedUsd: 'addedUsd',
+  detectedAt: 'detectedAt',
 } as const;
 
 /** Attributes named with a prefix and a variable part. */
@@ -106,13 +116,17 @@ export function isBudgetAttribute(name: string): boolean {
   return FIXED_NAMES.has(name) || Object.values(ATTRIBUTE_PREFIXES).some((prefix) => name.startsWith(prefix));
 }
 
+const EXPONENT = /^-?\d+(\.\d+)?[eE][+-]?\d+$/;
+/** A stored number may come back in exponent notation (moto writes 0.00000025 as `2.5E-7`): read it exactly. */
+const stored = (digits: string): Usd => usd(EXPONENT.test(digits) ? new Big(digits) : digits);
+
 /** A DynamoDB number as read with `wrapNumbers` (NumberValue, or a plain object with its digits), or a string. */
 export function decimalOf(value: unknown): Usd {
   if (value === undefined || value === null) return ZERO;
-  if (value instanceof NumberValue) return usd(value.value);
-  if (typeof value === 'string') return usd(value);
+  if (value instanceof NumberValue) return stored(value.value);
+  if (typeof value === 'string') return stored(value);
   // Another copy of the SDK's NumberValue class, or one that went through JSON.
-  if (typeof value === 'object' && 'value' in value) return usd(String((value as { value: unknown }).value));
+  if (typeof value === 'object' && 'value' in value) return stored(String((value as { value: unknown }).value));
   throw new TypeError(`not a DynamoDB decimal: ${JSON.stringify(value)}`);
 }
 
@@ -249,6 +263,45 @@ export const DenyItemSchema = z.looseObject({
   version: whole.optional(),
 });
 
+/** A record as a conflict marker keeps it (see shared/usage/records.ts). */
+export const ConflictRecordSchema = z.looseObject({
+  principal: z.string(),
+  principalArn: z.string(),
+  costUsd: decimal,
+  model: z.string(),
+  modelId: z.string(),
+  source: z.string(),
+  time: z.string(),
+  catalogVersion: z.string(),
+  tokens: z.record(z.string(), whole).optional(),
+});
+
+/**
+ * Two records of one request that disagree (another cost or principal), as ingest found them: the first, then the
+ * arriving one. Written in the transaction that settled which stands; the evaluator alerts and audits it once.
+ */
+export const ConflictItemSchema = z.looseObject({
+  kind: z.literal('conflict'),
+  principal: z.string().startsWith(KEYS.conflictPrefix),
+  period: z.string(),
+  requestId: z.string(),
+  /** `replaced`: the arriving record was dearer and stands; `kept`: the first stands. */
+  outcome: z.enum(['replaced', 'kept']),
+  records: z.tuple([ConflictRecordSchema, ConflictRecordSchema]),
+  /** The principal whose record stands (whose audit chain holds the entry). */
+  stands: z.string(),
+  /** What the account's spend moved by: the dearer cost less the cheaper, or 0 when the first stood. */
+  addedUsd: decimal,
+  detectedAt: z.string(),
+  ...outboxShape,
+});
+
+/** A conflict marker's key: one per request and arriving record, so each disagreement is alerted once. */
+export const conflictKey = (requestId: string, recordKey: string) => ({
+  principal: `${KEYS.conflictPrefix}${requestId}`,
+  period: recordKey,
+});
+
 /** Attributes with a variable part: each must hold what its prefix says. */
 function checkPrefixed(item: Record<string, unknown>, ctx: z.RefinementCtx): void {
   for (const [name, value] of Object.entries(item)) {
@@ -276,6 +329,7 @@ export const BudgetItemSchema = z
     UnknownModelItemSchema,
     CoverageItemSchema,
     DenyItemSchema,
+    ConflictItemSchema,
   ])
   .superRefine(checkPrefixed);
 
@@ -284,6 +338,7 @@ export type BudgetItemKind = BudgetItem['kind'];
 export type LimitItem = z.infer<typeof LimitItemSchema> | z.infer<typeof DefaultLimitItemSchema>;
 export type CounterItem = z.infer<typeof CounterItemSchema>;
 export type AccountItem = z.infer<typeof AccountItemSchema>;
+export type ConflictItem = z.infer<typeof ConflictItemSchema>;
 export type Suspension = z.infer<typeof SuspensionSchema>;
 export type Lift = z.infer<typeof LiftSchema>;
 
@@ -294,6 +349,7 @@ export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind |
   if (principal.startsWith(KEYS.modelMarkerPrefix)) return 'unknown-model';
   if (principal.startsWith(KEYS.coveragePrefix)) return 'coverage';
   if (principal.startsWith(KEYS.denyPrefix)) return 'deny';
+  if (principal.startsWith(KEYS.conflictPrefix)) return 'conflict';
   if (!periodKindOfKey(period)) return undefined;
   if (isAccountShard(principal)) return 'account-shard';
   if (principal === ACCOUNT_PRINCIPAL) return 'account';

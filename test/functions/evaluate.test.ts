@@ -247,6 +247,76 @@ describe('threshold crossing', () => {
   });
 });
 
+describe('conflicting records', () => {
+  const record = (principal: string, cost: string) => ({
+    principal,
+    principalArn: `arn:aws:iam::111122223333:${principal}`,
+    costUsd: new NumberValue(cost),
+    model: 'anthropic.claude-3-haiku-20240307-v1:0',
+    modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+    source: 'invocation-log',
+    time: '2026-11-20T11:00:00.000Z',
+    catalogVersion: '2026-11-01',
+    tokens: { input: new NumberValue('1000'), output: new NumberValue('0') },
+  });
+  const marker = {
+    principal: 'CONFLICT#r-1',
+    period: 'user/alice|0.5',
+    requestId: 'r-1',
+    outcome: 'replaced',
+    records: [record('user/bob', '0.01'), record('user/alice', '0.5')],
+    stands: 'user/alice',
+    addedUsd: new NumberValue('0.49'),
+    detectedAt: '2026-11-20T11:00:01.000Z',
+  };
+
+  it('alerts a conflict on the critical topic and audits both records on the standing principal, once', async () => {
+    await evaluator().evaluate(marker);
+
+    expect(claims()[0]).toMatchObject({
+      Key: { principal: 'CONFLICT#r-1', period: 'user/alice|0.5' },
+      ConditionExpression: 'attribute_not_exists(alertedAt)',
+      ExpressionAttributeNames: { '#outbox': 'outbox:usage-conflict|r-1|user/alice|0.5' },
+    });
+    expect(published()).toEqual([
+      expect.objectContaining({
+        TopicArn: targets.criticalTopicArn,
+        Subject: 'Conflicting Bedrock usage records for request r-1',
+        Message: expect.stringMatching(
+          /user\/alice is charged \$0\.5, and user\/bob is credited the \$0\.01 it was charged/,
+        ),
+      }),
+    ]);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'usage.conflict',
+        subject: 'user/alice',
+        actor: 'system:ingest',
+        requestId: 'r-1',
+        period: '2026-11',
+        details: {
+          outcome: 'replaced',
+          addedUsd: '0.49',
+          records: [
+            expect.objectContaining({ principal: 'user/bob', costUsd: '0.01', tokens: { input: 1000, output: 0 } }),
+            expect.objectContaining({ principal: 'user/alice', costUsd: '0.5' }),
+          ],
+        },
+      }),
+      { once: 'usage-conflict|r-1|user/alice|0.5' },
+    );
+  });
+
+  it('sends nothing when the conflict was alerted before', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+
+    await evaluator().evaluate({ ...marker, alertedAt: '2026-11-20T11:00:02.000Z' });
+
+    expect(published()).toEqual([]);
+    expect(audit.append).not.toHaveBeenCalled();
+  });
+});
+
 describe('exhaustion', () => {
   const suspendId = 'suspend|user/alice|2026-11|g0';
   const suspendName = executionName('suspend', suspendId, '2026-11-g0-user/alice');

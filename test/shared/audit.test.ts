@@ -157,6 +157,18 @@ describe('entries', () => {
     expect(prepareEntry(input({ details: { spendUsd: '0.10' } })).details).toEqual({ spendUsd: '0.10' });
   });
 
+  it('takes whole numbers read back from DynamoDB (effects delivered after a crash) as the numbers they were', () => {
+    const details = { threshold: NumberValue.from('80'), tokens: { input: NumberValue.from('1000') } };
+
+    expect(prepareEntry(input({ details: details as never })).details).toEqual({
+      threshold: 80,
+      tokens: { input: 1000 },
+    });
+    expect(() => prepareEntry(input({ details: { spendUsd: NumberValue.from('0.5') as never } }))).toThrow(
+      /decimal strings/,
+    );
+  });
+
   it('stamps id, UTC time and day, and keeps the link ids', () => {
     const entry = prepareEntry(
       input({ executionArn: 'arn:aws:states:us-east-1:111122223333:execution:suspend:x', approvalId: 'ap-1' }),

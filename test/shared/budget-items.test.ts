@@ -10,6 +10,31 @@ import {
 } from '../../shared/budgets/items';
 
 const n = (value: string) => new NumberValue(value);
+/** A conflict marker as ingest writes it: the first record of a request, then one that disagrees. */
+const conflictMarker = (overrides: Record<string, unknown> = {}) => {
+  const record = (principal: string, cost: string) => ({
+    principal,
+    principalArn: `arn:aws:iam::111122223333:${principal}`,
+    costUsd: n(cost),
+    model: 'anthropic.claude-3-haiku-20240307-v1:0',
+    modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+    source: 'invocation-log',
+    time: '2026-11-20T14:00:00.000Z',
+    catalogVersion: '2026-11-01',
+    tokens: { input: n('1'), output: n('0') },
+  });
+  return {
+    principal: 'CONFLICT#r-1',
+    period: 'user/alice|0.5',
+    requestId: 'r-1',
+    outcome: 'replaced',
+    records: [record('user/alice', '0.01'), record('user/alice', '0.5')],
+    stands: 'user/alice',
+    addedUsd: n('0.49'),
+    detectedAt: '2026-11-20T14:00:01.000Z',
+    ...overrides,
+  };
+};
 const errorOf = (raw: unknown) => {
   const parsed = safeParseBudgetItem(raw);
   return parsed.success ? undefined : parsed.error.message;
@@ -27,6 +52,7 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
     [{ principal: 'MODEL#acme.mystery-v1', period: 'UNKNOWN', requests: n('2') }, 'unknown-model'],
     [{ principal: 'COVERAGE#user/alice', period: '2026-11-20', calls: n('3') }, 'coverage'],
     [{ principal: 'DENY#user/alice', period: 'DENY', 'hold:suspend:x': {}, version: n('2') }, 'deny'],
+    [conflictMarker(), 'conflict'],
   ])('%j is a %s', (raw, kind) => {
     expect(parseBudgetItem(raw).kind).toBe(kind);
   });
@@ -40,6 +66,17 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
     });
 
     expect(item.kind === 'counter' && decimalOf(item.spendUsd).toFixed()).toBe('123456789012345678.000000000000000001');
+  });
+
+  it('reads a number DynamoDB gives back in exponent notation exactly, as the amount it is', () => {
+    expect(decimalOf(n('2.5E-7')).toFixed()).toBe('0.00000025');
+    expect(decimalOf('-1.25e+3').toFixed()).toBe('-1250');
+    expect(() => decimalOf('1e')).toThrow(/not a decimal amount/);
+  });
+
+  it('refuses a conflict marker that does not hold two records, or whose outcome is not one ingest writes', () => {
+    expect(errorOf(conflictMarker({ records: [] }))).toMatch(/not a valid conflict/);
+    expect(errorOf(conflictMarker({ outcome: 'split' }))).toMatch(/outcome/);
   });
 
   it('refuses a key no kind has, saying which', () => {

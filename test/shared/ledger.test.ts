@@ -1,5 +1,6 @@
-import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, type NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { type AttributeValue, DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { BedrockCall } from '../../shared/events/parse';
 import { principalFromArn } from '../../shared/identity';
@@ -270,5 +271,182 @@ describe('ledger writes', () => {
   it('surfaces a failure that is not about duplicates, so the batch is retried whole', async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled(['ValidationError']));
     await expect(ledger.record([charge('r-1', 'alice', '1')], [])).rejects.toThrow(TransactionCanceledException);
+  });
+});
+
+describe('conflicting records of one request', () => {
+  /** A charged Usage row as DynamoDB returns it when a condition fails (ReturnValuesOnConditionCheckFailure). */
+  const chargedRow = (requestId: string, user: string, cost: string, extra: Record<string, unknown> = {}) =>
+    marshall(
+      {
+        requestId,
+        principal: `user/${user}`,
+        principalArn: `arn:aws:iam::111122223333:user/${user}`,
+        model: 'anthropic.claude-3-haiku-20240307-v1:0',
+        modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+        callTime: '2026-11-20T14:00:00.000Z',
+        tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0 },
+        costUsd: NumberValue.from(cost),
+        catalogVersion: '2026-11-01',
+        chargedBy: 'invocation-log',
+        ...extra,
+      },
+      { removeUndefinedValues: true },
+    );
+  const rowCharged = (item: Record<string, AttributeValue>, others = ['None', 'None']) =>
+    new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: item }, ...others.map((Code) => ({ Code }))],
+    });
+  const requestsOf = (actions: Action[], principal: string) =>
+    actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[':n'];
+  const markerOf = (actions: Action[]) =>
+    actions.find((a) => String(a.Put?.Item?.principal).startsWith('CONFLICT#'))?.Put?.Item;
+
+  it('lets a dearer record replace a cheap one: the difference is added with the row and a conflict marker, in one transaction', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.01')))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
+    const actions = sentActions(1);
+    expect(actions[0]?.Update).toMatchObject({
+      TableName: 'Usage',
+      Key: { requestId: 'r-1' },
+      ConditionExpression:
+        '#standingPrincipal = :standingPrincipal AND costUsd = :standingCost AND NOT contains(recordKeys, :key)',
+      ExpressionAttributeValues: expect.objectContaining({
+        ':standingPrincipal': 'user/alice',
+        ':cost': NumberValue.from('0.5'),
+        ':keys': new Set(['user/alice|0.01', 'user/alice|0.5']),
+      }),
+    });
+    expect(actions[0]?.Update?.UpdateExpression).toMatch(/conflictingRecords = list_append\(.*costUsd = :cost/);
+    expect(counterSpend(actions, 'user/alice')).toBe('0.49');
+    expect(requestsOf(actions, 'user/alice')).toBe(0);
+    expect(counterSpend(actions, ACCOUNT_SHARD)).toBe('0.49');
+    expect(markerOf(actions)).toMatchObject({
+      principal: 'CONFLICT#r-1',
+      period: 'user/alice|0.5',
+      outcome: 'replaced',
+      stands: 'user/alice',
+      addedUsd: NumberValue.from('0.49'),
+      records: [
+        expect.objectContaining({ principal: 'user/alice', costUsd: NumberValue.from('0.01') }),
+        expect.objectContaining({
+          principal: 'user/alice',
+          costUsd: NumberValue.from('0.5'),
+          source: 'invocation-log',
+        }),
+      ],
+    });
+    expect(result).toMatchObject({ conflicting: ['r-1'], duplicates: [] });
+    expect(result.charged.map((c) => c.costUsd.toFixed())).toEqual(['0.5']);
+  });
+
+  it('keeps the dearer record that stands when a cheaper one arrives: no counter moves, the row and a marker keep both', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.5')))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.01')], []);
+
+    const actions = sentActions(1);
+    expect(actions.filter((a) => a.Update?.TableName === 'Budgets')).toEqual([]);
+    expect(actions[0]?.Update?.UpdateExpression).not.toMatch(/costUsd = :cost/);
+    expect(markerOf(actions)).toMatchObject({ outcome: 'kept', stands: 'user/alice', addedUsd: NumberValue.from('0') });
+    expect(result).toMatchObject({ conflicting: ['r-1'], charged: [] });
+  });
+
+  it("charges the dearer record to its own principal and credits the forged one's principal what it was charged", async () => {
+    // bob's cheap record came first with alice's request id; alice's real record is dearer.
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
+      .resolves({});
+
+    await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    const actions = sentActions(1);
+    expect(counterSpend(actions, 'user/alice')).toBe('0.5');
+    expect(requestsOf(actions, 'user/alice')).toBe(1);
+    expect(counterSpend(actions, 'user/bob')).toBe('-0.01');
+    expect(requestsOf(actions, 'user/bob')).toBe(-1);
+    expect(counterSpend(actions, ACCOUNT_SHARD)).toBe('0.49');
+    expect(requestsOf(actions, ACCOUNT_SHARD)).toBe(0);
+    expect(markerOf(actions)).toMatchObject({ stands: 'user/alice', outcome: 'replaced' });
+  });
+
+  it('takes the same record delivered again, or a record the row has seen before, as a duplicate: nothing written', async () => {
+    const seenBoth = chargedRow('r-2', 'alice', '0.5', { recordKeys: new Set(['user/bob|0.01', 'user/alice|0.5']) });
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.5')))
+      .rejectsOnce(rowCharged(seenBoth))
+      .resolves({});
+
+    const again = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+    const forgedAgain = await ledger.record([charge('r-2', 'bob', '0.01')], []);
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 2);
+    expect(again).toMatchObject({ duplicates: ['r-1'], conflicting: [], charged: [] });
+    expect(forgedAgain).toMatchObject({ duplicates: ['r-2'], conflicting: [], charged: [] });
+  });
+
+  it('judges a second record again when another got to the row first, against what that one left', async () => {
+    // Judged against alice's 0.01, but a 0.7 record landed meanwhile: 0.5 is now the cheaper one.
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.01')))
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.7'), ['None', 'None', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    const actions = sentActions(2);
+    expect(actions.filter((a) => a.Update?.TableName === 'Budgets')).toEqual([]);
+    expect(markerOf(actions)).toMatchObject({ outcome: 'kept', addedUsd: NumberValue.from('0') });
+    expect(result.charged).toEqual([]);
+  });
+
+  it('writes two differing records of one request in one batch in turn, the second judged against the first', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .resolvesOnce({})
+      .rejectsOnce(rowCharged(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'bob', '0.01'), charge('r-1', 'alice', '0.5')], []);
+
+    const keys = (i: number) => sentActions(i).map((a) => JSON.stringify(a.Update?.Key ?? a.Put?.Item?.principal));
+    for (const i of [0, 1, 2]) expect(new Set(keys(i)).size).toBe(keys(i).length);
+    expect(counterSpend(sentActions(0), 'user/bob')).toBe('0.01');
+    expect(counterSpend(sentActions(2), 'user/alice')).toBe('0.5');
+    expect(counterSpend(sentActions(2), 'user/bob')).toBe('-0.01');
+    expect(result.conflicting).toEqual(['r-1']);
+  });
+
+  it('lets a record dearer than the coverage estimate replace it, without calling it a conflict; a cheaper one is a duplicate', async () => {
+    const estimate = chargedRow('r-1', 'alice', '0.5', { chargedBy: 'coverage-sweep' });
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(rowCharged(estimate))
+      .resolvesOnce({})
+      .rejectsOnce(rowCharged(estimate))
+      .resolves({});
+
+    const dearer = await ledger.record([charge('r-1', 'alice', '0.8')], []);
+    const cheaper = await ledger.record([charge('r-1', 'alice', '0.3')], []);
+
+    expect(counterSpend(sentActions(1), 'user/alice')).toBe('0.3');
+    expect(markerOf(sentActions(1))).toBeUndefined();
+    expect(dearer).toMatchObject({ conflicting: [], duplicates: [] });
+    expect(cheaper).toMatchObject({ duplicates: ['r-1'], conflicting: [] });
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 3);
   });
 });

@@ -1,0 +1,103 @@
+import { decimalOf } from '../budgets/items';
+import type { CallSource } from '../events/parse';
+import type { Charge } from '../ledger';
+import { toDecimalString, type Usd } from '../money';
+import type { TokenCounts } from '../pricing';
+
+/**
+ * What one record says a request cost, and whom: an invocation log record priced, or the coverage sweep's estimate.
+ * Two records of one request id that say different things are a conflict (see `resolve`).
+ */
+export interface UsageRecord {
+  /** The principal's id (`user/alice`). */
+  readonly principal: string;
+  readonly principalArn: string;
+  readonly costUsd: Usd;
+  readonly model: string;
+  readonly modelId: string;
+  readonly source: CallSource;
+  /** ISO-8601 time of the call, as the record says: it decides the periods the cost counts in. */
+  readonly time: string;
+  readonly catalogVersion: string;
+  readonly tokens?: TokenCounts;
+}
+
+/** A request's Usage row as ingest found it charged: the record that stands, and the keys of every record seen. */
+export interface StandingRecord {
+  readonly record: UsageRecord;
+  /** `recordKey` of every record of the request seen so far, the standing one included. */
+  readonly seen: ReadonlySet<string>;
+}
+
+/** One record's identity: the same principal and cost is the same record delivered again. */
+export const recordKey = (record: Pick<UsageRecord, 'principal' | 'costUsd'>) =>
+  `${record.principal}|${toDecimalString(record.costUsd)}`;
+
+export function recordOf(charge: Charge): UsageRecord {
+  const { call } = charge;
+  return {
+    principal: call.principal.id,
+    principalArn: call.principal.arn,
+    costUsd: charge.costUsd,
+    model: charge.model,
+    modelId: call.modelId,
+    source: call.source,
+    time: call.time,
+    catalogVersion: charge.catalogVersion,
+    ...(call.tokens ? { tokens: call.tokens } : {}),
+  };
+}
+
+const text = (value: unknown) => (typeof value === 'string' ? value : '');
+
+/**
+ * The charged Usage row of a request (as DynamoDB returns it on a failed condition, unmarshalled with
+ * wrapNumbers), or undefined for a row not charged yet (a CloudTrail sighting).
+ */
+export function standingOf(row: Record<string, unknown>): StandingRecord | undefined {
+  if (row.costUsd === undefined) return undefined;
+  const tokens = row.tokens as Record<string, unknown> | undefined;
+  const record: UsageRecord = {
+    principal: text(row.principal),
+    principalArn: text(row.principalArn),
+    costUsd: decimalOf(row.costUsd),
+    model: text(row.model),
+    modelId: text(row.modelId),
+    source: (text(row.chargedBy) || 'invocation-log') as CallSource,
+    time: text(row.callTime),
+    catalogVersion: text(row.catalogVersion),
+    ...(tokens
+      ? {
+          tokens: Object.fromEntries(
+            Object.entries(tokens).map(([name, count]) => [name, Number(decimalOf(count))]),
+          ) as unknown as TokenCounts,
+        }
+      : {}),
+  };
+  const seen = row.recordKeys instanceof Set ? [...row.recordKeys].map(String) : [];
+  return { record, seen: new Set([recordKey(record), ...seen]) };
+}
+
+/**
+ * What a second record of a request does to the first.
+ * - `duplicate`: nothing. The same record again (same principal, same cost), or the sweep's estimate of a call a
+ *   record has charged, or a record no dearer than the estimate that stands (the estimate is conservative already).
+ * - `replaced`: the arriving record is dearer, so it stands: its principal is charged its cost, the standing
+ *   record's principal is credited what it was charged, the account moves by the difference.
+ * - `kept`: the arriving record is no dearer (or as dear, but names another principal): the standing record stays
+ *   and nothing is counted.
+ * `conflict` is whether two records disagree (both from invocation logs): a security matter, alerted and audited.
+ * A record that differs from an estimate is no conflict: the estimate was a stand-in for it.
+ */
+export type Resolution =
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'replaced' | 'kept'; readonly conflict: boolean };
+
+export function resolve(standing: StandingRecord, arriving: UsageRecord): Resolution {
+  if (standing.seen.has(recordKey(arriving)) || arriving.source === 'coverage-sweep') return { kind: 'duplicate' };
+  const dearer = arriving.costUsd.gt(standing.record.costUsd);
+  if (standing.record.source === 'coverage-sweep') {
+    return dearer ? { kind: 'replaced', conflict: false } : { kind: 'duplicate' };
+  }
+  return { kind: dearer ? 'replaced' : 'kept', conflict: true };
+}
