@@ -6,19 +6,19 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AuditLog } from '../shared/audit/log';
 import { AdminActions } from '../shared/decisions/admin';
-import { Approvals, OverrideError } from '../shared/decisions/approvals';
+import { Approvals } from '../shared/decisions/approvals';
 import { approvalUrl } from '../shared/decisions/links';
 import { Outbox } from '../shared/decisions/outbox';
-import { DECISIONS, DecisionError, PendingWaits } from '../shared/decisions/pending';
+import { DECISIONS, PendingWaits } from '../shared/decisions/pending';
 import { signingSecret } from '../shared/decisions/secret';
 import { periodKey } from '../shared/period';
-import { parsePrincipal, resolveActor } from './args';
+import { callAdmin } from './admin-client';
+import { parsePrincipal } from './args';
 import { deploymentOf } from './deployment';
-import { output, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
+import { output, resolveTarget, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
 
 interface AdminOptions extends TargetOptions {
   readonly reason?: string;
-  readonly actor?: string;
   readonly json?: boolean;
 }
 
@@ -146,9 +146,6 @@ async function withAdmin<T>(
   });
 }
 
-const actorOption = (command: Command) =>
-  command.option('--actor <arn>', 'your principal ARN, recorded in the audit log (default: $BUDGETEER_ACTOR)');
-
 export function registerEnforcementCommands(program: Command): void {
   targetOptions(
     program
@@ -200,106 +197,78 @@ export function registerEnforcementCommands(program: Command): void {
     });
   });
 
-  actorOption(
-    targetOptions(
-      program
-        .command('override')
-        .description('decide a pending override: raise, lift or keep a suspension; resume or keep an emergency stop')
-        .argument('<id>', 'the decision id (from the message, or `budgeteer overrides`)')
-        .argument('<decision>', 'raise | lift | keep | resume', (value: string) => {
-          if (!['raise', 'lift', 'keep', 'resume'].includes(value)) {
-            throw new InvalidArgumentError('one of raise, lift, keep, resume');
-          }
-          return value;
-        })
-        .option('--reason <text>', 'why (required; audited)')
-        .option('--amount <usd>', 'for raise: by how much, in USD (a decimal string such as 25 or 12.50)'),
-    ),
-  ).action(async (id: string, decision: string, options: OverrideOptions) => {
+  targetOptions(
+    program
+      .command('override')
+      .description('decide a pending override: raise, lift or keep a suspension; resume or keep an emergency stop')
+      .argument('<id>', 'the decision id (from the message, or `budgeteer overrides`)')
+      .argument('<decision>', 'raise | lift | keep | resume', (value: string) => {
+        if (!['raise', 'lift', 'keep', 'resume'].includes(value)) {
+          throw new InvalidArgumentError('one of raise, lift, keep, resume');
+        }
+        return value;
+      })
+      .option('--reason <text>', 'why (required; audited)')
+      .option('--amount <usd>', 'for raise: by how much, in USD (a decimal string such as 25 or 12.50)'),
+  ).action(async (id: string, decision: 'raise' | 'lift' | 'keep' | 'resume', options: OverrideOptions) => {
     const reason = requireReason(options.reason);
-    if (decision === 'raise' && options.amount === undefined)
+    if (decision === 'raise' && options.amount === undefined) {
       throw new InvalidArgumentError('raise needs --amount <usd>');
+    }
     if (decision !== 'raise' && options.amount !== undefined) {
       throw new InvalidArgumentError('--amount goes with raise only');
     }
-    const actor = resolveActor(options);
-    await withDocuments(options, async (documents, target) => {
-      const { approvals, close } = approvalsFor(documents, target);
-      try {
-        const decided = await approvals.decide(id, {
-          decision,
-          reason,
-          approver: actor,
-          ...(options.amount === undefined ? {} : { amountUsd: options.amount }),
-          via: 'cli',
-        });
-        const limit = decided.decided?.override?.limitTo;
-        write(
-          `${decided.principal}: ${decision}${limit ? ` (limit now ${limit} USD)` : ''} decided by ${actor}; ${
-            decision === 'keep' ? 'nothing changes' : 'its workflow applies it now'
-          }`,
-        );
-      } catch (error) {
-        if (error instanceof DecisionError || error instanceof OverrideError) {
-          throw new InvalidArgumentError(error.message);
-        }
-        throw error;
-      } finally {
-        close();
-      }
+    const target = await resolveTarget(options);
+    const reply = await callAdmin(target, {
+      action: 'override',
+      id,
+      decision,
+      reason,
+      ...(options.amount === undefined ? {} : { amountUsd: options.amount }),
     });
+    const limit = reply.result?.limitToUsd;
+    write(
+      `${reply.result?.principal ?? id}: ${decision}${limit ? ` (limit now ${limit} USD)` : ''} decided; ${
+        decision === 'keep' ? 'nothing changes' : 'its workflow applies it now'
+      }`,
+    );
   });
 
-  actorOption(
-    targetOptions(
-      program
-        .command('lift')
-        .description('allow a principal until its period ends, without changing its limit; lifts its suspension')
-        .argument('<principal>', 'user/<name>, role/<name> or role/<role>/<session>', parsePrincipal)
-        .option('--reason <text>', 'why (required; audited)'),
-    ),
+  targetOptions(
+    program
+      .command('lift')
+      .description('allow a principal until its period ends, without changing its limit; lifts its suspension')
+      .argument('<principal>', 'user/<name>, role/<name> or role/<role>/<session>', parsePrincipal)
+      .option('--reason <text>', 'why (required; audited)'),
   ).action(async (principal: string, options: AdminOptions) => {
     const reason = requireReason(options.reason);
-    const actor = resolveActor(options);
-    await withAdmin(options, async (admin, period) => {
-      const { wasSuspended } = await admin.lift(principal, period, actor, reason);
-      write(
-        wasSuspended
-          ? `${principal}: lifted until the end of ${period}; the deny is being removed by its workflow`
-          : `${principal}: allowed until the end of ${period} (it was not suspended)`,
-      );
-    });
+    const reply = await callAdmin(await resolveTarget(options), { action: 'lift', principal, reason });
+    write(
+      reply.result?.wasSuspended
+        ? `${reply.message}; the deny is being removed by its workflow`
+        : `${reply.message} (it was not suspended)`,
+    );
   });
 
-  actorOption(
-    targetOptions(
-      program
-        .command('emergency-stop')
-        .description('stop all Bedrock use in the account now (every principal that spent is denied)')
-        .option('--reason <text>', 'why (required; audited)'),
-    ),
+  targetOptions(
+    program
+      .command('emergency-stop')
+      .description('stop all Bedrock use in the account now (every principal that spent is denied)')
+      .option('--reason <text>', 'why (required; audited)'),
   ).action(async (options: AdminOptions) => {
     const reason = requireReason(options.reason);
-    const actor = resolveActor(options);
-    await withAdmin(options, async (admin, period) => {
-      const execution = await admin.emergencyStop(period, actor, reason);
-      write(`emergency stop started: ${execution}`);
-    });
+    const reply = await callAdmin(await resolveTarget(options), { action: 'emergency-stop', reason });
+    write(`${reply.message}: ${String(reply.result?.executionArn ?? '')}`);
   });
 
-  actorOption(
-    targetOptions(
-      program
-        .command('resume')
-        .description('end the emergency stop: lifts exactly the denies it applied')
-        .option('--reason <text>', 'why (required; audited)'),
-    ),
+  targetOptions(
+    program
+      .command('resume')
+      .description('end the emergency stop: lifts exactly the denies it applied')
+      .option('--reason <text>', 'why (required; audited)'),
   ).action(async (options: AdminOptions) => {
     const reason = requireReason(options.reason);
-    const actor = resolveActor(options);
-    await withAdmin(options, async (admin, period) => {
-      await admin.resume(period, actor, reason);
-      write(`resumed: the stop's denies are being lifted by its workflow (${period})`);
-    });
+    const reply = await callAdmin(await resolveTarget(options), { action: 'resume', reason });
+    write(`${reply.message}: the stop's denies are being lifted by its workflow`);
   });
 }

@@ -7,17 +7,17 @@ import { createPrincipals } from '../local/iam';
 import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
-import { AuditLog, ONCE_PREFIX } from '../shared/audit/log';
+import type { AdminRequest } from '../shared/admin/requests';
+import { ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
 import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey } from '../shared/period';
-import { setBudgetLimit } from './budget-set';
+import { callAdmin } from './admin-client';
 import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
-import { deploymentOf } from './deployment';
 import { readInput, recordsFromText } from './documents';
-import { type ApprovalLink, adminActionsFor, approvalLinks, approvalsFor } from './enforcement';
+import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
 import { ReplayProgress } from './progress';
 import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
 import { publishLocalState, withdrawLocalState } from './target';
@@ -72,8 +72,6 @@ export interface Summary extends Partial<PeriodSummary> {
   readonly approvals: readonly ApprovalLink[];
 }
 
-/** Who sets the scenario's budgets, in the audit log. */
-const SCENARIO_ACTOR = 'system:local-scenario';
 const STEPS = 8;
 /**
  * Records per CloudWatch Logs delivery. CloudWatch Logs batches a busy log group's records into large deliveries; each
@@ -183,11 +181,11 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       configuredDefault: usd(DEFAULT_CONFIG.defaultBudgetUsd),
       configuredAccount: usd(DEFAULT_CONFIG.accountBudgetUsd),
     });
-    // Set as an admin would, through the audited path of `budgeteer budget set`.
-    const deploymentSettings = deploymentOf({ clientConfig: stack.local.clientConfig, outputs: deployment.outputs });
-    const auditLog = new AuditLog(documents, stack.output('AuditTableName'));
+    // Set as an admin would: `budgeteer budget set`, signed by the local admin, through the admin function.
+    const target = { clientConfig: stack.local.clientConfig, outputs: deployment.outputs, admin: stack.admin };
+    const asAdmin = (request: AdminRequest) => callAdmin(target, request, stack.admin);
     for (const { principal, limit } of limits) {
-      await setBudgetLimit(store, auditLog, deploymentSettings, { principal, limitUsd: limit, actor: SCENARIO_ACTOR });
+      await asAdmin({ action: 'budget set', principal, limitUsd: toDecimalString(limit) });
     }
     if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
     else
@@ -265,9 +263,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         progress?.advance(batch.length);
       }
     };
-    const target = { clientConfig: stack.local.clientConfig, outputs: deployment.outputs };
-    const admin = adminActionsFor(documents, target);
-    /** Applies a scenario's admin action as `local:scenario` would from the CLI. */
+    /** Applies a scenario's admin action as the local admin would from the CLI: a signed request to the admin function. */
     const applyAction = async (item: ReplayItem): Promise<{ description?: string; error?: string }> => {
       const action = item.action as ScenarioAction;
       const actionPeriod = periodKey(periodKind, new Date(item.at));
@@ -275,41 +271,34 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         switch (action.budgeteer) {
           case 'budget set': {
             const principal = resolveBudgetKey(action.principal, principals);
-            await setBudgetLimit(store, auditLog, deploymentSettings, {
-              principal,
-              limitUsd: usd(action.usd),
-              actor: SCENARIO_ACTOR,
-            });
+            await asAdmin({ action: 'budget set', principal, limitUsd: action.usd });
             return { description: describeAction(action, principal) };
           }
           case 'lift': {
             const principal = resolveBudgetKey(action.principal, principals);
-            await admin.admin.lift(principal, actionPeriod, SCENARIO_ACTOR, action.reason);
+            await asAdmin({ action: 'lift', principal, reason: action.reason, period: actionPeriod });
             return { description: describeAction(action, principal) };
           }
           case 'emergency-stop':
-            await admin.admin.emergencyStop(actionPeriod, SCENARIO_ACTOR, action.reason);
+            await asAdmin({ action: 'emergency-stop', reason: action.reason, period: actionPeriod });
             return { description: describeAction(action) };
           case 'resume':
-            await admin.admin.resume(actionPeriod, SCENARIO_ACTOR, action.reason);
+            await asAdmin({ action: 'resume', reason: action.reason, period: actionPeriod });
             return { description: describeAction(action) };
           case 'override': {
             const principal =
               action.principal === undefined ? ACCOUNT_PRINCIPAL : resolveBudgetKey(action.principal, principals);
             const { approvals, close } = approvalsFor(documents, target);
-            try {
-              const wait = (await approvals.pending()).find((w) => w.principal === principal);
-              if (!wait) throw new Error(`no decision is pending for ${principal}`);
-              await approvals.decide(wait.id, {
-                decision: action.decision,
-                reason: action.reason ?? 'scenario',
-                approver: SCENARIO_ACTOR,
-                ...(action.amountUsd ? { amountUsd: action.amountUsd } : {}),
-                via: 'cli',
-              });
-            } finally {
-              close();
-            }
+            const wait = await approvals.pending().finally(close);
+            const pending = wait.find((w) => w.principal === principal);
+            if (!pending) throw new Error(`no decision is pending for ${principal}`);
+            await asAdmin({
+              action: 'override',
+              id: pending.id,
+              decision: action.decision,
+              reason: action.reason ?? 'scenario',
+              ...(action.amountUsd ? { amountUsd: action.amountUsd } : {}),
+            });
             return { description: describeAction(action, principal) };
           }
         }
@@ -347,7 +336,6 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await report(now.toISOString().slice(5, 16).replace('T', ' '));
 
     inbox.close();
-    admin.close();
     const rejectedQueue = new SQSClient(stack.local.clientConfig);
     for (const message of await drainQueue(rejectedQueue, stack.output('RejectedQueueUrl'))) {
       const { recordId, error } = JSON.parse(message) as { recordId: string; error: string };

@@ -12,6 +12,8 @@ export interface BudgeteerConfig {
   readonly extraPeriodKinds: readonly PeriodKind[];
   readonly thresholds: readonly number[];
   readonly breakGlassPrincipals: readonly string[];
+  /** ARN patterns (`*` wildcard) of who may change budgets, lift, stop, resume and decide overrides. */
+  readonly adminPrincipals: readonly string[];
   readonly perSessionRoles: readonly string[];
   readonly alertEmails: readonly string[];
   readonly enableInvocationLogging: boolean;
@@ -46,6 +48,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   extraPeriodKinds: [],
   thresholds: [80, 90, 95],
   breakGlassPrincipals: [],
+  adminPrincipals: [],
   perSessionRoles: ['AWSReservedSSO_*'],
   alertEmails: [],
   enableInvocationLogging: false,
@@ -111,6 +114,10 @@ const configSchema = z.object({
       error: must('ascending whole percentages between 1 and 99'),
     }),
   breakGlassPrincipals: stringList(PRINCIPAL_ARN, 'a principal ARN (arn:aws:iam::<account>:user/<name>, ...)'),
+  adminPrincipals: stringList(
+    /^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):.+$/,
+    'a principal ARN pattern (arn:aws:iam::<account>:user/<name>, arn:aws:sts::<account>:assumed-role/<role>/*)',
+  ),
   perSessionRoles: stringList(/^[\w+=,.@*-]+$/, 'an IAM role name pattern (* as a wildcard)'),
   alertEmails: stringList(EMAIL, 'an email address'),
   enableInvocationLogging: z.boolean({ error: must('true or false') }),

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
+import { Administration } from './constructs/administration';
 import { Approvals } from './constructs/approvals';
 import { AuditLog } from './constructs/audit';
 import { Coverage } from './constructs/coverage';
@@ -21,6 +22,7 @@ export class BudgeteerStack extends Stack {
   public readonly topics: Topics;
   public readonly enforcement: Enforcement;
   public readonly approvals: Approvals;
+  public readonly administration: Administration;
   public readonly evaluation: Evaluation;
   public readonly coverage: Coverage;
 
@@ -46,6 +48,13 @@ export class BudgeteerStack extends Stack {
       budgets: this.tables.budgets,
       audit: this.audit,
       criticalTopic: this.topics.critical,
+      enforcement: this.enforcement,
+    });
+    this.administration = new Administration(this, 'Administration', {
+      config,
+      budgets: this.tables.budgets,
+      audit: this.audit,
+      topics: this.topics,
       enforcement: this.enforcement,
     });
     this.evaluation = new Evaluation(this, 'Evaluation', {
@@ -75,6 +84,8 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'EmergencyStopStateMachineArn', { value: this.enforcement.emergencyStop.stateMachineArn });
     new CfnOutput(this, 'PendingTableName', { value: this.enforcement.pending.tableName });
     new CfnOutput(this, 'ApprovalUrl', { value: this.approvals.url.url });
+    new CfnOutput(this, 'AdminUrl', { value: this.administration.url.url });
+    new CfnOutput(this, 'AdminPolicyArn', { value: this.administration.adminPolicy.managedPolicyArn });
     // Settings the CLI needs to read budgets as the functions do.
     new CfnOutput(this, 'PeriodKind', { value: config.period });
     new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });

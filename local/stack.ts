@@ -15,10 +15,11 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { readConfig } from '../infra/config';
 import { BudgeteerStack } from '../infra/stack';
-import { type LocalAws, startLocalAws } from './aws';
+import { LOCAL_ACCOUNT_ID, type LocalAws, startLocalAws } from './aws';
 import { type CloudFormationTemplateJson, type Deployment, deployTemplate } from './deploy';
 import { matchesPattern } from './event-filter';
 import { applyEnvironment, handlersFor } from './handlers';
+import { createAccessKeyFor, type LocalIdentity } from './iam';
 import { type EventSourceMappings, startEventSourceMappings } from './streams';
 
 const INGEST_ENTRY = 'functions/ingest/handler.ts';
@@ -31,6 +32,10 @@ export function synthTemplate(context: Record<string, unknown> = {}): CloudForma
   const stack = new BudgeteerStack(app, 'Budgeteer', { config: readConfig(app.node) });
   return Template.fromStack(stack).toJSON() as CloudFormationTemplateJson;
 }
+
+/** The local stack's admin: the one `adminPrincipals` entry, whose keys the CLI uses with `--local`. */
+export const LOCAL_ADMIN_USER = 'budgeteer-admin';
+export const LOCAL_ADMIN_ARN = `arn:aws:iam::${LOCAL_ACCOUNT_ID}:user/${LOCAL_ADMIN_USER}`;
 
 export interface LocalStackOptions {
   /** CDK context, as `-c key=value` would give it. */
@@ -51,12 +56,6 @@ export class LocalStack {
   private readonly cloudTrailQueueUrl: string;
   private readonly cloudTrailQueueArn: string;
   private readonly cloudTrailBatchSize: number;
-  /** The mapping's MaximumBatchingWindowInSeconds, in ms: how long a batch may wait to fill up. */
-  private readonly cloudTrailBatchWindowMs: number;
-  /** While settle() runs, a gathering batch closes as soon as the queue is empty (the window's time has passed). */
-  private settling = 0;
-  /** PutEvents calls being written to the queue: in AWS their events land at once, so no window closes meanwhile. */
-  private sending = 0;
   private readonly poller: Promise<void>;
   private stopping = false;
   private control: Server | undefined;
@@ -68,6 +67,8 @@ export class LocalStack {
     readonly deployment: Deployment,
     readonly mappings: EventSourceMappings,
     private readonly log: (line: string) => void,
+    /** The admin user's keys: admin actions are signed with them (the admin function takes no other word). */
+    readonly admin: LocalIdentity,
   ) {
     this.sqs = new SQSClient(local.clientConfig);
     this.sfn = new SFNClient(local.clientConfig);
@@ -84,12 +85,11 @@ export class LocalStack {
         JSON.stringify(r.Properties?.EventSourceArn).includes('CloudTrailEvents'),
     );
     this.cloudTrailBatchSize = Number(mapping?.Properties?.BatchSize ?? 10);
-    this.cloudTrailBatchWindowMs = Number(mapping?.Properties?.MaximumBatchingWindowInSeconds ?? 0) * 1000;
     this.poller = this.pollCloudTrailQueue();
   }
 
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
-    const template = synthTemplate(options.context);
+    const template = synthTemplate({ adminPrincipals: [LOCAL_ADMIN_ARN], ...options.context });
     const local = await startLocalAws(options.log ? { log: options.log } : {});
     try {
       const deployment = await deployTemplate(local, template, {
@@ -99,8 +99,9 @@ export class LocalStack {
       });
       // Shared modules read configuration once; give them every function's variables before the first call.
       applyEnvironment(local, deployment.environment);
+      const admin = await createAccessKeyFor(local, LOCAL_ADMIN_USER);
       const mappings = startEventSourceMappings(local, deployment, { pollMs: 50 });
-      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}));
+      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}), admin);
     } catch (error) {
       await local.stop();
       throw error;
@@ -130,12 +131,7 @@ export class LocalStack {
     const matching = events.flatMap((event, index) =>
       matchesPattern(pattern, event) ? [{ event: { ...(event as object), account: this.local.accountId }, index }] : [],
     );
-    this.sending++;
-    try {
-      await this.sendToQueue(queueUrl, matching, messageIds);
-    } finally {
-      this.sending--;
-    }
+    await this.sendToQueue(queueUrl, matching, messageIds);
     return messageIds;
   }
 
@@ -173,29 +169,18 @@ export class LocalStack {
     }
   }
 
-  /**
-   * Gathers a batch as the event source mapping does: it is delivered when it holds the batch size, or when the
-   * batching window (counted from its first message) has passed, whichever comes first. So a busy machine, which
-   * only slows the sending down, does not cut the batches smaller than AWS would.
-   */
   private async deliverCloudTrailBatch(): Promise<number> {
     const messages: Message[] = [];
-    let windowEnds = Number.POSITIVE_INFINITY;
-    while (messages.length < this.cloudTrailBatchSize && !this.stopping) {
+    while (messages.length < this.cloudTrailBatchSize) {
       const { Messages = [] } = await this.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: this.cloudTrailQueueUrl,
-          MaxNumberOfMessages: Math.min(10, this.cloudTrailBatchSize - messages.length),
+          MaxNumberOfMessages: 10,
           VisibilityTimeout: 30,
         }),
       );
-      if (Messages.length > 0) {
-        if (messages.length === 0) windowEnds = Date.now() + this.cloudTrailBatchWindowMs;
-        messages.push(...Messages);
-        continue;
-      }
-      if (messages.length === 0 || this.settling > 0 || (Date.now() >= windowEnds && this.sending === 0)) break;
-      await sleep(POLL_MS);
+      if (Messages.length === 0) break;
+      messages.push(...Messages);
     }
     if (messages.length === 0) return 0;
     this.inFlight++;
@@ -283,15 +268,7 @@ export class LocalStack {
    * and every stream mapping has caught up (handlers may write again, so it loops until a round is quiet).
    */
   async settle(timeoutMs = 30_000): Promise<void> {
-    this.settling++;
-    try {
-      await this.settleWithin(Date.now() + timeoutMs, timeoutMs);
-    } finally {
-      this.settling--;
-    }
-  }
-
-  private async settleWithin(deadline: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (Date.now() > deadline) throw new Error(`the local stack did not settle within ${timeoutMs} ms`);
       const { Attributes = {} } = await this.sqs.send(
@@ -364,7 +341,11 @@ export class LocalStack {
             return reply(200, { messageIds: await this.putEvents(body) });
           if (req.url === '/logs' && Array.isArray(body)) return reply(200, { result: await this.deliverLogs(body) });
           if (req.url === '/settle') return reply(200, { settled: await this.settle().then(() => true) });
-          return reply(404, { error: 'POST /events, /logs (JSON arrays) or /settle' });
+          // Keys for a local IAM user, known to the function URLs' SigV4 check (tests act as that user).
+          if (req.url === '/identity' && typeof (body as { user?: unknown })?.user === 'string') {
+            return reply(200, await createAccessKeyFor(this.local, (body as { user: string }).user));
+          }
+          return reply(404, { error: 'POST /events, /logs (JSON arrays), /settle or /identity ({user})' });
         };
         run().catch((error: unknown) => reply(500, { error: (error as Error).message }));
       });

@@ -41,8 +41,9 @@ class Workflow extends Construct {
       definitionSubstitutions: substitutions,
       stateMachineType: sfn.StateMachineType.STANDARD,
       tracingEnabled: true,
-      // Execution data carries no secret: task tokens stay in the pending-decisions table, never in a state.
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      // Every state transition is logged, but not its data: the wait step hands its task token to the suspend
+      // function as a parameter, and a task token must never reach a log (it is kept in the Pending table only).
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     const alarm = (name: string, metric: cloudwatch.Metric) =>
       new cloudwatch.Alarm(this, name, {

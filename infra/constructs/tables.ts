@@ -1,5 +1,6 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 
@@ -17,6 +18,17 @@ export const UNMETERED_INDEX = 'unmetered';
  * Budgets: limits (`period = LIMIT`) and one spend counter per principal per period; its stream feeds the
  * evaluator. Usage: one row per Bedrock request, expiring after the retention period.
  */
+/** Every way to change an item of the Budgets table: only the stack's functions may. */
+export const BUDGETS_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+] as const;
+
 export class Tables extends Construct {
   public readonly budgets: dynamodb.Table;
   public readonly usage: dynamodb.Table;
@@ -36,6 +48,31 @@ export class Tables extends Construct {
       partitionKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'period', type: dynamodb.AttributeType.STRING },
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+      // The admin function is the only door for people: writes come from this stack's function roles alone (their
+      // names start with the stack's). An account administrator can remove the policy; that leaves a CloudTrail
+      // record (dynamodb:DeleteResourcePolicy / PutResourcePolicy).
+      resourcePolicy: new iam.PolicyDocument({
+        statements: [
+          new iam.PolicyStatement({
+            sid: 'WritesOnlyFromTheStacksFunctions',
+            effect: iam.Effect.DENY,
+            principals: [new iam.AnyPrincipal()],
+            actions: [...BUDGETS_WRITE_ACTIONS],
+            // A table's own policy cannot name its ARN (circular); here '*' means this table and its indexes.
+            resources: ['*'],
+            conditions: {
+              ArnNotLike: {
+                'aws:PrincipalArn': Stack.of(this).formatArn({
+                  service: 'iam',
+                  region: '',
+                  resource: 'role',
+                  resourceName: `${Stack.of(this).stackName}-*`,
+                }),
+              },
+            },
+          }),
+        ],
+      }),
     });
     this.usage = new dynamodb.Table(this, 'Usage', {
       ...common,

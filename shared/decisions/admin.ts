@@ -53,14 +53,20 @@ export class AdminActions {
    * Allows the principal until its period ends without changing its limit: recorded on the item (no suspension of
    * it follows in this period), a new generation, and a suspension in force ended through its workflow.
    */
-  async lift(principal: string, period: string, actor: string, reason: string): Promise<{ wasSuspended: boolean }> {
+  async lift(
+    principal: string,
+    period: string,
+    actor: string,
+    reason: string,
+    context: Readonly<Record<string, string>> = {},
+  ): Promise<{ wasSuspended: boolean }> {
     const next = await markLifted(this.deps, principal, period, actor, reason);
     await this.deps.audit.append({
       actor,
       action: 'override.approved',
       subject: principal,
       period,
-      details: { decision: 'lift', reason, generation: wholeOf(next[A.generation]) },
+      details: { decision: 'lift', reason, generation: wholeOf(next[A.generation]), ...context },
     });
     const suspension = next[A.suspension] as Suspension | undefined;
     if (suspension?.waitId) {
@@ -70,7 +76,12 @@ export class AdminActions {
   }
 
   /** Stops all Bedrock use in the account now: the emergency-stop workflow, claimed once per generation. */
-  async emergencyStop(period: string, actor: string, reason: string): Promise<string> {
+  async emergencyStop(
+    period: string,
+    actor: string,
+    reason: string,
+    context: Readonly<Record<string, string>> = {},
+  ): Promise<string> {
     const item = await this.read(ACCOUNT_PRINCIPAL, period);
     if (item?.[A.state] === 'stopped') throw new AdminActionError('the account is already stopped');
     const g = wholeOf(item?.[A.generation]);
@@ -85,7 +96,7 @@ export class AdminActions {
         subject: ACCOUNT_PRINCIPAL,
         period,
         executionArn,
-        details: { reason, generation: g, cause: 'admin' },
+        details: { reason, generation: g, cause: 'admin', ...context },
       },
       start: {
         machine: 'emergency-stop',
@@ -119,11 +130,23 @@ export class AdminActions {
   }
 
   /** Ends the emergency stop: a new generation (no automatic stop follows this period) and the wait ended. */
-  async resume(period: string, actor: string, reason: string): Promise<void> {
+  async resume(
+    period: string,
+    actor: string,
+    reason: string,
+    context: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
     const item = await this.read(ACCOUNT_PRINCIPAL, period);
     const stop = item?.[A.suspension] as Suspension | undefined;
     if (item?.[A.state] !== 'stopped' || !stop) throw new AdminActionError('the account is not stopped');
-    await markLifted(this.deps, ACCOUNT_PRINCIPAL, period, actor, reason);
+    const next = await markLifted(this.deps, ACCOUNT_PRINCIPAL, period, actor, reason);
+    await this.deps.audit.append({
+      actor,
+      action: 'override.approved',
+      subject: ACCOUNT_PRINCIPAL,
+      period,
+      details: { decision: 'resume', reason, generation: wholeOf(next[A.generation]), ...context },
+    });
     // A stop still denying principals has no wait yet: the new generation ends it as soon as it waits.
     if (stop.waitId) {
       await this.deps.waits.decide(stop.waitId, { decision: 'resume', reason: 'admin', actor, note: reason });

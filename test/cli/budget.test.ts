@@ -10,10 +10,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Command, InvalidArgumentError } from 'commander';
-import { CommandError, parseLimitArgument, parsePrincipal, resolveActor, USAGE_EXIT_CODE } from '../../cli/args';
+import { CommandError, parseLimitArgument, parsePrincipal, USAGE_EXIT_CODE } from '../../cli/args';
 import { registerBudgetCommands } from '../../cli/budget';
 import { formatLimits, listBudgetLimits } from '../../cli/budget-list';
-import { describeSet, setBudgetLimit } from '../../cli/budget-set';
+import { describeSet } from '../../cli/budget-set';
 import { type Deployment, deploymentOf } from '../../cli/deployment';
 import {
   budgetStatus,
@@ -22,9 +22,11 @@ import {
   reportPeriod,
   UnknownPrincipalError,
 } from '../../cli/status';
+import { AdminError, replyOf, setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { usd } from '../../shared/money';
+import { signedFetch } from '../../shared/sigv4-fetch';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const cloudFormation = mockClient(CloudFormationClient);
@@ -123,24 +125,6 @@ describe('budget set: arguments', () => {
   });
 });
 
-describe('budget set: who sets it', () => {
-  it('takes --actor first, then $BUDGETEER_ACTOR', () => {
-    const env = { BUDGETEER_ACTOR: 'arn:aws:sts::111122223333:assumed-role/Admin/maria' };
-
-    expect(resolveActor({ actor: ADMIN }, env)).toBe(ADMIN);
-    expect(resolveActor({}, env)).toBe(env.BUDGETEER_ACTOR);
-  });
-
-  it('names a local IAM user after the OS user on the local stack only', () => {
-    expect(resolveActor({ local: true }, {}, () => 'maria smith')).toBe('arn:aws:iam::123456789012:user/maria-smith');
-    expect(() => resolveActor({}, {})).toThrow(/who is setting this limit\? Pass --actor <your principal ARN>/);
-  });
-
-  it('refuses an actor the audit log would refuse, before anything is written', () => {
-    expect(() => resolveActor({ actor: 'cli:maria@laptop' }, {})).toThrow(/must be a principal ARN/);
-  });
-});
-
 describe('budget set: audited write', () => {
   it('appends the audit entry, then puts the limit item only if the principal still has no limit', async () => {
     ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
@@ -182,7 +166,7 @@ describe('budget set: audited write', () => {
     const order = ddb.calls().map((call) => (call.args[0].input as { TableName?: string }).TableName);
     expect(order.lastIndexOf('Audit')).toBeLessThan(order.lastIndexOf('Budgets'));
     expect(result).toMatchObject({ principal: 'user/alice', setBy: ADMIN, periodKind: 'monthly' });
-    expect(describeSet(result)).toBe(
+    expect(describeSet(replyOf(result))).toBe(
       'user/alice: limit $20.50 per month (was not set, the default applied)\n' +
         `set by ${ADMIN}; audit entry 000000000001 of user/alice (budget.limit-set)\n`,
     );
@@ -210,7 +194,7 @@ describe('budget set: audited write', () => {
       subject: 'ACCOUNT',
       details: { limitUsd: '2000', previousUsd: '1500.25', periodKind: 'monthly' },
     });
-    expect(describeSet(result)).toContain('ACCOUNT: limit $2000.00 per month (was $1500.25)');
+    expect(describeSet(replyOf(result))).toContain('ACCOUNT: limit $2000.00 per month (was $1500.25)');
   });
 
   it('changes nothing and says so when the audit entry cannot be written', async () => {
@@ -224,7 +208,7 @@ describe('budget set: audited write', () => {
       actor: ADMIN,
     });
 
-    await expect(attempt).rejects.toThrow(CommandError);
+    await expect(attempt).rejects.toThrow(AdminError);
     await expect(attempt).rejects.toThrow(
       /the limit of user\/alice was not changed: its audit entry could not be written \(.*not authorized\)/,
     );
@@ -456,6 +440,9 @@ describe('status', () => {
   });
 });
 
+jest.mock('../../shared/sigv4-fetch', () => ({ signedFetch: jest.fn() }));
+const fetchMock = signedFetch as unknown as jest.Mock;
+
 describe('command line', () => {
   const outputs = {
     BudgetsTableName: 'Budgets',
@@ -465,6 +452,7 @@ describe('command line', () => {
     Thresholds: '[80,90,95]',
     DefaultBudgetUsd: '50',
     AccountBudgetUsd: '1000',
+    AdminUrl: 'https://abc123.lambda-url.eu-west-1.on.aws/',
   };
   let written = '';
   let stdout: jest.SpyInstance;
@@ -477,6 +465,7 @@ describe('command line', () => {
   beforeEach(() => {
     written = '';
     process.exitCode = undefined;
+    fetchMock.mockReset();
     cloudFormation.on(DescribeStacksCommand).resolves({
       Stacks: [
         {
@@ -520,31 +509,65 @@ describe('command line', () => {
     expect(deploymentOf({ clientConfig: {}, outputs: older }).extraPeriodKinds).toEqual([]);
   });
 
-  it('sets a limit from the stack named by --stack, as --actor', async () => {
-    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
-    auditAccepts();
-    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
+  it('sets a limit through the admin function of the stack named by --stack, signed, naming nobody but the signer', async () => {
+    fetchMock.mockResolvedValue({
+      status: 200,
+      text: JSON.stringify({
+        message: 'user/alice: limit set',
+        result: {
+          principal: 'user/alice',
+          limitUsd: '20',
+          periodKind: 'monthly',
+          setBy: ADMIN,
+          auditSeq: '000000000003',
+        },
+      }),
+    });
 
-    await run('budget', 'set', 'user/alice', '20', '--period', 'monthly', '--actor', ADMIN, '--stack', 'Prod');
+    await run('budget', 'set', 'user/alice', '20', '--period', 'monthly', '--stack', 'Prod');
 
     expect(cloudFormation).toHaveReceivedCommandWith(DescribeStacksCommand, { StackName: 'Prod' });
-    expect(budgetPuts()[0]?.args[0].input.Item).toMatchObject({ principal: 'user/alice', limitUsd: n('20') });
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+    const [url, request] = fetchMock.mock.calls[0] as [string, { method: string; body: string; region: string }];
+    expect(url).toBe(outputs.AdminUrl);
+    expect(request).toMatchObject({ method: 'POST', region: 'eu-west-1' });
+    expect(JSON.parse(request.body)).toEqual({
+      action: 'budget set',
+      principal: 'user/alice',
+      limitUsd: '20',
+      period: 'monthly',
+    });
+    expect(ddb.calls()).toHaveLength(0); // no direct write: the admin function is the only door
     expect(written).toContain('user/alice: limit $20.00 per month');
+    expect(written).toContain(`set by ${ADMIN}; audit entry 000000000003`);
   });
 
-  it('refuses --period of another kind with an error (main exits 2), writing nothing', async () => {
-    await expect(run('budget', 'set', 'user/alice', '20', '--period', 'daily', '--actor', ADMIN)).rejects.toThrow(
-      CommandError,
+  it('reports a refusal of the admin function as the error of the command (main exits 2)', async () => {
+    fetchMock.mockResolvedValue({
+      status: 403,
+      text: JSON.stringify({ error: 'nobody may change their own limit: user/alice is the caller' }),
+    });
+    await expect(run('budget', 'set', 'user/alice', '20')).rejects.toThrow(
+      /nobody may change their own limit: user\/alice is the caller/,
     );
-    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('no longer takes --actor: who acts is who signs', async () => {
+    await expect(run('budget', 'set', 'user/alice', '20', '--actor', ADMIN)).rejects.toThrow(
+      /unknown option '--actor'/,
+    );
+    expect(fetchMock).not.toHaveBeenCalled();
+  });
+
+  it('refuses --period of another kind with an error (main exits 2), sending nothing', async () => {
+    await expect(run('budget', 'set', 'user/alice', '20', '--period', 'daily')).rejects.toThrow(CommandError);
+    expect(fetchMock).not.toHaveBeenCalled();
   });
 
   it('refuses a bad amount before reaching AWS', async () => {
-    await expect(run('budget', 'set', 'user/alice', '1e3', '--actor', ADMIN)).rejects.toThrow(/not 1e3/);
-    await expect(run('budget', 'set', 'user/alice', '10.1234567', '--actor', ADMIN)).rejects.toThrow(
-      /at most 6 decimal places/,
-    );
-    await expect(run('budget', 'set', 'user/alice', '1'.repeat(41), '--actor', ADMIN)).rejects.toThrow(
+    await expect(run('budget', 'set', 'user/alice', '1e3')).rejects.toThrow(/not 1e3/);
+    await expect(run('budget', 'set', 'user/alice', '10.1234567')).rejects.toThrow(/at most 6 decimal places/);
+    await expect(run('budget', 'set', 'user/alice', '1'.repeat(41))).rejects.toThrow(
       /at most 12 digits before the point/,
     );
     expect(cloudFormation.calls()).toHaveLength(0);

@@ -230,3 +230,72 @@ describe('functions', () => {
     expect(dynamoActions.sort()).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
   });
 });
+
+describe('trust boundaries', () => {
+  it('serves the admin function only to IAM-signed requests, and approval links without auth (the link is the credential)', () => {
+    const urls = Object.values(template.findResources('AWS::Lambda::Url')).map((u) => ({
+      auth: u.Properties.AuthType,
+      target: JSON.stringify(u.Properties.TargetFunctionArn),
+    }));
+    expect(urls).toEqual(
+      expect.arrayContaining([
+        { auth: 'AWS_IAM', target: expect.stringContaining('AdministrationAdmin') },
+        { auth: 'NONE', target: expect.stringContaining('ApprovalsApprove') },
+      ]),
+    );
+    expect(urls).toHaveLength(2);
+  });
+
+  it('denies writes to the Budgets table to everyone but the stack’s own function roles', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'principal', KeyType: 'HASH' },
+        { AttributeName: 'period', KeyType: 'RANGE' },
+      ],
+      ResourcePolicy: {
+        PolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: Match.arrayWith(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']),
+              Condition: {
+                ArnNotLike: {
+                  'aws:PrincipalArn': {
+                    'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':role/Test-\\*$')])],
+                  },
+                },
+              },
+            }),
+          ],
+        },
+      },
+    });
+  });
+
+  it('outputs a policy for admins that allows calling the admin URL and nothing else', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy')).filter((p) =>
+      JSON.stringify(p).includes('InvokeFunctionUrl'),
+    );
+    expect(policies).toHaveLength(1);
+    expect(policies[0]?.Properties.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunctionUrl',
+        Effect: 'Allow',
+        Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      }),
+    ]);
+    template.hasOutput('AdminPolicyArn', {});
+    template.hasOutput('AdminUrl', {});
+  });
+});
+
+describe('secrets stay out of logs', () => {
+  it('logs the workflows’ transitions without their data, so no task token reaches CloudWatch Logs', () => {
+    const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(machines).toHaveLength(2);
+    for (const machine of machines) {
+      expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });
+    }
+  });
+});

@@ -1,10 +1,10 @@
 import { CreateUserCommand, GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { setBudgetLimit } from '../../cli/budget-set';
 import { deploymentOf } from '../../cli/deployment';
 import { adminActionsFor, approvalsFor } from '../../cli/enforcement';
 import { type Inbox, openInbox } from '../../local/inbox';
+import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { approvalUrl } from '../../shared/decisions/links';

@@ -1,9 +1,9 @@
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { NumberValue, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { listBudgetLimits } from '../../cli/budget-list';
-import { setBudgetLimit } from '../../cli/budget-set';
 import { deploymentOf } from '../../cli/deployment';
 import { budgetStatus } from '../../cli/status';
+import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore, LimitChangedError } from '../../shared/budgets';
 import { usd } from '../../shared/money';

@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-iam';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { setBudgetLimit } from '../../cli/budget-set';
 import { deploymentOf } from '../../cli/deployment';
+import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { AdminActions } from '../../shared/decisions/admin';

@@ -2,9 +2,9 @@ import { CreateUserCommand, GetUserPolicyCommand, IAMClient } from '@aws-sdk/cli
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { setBudgetLimit } from '../../cli/budget-set';
 import { deploymentOf } from '../../cli/deployment';
 import { type Inbox, openInbox } from '../../local/inbox';
+import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { usd } from '../../shared/money';

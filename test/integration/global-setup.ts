@@ -23,6 +23,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.BUDGETEER_LOCAL = JSON.stringify({
     clientConfig: stack.local.clientConfig,
     outputs: stack.deployment.outputs,
+    admin: stack.admin,
     functions: Object.fromEntries(Object.values(stack.deployment.functions).map((f) => [f.entry, f.name])),
     control,
   });

@@ -14,6 +14,8 @@ interface LocalStackInfo {
   readonly outputs: Record<string, string>;
   readonly functions: Record<string, string>;
   readonly control: string;
+  /** The local stack's admin user (its one adminPrincipals entry). */
+  readonly admin: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly arn: string };
 }
 
 const raw = process.env.BUDGETEER_LOCAL;
@@ -48,6 +50,9 @@ async function control(path: string, body?: unknown): Promise<unknown> {
 export const putEvents = (events: unknown[]) => control('/events', events);
 /** Waits until every queue and stream mapping has delivered what was sent. */
 export const settle = () => control('/settle');
+/** Keys of a local IAM user (created if missing), which the local function URLs' SigV4 check knows. */
+export const identityFor = (user: string) =>
+  control('/identity', { user }) as Promise<{ accessKeyId: string; secretAccessKey: string; arn: string }>;
 
 /** What CloudWatch Logs does for a subscription: invoke the function with a gzip+base64 payload. */
 export async function deliverLogs(records: unknown[]) {

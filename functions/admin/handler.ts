@@ -1,0 +1,54 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import middy from '@middy/core';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { AdminService } from '../../shared/admin/service';
+import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
+import { documents, sfn, sns } from '../../shared/clients';
+import { extraPeriodKindsFromEnv, jsonListFromEnv, periodKindFromEnv, requireEnv } from '../../shared/config';
+import { AdminActions } from '../../shared/decisions/admin';
+import { Approvals } from '../../shared/decisions/approvals';
+import { Outbox } from '../../shared/decisions/outbox';
+import { PendingWaits } from '../../shared/decisions/pending';
+import { usd } from '../../shared/money';
+import { answer, callerOf } from './admin';
+
+const budgetsTable = requireEnv('BUDGETS_TABLE');
+const audit = AuditLog.fromEnv(documents);
+const outbox = Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit });
+const service = new AdminService(
+  {
+    periodKind: periodKindFromEnv(),
+    extraPeriodKinds: extraPeriodKindsFromEnv(),
+    adminPrincipals: jsonListFromEnv('ADMIN_PRINCIPALS'),
+    identityRules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
+  },
+  {
+    budgets: new BudgetStore(documents, budgetsTable, {
+      configuredDefault: usd(requireEnv('DEFAULT_BUDGET_USD')),
+      configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
+    }),
+    audit,
+    admin: new AdminActions({
+      documents,
+      table: budgetsTable,
+      waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+      audit,
+      outbox,
+      emergencyStopStateMachineArn: requireEnv('EMERGENCY_STOP_STATE_MACHINE_ARN'),
+    }),
+    approvals: Approvals.fromEnv({ documents, sns, sfn, audit }),
+  },
+);
+const logger = new Logger({ serviceName: 'budgeteer-admin' });
+
+/** Admin actions, for IAM-authenticated callers only (the function URL's auth type is AWS_IAM). */
+export async function administer(event: LambdaFunctionURLEvent) {
+  const result = await answer(event, service);
+  logger.info('admin request', { caller: callerOf(event)?.arn, status: result.statusCode });
+  return result;
+}
+
+export const handler = middy(administer).use(injectLambdaContext(logger));

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { limitUsdText } from '../money';
+
+/**
+ * What an admin may ask of the admin function: one JSON object per request, the same names the CLI uses. The
+ * caller is never part of it: who asks is the request's signature (`requestContext.authorizer.iam`).
+ */
+const reason = z.string().trim().min(1, 'a reason is required').max(500);
+const principal = z.string().trim().min(1, 'a principal is required').max(1024);
+
+export const adminRequest = z.discriminatedUnion('action', [
+  z.strictObject({
+    action: z.literal('budget set'),
+    principal,
+    limitUsd: limitUsdText,
+    period: z.enum(['monthly', 'weekly', 'daily']).optional(),
+  }),
+  z.strictObject({ action: z.literal('lift'), principal, reason, period: z.string().max(16).optional() }),
+  z.strictObject({ action: z.literal('emergency-stop'), reason, period: z.string().max(16).optional() }),
+  z.strictObject({ action: z.literal('resume'), reason, period: z.string().max(16).optional() }),
+  z.strictObject({
+    action: z.literal('override'),
+    id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'not a decision id'),
+    decision: z.enum(['raise', 'lift', 'keep', 'resume']),
+    reason,
+    amountUsd: limitUsdText.optional(),
+  }),
+]);
+export type AdminRequest = z.infer<typeof adminRequest>;
+
+/** The request a body holds, or why it is not one. */
+export function parseAdminRequest(body: unknown): { request: AdminRequest } | { error: string } {
+  const parsed = adminRequest.safeParse(body);
+  if (parsed.success) return { request: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { error: `${issue?.path.length ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'not a request'}` };
+}

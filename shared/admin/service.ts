@@ -1,0 +1,194 @@
+import type { AuditLog } from '../audit/log';
+import type { BudgetStore } from '../budgets';
+import type { AdminActions } from '../decisions/admin';
+import { AdminActionError } from '../decisions/admin';
+import { type Approvals, OverrideError } from '../decisions/approvals';
+import { DecisionError } from '../decisions/pending';
+import { ACCOUNT_PRINCIPAL, type IdentityRules, principalFromArn } from '../identity';
+import { parseLimitUsd } from '../money';
+import { periodKey } from '../period';
+import type { AdminRequest } from './requests';
+import { AdminError, type PeriodSettings, replyOf, setBudgetLimit } from './set-limit';
+
+/** Who asks, as the request's signature says (never as the request says). */
+export interface Caller {
+  /** `requestContext.authorizer.iam.userArn`: an IAM user, or an assumed-role session. */
+  readonly arn: string;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+}
+
+export interface AdminServiceConfig extends PeriodSettings {
+  /** ARN patterns (`*` matches anything) of the principals allowed to act; empty: nobody. */
+  readonly adminPrincipals: readonly string[];
+  readonly identityRules: IdentityRules;
+}
+
+export interface AdminServiceDeps {
+  readonly budgets: BudgetStore;
+  readonly audit: AuditLog;
+  readonly admin: AdminActions;
+  readonly approvals: Pick<Approvals, 'decide' | 'view'>;
+  readonly now?: () => Date;
+}
+
+export interface AdminAnswer {
+  readonly status: number;
+  readonly message: string;
+  readonly result?: Record<string, unknown>;
+}
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+
+/**
+ * The one door for admin actions: checks that the caller is an admin and does not act on themselves, then acts
+ * through the same code paths as everything else (limits with their audit entry, generations, the outbox, approvals).
+ * Every action's audit entry names the caller's ARN, source IP and user agent; every refusal is audited as
+ * `admin.refused`.
+ */
+export class AdminService {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly config: AdminServiceConfig,
+    private readonly deps: AdminServiceDeps,
+  ) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  isAdmin(arn: string): boolean {
+    return this.config.adminPrincipals.some((pattern) => glob(pattern).test(arn));
+  }
+
+  /** The principal id a caller's spend is kept under (its own budget), or undefined for an unknown ARN shape. */
+  principalOf(arn: string): string | undefined {
+    try {
+      return principalFromArn(arn, this.config.identityRules).id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async handle(caller: Caller, request: AdminRequest): Promise<AdminAnswer> {
+    const subject = await this.subjectOf(request);
+    if (!this.isAdmin(caller.arn)) {
+      return this.refuse(
+        caller,
+        request,
+        subject,
+        `${caller.arn} is not an admin of this deployment (adminPrincipals)`,
+      );
+    }
+    const own = this.principalOf(caller.arn);
+    if (own !== undefined && subject === own) {
+      const what = {
+        'budget set': 'change their own limit',
+        lift: 'lift their own suspension',
+        override: 'decide an override of their own suspension',
+        'emergency-stop': 'act on themselves',
+        resume: 'act on themselves',
+      }[request.action];
+      return this.refuse(caller, request, subject, `nobody may ${what}: ${subject} is the caller`);
+    }
+    try {
+      return await this.act(caller, request);
+    } catch (error) {
+      if (error instanceof AdminError) return { status: error.status, message: error.message };
+      if (error instanceof AdminActionError) return { status: 409, message: error.message };
+      if (error instanceof OverrideError) return { status: 400, message: error.message };
+      if (error instanceof DecisionError) {
+        const status = { unknown: 404, decided: 409, expired: 410, 'not-allowed': 400 }[error.code];
+        return { status, message: error.message };
+      }
+      throw error;
+    }
+  }
+
+  private async act(caller: Caller, request: AdminRequest): Promise<AdminAnswer> {
+    const context = { sourceIp: caller.sourceIp, userAgent: caller.userAgent.slice(0, 200) };
+    const period = (asked?: string) => asked ?? periodKey(this.config.periodKind, this.now());
+    switch (request.action) {
+      case 'budget set': {
+        const result = await setBudgetLimit(
+          this.deps.budgets,
+          this.deps.audit,
+          this.config,
+          {
+            principal: request.principal,
+            limitUsd: parseLimitUsd(request.limitUsd),
+            actor: caller.arn,
+            ...(request.period ? { period: request.period } : {}),
+            context,
+          },
+          this.now(),
+        );
+        return { status: 200, message: `${result.principal}: limit set`, result: { ...replyOf(result) } };
+      }
+      case 'lift': {
+        const at = period(request.period);
+        const { wasSuspended } = await this.deps.admin.lift(request.principal, at, caller.arn, request.reason, context);
+        return {
+          status: 200,
+          message: `${request.principal}: lifted until the end of ${at}`,
+          result: { wasSuspended },
+        };
+      }
+      case 'emergency-stop': {
+        const at = period(request.period);
+        const executionArn = await this.deps.admin.emergencyStop(at, caller.arn, request.reason, context);
+        return { status: 200, message: `emergency stop started (${at})`, result: { executionArn } };
+      }
+      case 'resume': {
+        const at = period(request.period);
+        await this.deps.admin.resume(at, caller.arn, request.reason, context);
+        return { status: 200, message: `resumed (${at})` };
+      }
+      case 'override': {
+        const decided = await this.deps.approvals.decide(request.id, {
+          decision: request.decision,
+          reason: request.reason,
+          approver: caller.arn,
+          ...(request.amountUsd ? { amountUsd: request.amountUsd } : {}),
+          via: 'cli',
+          sourceIp: caller.sourceIp,
+          userAgent: caller.userAgent,
+        });
+        return {
+          status: 200,
+          message: `${decided.principal}: ${request.decision} decided`,
+          result: { principal: decided.principal, limitToUsd: decided.decided?.override?.limitTo ?? null },
+        };
+      }
+    }
+  }
+
+  /** The principal a request acts on: named, the owner of the decision, or the account. */
+  private async subjectOf(request: AdminRequest): Promise<string> {
+    switch (request.action) {
+      case 'budget set':
+      case 'lift':
+        return request.principal;
+      case 'override':
+        return (await this.deps.approvals.view(request.id))?.wait.principal ?? ACCOUNT_PRINCIPAL;
+      default:
+        return ACCOUNT_PRINCIPAL;
+    }
+  }
+
+  private async refuse(caller: Caller, request: AdminRequest, subject: string, why: string): Promise<AdminAnswer> {
+    await this.deps.audit.append({
+      actor: caller.arn,
+      action: 'admin.refused',
+      subject,
+      details: {
+        request: request.action,
+        why,
+        sourceIp: caller.sourceIp,
+        userAgent: caller.userAgent.slice(0, 200),
+        ...('limitUsd' in request ? { limitUsd: request.limitUsd } : {}),
+        ...('id' in request ? { approvalId: request.id } : {}),
+      },
+    });
+    return { status: 403, message: why };
+  }
+}

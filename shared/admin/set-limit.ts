@@ -1,0 +1,139 @@
+import type { StoredEntry } from '../audit/entry';
+import type { AuditLog } from '../audit/log';
+import { type BudgetStore, LimitChangedError } from '../budgets';
+import { toDecimalString, type Usd } from '../money';
+import type { PeriodKind } from '../period';
+
+/** A request the admin function (or a command) cannot do: its message says why; `status` is the HTTP answer. */
+export class AdminError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 403 | 404 | 409 | 410 | 500 = 400,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AdminError';
+  }
+}
+
+/** The deployment's period settings a limit is checked against. */
+export interface PeriodSettings {
+  readonly periodKind: PeriodKind;
+  /** Further kinds a principal's limit may use; counters are kept for them too. */
+  readonly extraPeriodKinds: readonly PeriodKind[];
+}
+
+/** The kind of period a limit is set for: the deployment's own, or one it keeps counters for. */
+export function checkPeriodKind(requested: string | undefined, deployment: PeriodSettings): PeriodKind {
+  if (requested === undefined || requested === deployment.periodKind) return deployment.periodKind;
+  if ((deployment.extraPeriodKinds as readonly string[]).includes(requested)) return requested as PeriodKind;
+  throw new AdminError(
+    `--period ${requested}: this deployment budgets ${deployment.periodKind} periods and keeps no ${requested} ` +
+      `counters. Redeploy with -c 'extraPeriodKinds=["${requested}"]' to allow ${requested} limits per principal.`,
+  );
+}
+
+export interface SetLimitRequest {
+  /** A Budgets key: principal id, DEFAULT or ACCOUNT (see parsePrincipal). */
+  readonly principal: string;
+  readonly limitUsd: Usd;
+  readonly actor: string;
+  /** The period kind asked for: the deployment's own or one of its extra kinds. */
+  readonly period?: string;
+  /** Where the request came from (source IP, user agent), for the audit entry. */
+  readonly context?: Readonly<Record<string, string>>;
+}
+
+export interface SetLimitResult {
+  readonly principal: string;
+  readonly limitUsd: Usd;
+  /** The principal's own limit before, if it had one. */
+  readonly previousUsd?: Usd;
+  readonly periodKind: PeriodKind;
+  readonly setBy: string;
+  readonly audit: StoredEntry;
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Sets a limit, audited. The audit entry is appended first: a limit is never in force (where the evaluator would
+ * act on it) without its entry, and if the entry cannot be written nothing has changed. The limit is then written
+ * only if it is still what the entry records as the previous one; should that write fail, the error names the
+ * entry that records a change which did not happen, and running the command again records and applies it.
+ */
+export async function setBudgetLimit(
+  store: BudgetStore,
+  log: AuditLog,
+  deployment: PeriodSettings,
+  request: SetLimitRequest,
+  now: Date = new Date(),
+): Promise<SetLimitResult> {
+  const periodKind = checkPeriodKind(request.period, deployment);
+  const { principal, limitUsd, actor } = request;
+  const previous = await store.ownLimit(principal);
+  let audit: StoredEntry;
+  try {
+    audit = await log.append({
+      subject: principal,
+      actor,
+      action: 'budget.limit-set',
+      details: {
+        limitUsd: toDecimalString(limitUsd),
+        previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
+        periodKind,
+        ...request.context,
+      },
+      at: now,
+    });
+  } catch (cause) {
+    throw new AdminError(
+      `the limit of ${principal} was not changed: its audit entry could not be written (${messageOf(cause)})`,
+      500,
+      { cause },
+    );
+  }
+  try {
+    // The deployment's own kind is the default and is not stored, so a redeploy with another period moves it too.
+    const ownKind = periodKind === deployment.periodKind ? undefined : periodKind;
+    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind);
+  } catch (cause) {
+    const why =
+      cause instanceof LimitChangedError
+        ? 'someone else changed it while this command ran'
+        : `the write failed: ${messageOf(cause)}`;
+    throw new AdminError(
+      `the limit of ${principal} was not changed (${why}), but audit entry ${audit.seq} of ${principal} ` +
+        `(id ${audit.id}) records the change: run the command again to apply it`,
+      500,
+      { cause },
+    );
+  }
+  return {
+    principal,
+    limitUsd,
+    ...(previous ? { previousUsd: previous.limitUsd } : {}),
+    periodKind,
+    setBy: actor,
+    audit,
+  };
+}
+
+/** A set limit as the admin function answers it (amounts as decimal strings). */
+export interface SetLimitReply {
+  readonly principal: string;
+  readonly limitUsd: string;
+  readonly previousUsd?: string;
+  readonly periodKind: PeriodKind;
+  readonly setBy: string;
+  readonly auditSeq: string;
+}
+
+export const replyOf = (result: SetLimitResult): SetLimitReply => ({
+  principal: result.principal,
+  limitUsd: toDecimalString(result.limitUsd),
+  ...(result.previousUsd ? { previousUsd: toDecimalString(result.previousUsd) } : {}),
+  periodKind: result.periodKind,
+  setBy: result.setBy,
+  auditSeq: result.audit.seq,
+});

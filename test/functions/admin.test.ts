@@ -1,0 +1,195 @@
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { answer, callerOf } from '../../functions/admin/admin';
+import { AdminService } from '../../shared/admin/service';
+import type { AuditLog } from '../../shared/audit/log';
+import type { BudgetStore } from '../../shared/budgets';
+import type { AdminActions } from '../../shared/decisions/admin';
+import type { Approvals } from '../../shared/decisions/approvals';
+import { DecisionError } from '../../shared/decisions/pending';
+import { usd } from '../../shared/money';
+
+const ADMIN = 'arn:aws:iam::111122223333:user/dana';
+const ALICE = 'arn:aws:iam::111122223333:user/alice';
+const ADMIN_ROLE_SESSION = 'arn:aws:sts::111122223333:assumed-role/BudgetAdmins/erin';
+const now = new Date('2026-11-20T12:00:00Z');
+
+function event(body: unknown, iam?: { userArn: string }, method = 'POST'): LambdaFunctionURLEvent {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/',
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    requestContext: {
+      http: { method, path: '/', protocol: 'HTTP/1.1', sourceIp: '203.0.113.9', userAgent: 'budgeteer-cli' },
+      ...(iam ? { authorizer: { iam } } : {}),
+    } as LambdaFunctionURLEvent['requestContext'],
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    isBase64Encoded: false,
+  };
+}
+
+function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-role/BudgetAdmins/*', ALICE]) {
+  const entries: { action: string; actor: string; subject: string; details: Record<string, unknown> }[] = [];
+  const audit = {
+    append: jest.fn(async (entry: (typeof entries)[number]) => {
+      entries.push(entry);
+      return { ...entry, seq: String(entries.length).padStart(12, '0'), id: `e${entries.length}` };
+    }),
+  };
+  const limits = new Map<string, string>();
+  const budgets = {
+    ownLimit: async (p: string) =>
+      limits.has(p) ? { principal: p, limitUsd: usd(limits.get(p) as string) } : undefined,
+    setLimit: jest.fn(async (p: string, limit: { toFixed(): string }) => {
+      limits.set(p, limit.toFixed());
+    }),
+  };
+  const admin = {
+    lift: jest.fn(async () => ({ wasSuspended: true })),
+    emergencyStop: jest.fn(async () => 'arn:aws:states:::execution:stop:1'),
+    resume: jest.fn(async () => undefined),
+  };
+  const approvals = {
+    view: jest.fn(async (id: string) => (id === 'aliceWait01' ? { wait: { principal: 'user/alice' } } : undefined)),
+    decide: jest.fn(),
+  };
+  const svc = new AdminService(
+    {
+      periodKind: 'monthly',
+      extraPeriodKinds: [],
+      adminPrincipals,
+      identityRules: { perSessionRoles: ['AWSReservedSSO_*'] },
+    },
+    {
+      budgets: budgets as unknown as BudgetStore,
+      audit: audit as unknown as AuditLog,
+      admin: admin as unknown as AdminActions,
+      approvals: approvals as unknown as Approvals,
+      now: () => now,
+    },
+  );
+  return { svc, entries, limits, admin, approvals, budgets };
+}
+
+describe('the admin function', () => {
+  it('takes the caller from the signature, never from the request', () => {
+    expect(callerOf(event({}, { userArn: ADMIN }))).toEqual({
+      arn: ADMIN,
+      sourceIp: '203.0.113.9',
+      userAgent: 'budgeteer-cli',
+    });
+    expect(callerOf(event({}))).toBeUndefined();
+  });
+
+  it('refuses an unsigned request (403) and acts on nothing', async () => {
+    const { svc, budgets } = service();
+    const result = await answer(event({ action: 'budget set', principal: 'user/bob', limitUsd: '5' }), svc);
+    expect(result.statusCode).toBe(403);
+    expect(budgets.setLimit).not.toHaveBeenCalled();
+  });
+
+  it('sets a limit as the signer, audited with the caller ARN, source IP and user agent', async () => {
+    const { svc, entries, limits } = service();
+    const result = await answer(
+      event({ action: 'budget set', principal: 'user/bob', limitUsd: '25.50', actor: 'x' }, { userArn: ADMIN }),
+      svc,
+    );
+    // An `actor` in the body is not a field of any request: refused before anything happens.
+    expect(result.statusCode).toBe(400);
+    expect(limits.size).toBe(0);
+
+    const ok = await answer(
+      event({ action: 'budget set', principal: 'user/bob', limitUsd: '25.50' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(ok.statusCode).toBe(200);
+    expect(limits.get('user/bob')).toBe('25.5');
+    expect(entries).toEqual([
+      expect.objectContaining({
+        action: 'budget.limit-set',
+        actor: ADMIN,
+        subject: 'user/bob',
+        details: expect.objectContaining({ limitUsd: '25.5', sourceIp: '203.0.113.9', userAgent: 'budgeteer-cli' }),
+      }),
+    ]);
+    expect(JSON.parse(String(ok.body)).result).toMatchObject({ principal: 'user/bob', limitUsd: '25.5', setBy: ADMIN });
+  });
+
+  it('refuses a caller who is not an admin, audited as admin.refused', async () => {
+    const { svc, entries, limits } = service([ADMIN]);
+    const result = await answer(
+      event({ action: 'budget set', principal: 'user/bob', limitUsd: '1000' }, { userArn: ALICE }),
+      svc,
+    );
+    expect(result.statusCode).toBe(403);
+    expect(JSON.parse(String(result.body)).error).toContain('is not an admin');
+    expect(limits.size).toBe(0);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        action: 'admin.refused',
+        actor: ALICE,
+        subject: 'user/bob',
+        details: expect.objectContaining({ request: 'budget set', limitUsd: '1000', sourceIp: '203.0.113.9' }),
+      }),
+    ]);
+  });
+
+  it.each([
+    ['raise their own limit', { action: 'budget set', principal: 'user/alice', limitUsd: '1000' }],
+    ['lift their own suspension', { action: 'lift', principal: 'user/alice', reason: 'please' }],
+    ['decide their own override', { action: 'override', id: 'aliceWait01', decision: 'lift', reason: 'please' }],
+  ])('refuses an admin who would %s, audited as admin.refused', async (_what, request) => {
+    const { svc, entries, admin, approvals, limits } = service();
+    const result = await answer(event(request, { userArn: ALICE }), svc);
+    expect(result.statusCode).toBe(403);
+    expect(JSON.parse(String(result.body)).error).toMatch(/^nobody may .*user\/alice is the caller$/);
+    expect(entries.map((e) => e.action)).toEqual(['admin.refused']);
+    expect(limits.size).toBe(0);
+    expect(admin.lift).not.toHaveBeenCalled();
+    expect(approvals.decide).not.toHaveBeenCalled();
+  });
+
+  it('matches admin patterns: any session of an admin role', async () => {
+    const { svc, admin } = service();
+    const result = await answer(
+      event({ action: 'emergency-stop', reason: 'drill' }, { userArn: ADMIN_ROLE_SESSION }),
+      svc,
+    );
+    expect(result.statusCode).toBe(200);
+    expect(admin.emergencyStop).toHaveBeenCalledWith('2026-11', ADMIN_ROLE_SESSION, 'drill', {
+      sourceIp: '203.0.113.9',
+      userAgent: 'budgeteer-cli',
+    });
+  });
+
+  it('decides an override with the caller as approver; a decided one is 409', async () => {
+    const { svc, approvals } = service();
+    approvals.decide.mockResolvedValueOnce({ principal: 'user/bob', decided: { override: { limitTo: '30' } } });
+    const ok = await answer(
+      event(
+        { action: 'override', id: 'bobsWait001', decision: 'raise', amountUsd: '10', reason: 'batch' },
+        { userArn: ADMIN },
+      ),
+      svc,
+    );
+    expect(ok.statusCode).toBe(200);
+    expect(approvals.decide).toHaveBeenCalledWith(
+      'bobsWait001',
+      expect.objectContaining({ approver: ADMIN, via: 'cli' }),
+    );
+    approvals.decide.mockRejectedValueOnce(new DecisionError('already decided: lift by x at t', 'decided'));
+    const again = await answer(
+      event({ action: 'override', id: 'bobsWait001', decision: 'lift', reason: 'batch' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(again.statusCode).toBe(409);
+  });
+
+  it('answers a bad body (400) and another method (405) without acting', async () => {
+    const { svc } = service();
+    expect((await answer(event('{not json', { userArn: ADMIN }), svc)).statusCode).toBe(400);
+    expect((await answer(event({ action: 'drop table' }, { userArn: ADMIN }), svc)).statusCode).toBe(400);
+    expect((await answer(event({}, { userArn: ADMIN }, 'GET'), svc)).statusCode).toBe(405);
+  });
+});
