@@ -22,6 +22,8 @@ export const AUDIT_ACTIONS = {
   'config.changed': 'a deployment setting changed (details: key, from, to)',
   'model.unknown-seen': 'a model missing from the price catalog was used and charged at the fallback price',
   'coverage.unmetered': 'calls were seen in CloudTrail whose tokens never arrived in the invocation log',
+  'usage.conflict':
+    'two records of one request disagreed (cost or principal); the dearer stands (details: outcome = replaced | kept, addedUsd, records)',
   'enforcement.failed': 'an enforcement step failed (details: step, error)',
   'admin.refused':
     'an admin request was refused: the caller is no admin, or acted on themselves (details: request, why, sourceIp, userAgent)',
@@ -173,6 +175,8 @@ export function hashOf(entry: AuditEntry | Readonly<Record<string, unknown>>): s
 /** Checks details are plain JSON with no fractional numbers, and drops undefined members (as the SDK would). */
 function checkedDetails(value: unknown, path: string): DetailValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  // Effects owed are read back from DynamoDB (wrapNumbers) before a retry delivers them: a count is still a count.
+  if (isNumberValue(value)) return checkedDetails(Number(value.value), path);
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) {
       throw new AuditEntryError(`${path} is ${value}: write amounts as decimal strings, numbers must be whole`);
