@@ -56,6 +56,12 @@ export class LocalStack {
   private readonly cloudTrailQueueUrl: string;
   private readonly cloudTrailQueueArn: string;
   private readonly cloudTrailBatchSize: number;
+  /** The mapping's MaximumBatchingWindowInSeconds, in ms: how long a batch may wait to fill up. */
+  private readonly cloudTrailBatchWindowMs: number;
+  /** While settle() runs, a gathering batch closes as soon as the queue is empty (the window's time has passed). */
+  private settling = 0;
+  /** PutEvents calls being written to the queue: in AWS their events land at once, so no window closes meanwhile. */
+  private sending = 0;
   private readonly poller: Promise<void>;
   private stopping = false;
   private control: Server | undefined;
@@ -85,6 +91,7 @@ export class LocalStack {
         JSON.stringify(r.Properties?.EventSourceArn).includes('CloudTrailEvents'),
     );
     this.cloudTrailBatchSize = Number(mapping?.Properties?.BatchSize ?? 10);
+    this.cloudTrailBatchWindowMs = Number(mapping?.Properties?.MaximumBatchingWindowInSeconds ?? 0) * 1000;
     this.poller = this.pollCloudTrailQueue();
   }
 
@@ -131,7 +138,12 @@ export class LocalStack {
     const matching = events.flatMap((event, index) =>
       matchesPattern(pattern, event) ? [{ event: { ...(event as object), account: this.local.accountId }, index }] : [],
     );
-    await this.sendToQueue(queueUrl, matching, messageIds);
+    this.sending++;
+    try {
+      await this.sendToQueue(queueUrl, matching, messageIds);
+    } finally {
+      this.sending--;
+    }
     return messageIds;
   }
 
@@ -169,18 +181,29 @@ export class LocalStack {
     }
   }
 
+  /**
+   * Gathers a batch as the event source mapping does: it is delivered when it holds the batch size, or when the
+   * batching window (counted from its first message) has passed, whichever comes first. So a busy machine, which
+   * only slows the sending down, does not cut the batches smaller than AWS would.
+   */
   private async deliverCloudTrailBatch(): Promise<number> {
     const messages: Message[] = [];
-    while (messages.length < this.cloudTrailBatchSize) {
+    let windowEnds = Number.POSITIVE_INFINITY;
+    while (messages.length < this.cloudTrailBatchSize && !this.stopping) {
       const { Messages = [] } = await this.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: this.cloudTrailQueueUrl,
-          MaxNumberOfMessages: 10,
+          MaxNumberOfMessages: Math.min(10, this.cloudTrailBatchSize - messages.length),
           VisibilityTimeout: 30,
         }),
       );
-      if (Messages.length === 0) break;
-      messages.push(...Messages);
+      if (Messages.length > 0) {
+        if (messages.length === 0) windowEnds = Date.now() + this.cloudTrailBatchWindowMs;
+        messages.push(...Messages);
+        continue;
+      }
+      if (messages.length === 0 || this.settling > 0 || (Date.now() >= windowEnds && this.sending === 0)) break;
+      await sleep(POLL_MS);
     }
     if (messages.length === 0) return 0;
     this.inFlight++;
@@ -268,7 +291,15 @@ export class LocalStack {
    * and every stream mapping has caught up (handlers may write again, so it loops until a round is quiet).
    */
   async settle(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    this.settling++;
+    try {
+      await this.settleWithin(Date.now() + timeoutMs, timeoutMs);
+    } finally {
+      this.settling--;
+    }
+  }
+
+  private async settleWithin(deadline: number, timeoutMs: number): Promise<void> {
     for (;;) {
       if (Date.now() > deadline) throw new Error(`the local stack did not settle within ${timeoutMs} ms`);
       const { Attributes = {} } = await this.sqs.send(
