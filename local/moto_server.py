@@ -761,6 +761,132 @@ def patch_request_overhead():
     WSGIRequestHandler.log_request = lambda self, code="-", size="-": None
 
 
+def patch_keep_alive_server():
+    """moto 5.2.1 serves through werkzeug 3's development server, which closes the connection after every response
+    (it sends `Connection: close` and then waits up to 10 ms for the client to hang up). Every request then costs a
+    TCP connection on both sides and a new thread here: a replay's tens of thousands of requests spent a fifth of
+    moto's time and a tenth of Node's on connections. This serves moto's WSGI application with HTTP/1.1 keep-alive
+    instead (the standard library's HTTP server, a thread per connection, each response written whole in one send with
+    Nagle's algorithm off); the application, its routing and its answers are moto's, unchanged.
+    """
+    import http.server
+    import io
+    import socketserver
+    from urllib.parse import unquote_to_bytes
+
+    import moto.server
+
+    if not callable(getattr(moto.server, "run_simple", None)):
+        raise RuntimeError("moto's server no longer starts through werkzeug's run_simple; review local/moto_server.py")
+
+    def read_chunked(stream):
+        body = bytearray()
+        while True:
+            size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while stream.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(body)
+            body += stream.read(size)
+            stream.readline()
+
+    def serve(hostname, port, application, **_options):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+            # An idle kept-alive connection is closed after this long; clients open a new one.
+            timeout = 300
+
+            def handle_one_request(self):
+                try:
+                    self.raw_requestline = self.rfile.readline(65537)
+                    if not self.raw_requestline or len(self.raw_requestline) > 65536:
+                        self.close_connection = True
+                        return
+                    if not self.parse_request():
+                        return
+                    self.answer()
+                except (ConnectionError, TimeoutError):
+                    self.close_connection = True
+
+            def answer(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = read_chunked(self.rfile)
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length) if length else b""
+                path, _, query = self.path.partition("?")
+                environ = {
+                    "REQUEST_METHOD": self.command,
+                    "SCRIPT_NAME": "",
+                    "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+                    "QUERY_STRING": query,
+                    "REQUEST_URI": self.path,
+                    "RAW_URI": self.path,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "SERVER_NAME": hostname,
+                    "SERVER_PORT": str(port),
+                    "SERVER_PROTOCOL": self.request_version,
+                    "REMOTE_ADDR": self.client_address[0],
+                    "REMOTE_PORT": self.client_address[1],
+                    "wsgi.version": (1, 0),
+                    "wsgi.url_scheme": "http",
+                    "wsgi.input": io.BytesIO(body),
+                    "wsgi.errors": sys.stderr,
+                    "wsgi.multithread": True,
+                    "wsgi.multiprocess": False,
+                    "wsgi.run_once": False,
+                }
+                for name, value in self.headers.items():
+                    key = "HTTP_" + name.upper().replace("-", "_")
+                    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                        continue
+                    environ[key] = f"{environ[key]},{value}" if key in environ else value
+                started = []
+                chunks = []
+
+                def start_response(status, headers, exc_info=None):
+                    started[:] = [status, headers]
+                    return chunks.append
+
+                result = application(environ, start_response)
+                try:
+                    chunks.extend(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+                status, headers = started
+                code, _, reason = status.partition(" ")
+                payload = b"".join(chunks)
+                self.send_response(int(code), reason)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                bodiless = self.command == "HEAD" or int(code) in (204, 304) or 100 <= int(code) < 200
+                if not bodiless:
+                    self.send_header("Content-Length", str(len(payload)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                # Headers and body in one send.
+                self._headers_buffer.append(b"\r\n")
+                if not bodiless:
+                    self._headers_buffer.append(payload)
+                self.flush_headers()
+
+            def log_message(self, format, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        with Server((hostname, port), Handler) as server:
+            server.serve_forever()
+
+    moto.server.run_simple = serve
+
+
 def exit_with_parent():
     """Stops the server when the process that started it dies, even by SIGKILL (it is then reparented)."""
     parent = os.getppid()
@@ -794,6 +920,7 @@ def main(argv):
     patch_published_message_history()
     patch_sqs_retention_check()
     patch_request_overhead()
+    patch_keep_alive_server()
     patch_update_expression_cost()
     # After the cost cuts: it wraps their cached parser, and their validator serves what is not plain.
     patch_plain_update_expressions()

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import {
   type AttributeValue,
   CreateTableCommand,
@@ -430,6 +431,42 @@ describe('local AWS on moto 5.2.1 through local/moto_server.py', () => {
       const { Item } = await dynamo.send(new GetItemCommand({ TableName: table, Key: key('plain-text') }));
       expect(Item).toEqual({ pk: { S: 'plain-text' }, a: { S: 'words' } });
     });
+  });
+
+  it('answers requests on one kept-alive connection (werkzeug, moto alone, closes it after every response)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const listTables = () =>
+      new Promise<{ status?: number; connection?: string; socket: unknown }>((resolve, reject) => {
+        const req = request(
+          `${local.motoEndpoint}/`,
+          {
+            method: 'POST',
+            agent,
+            headers: {
+              'content-type': 'application/x-amz-json-1.0',
+              'x-amz-target': 'DynamoDB_20120810.ListTables',
+              authorization:
+                'AWS4-HMAC-SHA256 Credential=local/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({ status: res.statusCode, connection: res.headers.connection, socket: req.socket }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end('{}');
+      });
+
+    const first = await listTables();
+    const second = await listTables();
+    agent.destroy();
+
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(first.connection).not.toBe('close');
+    expect(second.socket).toBe(first.socket);
   });
 
   it('delivers SNS messages to subscribers though it keeps no history of published messages', async () => {
