@@ -92,7 +92,7 @@ export function localTarget(file: string = LOCAL_STATE_FILE): Target {
       `the local stack recorded in ${file} (pid ${state.pid}) is no longer running: start one with \`npm start -- --serve\``,
     );
   }
-  return { clientConfig: state.clientConfig, outputs: state.outputs };
+  return { clientConfig: state.clientConfig, outputs: state.outputs, ...(state.admin ? { admin: state.admin } : {}) };
 }
 
 export async function resolveTarget(options: { local?: boolean; stack?: string }): Promise<Target> {

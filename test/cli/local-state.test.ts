@@ -16,6 +16,19 @@ describe('the local state file (.local/stack.json)', () => {
     expect(localTarget(file)).toEqual(target);
   });
 
+  it('carries the local admin user’s keys, which --local signs admin requests with', () => {
+    const file = stateFile();
+    const admin = {
+      accessKeyId: 'AKIALOCAL',
+      secretAccessKey: 's3cret',
+      arn: 'arn:aws:iam::123456789012:user/budgeteer-admin',
+    };
+
+    publishLocalState({ ...target, admin }, 'run-1', file);
+
+    expect(localTarget(file).admin).toEqual(admin);
+  });
+
   it('stays when a run that does not own it withdraws, and goes when its owner does', () => {
     const file = stateFile();
     publishLocalState(target, 'serving-run', file);
