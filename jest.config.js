@@ -17,7 +17,7 @@ const base = {
 
 module.exports = {
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli}/**/*.test.ts'] },
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli,bench}/**/*.test.ts'] },
     { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     // The local AWS itself: each file starts and stops its own moto server.
     { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'] },
