@@ -72,6 +72,10 @@ export class BudgeteerStack extends Stack {
       topics: this.topics,
       enforcement: this.enforcement,
     });
+    // The account's spend is summed from its shards in one BatchGetItem (BudgetStore.accountTotal) wherever it is read.
+    for (const reader of [this.evaluation.function, this.approvals.function, this.administration.function]) {
+      this.tables.budgets.grant(reader.function, 'dynamodb:BatchGetItem');
+    }
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
     new CfnOutput(this, 'UsageTableName', { value: this.tables.usage.tableName });

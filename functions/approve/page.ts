@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalView } from '../../shared/decisions/approvals';
-import type { DecisionName, PendingWait } from '../../shared/decisions/pending';
+import { approverOf, type DecisionName, type PendingWait } from '../../shared/decisions/pending';
 import { formatUsd, type Usd } from '../../shared/money';
 import { periodEndOfKey } from '../../shared/period';
 
@@ -193,7 +193,7 @@ export function decidedPage(wait: PendingWait): Page {
   const amount = decided?.amountUsd ? ` by ${formatUsdText(decided.amountUsd)}` : '';
   const limit = decided?.override?.limitTo ? ` The limit is now ${formatUsdText(decided.override.limitTo)}.` : '';
   const body = `<h1>${escapeHtml(title)}</h1>
-<p class="note" role="status">${escapeHtml(`${decided?.decision ?? ''}${amount}`)}, by ${escapeHtml(decided?.actor ?? '?')} at ${escapeHtml(decided?.at ?? '?')}. ${escapeHtml(decided ? DONE[decided.decision] : '')}${escapeHtml(limit)}</p>
+<p class="note" role="status">${escapeHtml(`${decided?.decision ?? ''}${amount}`)}, by ${escapeHtml(approverOf(decided))} at ${escapeHtml(decided?.at ?? '?')}. ${escapeHtml(decided ? DONE[decided.decision] : '')}${escapeHtml(limit)}</p>
 <p>The decision is in the audit log, and the admins are told of the outcome on the critical topic.</p>`;
   return { status: 200, title, html: document(title, body) };
 }
@@ -205,7 +205,7 @@ export function alreadyDecidedPage(wait: PendingWait): Page {
   const d = wait.decided;
   const title = 'Already decided';
   const body = `<h1>${title}</h1>
-<p class="note" role="status">Already decided: ${escapeHtml(d?.decision ?? '?')}${d?.amountUsd ? ` by ${escapeHtml(formatUsdText(d.amountUsd))}` : ''} by ${escapeHtml(d?.actor ?? '?')} at ${escapeHtml(d?.at ?? '?')}.</p>
+<p class="note" role="status">Already decided: ${escapeHtml(d?.decision ?? '?')}${d?.amountUsd ? ` by ${escapeHtml(formatUsdText(d.amountUsd))}` : ''} by ${escapeHtml(approverOf(d))} at ${escapeHtml(d?.at ?? '?')}.</p>
 <p>This link works once. To change the outcome now, an admin uses the CLI (<code>npx budgeteer lift</code>, <code>npx budgeteer resume</code>, <code>npx budgeteer budget set</code>).</p>`;
   return { status: 409, title, html: document(title, body) };
 }

@@ -62,6 +62,12 @@ export type SuspendEvent =
   | { readonly action: 'beginStop'; readonly input: EnforcementInput }
   | { readonly action: 'failed'; readonly step: string; readonly input: EnforcementInput; readonly error: unknown };
 
+/** Only the reason and the actor of a wait's output: nothing else in it may steer the step (which hold, whom). */
+const decisionOf = (decision: { readonly reason: string; readonly actor?: string }) => ({
+  reason: String(decision.reason),
+  ...(typeof decision.actor === 'string' ? { actor: decision.actor } : {}),
+});
+
 /** The workflows' IAM and bookkeeping steps; each is idempotent, so Step Functions may retry any of them. */
 export async function runStep(step: SuspendEvent & { readonly executionArn?: string }): Promise<unknown> {
   const event = { ...step, input: { ...step.input, executionArn: step.executionArn ?? step.input.executionArn } };
@@ -72,11 +78,11 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
     case 'await':
       return { waitId: await enforcer.await({ ...event.input, kind: event.kind }, event.taskToken) };
     case 'lift':
-      return enforcer.lift({ ...event.input, ...event.decision });
+      return enforcer.lift({ ...event.input, ...decisionOf(event.decision) });
     case 'beginStop':
       return enforcer.beginStop(event.input);
     case 'endStop':
-      return { lifted: await enforcer.endStop({ ...event.input, ...event.decision }) };
+      return { lifted: await enforcer.endStop({ ...event.input, ...decisionOf(event.decision) }) };
     case 'failed':
       return enforcer.failed({ ...event.input, step: event.step, error: event.error });
   }

@@ -9,7 +9,7 @@ import { enforcementTarget, type ProtectionRules } from '../../shared/enforcemen
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
-import { DENY_PERIOD, type DenyStore, type DenyWriter } from './deny';
+import { DENY_PERIOD, type DenyStore, type DenyWriter, EnforcementError } from './deny';
 import {
   type DecisionLinks,
   failedMessage,
@@ -65,6 +65,8 @@ export type ApplyOutcome =
 
 const ACTOR = 'system:suspend';
 const MAX_WAIT_SECONDS = 365 * 86_400;
+/** A Step Functions timeout may fire a little before the second the period ends. */
+const PERIOD_END_SLACK_MS = 60_000;
 type Item = Record<string, unknown>;
 const generationOf = (item: Item | undefined) =>
   Number((item?.[A.generation] as { value?: string })?.value ?? item?.[A.generation] ?? 0);
@@ -249,6 +251,7 @@ export class Enforcer {
   /** Removes the hold of this workflow, marks the principal active again, audits the lift with its reason. */
   async lift(input: EnforcementInput & { reason: string; actor?: string }): Promise<void> {
     const counter = await this.counter(input.principal, input.period);
+    await this.checkDecision(input, counter);
     const entity = await this.heldEntity(input.holder, input.principal);
     if (entity) await this.deps.denies.release(entity, input.holder);
     try {
@@ -315,6 +318,10 @@ export class Enforcer {
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */
   async endStop(input: EnforcementInput & { reason: string; actor?: string }): Promise<number> {
+    await this.checkDecision(
+      { ...input, principal: ACCOUNT_PRINCIPAL },
+      await this.counter(ACCOUNT_PRINCIPAL, input.period),
+    );
     // The breaker goes off first: a deny the evaluator asks for from now on finds the stop over and is not placed.
     await this.deps.documents
       .send(
@@ -482,6 +489,27 @@ export class Enforcer {
       for (const item of page.Items ?? []) yield item;
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
+  }
+
+  /**
+   * Whoever holds a task token can end a wait with any output, so a decision is not taken on its word: a lift at the
+   * period end must come after the period's end, any other must be recorded on the wait the item points to. A lift
+   * whose suspension is already gone (a retry of this step) goes on and releases what is left. Fails closed: the
+   * deny stays, the step fails after its retries, and enforcement.failed alerts the admins.
+   */
+  private async checkDecision(input: EnforcementInput & { reason: string }, counter: Item | undefined): Promise<void> {
+    const suspension = counter?.[A.suspension] as Suspension | undefined;
+    if (suspension?.holder !== input.holder) return;
+    if (input.reason === 'period-end') {
+      const end = periodEndOfKey(input.period);
+      if (!end || end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) return;
+      throw new EnforcementError(`unverified decision: a period-end lift before ${input.period} has ended`);
+    }
+    const decided = suspension.waitId ? (await this.deps.waits.get(suspension.waitId))?.decided : undefined;
+    if (decided && decided.decision !== 'keep') return;
+    throw new EnforcementError(
+      `unverified decision: ${input.reason} is recorded on no pending decision of ${input.principal} (a task output not sent by budgeteer?)`,
+    );
   }
 
   private async counter(principal: string, period: string): Promise<Item | undefined> {

@@ -76,6 +76,12 @@ export class Administration extends Construct {
           resources: [fn.functionArn],
           conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
         }),
+        // Function URLs also check lambda:InvokeFunction, limited here to calls that come through the URL.
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [fn.functionArn],
+          conditions: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+        }),
       ],
     });
   }

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,6 +9,7 @@ import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import type { Enforcement } from './enforcement';
 import { BudgeteerFunction } from './function';
+import { stackRolePattern } from './tables';
 
 export interface ApprovalsProps {
   readonly config: BudgeteerConfig;
@@ -70,5 +71,16 @@ export class Approvals extends Construct {
     suspend.addEnvironment('APPROVAL_URL', this.url.url);
     suspend.addEnvironment('SIGNING_SECRET_ARN', this.signingSecret.secretArn);
     this.signingSecret.grantRead(suspend);
+    // Whoever reads the key can sign links: nobody but the stack's own roles (the approve and suspend functions).
+    this.signingSecret.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheStacksFunctions',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['*'],
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': stackRolePattern(Stack.of(this)) } },
+      }),
+    );
   }
 }

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { BudgeteerFunction, REPO_ROOT } from './function';
+import { writesOnlyFromTheStack } from './tables';
 
 export interface EnforcementProps {
   readonly config: BudgeteerConfig;
@@ -83,6 +84,8 @@ export class Enforcement extends Construct {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'ttl',
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      // A decision recorded here is acted on (a raised limit, a lift): only the stack's functions write it.
+      resourcePolicy: writesOnlyFromTheStack(stack),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.DESTROY,
     });

@@ -14,11 +14,7 @@ export interface TablesProps {
 export const TARGET_UTILIZATION_PERCENT = 70;
 export const UNMETERED_INDEX = 'unmetered';
 
-/**
- * Budgets: limits (`period = LIMIT`) and one spend counter per principal per period; its stream feeds the
- * evaluator. Usage: one row per Bedrock request, expiring after the retention period.
- */
-/** Every way to change an item of the Budgets table: only the stack's functions may. */
+/** Every way to change an item of a table (Budgets, Pending) that only the stack's functions may change. */
 export const BUDGETS_WRITE_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
@@ -29,6 +25,30 @@ export const BUDGETS_WRITE_ACTIONS = [
   'dynamodb:PartiQLDelete',
 ] as const;
 
+/** The ARNs of this stack's roles (CloudFormation names them `<stack name>-<logical id>-<suffix>`). */
+export const stackRolePattern = (stack: Stack) =>
+  stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: `${stack.stackName}-*` });
+
+/** Denies people every write to a table the stack's functions own: the functions are the only door. */
+export const writesOnlyFromTheStack = (stack: Stack) =>
+  new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'WritesOnlyFromTheStacksFunctions',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: [...BUDGETS_WRITE_ACTIONS],
+        // A table's own policy cannot name its ARN (circular); here '*' means this table and its indexes.
+        resources: ['*'],
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': stackRolePattern(stack) } },
+      }),
+    ],
+  });
+
+/**
+ * Budgets: limits (`period = LIMIT`) and one spend counter per principal per period; its stream feeds the
+ * evaluator. Usage: one row per Bedrock request, expiring after the retention period.
+ */
 export class Tables extends Construct {
   public readonly budgets: dynamodb.Table;
   public readonly usage: dynamodb.Table;
@@ -51,28 +71,7 @@ export class Tables extends Construct {
       // The admin function is the only door for people: writes come from this stack's function roles alone (their
       // names start with the stack's). An account administrator can remove the policy; that leaves a CloudTrail
       // record (dynamodb:DeleteResourcePolicy / PutResourcePolicy).
-      resourcePolicy: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'WritesOnlyFromTheStacksFunctions',
-            effect: iam.Effect.DENY,
-            principals: [new iam.AnyPrincipal()],
-            actions: [...BUDGETS_WRITE_ACTIONS],
-            // A table's own policy cannot name its ARN (circular); here '*' means this table and its indexes.
-            resources: ['*'],
-            conditions: {
-              ArnNotLike: {
-                'aws:PrincipalArn': Stack.of(this).formatArn({
-                  service: 'iam',
-                  region: '',
-                  resource: 'role',
-                  resourceName: `${Stack.of(this).stackName}-*`,
-                }),
-              },
-            },
-          }),
-        ],
-      }),
+      resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });
     this.usage = new dynamodb.Table(this, 'Usage', {
       ...common,

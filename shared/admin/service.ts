@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/log';
-import type { BudgetStore } from '../budgets';
+import { type BudgetStore, DEFAULT_PRINCIPAL } from '../budgets';
 import type { AdminActions } from '../decisions/admin';
 import { AdminActionError } from '../decisions/admin';
 import { type Approvals, OverrideError } from '../decisions/approvals';
@@ -70,26 +70,15 @@ export class AdminService {
   }
 
   async handle(caller: Caller, request: AdminRequest): Promise<AdminAnswer> {
-    const subject = await this.subjectOf(request);
-    if (!this.isAdmin(caller.arn)) {
-      return this.refuse(
-        caller,
-        request,
-        subject,
-        `${caller.arn} is not an admin of this deployment (adminPrincipals)`,
-      );
-    }
     const own = this.principalOf(caller.arn);
-    if (own !== undefined && subject === own) {
-      const what = {
-        'budget set': 'change their own limit',
-        lift: 'lift their own suspension',
-        override: 'decide an override of their own suspension',
-        'emergency-stop': 'act on themselves',
-        resume: 'act on themselves',
-      }[request.action];
-      return this.refuse(caller, request, subject, `nobody may ${what}: ${subject} is the caller`);
+    if (!this.isAdmin(caller.arn)) {
+      // Filed under the caller's own principal: a refused caller cannot grow anybody else's audit chain.
+      const why = `${caller.arn} is not an admin of this deployment (adminPrincipals)`;
+      return this.refuse(caller, request, own ?? ACCOUNT_PRINCIPAL, why);
     }
+    const subject = await this.subjectOf(request);
+    const self = own === undefined ? undefined : await this.selfAction(own, subject, request);
+    if (self) return this.refuse(caller, request, subject, `nobody may ${self}: ${own} is the caller`);
     try {
       return await this.act(caller, request);
     } catch (error) {
@@ -160,6 +149,35 @@ export class AdminService {
         };
       }
     }
+  }
+
+  /**
+   * What a request would do for the caller themselves, or undefined. Besides the principal they are budgeted as:
+   * the role of a session they chose the name of (any role but Identity Center's, whose session names are the
+   * users'), and the default limit while they have no limit of their own (raising it raises theirs).
+   */
+  private async selfAction(own: string, subject: string, request: AdminRequest): Promise<string | undefined> {
+    const what = {
+      'budget set': 'change their own limit',
+      lift: 'lift their own suspension',
+      override: 'decide an override of their own suspension',
+      'emergency-stop': undefined,
+      resume: undefined,
+    }[request.action];
+    if (what === undefined) return undefined;
+    if (subject === own) return what;
+    const role = /^role\/([^/]+)\//.exec(own)?.[1];
+    if (
+      role &&
+      !role.startsWith('AWSReservedSSO_') &&
+      (subject === `role/${role}` || subject.startsWith(`role/${role}/`))
+    ) {
+      return `${what} (a session of role/${role})`;
+    }
+    if (request.action === 'budget set' && subject === DEFAULT_PRINCIPAL && !(await this.deps.budgets.ownLimit(own))) {
+      return 'raise the default limit while it is their own';
+    }
+    return undefined;
   }
 
   /** The principal a request acts on: named, the owner of the decision, or the account. */

@@ -9,6 +9,7 @@ import { formatUsd, type MoneyError, parseLimitUsd, toDecimalString, type Usd, u
 import { publishAlert } from '../notify';
 import { markLifted } from './admin';
 import {
+  approverOf,
   DECISIONS,
   type Decision,
   DecisionError,
@@ -170,8 +171,8 @@ export class Approvals {
     const wait = await this.deps.waits.get(id);
     if (!wait) throw new DecisionError(`no pending decision ${id}`, 'unknown');
     if (wait.decided) {
-      const { decision, actor, at } = wait.decided;
-      throw new DecisionError(`already decided: ${decision} by ${actor} at ${at}`, 'decided');
+      const { decision, at } = wait.decided;
+      throw new DecisionError(`already decided: ${decision} by ${approverOf(wait.decided)} at ${at}`, 'decided');
     }
     if (Date.parse(wait.expiresAt) <= this.now().getTime()) {
       throw new DecisionError(`the decision ${id} expired at ${wait.expiresAt}`, 'expired');
@@ -184,6 +185,7 @@ export class Approvals {
     }
     const override: OverrideEffects = {
       via: request.via,
+      approver,
       ...(request.sourceIp ? { sourceIp: request.sourceIp } : {}),
       ...(request.userAgent ? { userAgent: request.userAgent.slice(0, 200) } : {}),
       ...(request.decision === 'raise' ? await this.raiseOf(wait.principal, raiseAmount(request.amountUsd)) : {}),
@@ -191,7 +193,8 @@ export class Approvals {
     const decision: Decision = {
       decision: request.decision,
       reason: 'approval',
-      actor: approver,
+      // What the workflow records as who lifted: a link's holder is known only as the link, whatever name they type.
+      actor: request.via === 'link' ? `link:${id}` : approver,
       note: reason,
       ...(request.decision === 'raise' ? { amountUsd: toDecimalString(raiseAmount(request.amountUsd)) } : {}),
       override,
@@ -230,14 +233,14 @@ export class Approvals {
       await this.deps.audit.append(
         {
           // A link's holder is known only by the link; the name they typed is the approver, in the details.
-          actor: override.via === 'link' ? `link:${wait.id}` : decided.actor,
+          actor: decided.actor,
           action: decided.decision === 'keep' ? 'override.denied' : 'override.approved',
           subject: wait.principal,
           period: wait.period,
           executionArn: wait.executionArn,
           details: {
             decision: decided.decision,
-            approver: decided.actor,
+            approver: approverOf(decided),
             reason: decided.note ?? '',
             approvalId: wait.id,
             via: override.via,
@@ -308,7 +311,7 @@ export class Approvals {
     await publishAlert(this.deps.sns, this.deps.criticalTopicArn, {
       subject: `Bedrock override refused: ${what} (${wait.period})`,
       body: [
-        `${decided.actor} decided to keep it: ${what} until the period ends or an admin lifts it.`,
+        `${approverOf(decided)} decided to keep it: ${what} until the period ends or an admin lifts it.`,
         `  Reason: ${decided.note ?? ''}`,
         '',
         `Decision id: override:${wait.id}`,

@@ -30,6 +30,8 @@ export interface Decision {
 /** What an override changes besides ending the wait, recorded with the decision so a retry applies the same. */
 export interface OverrideEffects {
   readonly via: 'link' | 'cli';
+  /** Who decided, as they named themselves on a link's page or as their signature named them (CLI). */
+  readonly approver?: string;
   /** For `raise`: the limit in force when decided, whether it was the principal's own, and the new one. */
   readonly limitFrom?: string;
   readonly ownLimit?: boolean;
@@ -68,6 +70,10 @@ const isGoneTask = (error: unknown) =>
 
 /** Days a decided or expired wait is kept (TTL) for the "already decided" page and for auditors' cross-checks. */
 const KEEP_DAYS = 40;
+
+/** The name to show for who decided: the approver an override names, else the deciding actor. */
+export const approverOf = (decided?: Pick<Decision, 'actor' | 'override'>): string =>
+  decided?.override?.approver ?? decided?.actor ?? '?';
 
 /** A wait as callers see it: the task token stays in this module. */
 function withoutSecrets(item: Record<string, unknown>): PendingWait {
@@ -150,7 +156,7 @@ export class PendingWaits {
       const existing = await this.get(id);
       if (!existing) throw new DecisionError(`no pending decision ${id}`, 'unknown', { cause: error });
       throw new DecisionError(
-        `already decided: ${existing.decided?.decision} by ${existing.decided?.actor} at ${existing.decided?.at}`,
+        `already decided: ${existing.decided?.decision} by ${approverOf(existing.decided)} at ${existing.decided?.at}`,
         'decided',
         { cause: error },
       );

@@ -116,7 +116,7 @@ describe('the admin function', () => {
     expect(JSON.parse(String(ok.body)).result).toMatchObject({ principal: 'user/bob', limitUsd: '25.5', setBy: ADMIN });
   });
 
-  it('refuses a caller who is not an admin, audited as admin.refused', async () => {
+  it('refuses a caller who is not an admin, audited as admin.refused on their own chain', async () => {
     const { svc, entries, limits } = service([ADMIN]);
     const result = await answer(
       event({ action: 'budget set', principal: 'user/bob', limitUsd: '1000' }, { userArn: ALICE }),
@@ -129,7 +129,7 @@ describe('the admin function', () => {
       expect.objectContaining({
         action: 'admin.refused',
         actor: ALICE,
-        subject: 'user/bob',
+        subject: 'user/alice',
         details: expect.objectContaining({ request: 'budget set', limitUsd: '1000', sourceIp: '203.0.113.9' }),
       }),
     ]);
@@ -148,6 +148,37 @@ describe('the admin function', () => {
     expect(limits.size).toBe(0);
     expect(admin.lift).not.toHaveBeenCalled();
     expect(approvals.decide).not.toHaveBeenCalled();
+  });
+
+  it('refuses raising the default limit to an admin who has no limit of their own (it is theirs), not to one who has', async () => {
+    const { svc, limits } = service();
+    const request = { action: 'budget set', principal: 'DEFAULT', limitUsd: '500' };
+    const refused = await answer(event(request, { userArn: ADMIN }), svc);
+    expect(refused.statusCode).toBe(403);
+    expect(JSON.parse(String(refused.body)).error).toContain('raise the default limit while it is their own');
+    limits.set('user/dana', '10');
+    expect((await answer(event(request, { userArn: ADMIN }), svc)).statusCode).toBe(200);
+  });
+
+  it('refuses a session of a role acting on another session of that role (its session name is the caller’s choice)', async () => {
+    const session = 'arn:aws:sts::111122223333:assumed-role/BudgetAdmins/erin2';
+    const { svc } = service();
+    // BudgetAdmins is listed as a per-session role here, so erin2 is budgeted as role/BudgetAdmins/erin2.
+    const perSession = new AdminService(
+      {
+        periodKind: 'monthly',
+        extraPeriodKinds: [],
+        adminPrincipals: ['arn:aws:sts::111122223333:assumed-role/BudgetAdmins/*'],
+        identityRules: { perSessionRoles: ['BudgetAdmins'] },
+      },
+      (svc as unknown as { deps: ConstructorParameters<typeof AdminService>[1] }).deps,
+    );
+    const result = await answer(
+      event({ action: 'lift', principal: 'role/BudgetAdmins/erin', reason: 'mine' }, { userArn: session }),
+      perSession,
+    );
+    expect(result.statusCode).toBe(403);
+    expect(JSON.parse(String(result.body)).error).toContain('(a session of role/BudgetAdmins)');
   });
 
   it('matches admin patterns: any session of an admin role', async () => {

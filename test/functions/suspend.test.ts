@@ -737,6 +737,47 @@ describe('Enforcer', () => {
       expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
     });
 
+    describe('a decision is taken only where it is recorded', () => {
+      const suspended = (waitId = 'w-1') => ({
+        Item: { ...counterKey('user/alice'), generation: 1, suspension: { holder: 'suspend:e1', waitId } },
+      });
+
+      it('refuses a lift recorded on no pending decision (a task output someone sent with a leaked token): the deny stays', async () => {
+        ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves(suspended());
+        ddb.on(GetCommand, { TableName: 'Pending' }).resolves({ Item: { id: 'w-1', taskToken: 't' } });
+
+        await expect(
+          enforcer().lift({ ...input('user/alice'), reason: 'admin', actor: 'arn:aws:iam::111122223333:user/cfo' }),
+        ).rejects.toThrow(/unverified decision: admin is recorded on no pending decision of user\/alice/);
+        expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
+        expect(audit.append).not.toHaveBeenCalled();
+      });
+
+      it('refuses a keep dressed as a lift, and a period-end lift before the period ends', async () => {
+        ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves(suspended());
+        ddb
+          .on(GetCommand, { TableName: 'Pending' })
+          .resolves({ Item: { id: 'w-1', decided: { decision: 'keep', reason: 'approval', actor: 'x', at: 't' } } });
+
+        await expect(enforcer().lift({ ...input('user/alice'), reason: 'approval' })).rejects.toThrow(/unverified/);
+        await expect(enforcer().lift({ ...input('user/alice'), reason: 'period-end' })).rejects.toThrow(
+          /a period-end lift before 2026-11 has ended/,
+        );
+        expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
+      });
+
+      it('lifts when the wait the item points to holds the decision', async () => {
+        ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves(suspended());
+        ddb
+          .on(GetCommand, { TableName: 'Pending' })
+          .resolves({ Item: { id: 'w-1', decided: { decision: 'raise', reason: 'approval', actor: 'x', at: 't' } } });
+
+        await enforcer().lift({ ...input('user/alice'), reason: 'approval' });
+
+        expect(iamMock).toHaveReceivedCommandTimes(DeleteUserPolicyCommand, 1);
+      });
+    });
+
     it('names the admin who lifted it', async () => {
       await enforcer().lift({ ...input('user/alice'), reason: 'admin', actor: 'admin:arn:aws:iam::1:user/ops' });
 

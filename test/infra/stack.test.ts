@@ -273,7 +273,7 @@ describe('trust boundaries', () => {
     });
   });
 
-  it('outputs a policy for admins that allows calling the admin URL and nothing else', () => {
+  it('outputs a policy for admins that allows calling the admin function through its URL and nothing else', () => {
     const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy')).filter((p) =>
       JSON.stringify(p).includes('InvokeFunctionUrl'),
     );
@@ -283,6 +283,11 @@ describe('trust boundaries', () => {
         Action: 'lambda:InvokeFunctionUrl',
         Effect: 'Allow',
         Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      }),
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunction',
+        Effect: 'Allow',
+        Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
       }),
     ]);
     template.hasOutput('AdminPolicyArn', {});
@@ -296,6 +301,51 @@ describe('secrets stay out of logs', () => {
     expect(machines).toHaveLength(2);
     for (const machine of machines) {
       expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });
+    }
+  });
+});
+
+describe('side doors closed', () => {
+  const onlyStackRoles = {
+    ArnNotLike: {
+      'aws:PrincipalArn': { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':role/Test-\\*$')])] },
+    },
+  };
+
+  it('denies writes to the Pending table (recorded decisions are acted on) to all but the stack’s roles', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      ResourcePolicy: {
+        PolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: Match.arrayWith(['dynamodb:PutItem']),
+              Condition: onlyStackRoles,
+            }),
+          ],
+        },
+      },
+    });
+  });
+
+  it('lets nobody but the stack’s roles read the key that signs approval links', () => {
+    template.hasResourceProperties('AWS::SecretsManager::ResourcePolicy', {
+      ResourcePolicy: {
+        Statement: [
+          Match.objectLike({ Effect: 'Deny', Action: 'secretsmanager:GetSecretValue', Condition: onlyStackRoles }),
+        ],
+      },
+    });
+  });
+
+  it('lets the readers of the account total (evaluate, approve, admin) read its shards in one BatchGetItem', () => {
+    for (const reader of [
+      'functions/evaluate/handler.ts',
+      'functions/approve/handler.ts',
+      'functions/admin/handler.ts',
+    ]) {
+      expect(actionsGrantedTo(template, reader)).toContain('dynamodb:BatchGetItem');
     }
   });
 });
