@@ -43,9 +43,10 @@ describe('a scenario file', () => {
     const records = recordsFromText('{"a": 1}\n{oops\n{"b": 2}\n', 'lines.jsonl');
 
     expect(records).toEqual([
-      { line: 1, record: { id: 'line-1', body: { a: 1 } } },
+      // A document that is not a Logs payload goes the EventBridge route, where ingest checks its envelope.
+      { line: 1, record: { id: 'line-1', body: { a: 1 }, route: 'eventbridge' } },
       { line: 2, error: 'line is not valid JSON' },
-      { line: 3, record: { id: 'line-3', body: { b: 2 } } },
+      { line: 3, record: { id: 'line-3', body: { b: 2 }, route: 'eventbridge' } },
     ]);
   });
 });
