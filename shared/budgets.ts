@@ -54,6 +54,8 @@ export interface CounterRecord {
   readonly principal: string;
   readonly period: string;
   readonly spendUsd: Usd;
+  /** Of the spend, what CloudTrail confirmed; the rest is only logged (see Ledger). */
+  readonly confirmedSpendUsd: Usd;
   readonly requests: number;
   readonly principalArn?: string;
   readonly principalKind?: string;
@@ -74,6 +76,7 @@ export interface AccountTotal {
   /** The ACCOUNT item (the account's decisions), if one was written. */
   readonly item?: Item;
   readonly spendUsd: Usd;
+  readonly confirmedSpendUsd: Usd;
   readonly requests: number;
   /** Spend per model (the `modelSpend:` attributes), added up over the shards. */
   readonly modelSpend: ReadonlyMap<string, Usd>;
@@ -126,6 +129,7 @@ function counterRecordOf(raw: Item): CounterRecord {
     principal: item.principal,
     period: item.period,
     spendUsd: decimalOf(item.spendUsd),
+    confirmedSpendUsd: decimalOf(item.confirmedSpendUsd),
     requests: wholeOf(item.requests) ?? 0,
     ...(principalArn === undefined ? {} : { principalArn }),
     ...(principalKind === undefined ? {} : { principalKind }),
@@ -324,6 +328,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 class AccountSum {
   private item: Item | undefined;
   private spend = ZERO;
+  private confirmed = ZERO;
   private requests = 0;
   private readonly models = new Map<string, Usd>();
   empty = true;
@@ -334,6 +339,7 @@ class AccountSum {
     // Spend the ACCOUNT item itself holds was written before the shards existed: it still counts.
     if (item.kind === 'account') this.item = raw;
     this.spend = this.spend.plus(decimalOf(item.spendUsd));
+    this.confirmed = this.confirmed.plus(decimalOf(item.confirmedSpendUsd));
     this.requests += wholeOf(item.requests) ?? 0;
     for (const [name, value] of Object.entries(item)) {
       if (!name.startsWith(MODEL_SPEND_PREFIX)) continue;
@@ -346,6 +352,7 @@ class AccountSum {
     return {
       ...(this.item ? { item: this.item } : {}),
       spendUsd: this.spend,
+      confirmedSpendUsd: this.confirmed,
       requests: this.requests,
       modelSpend: this.models,
     };
@@ -356,6 +363,7 @@ class AccountSum {
     return {
       ...counterRecordOf(this.item ?? { principal: ACCOUNT_PRINCIPAL, period }),
       spendUsd: this.spend,
+      confirmedSpendUsd: this.confirmed,
       requests: this.requests,
     };
   }

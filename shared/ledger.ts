@@ -48,6 +48,8 @@ export interface LedgerResult {
   readonly conflicting: string[];
   /** CloudTrail sightings newly recorded (calls whose tokens are not known yet). */
   readonly sighted: number;
+  /** Charges CloudTrail confirmed in this call: a sighting of the same request by the same principal. */
+  readonly confirmed: number;
   /** DynamoDB requests made, for the cost figure of merit. */
   readonly requests: number;
   /**
@@ -63,6 +65,7 @@ interface Progress {
   duplicates: string[];
   conflicting: string[];
   sighted: number;
+  confirmed: number;
   requests: number;
   conflicts: { account: number; counters: number; rows: number };
 }
@@ -88,13 +91,22 @@ export const unknownModelKey = (model: string) => ({
 });
 
 /**
- * One write to a Usage row, with the row's state it expects (its condition): a charge of a row not charged yet, a
- * sighting of a row not there yet, or a second record of a charged row (`standing` as read when the first write's
- * condition failed). A failed condition returns the row, and the item is judged again against it.
+ * One write to a Usage row, with the row's state it expects (its condition): a charge of a row not there yet
+ * (`absent`) or only sighted by CloudTrail (`sighted`, naming whom the sighting named), a sighting of a row not there
+ * yet, the confirmation of a charged row by its sighting, or a second record of a charged row (`standing` as read
+ * when an earlier write's condition failed). A failed condition returns the row, and the item is judged again
+ * against it.
  */
 type Item =
-  | { readonly kind: 'charge'; readonly charge: Charge }
+  | {
+      readonly kind: 'charge';
+      readonly charge: Charge;
+      readonly expect: 'absent' | 'sighted';
+      /** For a sighted row: the principal its CloudTrail sighting named. */
+      readonly sightedBy?: string;
+    }
   | { readonly kind: 'sighting'; readonly call: BedrockCall }
+  | { readonly kind: 'confirmation'; readonly call: BedrockCall; readonly standing: StandingRecord }
   | {
       readonly kind: 'second-record';
       readonly charge: Charge;
@@ -110,21 +122,25 @@ interface Counter {
   readonly principalKind?: string;
   /** What this transaction adds; negative where a record that stood is credited back. */
   spend: Usd;
+  /** Of the spend, what CloudTrail confirmed (a sighting of the same request by the same principal). */
+  confirmed: Usd;
   requests: number;
   /** Spend per resolved model, so an alert can name the models that cost the most. */
   readonly models: Map<string, Usd>;
 }
 
-/** What a counter gains (or loses) from one record: its cost, one request, on its model. */
+/** What one record does to its principal's counters (and the account's): signed, as a credit is negative. */
 interface Movement {
   readonly principal: string;
+  /** Given where the record is counted: the counter keeps the identity of whom it counts. */
   readonly principalArn?: string;
   readonly principalKind?: string;
+  /** The call's time: it decides the periods. */
   readonly time: string;
   readonly model: string;
-  readonly costUsd: Usd;
-  /** +1 for a record counted, -1 for one credited back. */
-  readonly sign: 1 | -1;
+  readonly spendUsd: Usd;
+  readonly confirmedUsd: Usd;
+  readonly requests: number;
 }
 
 /** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
@@ -160,6 +176,7 @@ export class Ledger {
       duplicates,
       conflicting: [],
       sighted: 0,
+      confirmed: 0,
       requests: 0,
       conflicts: { account: 0, counters: 0, rows: 0 },
     };
@@ -203,7 +220,7 @@ export class Ledger {
     const keys = movementsOf(item).flatMap((movement) =>
       this.periodsOf(movement).flatMap((period) => [`${movement.principal}\u0000${period}`, `account\u0000${period}`]),
     );
-    if (item.kind !== 'sighting' && item.charge.unknownModel && movementsOf(item).length > 0) {
+    if ('charge' in item && item.charge.unknownModel && movementsOf(item).length > 0) {
       keys.push(unknownModelKey(item.charge.model).principal);
     }
     if (item.kind === 'second-record' && item.conflict) keys.push(`conflict\u0000${item.charge.call.requestId}`);
@@ -219,8 +236,11 @@ export class Ledger {
         await this.client.send(new TransactWriteCommand({ TransactItems: actions }));
         for (const item of pending) {
           if (item.kind === 'sighting') result.sighted++;
-          else if (item.kind === 'charge' || item.outcome === 'replaced') result.charged.push(item.charge);
+          else if (item.kind === 'charge' || (item.kind === 'second-record' && item.outcome === 'replaced')) {
+            result.charged.push(item.charge);
+          }
           if (item.kind === 'second-record' && item.conflict) result.conflicting.push(item.charge.call.requestId);
+          if (movementsOf(item).some((movement) => movement.confirmedUsd.gt(0))) result.confirmed++;
         }
         return;
       } catch (error) {
@@ -246,7 +266,9 @@ export class Ledger {
         pending = pending.flatMap((item, index) => {
           if (!failedRows.has(index)) return [item];
           const judged = rejudged(item, failedRows.get(index));
-          if (!judged && item.kind !== 'sighting') result.duplicates.push(item.charge.call.requestId);
+          if (!judged && (item.kind === 'charge' || item.kind === 'second-record')) {
+            result.duplicates.push(item.charge.call.requestId);
+          }
           return judged ? [judged] : [];
         });
         if (conflict) await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random()));
@@ -271,8 +293,9 @@ export class Ledger {
     const nowIso = now.toISOString();
     const ttl = Math.floor(now.getTime() / 1000) + this.options.usageTtlDays * 86_400;
     const rows = items.map((item) => {
-      if (item.kind === 'charge') return this.chargeRow(item.charge, nowIso, ttl);
+      if (item.kind === 'charge') return this.chargeRow(item, nowIso, ttl);
       if (item.kind === 'sighting') return this.sightingRow(item.call, nowIso, ttl);
+      if (item.kind === 'confirmation') return this.confirmationRow(item, nowIso);
       return this.secondRecordRow(item, nowIso, ttl);
     });
     return [...rows, ...this.counterUpdates(items, nowIso), ...this.conflictMarkers(items, nowIso)];
@@ -304,18 +327,53 @@ export class Ledger {
     };
   }
 
-  private chargeRow(charge: Charge, nowIso: string, ttl: number) {
-    const fields = this.chargeFields(charge, nowIso, ttl);
+  /**
+   * A charge of a row not there yet, or of a row only sighted: then the sighting's fields stay, the cost is added,
+   * the unmetered marker cleared, and `sightedBy` keeps whom CloudTrail named (the charge may name another).
+   */
+  private chargeRow(item: Extract<Item, { kind: 'charge' }>, nowIso: string, ttl: number) {
+    const fields = this.chargeFields(item.charge, nowIso, ttl);
+    const sighted = item.expect === 'sighted' ? ', sightedBy = :by' : '';
     return {
       Update: {
         TableName: this.options.usageTable,
-        Key: { requestId: charge.call.requestId },
-        // The CloudTrail sighting (if any) came first: keep its fields, add the cost, clear the unmetered marker.
-        UpdateExpression: `SET ${fields.set} REMOVE unmeteredSince, unmeteredShard`,
-        ConditionExpression: 'attribute_not_exists(costUsd)',
-        ExpressionAttributeNames: fields.names,
-        ExpressionAttributeValues: fields.values,
-        // A charged row comes back: a second record of the request is judged against the one that stands.
+        Key: { requestId: item.charge.call.requestId },
+        UpdateExpression: `SET ${fields.set}${sighted} REMOVE unmeteredSince, unmeteredShard`,
+        // The row as expected: a sighted row still names the principal its sighting did.
+        ConditionExpression:
+          item.expect === 'absent'
+            ? 'attribute_not_exists(requestId)'
+            : 'attribute_exists(requestId) AND attribute_not_exists(costUsd) AND #sighter = :by',
+        ExpressionAttributeNames: {
+          ...fields.names,
+          ...(item.expect === 'sighted' ? { '#sighter': 'principal' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ...fields.values,
+          ...(item.expect === 'sighted' ? { ':by': item.sightedBy } : {}),
+        },
+        // The row comes back: the charge is judged again against what is there (a sighting, or another record).
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+      },
+    };
+  }
+
+  /** A sighting of a request already charged: CloudTrail confirms the charge, if it names the same principal. */
+  private confirmationRow(item: Extract<Item, { kind: 'confirmation' }>, nowIso: string) {
+    const standing = item.standing.record;
+    return {
+      Update: {
+        TableName: this.options.usageTable,
+        Key: { requestId: item.call.requestId },
+        UpdateExpression: 'SET sightedAt = :now, sightedBy = :by',
+        ConditionExpression:
+          'attribute_not_exists(sightedAt) AND principal = :standingPrincipal AND costUsd = :standingCost',
+        ExpressionAttributeValues: {
+          ':now': nowIso,
+          ':by': item.call.principal.id,
+          ':standingPrincipal': standing.principal,
+          ':standingCost': NumberValue.from(toDecimalString(standing.costUsd)),
+        },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
       },
     };
@@ -364,6 +422,7 @@ export class Ledger {
           principalArn: call.principal.arn,
           principalKind: call.principal.kind,
           accountId: call.principal.accountId,
+          sightedBy: call.principal.id,
           modelId: call.modelId,
           operation: call.operation,
           region: call.region,
@@ -376,6 +435,8 @@ export class Ledger {
           ttl,
         },
         ConditionExpression: 'attribute_not_exists(requestId)',
+        // A charged row comes back: the sighting confirms its charge.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
       },
     };
   }
@@ -383,27 +444,27 @@ export class Ledger {
   private counterUpdates(items: Item[], nowIso: string) {
     const counters = new Map<string, Counter>();
     const unknownModels = new Map<string, number>();
-    const bump = (key: Omit<Counter, 'spend' | 'requests' | 'models'>, movement: Movement) => {
+    const bump = (key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models'>, movement: Movement) => {
       const id = `${key.principal}\u0000${key.period}`;
-      const counter = counters.get(id) ?? { ...key, spend: ZERO, requests: 0, models: new Map() };
-      const cost = movement.sign === 1 ? movement.costUsd : movement.costUsd.neg();
-      counter.spend = counter.spend.plus(cost);
-      counter.requests += movement.sign;
-      counter.models.set(movement.model, (counter.models.get(movement.model) ?? ZERO).plus(cost));
+      const counter = counters.get(id) ?? { ...key, spend: ZERO, confirmed: ZERO, requests: 0, models: new Map() };
+      counter.spend = counter.spend.plus(movement.spendUsd);
+      counter.confirmed = counter.confirmed.plus(movement.confirmedUsd);
+      counter.requests += movement.requests;
+      counter.models.set(movement.model, (counter.models.get(movement.model) ?? ZERO).plus(movement.spendUsd));
       counters.set(id, counter);
     };
     for (const item of items) {
       const movements = movementsOf(item);
       for (const movement of movements) {
-        // A principal credited back is only ever one that was charged: its counter has its identity already.
-        const identity =
-          movement.sign === 1 ? { principalArn: movement.principalArn, principalKind: movement.principalKind } : {};
+        const identity = movement.principalArn
+          ? { principalArn: movement.principalArn, principalKind: movement.principalKind }
+          : {};
         for (const period of this.periodsOf(movement)) {
           bump({ principal: movement.principal, period, ...identity }, movement);
           bump({ principal: accountShardPrincipal(this.accountShard), period }, movement);
         }
       }
-      if (item.kind !== 'sighting' && item.charge.unknownModel && movements.some((m) => m.sign === 1)) {
+      if ('charge' in item && item.charge.unknownModel && movements.some((m) => m.requests > 0)) {
         unknownModels.set(item.charge.model, (unknownModels.get(item.charge.model) ?? 0) + 1);
       }
     }
@@ -412,17 +473,24 @@ export class Ledger {
       const models = [...counter.models].filter(([, spend]) => !spend.eq(0));
       const modelAdds = models.map((_, i) => `, #m${i} :m${i}`).join('');
       const identity = counter.principalArn ? ', principalArn = :arn, principalKind = :kind' : '';
+      // A confirmation alone moves only the confirmed spend.
+      const spends = [
+        ...(counter.spend.eq(0) && counter.requests === 0 ? [] : ['spendUsd :spend', 'requests :n']),
+        ...(counter.confirmed.eq(0) ? [] : ['confirmedSpendUsd :confirmed']),
+      ];
       return {
         Update: {
           TableName: this.options.budgetsTable,
           Key: { principal: counter.principal, period: counter.period },
-          UpdateExpression: `ADD spendUsd :spend, requests :n${modelAdds} SET updatedAt = :now${identity}`,
+          UpdateExpression: `ADD ${spends.join(', ')}${modelAdds} SET updatedAt = :now${identity}`,
           ExpressionAttributeNames: Object.fromEntries(
             models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`]),
           ),
           ExpressionAttributeValues: {
-            ':spend': NumberValue.from(toDecimalString(counter.spend)),
-            ':n': counter.requests,
+            ...(spends.includes('spendUsd :spend')
+              ? { ':spend': NumberValue.from(toDecimalString(counter.spend)), ':n': counter.requests }
+              : {}),
+            ...(counter.confirmed.eq(0) ? {} : { ':confirmed': NumberValue.from(toDecimalString(counter.confirmed)) }),
             ':now': nowIso,
             ...(counter.principalArn ? { ':arn': counter.principalArn, ':kind': counter.principalKind } : {}),
             ...Object.fromEntries(models.map(([, spend], i) => [`:m${i}`, NumberValue.from(toDecimalString(spend))])),
@@ -483,41 +551,71 @@ function storedRecord(record: UsageRecord): Record<string, unknown> {
   return { ...record, costUsd: NumberValue.from(toDecimalString(record.costUsd)) };
 }
 
-/** What an item does to counters: a charge adds its record; a dearer second record adds itself, credits the other. */
+/**
+ * What an item does to counters. A charge adds its record (confirmed when CloudTrail named the same principal); a
+ * confirmation adds the standing charge to the confirmed spend of its principal, if the sighting names it; a dearer
+ * second record adds itself and credits the record it replaces, each confirmed as the row's sighting says.
+ */
 function movementsOf(item: Item): Movement[] {
   if (item.kind === 'sighting') return [];
-  const { call, costUsd, model } = item.charge;
-  const charged: Movement = {
-    principal: call.principal.id,
+  if (item.kind === 'confirmation') {
+    const standing = item.standing.record;
+    if (item.call.principal.id !== standing.principal) return [];
+    return [{ ...movementOf(standing), spendUsd: ZERO, confirmedUsd: standing.costUsd, requests: 0 }];
+  }
+  const { call } = item.charge;
+  const counted = (sightedBy: string | undefined): Movement => ({
+    ...movementOf(recordOf(item.charge)),
     principalArn: call.principal.arn,
     principalKind: call.principal.kind,
-    time: call.time,
-    model,
-    costUsd,
-    sign: 1,
-  };
-  if (item.kind === 'charge') return [charged];
+    confirmedUsd: sightedBy === call.principal.id ? item.charge.costUsd : ZERO,
+  });
+  if (item.kind === 'charge') return [counted(item.sightedBy)];
   if (item.outcome === 'kept') return [];
-  const standing = item.standing.record;
-  const credited: Movement = {
-    principal: standing.principal,
-    time: standing.time,
-    model: standing.model,
-    costUsd: standing.costUsd,
-    sign: -1,
-  };
-  return [charged, credited];
+  const { record: standing, sightedBy } = item.standing;
+  const credited = movementOf(standing);
+  return [
+    counted(sightedBy),
+    {
+      ...credited,
+      spendUsd: standing.costUsd.neg(),
+      confirmedUsd: sightedBy === standing.principal ? standing.costUsd.neg() : ZERO,
+      requests: -1,
+    },
+  ];
 }
+
+/** A record counted once, unconfirmed. */
+const movementOf = (record: UsageRecord): Movement => ({
+  principal: record.principal,
+  time: record.time,
+  model: record.model,
+  spendUsd: record.costUsd,
+  confirmedUsd: ZERO,
+  requests: 1,
+});
 
 /**
  * An item whose row condition failed, judged again against the row as it is (`row`, from the failure; absent when
  * DynamoDB did not return it): the next write to try, or undefined when there is nothing (more) to write.
  */
 function rejudged(item: Item, row: Record<string, unknown> | undefined): Item | undefined {
-  // A sighting of a call already known is simply nothing new.
-  if (item.kind === 'sighting') return undefined;
   const standing = row && standingOf(row);
-  if (!standing) return undefined;
+  if (item.kind === 'sighting' || item.kind === 'confirmation') {
+    // A sighting confirms a charge not sighted before; of a row sighted already it is nothing new.
+    return standing && row.sightedAt === undefined ? { kind: 'confirmation', call: item.call, standing } : undefined;
+  }
+  if (!row) {
+    // A sighted row that is gone (its TTL) leaves a charge of a row not there.
+    return item.kind === 'charge' && item.expect === 'sighted'
+      ? { kind: 'charge', charge: item.charge, expect: 'absent' }
+      : undefined;
+  }
+  if (!standing) {
+    // Sighted, not charged: charged now, confirmed if the sighting named the same principal.
+    const sightedBy = typeof row.sightedBy === 'string' ? row.sightedBy : String(row.principal);
+    return { kind: 'charge', charge: item.charge, expect: 'sighted', sightedBy };
+  }
   const resolution = resolve(standing, recordOf(item.charge));
   if (resolution.kind === 'duplicate') return undefined;
   return {
@@ -530,15 +628,13 @@ function rejudged(item: Item, row: Record<string, unknown> | undefined): Item | 
 }
 
 const sortKey = (item: Item) =>
-  item.kind === 'sighting'
-    ? `1${item.call.requestId}`
-    : `0${item.charge.call.principal.id}\u0000${item.charge.call.time}`;
+  'charge' in item ? `0${item.charge.call.principal.id}\u0000${item.charge.call.time}` : `1${item.call.requestId}`;
 
 /**
  * The writes of a batch in rounds, one item per request id in each (DynamoDB refuses two actions on one item in a
- * transaction): a charge (tokens known) wins over a CloudTrail sighting of the same call; the same record twice is
- * a duplicate; a record of the same request that differs goes in the next round, judged against what the first
- * left on the row.
+ * transaction): the same record twice is a duplicate; a record of the same request that differs goes in the next
+ * round, judged against what the first left on the row; a sighting of a request charged in the batch goes after
+ * its charges, and confirms the one that stands.
  */
 function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
   const byId = new Map<string, Charge[]>();
@@ -550,22 +646,35 @@ function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
     if (same.some((earlier) => recordKey(recordOf(earlier)) === key)) duplicates.push(requestId);
     else byId.set(requestId, [...same, charge]);
   }
-  const first: Item[] = [];
-  const rounds: Item[][] = [first];
+  const rounds: Item[][] = [];
+  const add = (round: number, item: Item) => {
+    const items = rounds[round] ?? [];
+    items.push(item);
+    rounds[round] = items;
+  };
   for (const same of byId.values()) {
     same.forEach((charge, round) => {
-      const items = rounds[round] ?? [];
-      items.push({ kind: 'charge', charge });
-      rounds[round] = items;
+      add(round, firstCharge(charge));
     });
   }
   const sighted = new Set<string>();
   for (const call of sightings) {
-    if (byId.has(call.requestId) || sighted.has(call.requestId)) continue;
+    if (sighted.has(call.requestId)) continue;
     sighted.add(call.requestId);
-    first.push({ kind: 'sighting', call });
+    // After the request's charges in this batch: it confirms the one that stands by then.
+    add(byId.get(call.requestId)?.length ?? 0, { kind: 'sighting', call });
   }
   return { rounds: rounds.filter((round) => round.length > 0), duplicates };
+}
+
+/**
+ * A charge's first write: the coverage sweep charges only sighted rows (by the principal the row names); anything
+ * else expects no row yet, and is judged again against the row if there is one.
+ */
+function firstCharge(charge: Charge): Item {
+  return charge.call.source === 'coverage-sweep'
+    ? { kind: 'charge', charge, expect: 'sighted', sightedBy: charge.call.principal.id }
+    : { kind: 'charge', charge, expect: 'absent' };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

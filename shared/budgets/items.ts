@@ -69,6 +69,8 @@ export const ATTRIBUTES = {
   setAt: 'setAt',
   // counters and account shards
   spendUsd: 'spendUsd',
+  /** Of the spend, what CloudTrail confirmed: a sighting of the same request by the same principal. */
+  confirmedSpendUsd: 'confirmedSpendUsd',
   requests: 'requests',
   principalArn: 'principalArn',
   principalKind: 'principalKind',
@@ -78,6 +80,11 @@ export const ATTRIBUTES = {
   alerts: 'alerts',
   lastAlertAt: 'lastAlertAt',
   exhaustedGeneration: 'exhaustedGeneration',
+  /** The generation in which spend past the limit began to wait for CloudTrail's confirmation, and since when. */
+  awaitingConfirmationGeneration: 'awaitingConfirmationGeneration',
+  awaitingConfirmationSince: 'awaitingConfirmationSince',
+  /** The generation whose unconfirmed spend the sweep escalated after the wait. */
+  confirmationOverdueGeneration: 'confirmationOverdueGeneration',
   stopRequestedBy: 'stopRequestedBy',
   outboxSince: 'outboxSince',
   ...ENFORCEMENT_ATTRIBUTES,
@@ -193,6 +200,7 @@ const spendShape = {
   principal: z.string(),
   period: z.string(),
   spendUsd: decimal.optional(),
+  confirmedSpendUsd: decimal.optional(),
   requests: whole.optional(),
   updatedAt: z.string().optional(),
 };
@@ -202,6 +210,9 @@ const decisionShape = {
   alerts: z.array(whole).optional(),
   lastAlertAt: z.string().optional(),
   exhaustedGeneration: whole.optional(),
+  awaitingConfirmationGeneration: whole.optional(),
+  awaitingConfirmationSince: z.string().optional(),
+  confirmationOverdueGeneration: whole.optional(),
   outboxSince: z.string().optional(),
   [ENFORCEMENT_ATTRIBUTES.state]: z.enum(BUDGET_STATES).optional(),
   [ENFORCEMENT_ATTRIBUTES.suspension]: SuspensionSchema.optional(),

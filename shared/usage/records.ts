@@ -27,6 +27,8 @@ export interface StandingRecord {
   readonly record: UsageRecord;
   /** `recordKey` of every record of the request seen so far, the standing one included. */
   readonly seen: ReadonlySet<string>;
+  /** The principal CloudTrail named for the request, once its sighting was recorded. */
+  readonly sightedBy?: string;
 }
 
 /** One record's identity: the same principal and cost is the same record delivered again. */
@@ -75,7 +77,11 @@ export function standingOf(row: Record<string, unknown>): StandingRecord | undef
       : {}),
   };
   const seen = row.recordKeys instanceof Set ? [...row.recordKeys].map(String) : [];
-  return { record, seen: new Set([recordKey(record), ...seen]) };
+  return {
+    record,
+    seen: new Set([recordKey(record), ...seen]),
+    ...(typeof row.sightedBy === 'string' ? { sightedBy: row.sightedBy } : {}),
+  };
 }
 
 /**

@@ -83,7 +83,7 @@ describe('ledger writes', () => {
     expect(actions[0]?.Update).toMatchObject({
       TableName: 'Usage',
       Key: { requestId: 'r-1' },
-      ConditionExpression: 'attribute_not_exists(costUsd)',
+      ConditionExpression: 'attribute_not_exists(requestId)',
     });
     expect(actions[3]?.Put).toMatchObject({
       TableName: 'Usage',
@@ -274,31 +274,31 @@ describe('ledger writes', () => {
   });
 });
 
+/** A Usage row as DynamoDB returns it when a condition fails (ReturnValuesOnConditionCheckFailure: ALL_OLD). */
+const storedRow = (fields: Record<string, unknown>) => marshall(fields, { removeUndefinedValues: true });
+const chargedRow = (requestId: string, user: string, cost: string, extra: Record<string, unknown> = {}) =>
+  storedRow({
+    requestId,
+    principal: `user/${user}`,
+    principalArn: `arn:aws:iam::111122223333:user/${user}`,
+    model: 'anthropic.claude-3-haiku-20240307-v1:0',
+    modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
+    callTime: '2026-11-20T14:00:00.000Z',
+    tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0 },
+    costUsd: NumberValue.from(cost),
+    catalogVersion: '2026-11-01',
+    chargedBy: 'invocation-log',
+    ...extra,
+  });
+/** The first write's row condition failed on `item`; the other actions' reasons follow. */
+const conditionFailedOn = (item: Record<string, AttributeValue>, others: string[] = []) =>
+  new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: item }, ...others.map((Code) => ({ Code }))],
+  });
+
 describe('conflicting records of one request', () => {
-  /** A charged Usage row as DynamoDB returns it when a condition fails (ReturnValuesOnConditionCheckFailure). */
-  const chargedRow = (requestId: string, user: string, cost: string, extra: Record<string, unknown> = {}) =>
-    marshall(
-      {
-        requestId,
-        principal: `user/${user}`,
-        principalArn: `arn:aws:iam::111122223333:user/${user}`,
-        model: 'anthropic.claude-3-haiku-20240307-v1:0',
-        modelId: 'anthropic.claude-3-haiku-20240307-v1:0',
-        callTime: '2026-11-20T14:00:00.000Z',
-        tokens: { input: 1, output: 1, cacheRead: 0, cacheWrite: 0 },
-        costUsd: NumberValue.from(cost),
-        catalogVersion: '2026-11-01',
-        chargedBy: 'invocation-log',
-        ...extra,
-      },
-      { removeUndefinedValues: true },
-    );
-  const rowCharged = (item: Record<string, AttributeValue>, others = ['None', 'None']) =>
-    new TransactionCanceledException({
-      message: 'Transaction cancelled',
-      $metadata: {},
-      CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: item }, ...others.map((Code) => ({ Code }))],
-    });
   const requestsOf = (actions: Action[], principal: string) =>
     actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[':n'];
   const markerOf = (actions: Action[]) =>
@@ -307,7 +307,7 @@ describe('conflicting records of one request', () => {
   it('lets a dearer record replace a cheap one: the difference is added with the row and a conflict marker, in one transaction', async () => {
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.01')))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.01')))
       .resolves({});
 
     const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
@@ -351,7 +351,7 @@ describe('conflicting records of one request', () => {
   it('keeps the dearer record that stands when a cheaper one arrives: no counter moves, the row and a marker keep both', async () => {
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.5')))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5')))
       .resolves({});
 
     const result = await ledger.record([charge('r-1', 'alice', '0.01')], []);
@@ -367,7 +367,7 @@ describe('conflicting records of one request', () => {
     // bob's cheap record came first with alice's request id; alice's real record is dearer.
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
       .resolves({});
 
     await ledger.record([charge('r-1', 'alice', '0.5')], []);
@@ -386,8 +386,8 @@ describe('conflicting records of one request', () => {
     const seenBoth = chargedRow('r-2', 'alice', '0.5', { recordKeys: new Set(['user/bob|0.01', 'user/alice|0.5']) });
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.5')))
-      .rejectsOnce(rowCharged(seenBoth))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5')))
+      .rejectsOnce(conditionFailedOn(seenBoth))
       .resolves({});
 
     const again = await ledger.record([charge('r-1', 'alice', '0.5')], []);
@@ -402,8 +402,8 @@ describe('conflicting records of one request', () => {
     // Judged against alice's 0.01, but a 0.7 record landed meanwhile: 0.5 is now the cheaper one.
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.01')))
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'alice', '0.7'), ['None', 'None', 'None']))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.01')))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.7'), ['None', 'None', 'None']))
       .resolves({});
 
     const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
@@ -418,7 +418,7 @@ describe('conflicting records of one request', () => {
     ddb
       .on(TransactWriteCommand)
       .resolvesOnce({})
-      .rejectsOnce(rowCharged(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'bob', '0.01'), ['None', 'None']))
       .resolves({});
 
     const result = await ledger.record([charge('r-1', 'bob', '0.01'), charge('r-1', 'alice', '0.5')], []);
@@ -435,9 +435,9 @@ describe('conflicting records of one request', () => {
     const estimate = chargedRow('r-1', 'alice', '0.5', { chargedBy: 'coverage-sweep' });
     ddb
       .on(TransactWriteCommand)
-      .rejectsOnce(rowCharged(estimate))
+      .rejectsOnce(conditionFailedOn(estimate))
       .resolvesOnce({})
-      .rejectsOnce(rowCharged(estimate))
+      .rejectsOnce(conditionFailedOn(estimate))
       .resolves({});
 
     const dearer = await ledger.record([charge('r-1', 'alice', '0.8')], []);
@@ -448,5 +448,164 @@ describe('conflicting records of one request', () => {
     expect(dearer).toMatchObject({ conflicting: [], duplicates: [] });
     expect(cheaper).toMatchObject({ duplicates: ['r-1'], conflicting: [] });
     expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 3);
+  });
+});
+
+describe('spend confirmed by CloudTrail', () => {
+  const sightedRow = (requestId: string, user: string) =>
+    storedRow({
+      requestId,
+      principal: `user/${user}`,
+      sightedAt: '2026-11-20T14:00:05.000Z',
+      sightedBy: `user/${user}`,
+      unmeteredShard: 'U1',
+    });
+  const confirmedOf = (actions: Action[], principal: string) =>
+    (
+      actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[':confirmed'] as
+        | NumberValue
+        | undefined
+    )?.value;
+  const sighting = (requestId: string, user: string) => ({
+    ...call(requestId, user),
+    source: 'cloudtrail' as const,
+    tokens: undefined,
+  });
+
+  it('leaves the charge of a request CloudTrail has not seen unconfirmed', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    expect(confirmedOf(sentActions(0), 'user/alice')).toBeUndefined();
+    expect(result.confirmed).toBe(0);
+  });
+
+  it('confirms the charge of a request CloudTrail saw for the same principal: spend and confirmed spend move together', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(sightedRow('r-1', 'alice'), ['None', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    const actions = sentActions(1);
+    expect(actions[0]?.Update).toMatchObject({
+      ConditionExpression: 'attribute_exists(requestId) AND attribute_not_exists(costUsd) AND #sighter = :by',
+      ExpressionAttributeValues: expect.objectContaining({ ':by': 'user/alice' }),
+    });
+    expect(actions[0]?.Update?.UpdateExpression).toMatch(/sightedBy = :by REMOVE unmeteredSince, unmeteredShard$/);
+    expect(counterSpend(actions, 'user/alice')).toBe('0.5');
+    expect(confirmedOf(actions, 'user/alice')).toBe('0.5');
+    expect(confirmedOf(actions, ACCOUNT_SHARD)).toBe('0.5');
+    expect(result).toMatchObject({ confirmed: 1, duplicates: [] });
+  });
+
+  it('does not confirm a charge whose sighting names another principal', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(sightedRow('r-1', 'bob'), ['None', 'None']))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    const actions = sentActions(1);
+    expect(actions[0]?.Update?.ExpressionAttributeValues).toMatchObject({ ':by': 'user/bob' });
+    expect(counterSpend(actions, 'user/alice')).toBe('0.5');
+    expect(confirmedOf(actions, 'user/alice')).toBeUndefined();
+    expect(result.confirmed).toBe(0);
+  });
+
+  it('confirms a charge when its sighting comes after it: only the confirmed spend moves', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5')))
+      .resolves({});
+
+    const result = await ledger.record([], [sighting('r-1', 'alice')]);
+
+    const actions = sentActions(1);
+    expect(actions[0]?.Update).toMatchObject({
+      Key: { requestId: 'r-1' },
+      UpdateExpression: 'SET sightedAt = :now, sightedBy = :by',
+      ConditionExpression:
+        'attribute_not_exists(sightedAt) AND principal = :standingPrincipal AND costUsd = :standingCost',
+    });
+    const counter = actions.find((a) => a.Update?.Key?.principal === 'user/alice')?.Update;
+    expect(counter?.UpdateExpression).toBe('ADD confirmedSpendUsd :confirmed SET updatedAt = :now');
+    expect(confirmedOf(actions, 'user/alice')).toBe('0.5');
+    expect(confirmedOf(actions, ACCOUNT_SHARD)).toBe('0.5');
+    expect(result).toMatchObject({ confirmed: 1, sighted: 0 });
+  });
+
+  it('records a sighting naming another principal than the charge, and confirms nothing', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5')))
+      .resolves({});
+
+    const result = await ledger.record([], [sighting('r-1', 'bob')]);
+
+    const actions = sentActions(1);
+    expect(actions).toHaveLength(1);
+    expect(actions[0]?.Update?.ExpressionAttributeValues).toMatchObject({ ':by': 'user/bob' });
+    expect(result.confirmed).toBe(0);
+  });
+
+  it('takes a sighting of a request seen before as nothing new', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5', { sightedAt: '2026-11-20T14:00:05.000Z' })))
+      .resolves({});
+
+    const result = await ledger.record([], [sighting('r-1', 'alice')]);
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    expect(result).toMatchObject({ confirmed: 0, sighted: 0 });
+  });
+
+  it('confirms the coverage estimate of a sighted call at once, in one write', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const estimate = {
+      ...charge('r-1', 'alice', '0.5'),
+      call: { ...call('r-1', 'alice'), source: 'coverage-sweep' as const },
+    };
+
+    const result = await ledger.record([estimate], []);
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    expect(confirmedOf(sentActions(0), 'user/alice')).toBe('0.5');
+    expect(result.confirmed).toBe(1);
+  });
+
+  it('moves confirmed spend with a dearer record only where the sighting names its principal', async () => {
+    // bob's cheap record came first with a request CloudTrail saw alice make; alice's record is dearer.
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'bob', '0.01', { sightedBy: 'user/alice' }), ['None', 'None']))
+      .resolves({});
+
+    await ledger.record([charge('r-1', 'alice', '0.5')], []);
+
+    const actions = sentActions(1);
+    expect(confirmedOf(actions, 'user/alice')).toBe('0.5');
+    expect(confirmedOf(actions, 'user/bob')).toBeUndefined();
+    expect(counterSpend(actions, 'user/bob')).toBe('-0.01');
+    expect(confirmedOf(actions, ACCOUNT_SHARD)).toBe('0.5');
+  });
+
+  it('confirms a charge and a sighting of it that arrive in one batch, the sighting after the charge', async () => {
+    ddb
+      .on(TransactWriteCommand)
+      .resolvesOnce({})
+      .rejectsOnce(conditionFailedOn(chargedRow('r-1', 'alice', '0.5')))
+      .resolves({});
+
+    const result = await ledger.record([charge('r-1', 'alice', '0.5')], [sighting('r-1', 'alice')]);
+
+    expect(sentActions(0).some((a) => a.Put)).toBe(false);
+    expect(sentActions(1)[0]?.Put?.Item).toMatchObject({ requestId: 'r-1', sightedBy: 'user/alice' });
+    expect(confirmedOf(sentActions(2), 'user/alice')).toBe('0.5');
+    expect(result.confirmed).toBe(1);
   });
 });
