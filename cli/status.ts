@@ -21,6 +21,8 @@ export class UnknownPrincipalError extends Error {
 export interface StatusRow {
   readonly principal: string;
   readonly spendUsd: string;
+  /** Of the spend, what CloudTrail confirmed (a sighting of the same call); the rest is only logged. */
+  readonly confirmedSpendUsd: string;
   readonly limitUsd: string;
   /** Percent of the limit spent, two places, rounded down. */
   readonly percent: string;
@@ -87,6 +89,7 @@ export async function budgetStatus(
     return {
       principal,
       spendUsd: toDecimalString(spend),
+      confirmedSpendUsd: toDecimalString(counter?.confirmedSpendUsd ?? ZERO),
       limitUsd: toDecimalString(limit),
       percent: used.toFixed(2),
       // A new generation re-arms the level to 0 (below every threshold): no alert in force, as if none was sent.
@@ -122,6 +125,7 @@ export function formatStatus(report: StatusReport, deployment: Deployment): stri
   const cells = (row: StatusRow) => [
     row.principal,
     dollars(usd(row.spendUsd)),
+    dollars(usd(row.confirmedSpendUsd)),
     dollars(usd(row.limitUsd)),
     `${row.percent}%`,
     row.alertLevel === null ? '-' : `${row.alertLevel}%`,
@@ -131,9 +135,9 @@ export function formatStatus(report: StatusReport, deployment: Deployment): stri
   const header = `period ${report.period} (${deployment.periodKind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
   const none = report.principals.length === 0 ? `no principal has spent in ${report.period}\n` : '';
   const table = alignedTable(
-    ['principal', 'spend', 'limit', 'used', 'alert', 'alerts', 'state'],
+    ['principal', 'spend', 'confirmed', 'limit', 'used', 'alert', 'alerts', 'state'],
     [...report.principals.map(cells), cells(report.account)],
-    [1, 2, 3],
+    [1, 2, 3, 4],
   );
   return `${header}${none}${table}`;
 }
@@ -146,8 +150,8 @@ export function registerStatusCommand(program: Command): void {
     program
       .command('status')
       .description(
-        'spend, limit, percent used, alert level and state of every principal that spent in the period, and of ' +
-          'the account; highest percent first',
+        'spend (and the part CloudTrail confirmed), limit, percent used, alert level and state of every principal ' +
+          'that spent in the period, and of the account; highest percent first',
       )
       .option('--principal <id>', 'only this principal (and the account); exits 1 if it is unknown', parsePrincipal)
       .option('--period <key>', 'a past period, e.g. 2026-10 (default: the current one)')

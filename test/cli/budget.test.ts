@@ -317,8 +317,9 @@ describe('status', () => {
       alertLevel: n('95'),
       alerts: [n('80'), n('90'), n('95')],
       state: 'suspended',
+      confirmedSpendUsd: n('17.5'),
     }),
-    counter('ACCOUNT', '76.4556789'),
+    counter('ACCOUNT', '76.4556789', { confirmedSpendUsd: n('17.5') }),
     { principal: 'MODEL#acme.new-model', period: '2026-11', requests: n('1') },
     limitItem('role/AWSReservedSSO_X/maria@example.com', '20'),
     limitItem('DEFAULT', '100'),
@@ -367,11 +368,17 @@ describe('status', () => {
       ['user/alice', '45.1', '100', '45.10'],
       ['role/app', '12.3456789', '100', '12.34'],
     ]);
-    expect(report.principals[0]).toMatchObject({ alertLevel: 95, alerts: [80, 90, 95], state: 'suspended' });
+    expect(report.principals[0]).toMatchObject({
+      alertLevel: 95,
+      alerts: [80, 90, 95],
+      state: 'suspended',
+      confirmedSpendUsd: '17.5',
+    });
     expect(report.principals[2]).toMatchObject({ alertLevel: null, alerts: [], state: 'active', requests: 3 });
     expect(report.account).toEqual({
       principal: 'ACCOUNT',
       spendUsd: '76.4556789',
+      confirmedSpendUsd: '17.5',
       limitUsd: '1000',
       percent: '7.64',
       alertLevel: null,
@@ -389,12 +396,12 @@ describe('status', () => {
       .split('\n');
 
     expect(lines[0]).toBe('period 2026-11 (monthly); alerts at 80, 90, 95%');
-    expect(lines[1]).toMatch(/^principal\s+spend\s+limit\s+used\s+alert\s+alerts\s+state$/);
+    expect(lines[1]).toMatch(/^principal\s+spend\s+confirmed\s+limit\s+used\s+alert\s+alerts\s+state$/);
     expect(lines[2]).toMatch(
-      /^role\/AWSReservedSSO_X\/maria@example.com\s+\$19\.00\s+\$20\.00\s+95\.00%\s+95%\s+80,90,95\s+suspended$/,
+      /^role\/AWSReservedSSO_X\/maria@example.com\s+\$19\.00\s+\$17\.50\s+\$20\.00\s+95\.00%\s+95%\s+80,90,95\s+suspended$/,
     );
-    expect(lines[4]).toMatch(/^role\/app\s+\$12\.3456789\s+\$100\.00\s+12\.34%\s+-\s+-\s+active$/);
-    expect(lines[5]).toMatch(/^ACCOUNT\s+\$76\.4556789\s+\$1000\.00\s+7\.64%/);
+    expect(lines[4]).toMatch(/^role\/app\s+\$12\.3456789\s+\$0\.00\s+\$100\.00\s+12\.34%\s+-\s+-\s+active$/);
+    expect(lines[5]).toMatch(/^ACCOUNT\s+\$76\.4556789\s+\$17\.50\s+\$1000\.00\s+7\.64%/);
   });
 
   it('shows one principal, or one with a limit but no spend yet, with the account', async () => {

@@ -52,6 +52,7 @@ describe('budget administration on the local stack', () => {
     expect(report.principals.find((row) => row.principal === alice)).toEqual({
       principal: alice,
       spendUsd: '10.5',
+      confirmedSpendUsd: '0',
       limitUsd: '12.5',
       percent: '84.00',
       alertLevel: 80,
