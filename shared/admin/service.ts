@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/log';
-import { type BudgetStore, DEFAULT_PRINCIPAL } from '../budgets';
+import type { BudgetStore } from '../budgets';
 import type { AdminActions } from '../decisions/admin';
 import { AdminActionError } from '../decisions/admin';
 import { type Approvals, OverrideError } from '../decisions/approvals';
@@ -77,7 +77,7 @@ export class AdminService {
       return this.refuse(caller, request, own ?? ACCOUNT_PRINCIPAL, why);
     }
     const subject = await this.subjectOf(request);
-    const self = own === undefined ? undefined : await this.selfAction(own, subject, request);
+    const self = own === undefined ? undefined : this.selfAction(own, subject, request);
     if (self) return this.refuse(caller, request, subject, `nobody may ${self}: ${own} is the caller`);
     try {
       return await this.act(caller, request);
@@ -154,9 +154,10 @@ export class AdminService {
   /**
    * What a request would do for the caller themselves, or undefined. Besides the principal they are budgeted as:
    * the role of a session they chose the name of (any role but Identity Center's, whose session names are the
-   * users'), and the default limit while they have no limit of their own (raising it raises theirs).
+   * users'). The default limit is not the caller's own, though it applies to an admin without a limit of their
+   * own: changing it changes every such principal's, and is audited as any change.
    */
-  private async selfAction(own: string, subject: string, request: AdminRequest): Promise<string | undefined> {
+  private selfAction(own: string, subject: string, request: AdminRequest): string | undefined {
     const what = {
       'budget set': 'change their own limit',
       lift: 'lift their own suspension',
@@ -173,9 +174,6 @@ export class AdminService {
       (subject === `role/${role}` || subject.startsWith(`role/${role}/`))
     ) {
       return `${what} (a session of role/${role})`;
-    }
-    if (request.action === 'budget set' && subject === DEFAULT_PRINCIPAL && !(await this.deps.budgets.ownLimit(own))) {
-      return 'raise the default limit while it is their own';
     }
     return undefined;
   }
