@@ -8,13 +8,19 @@
  */
 import { CreateUserCommand, GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { LocalStack } from '../local/stack';
+import { cloudTrailEvent } from '../test/fixtures';
 import { crossingLatencies } from './latency';
 
-/** Latencies in ms, one per sample; each sample is a principal of its own. */
+/**
+ * Latencies in ms, one per sample; each sample is a principal of its own. With `sighting`, the call's CloudTrail
+ * event is put to EventBridge as its log is delivered, and goes the CloudTrail route (the rule, the queue and its
+ * batching window, ingest): what a deployment with `requireCloudTrailConfirmation` waits for.
+ */
 export async function measureDenyLatency(
   stack: LocalStack,
   samples: number,
   progress: (done: number) => void,
+  options: { readonly sighting?: boolean } = {},
 ): Promise<number[]> {
   const iam = new IAMClient(stack.local.clientConfig);
   try {
@@ -30,6 +36,15 @@ export async function measureDenyLatency(
           .send(new GetUserPolicyCommand({ UserName: name, PolicyName: 'BudgeteerDeny' }))
           .then(() => true)
           .catch(() => false),
+      ...(options.sighting
+        ? {
+            alongside: async ({ requestId, arn, time }) => {
+              const event = cloudTrailEvent(requestId, arn) as { detail: Record<string, unknown> };
+              event.detail.eventTime = time;
+              await stack.putEvents([event]);
+            },
+          }
+        : {}),
       progress,
     });
   } finally {

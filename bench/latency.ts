@@ -19,6 +19,12 @@ export interface Crossing {
   readonly prepare?: (name: string) => Promise<void>;
   /** Whether what the crossing causes has arrived; polled every 5 ms. */
   readonly arrived: (name: string) => Promise<boolean>;
+  /** What else the call sends as the log is delivered (its CloudTrail event), on the clock too. */
+  readonly alongside?: (call: {
+    readonly requestId: string;
+    readonly arn: string;
+    readonly time: string;
+  }) => Promise<void>;
   readonly progress: (done: number) => void;
 }
 
@@ -41,13 +47,21 @@ export async function crossingLatencies(stack: LocalStack, crossing: Crossing): 
     await store.setLimit(`user/${name}`, usd('15'), 'system:bench');
     await stack.settle();
     const started = performance.now();
-    await stack.deliverLogs([
-      invocationLog(`${name}-call`, `arn:aws:iam::111122223333:user/${name}`, {
-        timestamp: new Date().toISOString(),
-        modelId: 'anthropic.claude-opus-4-20250514-v1:0',
-        input: { inputTokenCount: crossing.inputTokens },
-        output: { outputTokenCount: 0 },
-      }),
+    const call = {
+      requestId: `${name}-call`,
+      arn: `arn:aws:iam::111122223333:user/${name}`,
+      time: new Date().toISOString(),
+    };
+    await Promise.all([
+      stack.deliverLogs([
+        invocationLog(call.requestId, call.arn, {
+          timestamp: call.time,
+          modelId: 'anthropic.claude-opus-4-20250514-v1:0',
+          input: { inputTokenCount: crossing.inputTokens },
+          output: { outputTokenCount: 0 },
+        }),
+      ]),
+      crossing.alongside?.(call),
     ]);
     while (!(await crossing.arrived(name))) await new Promise((resolve) => setTimeout(resolve, 5));
     latencies.push(performance.now() - started);

@@ -28,8 +28,17 @@ export interface BudgeteerConfig {
   readonly logRetentionDays: number;
   /** What a call seen in CloudTrail but never in the invocation log is charged (its tokens are unknown). */
   readonly unmeteredCallUsd: string;
-  /** How long a call may wait for its invocation log before the coverage sweep charges it. */
+  /**
+   * How long a call may wait for its invocation log before the coverage sweep charges it; with
+   * `requireCloudTrailConfirmation`, also how long logged-only spend past a limit waits for its CloudTrail sighting.
+   */
   readonly unmeteredDelayMinutes: number;
+  /**
+   * Only spend CloudTrail confirmed (a sighting of the same request by the same principal) may suspend a principal or
+   * stop the account; spend only an invocation log reports waits for its sighting, and is escalated, not enforced,
+   * if none comes within `unmeteredDelayMinutes`.
+   */
+  readonly requireCloudTrailConfirmation: boolean;
   /** Seconds between a principal reaching its budget and the deny (0: at once). */
   readonly suspendGraceSeconds: number;
   /** How long a pending decision (an approval link) stays valid, in hours. */
@@ -58,6 +67,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   logRetentionDays: 90,
   unmeteredCallUsd: '0.50',
   unmeteredDelayMinutes: 15,
+  requireCloudTrailConfirmation: false,
   suspendGraceSeconds: 0,
   approvalLinkHours: 24,
   identityCenterInstanceArn: '',
@@ -136,6 +146,7 @@ const configSchema = z.object({
     .refine((days) => LOG_RETENTION_DAYS.includes(days), { error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) }),
   unmeteredCallUsd: limitUsdText,
   unmeteredDelayMinutes: wholeNumber(1),
+  requireCloudTrailConfirmation: z.boolean({ error: must('true or false') }),
   suspendGraceSeconds: wholeNumber(0),
   approvalLinkHours: wholeNumber(1),
   identityCenterInstanceArn: z

@@ -44,6 +44,14 @@ export function positiveIntFromEnv(name: string, fallback: number, env: Env = pr
   return value;
 }
 
+/** `true` or `false`; anything else fails the cold start rather than reading as one of them. */
+export function booleanFromEnv(name: string, fallback: boolean, env: Env = process.env): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name} must be true or false, not ${raw}`);
+  return raw === 'true';
+}
+
 /** EXTRA_PERIOD_KINDS: a JSON list of further period kinds counters are kept for. */
 export function extraPeriodKindsFromEnv(env: Env = process.env): PeriodKind[] {
   const kinds = jsonListFromEnv('EXTRA_PERIOD_KINDS', env);

@@ -17,11 +17,17 @@ export interface ThresholdAlert {
   readonly skipped: readonly number[];
   readonly percent: Big;
   readonly spend: Usd;
+  /** Of the spend, what CloudTrail confirmed; the rest is only logged. */
+  readonly confirmed: Usd;
   readonly limit: Usd;
   readonly topModels: readonly { model: string; spend: Usd }[];
 }
 
 const describePrincipal = (principal: string) => (principal === 'ACCOUNT' ? 'the whole account' : principal);
+
+/** Spend confirmed by CloudTrail (a sighting of the same call) and spend only logged, told apart. */
+const confirmation = (spend: Usd, confirmed: Usd) =>
+  `${formatUsd(confirmed)} confirmed by CloudTrail, ${formatUsd(spend.minus(confirmed))} only logged`;
 
 /** What an admin reads in an e-mail, and what a subscriber filters on. */
 export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
@@ -31,6 +37,7 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
     '',
     `  Principal:   ${alert.principal}${alert.principalArn ? ` (${alert.principalArn})` : ''}`,
     `  Spend:       ${formatUsd(alert.spend)} (exactly ${alert.spend.toFixed()} USD)`,
+    `               ${confirmation(alert.spend, alert.confirmed)}`,
     `  Limit:       ${formatUsd(alert.limit)}`,
     `  Threshold:   ${alert.threshold}%`,
     `  Period ends: ${alert.periodEnd.toISOString()}`,
@@ -69,7 +76,14 @@ export interface ExhaustedNotice {
   readonly principal: string;
   readonly period: string;
   readonly spend: Usd;
+  /** Of the spend, what CloudTrail confirmed; the rest is only logged. */
+  readonly confirmed: Usd;
   readonly limit: Usd;
+  /**
+   * Only confirmed spend may suspend (or stop) here, and not enough of it is: nothing happens yet, and the sweep
+   * escalates after this many minutes.
+   */
+  readonly awaitingMinutes?: number;
   /** Why no suspension follows (root, break-glass), if none does. */
   readonly exemptBecause?: string;
   readonly executionName?: string;
@@ -78,20 +92,48 @@ export interface ExhaustedNotice {
 /** High severity: a principal or the account reached 100%. */
 export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
   const who = describePrincipal(notice.principal);
+  const account = notice.principal === 'ACCOUNT';
+  if (notice.awaitingMinutes !== undefined) return awaitingConfirmationMessage(notice, notice.awaitingMinutes);
   const action = notice.exemptBecause
     ? `It is not suspended: ${notice.exemptBecause}. Alert only.`
-    : notice.principal === 'ACCOUNT'
+    : account
       ? `The emergency stop was started (execution ${notice.executionName}).`
       : `Its suspension was started (execution ${notice.executionName}).`;
   return {
     subject: `Bedrock budget exhausted: ${who} (${notice.period})`,
     body: [
-      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}.`,
+      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`,
+      `(${confirmation(notice.spend, notice.confirmed)}).`,
       '',
       action,
     ].join('\n'),
     attributes: {
-      kind: notice.principal === 'ACCOUNT' ? 'emergency-stop' : 'suspension',
+      kind: account ? 'emergency-stop' : 'suspension',
+      severity: 'critical',
+      principal: notice.principal,
+      threshold: '100',
+      period: notice.period,
+    },
+  };
+}
+
+/** Past the limit on spend only logged, where only confirmed spend may suspend: waiting for CloudTrail. */
+function awaitingConfirmationMessage(notice: ExhaustedNotice, minutes: number): AlertMessage {
+  const who = describePrincipal(notice.principal);
+  const account = notice.principal === 'ACCOUNT';
+  return {
+    subject: `Bedrock budget reached on logged spend, awaiting CloudTrail: ${who} (${notice.period})`,
+    body: [
+      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`,
+      `(${confirmation(notice.spend, notice.confirmed)}).`,
+      '',
+      `Only spend CloudTrail confirmed may ${account ? 'stop the account' : 'suspend it'} here (requireCloudTrailConfirmation),`,
+      `and that is still under the limit: ${account ? 'the emergency stop' : 'the suspension'} starts when CloudTrail's sightings`,
+      `of the logged calls bring it there. If they have not within ${minutes} minutes, another alert says so: spend that`,
+      'only an invocation log reports may have been written by someone other than Bedrock.',
+    ].join('\n'),
+    attributes: {
+      kind: 'awaiting-confirmation',
       severity: 'critical',
       principal: notice.principal,
       threshold: '100',

@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type BudgetStore, decimalOf, topModels } from '../../shared/budgets';
-import { type ConflictItem, KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
+import { ATTRIBUTES, type ConflictItem, KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
 import {
   type Effects,
   executionArnOf,
@@ -39,6 +39,14 @@ export interface EvaluatorConfig {
   readonly protection: ProtectionRules;
   /** Seconds between exhaustion and the deny. @default 0 */
   readonly graceSeconds?: number;
+  /**
+   * Only spend CloudTrail confirmed may suspend a principal or stop the account (`requireCloudTrailConfirmation`):
+   * spend past the limit that is only logged waits for its sighting, and the coverage sweep escalates what is still
+   * unconfirmed after `confirmationWaitMinutes`. @default false
+   */
+  readonly requireConfirmation?: boolean;
+  /** How long logged-only spend past the limit waits for its sighting before the sweep escalates it. @default 15 */
+  readonly confirmationWaitMinutes?: number;
 }
 
 export interface EvaluatorDeps {
@@ -67,12 +75,20 @@ function inGeneration(g: number): { condition: string; values: Record<string, un
 
 /**
  * Whether a stream record can call for a decision. The evaluator's own claims and clears come back as records
- * too; those that change neither spend nor add effects owed are dropped before any read.
+ * too; those that change neither spend nor add effects owed are dropped before any read. Where only confirmed
+ * spend may suspend (`requireConfirmation`), a change of the confirmed spend counts too.
  */
-export function needsEvaluation(oldImage: BudgetItem | undefined, newImage: BudgetItem): boolean {
+export function needsEvaluation(
+  oldImage: BudgetItem | undefined,
+  newImage: BudgetItem,
+  requireConfirmation = false,
+): boolean {
   const kind = kindOfKey(newImage.principal, newImage.period);
   if (!oldImage || kind === 'limit' || kind === 'default-limit' || kind === 'unknown-model') return true;
   if (!decimalOf(oldImage.spendUsd).eq(decimalOf(newImage.spendUsd))) return true;
+  if (requireConfirmation && !decimalOf(oldImage.confirmedSpendUsd).eq(decimalOf(newImage.confirmedSpendUsd))) {
+    return true;
+  }
   const owedBefore = new Set(pendingEffects(oldImage).map((e) => e.decisionId));
   return pendingEffects(newImage).some((effects) => !owedBefore.has(effects.decisionId));
 }
@@ -178,8 +194,13 @@ export class Evaluator {
       if (next) item = { ...next, ...spendAttributes(image) };
     }
     const spend = decimalOf(item.spendUsd);
-    await this.thresholds(item, spend, limit);
-    if (isExhausted(spend, limit)) await this.exhausted(item, spend, limit);
+    const confirmed = decimalOf(item.confirmedSpendUsd);
+    await this.thresholds(item, spend, limit, confirmed);
+    if (isExhausted(spend, limit)) {
+      if (this.config.requireConfirmation && !isExhausted(confirmed, limit)) {
+        await this.awaitConfirmation(item, spend, limit, confirmed);
+      } else await this.exhausted(item, spend, limit, confirmed);
+    }
     if (item.principal !== ACCOUNT_PRINCIPAL) await this.circuitBreaker(item);
   }
 
@@ -240,7 +261,7 @@ export class Evaluator {
     return next;
   }
 
-  private async thresholds(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
+  private async thresholds(item: BudgetItem, spend: Usd, limit: Usd, confirmed: Usd): Promise<void> {
     const alertedLevel = wholeOf(item.alertLevel);
     const crossing = crossingFor({ spend, limit, thresholds: this.config.thresholds, alertedLevel });
     if (!crossing) return;
@@ -265,6 +286,7 @@ export class Evaluator {
       skipped: crossing.skipped,
       percent: crossing.percent,
       spend,
+      confirmed,
       limit,
       topModels: topModels(item),
     });
@@ -301,8 +323,59 @@ export class Evaluator {
     if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
+  /**
+   * Past 100% on spend only logged, where only confirmed spend may suspend: no suspension (or stop) yet, but a
+   * critical alert and an audit entry, once per generation. The sighting that confirms the spend comes as a stream
+   * record and decides then; the coverage sweep escalates what is still unconfirmed after the wait.
+   */
+  private async awaitConfirmation(item: BudgetItem, spend: Usd, limit: Usd, confirmed: Usd): Promise<void> {
+    if (item[A.state] === 'suspended' || item[A.state] === 'stopped' || item[A.lifted] !== undefined) return;
+    const g = generationOf(item);
+    const waitMinutes = this.config.confirmationWaitMinutes ?? 15;
+    const effects: Effects = {
+      decisionId: `awaiting-confirmation|${item.principal}|${item.period}|g${g}`,
+      messages: [
+        {
+          topic: 'critical',
+          message: exhaustedMessage({ ...this.notice(item, spend, limit, confirmed), awaitingMinutes: waitMinutes }),
+        },
+      ],
+      audit: {
+        actor: ACTOR,
+        action: 'suspension.awaiting-confirmation',
+        subject: item.principal,
+        period: item.period,
+        details: {
+          spendUsd: toDecimalString(spend),
+          confirmedSpendUsd: toDecimalString(confirmed),
+          limitUsd: toDecimalString(limit),
+          generation: g,
+          waitMinutes,
+        },
+      },
+    };
+    const same = inGeneration(g);
+    const claimed = await this.outbox.claim(
+      { principal: item.principal, period: item.period },
+      {
+        // Placeholders of its own: the claim adds the outbox's (`#since`, `:now`) to the same expression.
+        UpdateExpression: 'SET #awaiting = :g, #awaitingSince = :at',
+        ConditionExpression: `(attribute_not_exists(#awaiting) OR #awaiting < :g) AND ${same.condition} AND attribute_not_exists(#lifted)`,
+        ExpressionAttributeNames: {
+          '#g': A.generation,
+          '#awaiting': ATTRIBUTES.awaitingConfirmationGeneration,
+          '#awaitingSince': ATTRIBUTES.awaitingConfirmationSince,
+          '#lifted': A.lifted,
+        },
+        ExpressionAttributeValues: { ...same.values, ':at': this.now().toISOString() },
+      },
+      effects,
+    );
+    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
+  }
+
   /** At 100%: a suspension (or, for the account, the emergency stop), once per generation. */
-  private async exhausted(item: BudgetItem, spend: Usd, limit: Usd): Promise<void> {
+  private async exhausted(item: BudgetItem, spend: Usd, limit: Usd, confirmed: Usd): Promise<void> {
     const isAccount = item.principal === ACCOUNT_PRINCIPAL;
     const state = item[A.state];
     if (state === 'suspended' || state === 'stopped' || item[A.lifted] !== undefined) return;
@@ -323,7 +396,10 @@ export class Evaluator {
       effects = {
         decisionId,
         messages: [
-          { topic: 'critical', message: exhaustedMessage({ ...this.notice(item, spend, limit), exemptBecause }) },
+          {
+            topic: 'critical',
+            message: exhaustedMessage({ ...this.notice(item, spend, limit, confirmed), exemptBecause }),
+          },
         ],
         audit: {
           actor: ACTOR,
@@ -341,7 +417,10 @@ export class Evaluator {
       effects = {
         decisionId,
         messages: [
-          { topic: 'critical', message: exhaustedMessage({ ...this.notice(item, spend, limit), executionName: name }) },
+          {
+            topic: 'critical',
+            message: exhaustedMessage({ ...this.notice(item, spend, limit, confirmed), executionName: name }),
+          },
         ],
         audit: {
           actor: ACTOR,
@@ -431,8 +510,8 @@ export class Evaluator {
     return account;
   }
 
-  private notice(item: BudgetItem, spend: Usd, limit: Usd) {
-    return { principal: item.principal, period: item.period, spend, limit };
+  private notice(item: BudgetItem, spend: Usd, limit: Usd, confirmed: Usd) {
+    return { principal: item.principal, period: item.period, spend, confirmed, limit };
   }
 
   private async unknownModel(item: BudgetItem): Promise<void> {
@@ -511,6 +590,7 @@ export class Evaluator {
       principal: ACCOUNT_PRINCIPAL,
       period,
       spendUsd: NumberValue.from(toDecimalString(total.spendUsd)),
+      confirmedSpendUsd: NumberValue.from(toDecimalString(total.confirmedSpendUsd)),
       requests: total.requests,
       ...Object.fromEntries(
         [...total.modelSpend].map(([model, spend]) => [
@@ -554,11 +634,15 @@ const auditedRecord = (record: StoredConflictRecord) => ({
     : {}),
 });
 
-/** What a counter's spend is: its total, request count and per-model spend. */
+/** What a counter's spend is: its total, confirmed part, request count and per-model spend. */
 function spendAttributes(item: BudgetItem): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(item).filter(
-      ([name]) => name === 'spendUsd' || name === 'requests' || name.startsWith(MODEL_SPEND_PREFIX),
+      ([name]) =>
+        name === 'spendUsd' ||
+        name === 'confirmedSpendUsd' ||
+        name === 'requests' ||
+        name.startsWith(MODEL_SPEND_PREFIX),
     ),
   );
 }

@@ -7,7 +7,14 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { documents, sfn, sns } from '../../shared/clients';
-import { ConfigError, jsonListFromEnv, periodKindFromEnv, requireEnv } from '../../shared/config';
+import {
+  booleanFromEnv,
+  ConfigError,
+  jsonListFromEnv,
+  periodKindFromEnv,
+  positiveIntFromEnv,
+  requireEnv,
+} from '../../shared/config';
 import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
@@ -28,6 +35,7 @@ function thresholdsFromEnv(): number[] {
 }
 
 const budgetsTable = requireEnv('BUDGETS_TABLE');
+const requireConfirmation = booleanFromEnv('REQUIRE_CLOUDTRAIL_CONFIRMATION', false);
 const evaluator = new Evaluator(
   {
     budgetsTable,
@@ -40,6 +48,8 @@ const evaluator = new Evaluator(
       systemRolePatterns: jsonListFromEnv('SYSTEM_ROLE_PATTERNS'),
     },
     graceSeconds: Number(process.env.SUSPEND_GRACE_SECONDS ?? 0),
+    requireConfirmation,
+    confirmationWaitMinutes: positiveIntFromEnv('UNMETERED_DELAY_MINUTES', 15),
   },
   {
     documents,
@@ -80,7 +90,7 @@ export async function evaluateStream(event: DynamoDBStreamEvent): Promise<Dynamo
     if (!newImage) continue;
     try {
       // The evaluator's own claims and clears come back here: drop those that change nothing it judges.
-      if (!needsEvaluation(oldImage as BudgetItem | undefined, newImage)) continue;
+      if (!needsEvaluation(oldImage as BudgetItem | undefined, newImage, requireConfirmation)) continue;
       await evaluator.evaluate(newImage);
     } catch (error) {
       logger.error('evaluation failed; the batch is retried from this record', { error, eventID: record.eventID });

@@ -4,7 +4,13 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
 import { documents, sfn, sns } from '../../shared/clients';
-import { extraPeriodKindsFromEnv, periodKindFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import {
+  booleanFromEnv,
+  extraPeriodKindsFromEnv,
+  periodKindFromEnv,
+  positiveIntFromEnv,
+  requireEnv,
+} from '../../shared/config';
 import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
 import { Ledger } from '../../shared/ledger';
@@ -23,6 +29,7 @@ const sweep = new CoverageSweep(
     delayMinutes: positiveIntFromEnv('UNMETERED_DELAY_MINUTES', 15),
     unmeteredCallUsd: usd(requireEnv('UNMETERED_CALL_USD')),
     maxCallsPerRun: positiveIntFromEnv('SWEEP_MAX_CALLS', 5000),
+    requireConfirmation: booleanFromEnv('REQUIRE_CLOUDTRAIL_CONFIRMATION', false),
   },
   {
     documents,
@@ -43,6 +50,9 @@ const logger = new Logger({ serviceName: 'budgeteer-sweep' });
 export async function sweepUnmetered() {
   const result = await sweep.run();
   if (result.found > 0) logger.warn('unmetered calls charged at the estimate', { ...result });
+  if (result.unconfirmed.length > 0) {
+    logger.warn('spend past the limit still unconfirmed by CloudTrail after the wait', { ...result });
+  }
   return result;
 }
 

@@ -1,5 +1,5 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { KEYS } from '../../shared/budgets/items';
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ATTRIBUTES, ENFORCEMENT_ATTRIBUTES, KEYS, wholeOf } from '../../shared/budgets/items';
 import type { Effects, Outbox } from '../../shared/decisions/outbox';
 import type { BedrockCall } from '../../shared/events/parse';
 import type { PrincipalKind } from '../../shared/identity';
@@ -17,6 +17,11 @@ export interface SweepConfig {
   readonly unmeteredCallUsd: Usd;
   /** At most this many calls a run; the next run takes the rest. */
   readonly maxCallsPerRun: number;
+  /**
+   * `requireCloudTrailConfirmation`: spend past a limit that is only logged waits `delayMinutes` for its sighting,
+   * then this sweep escalates it (nothing is suspended on it). @default false
+   */
+  readonly requireConfirmation?: boolean;
 }
 
 export interface SweepDeps {
@@ -37,6 +42,8 @@ export interface SweepResult {
   readonly completed: number;
   /** Decisions recorded for a waiting workflow that it had not been told of, sent by this run. */
   readonly woken: number;
+  /** Principals (or ACCOUNT) whose spend past the limit was still unconfirmed after the wait: escalated now. */
+  readonly unconfirmed: string[];
 }
 
 /** The catalog version recorded on a charge that is an estimate, not a price of known tokens. */
@@ -90,12 +97,108 @@ export class CoverageSweep {
       [],
     );
     for (const { key, effects } of owed) await this.deps.outbox.deliver(key, effects);
+    const unconfirmed = this.config.requireConfirmation ? await this.escalateUnconfirmed(cutoff) : [];
     return {
       found: rows.length,
       charged: charged.length,
       alerted: owed.map(({ key }) => key.principal.slice(KEYS.coveragePrefix.length)),
       completed,
       woken,
+      unconfirmed,
+    };
+  }
+
+  /**
+   * Counters (a principal's, or the account's) whose spend past the limit has waited since before `cutoff` for
+   * CloudTrail to confirm it, in the same generation, and was neither confirmed (it would be suspended) nor lifted:
+   * a critical alert and an audit entry each, once per generation. Nothing is suspended on unconfirmed spend.
+   */
+  private async escalateUnconfirmed(cutoff: string): Promise<string[]> {
+    const names = {
+      '#awaiting': ATTRIBUTES.awaitingConfirmationGeneration,
+      '#since': ATTRIBUTES.awaitingConfirmationSince,
+    };
+    const escalated: string[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.deps.documents.send(
+        new ScanCommand({
+          TableName: this.config.budgetsTable,
+          FilterExpression: 'attribute_exists(#awaiting) AND #since < :cutoff',
+          ExpressionAttributeNames: { ...names, '#period': 'period' },
+          ExpressionAttributeValues: { ':cutoff': cutoff },
+          ProjectionExpression: 'principal, #period, #awaiting, #since',
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const key = { principal: String(item.principal), period: String(item.period) };
+        const g = wholeOf(item[ATTRIBUTES.awaitingConfirmationGeneration]) ?? 0;
+        const effects = this.unconfirmedEffects(key, g, String(item[ATTRIBUTES.awaitingConfirmationSince]));
+        const claimed = await this.deps.outbox.claim(
+          key,
+          {
+            UpdateExpression: 'SET #overdue = :g',
+            // Still this generation's wait: not escalated, not confirmed past the limit (suspended), not lifted.
+            ConditionExpression: `#awaiting = :g AND (attribute_not_exists(#overdue) OR #overdue < :g) AND (attribute_not_exists(#exhausted) OR #exhausted < :g) AND ${
+              g === 0 ? '(attribute_not_exists(#g) OR #g = :g)' : '#g = :g'
+            } AND attribute_not_exists(#lifted)`,
+            ExpressionAttributeNames: {
+              '#awaiting': names['#awaiting'],
+              '#overdue': ATTRIBUTES.confirmationOverdueGeneration,
+              '#exhausted': ATTRIBUTES.exhaustedGeneration,
+              '#g': ENFORCEMENT_ATTRIBUTES.generation,
+              '#lifted': ENFORCEMENT_ATTRIBUTES.lifted,
+            },
+            ExpressionAttributeValues: { ':g': g },
+          },
+          effects,
+        );
+        if (!claimed) continue;
+        await this.deps.outbox.deliver(key, effects);
+        escalated.push(key.principal);
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return escalated;
+  }
+
+  private unconfirmedEffects(key: { principal: string; period: string }, generation: number, since: string): Effects {
+    const who = key.principal === 'ACCOUNT' ? 'the whole account' : key.principal;
+    const minutes = this.config.delayMinutes;
+    return {
+      decisionId: `unconfirmed|${key.principal}|${key.period}|g${generation}`,
+      messages: [
+        {
+          topic: 'critical',
+          message: {
+            subject: `Bedrock spend past the limit still unconfirmed by CloudTrail: ${who} (${key.period})`,
+            body: [
+              `${who} reached its Bedrock budget for ${key.period} on spend that only invocation logs report, and CloudTrail`,
+              `has not confirmed enough of it in ${minutes} minutes (waiting since ${since}).`,
+              '',
+              `Only confirmed spend may ${key.principal === 'ACCOUNT' ? 'stop the account' : 'suspend it'} here (requireCloudTrailConfirmation): nothing was`,
+              'denied. Either CloudTrail is late or lost the events, or the records were not written by Bedrock: someone',
+              'with logs:PutLogEvents on the invocation log group, or lambda:InvokeFunction on ingest, may be forging',
+              'spend. `budgeteer status` shows the spend confirmed and only logged; `budgeteer emergency-stop` or',
+              'a lower limit acts on it if it is real.',
+            ].join('\n'),
+            attributes: {
+              kind: 'unconfirmed-spend',
+              severity: 'critical',
+              principal: key.principal,
+              period: key.period,
+            },
+          },
+        },
+      ],
+      audit: {
+        actor: ACTOR,
+        action: 'suspension.unconfirmed',
+        subject: key.principal,
+        period: key.period,
+        details: { generation, awaitingSince: since, waitMinutes: minutes },
+      },
     };
   }
 

@@ -54,6 +54,7 @@ export class Coverage extends Construct {
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
         UNMETERED_DELAY_MINUTES: String(config.unmeteredDelayMinutes),
         UNMETERED_CALL_USD: config.unmeteredCallUsd,
+        REQUIRE_CLOUDTRAIL_CONFIRMATION: String(config.requireCloudTrailConfirmation),
       },
     });
     const fn = this.function.function;

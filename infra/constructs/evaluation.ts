@@ -55,6 +55,8 @@ export class Evaluation extends Construct {
         SUSPEND_FUNCTION_NAME: enforcement.function.function.functionName,
         PENDING_TABLE: enforcement.pending.tableName,
         SUSPEND_GRACE_SECONDS: String(config.suspendGraceSeconds),
+        REQUIRE_CLOUDTRAIL_CONFIRMATION: String(config.requireCloudTrailConfirmation),
+        UNMETERED_DELAY_MINUTES: String(config.unmeteredDelayMinutes),
         SYSTEM_ROLE_PATTERNS: JSON.stringify([systemRolePattern(Stack.of(this))]),
       },
     });

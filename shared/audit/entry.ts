@@ -24,6 +24,10 @@ export const AUDIT_ACTIONS = {
   'coverage.unmetered': 'calls were seen in CloudTrail whose tokens never arrived in the invocation log',
   'usage.conflict':
     'two records of one request disagreed (cost or principal); the dearer stands (details: outcome = replaced | kept, addedUsd, records)',
+  'suspension.awaiting-confirmation':
+    'spend past the limit is only logged where only CloudTrail-confirmed spend may suspend or stop: waiting for the sightings (details: spendUsd, confirmedSpendUsd, limitUsd, waitMinutes)',
+  'suspension.unconfirmed':
+    'spend past the limit was still unconfirmed by CloudTrail after the wait: not suspended, escalated (details: generation, awaitingSince, waitMinutes)',
   'enforcement.failed': 'an enforcement step failed (details: step, error)',
   'admin.refused':
     'an admin request was refused: the caller is no admin, or acted on themselves (details: request, why, sourceIp, userAgent)',

@@ -68,7 +68,7 @@ const budgets = {
   accountTotal: (period: string) => store.accountTotal(period),
 };
 
-function evaluator() {
+function evaluator(overrides: Partial<EvaluatorConfig> = {}) {
   const outbox = new Outbox(targets, {
     documents,
     sns: new SNSClient({ region }),
@@ -77,13 +77,16 @@ function evaluator() {
     audit: audit as unknown as AuditLog,
     now: () => now,
   });
-  return new Evaluator(config, {
-    documents,
-    budgets: budgets as unknown as BudgetStore,
-    outbox,
-    waits: waits as unknown as PendingWaits,
-    now: () => now,
-  });
+  return new Evaluator(
+    { ...config, ...overrides },
+    {
+      documents,
+      budgets: budgets as unknown as BudgetStore,
+      outbox,
+      waits: waits as unknown as PendingWaits,
+      now: () => now,
+    },
+  );
 }
 
 const counter = (principal: string, spend: string, extra: Record<string, unknown> = {}): BudgetItem => ({
@@ -635,6 +638,96 @@ describe('needsEvaluation', () => {
   it('always evaluates limit records', () => {
     const limit = { principal: 'user/alice', period: 'LIMIT', limitUsd: new NumberValue('100') };
     expect(needsEvaluation(limit, limit)).toBe(true);
+  });
+
+  it('evaluates a change of the confirmed spend alone only where confirmed spend decides', () => {
+    const confirmed = { ...before, confirmedSpendUsd: new NumberValue('50') };
+
+    expect(needsEvaluation(before, confirmed)).toBe(false);
+    expect(needsEvaluation(before, confirmed, true)).toBe(true);
+    expect(needsEvaluation(confirmed, confirmed, true)).toBe(false);
+  });
+});
+
+describe('with requireCloudTrailConfirmation', () => {
+  const required = { requireConfirmation: true, confirmationWaitMinutes: 15 };
+  const waitId = 'awaiting-confirmation|user/alice|2026-11|g0';
+
+  it('starts no suspension on spend past the limit that is only logged: it claims the wait, alerts and audits it', async () => {
+    await evaluator(required).evaluate(
+      counter('user/alice', '120', { alertLevel: new NumberValue('95'), confirmedSpendUsd: new NumberValue('10') }),
+    );
+
+    expect(started()).toEqual([]);
+    expect(claims()).toEqual([
+      expect.objectContaining({
+        UpdateExpression:
+          'SET #outbox = :effects, #since = if_not_exists(#since, :now), #awaiting = :g, #awaitingSince = :at',
+        ConditionExpression:
+          '(attribute_not_exists(#awaiting) OR #awaiting < :g) AND (attribute_not_exists(#g) OR #g = :g) AND attribute_not_exists(#lifted)',
+        ExpressionAttributeNames: expect.objectContaining({
+          '#outbox': `outbox:${waitId}`,
+          '#awaiting': 'awaitingConfirmationGeneration',
+          '#awaitingSince': 'awaitingConfirmationSince',
+          '#since': 'outboxSince',
+        }),
+      }),
+    ]);
+    expect(published()).toEqual([
+      expect.objectContaining({
+        TopicArn: targets.criticalTopicArn,
+        Subject: 'Bedrock budget reached on logged spend, awaiting CloudTrail: user/alice (2026-11)',
+        Message: expect.stringContaining('($10.00 confirmed by CloudTrail, $110.00 only logged)'),
+      }),
+    ]);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'suspension.awaiting-confirmation',
+        details: { spendUsd: '120', confirmedSpendUsd: '10', limitUsd: '100', generation: 0, waitMinutes: 15 },
+      }),
+      { once: waitId },
+    );
+  });
+
+  it('suspends once the confirmed spend reaches the limit, and says how much is confirmed', async () => {
+    await evaluator(required).evaluate(
+      counter('user/alice', '120', { alertLevel: new NumberValue('95'), confirmedSpendUsd: new NumberValue('100') }),
+    );
+
+    expect(started()).toEqual([expect.objectContaining({ stateMachineArn: config.suspendStateMachineArn })]);
+    expect(published()[0]?.Message).toContain('($100.00 confirmed by CloudTrail, $20.00 only logged)');
+  });
+
+  it('holds the emergency stop too until the account spend past its limit is confirmed', async () => {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        Budgets: [
+          { principal: 'ACCOUNT', period: '2026-11', alertLevel: new NumberValue('95') },
+          {
+            principal: 'ACCOUNT#3',
+            period: '2026-11',
+            spendUsd: new NumberValue('150'),
+            confirmedSpendUsd: new NumberValue('40'),
+          },
+        ],
+      },
+    });
+
+    await evaluator(required).evaluate({ principal: 'ACCOUNT#3', period: '2026-11', spendUsd: new NumberValue('150') });
+
+    expect(started()).toEqual([]);
+    expect(claims()[0]?.ExpressionAttributeNames).toMatchObject({
+      '#outbox': 'outbox:awaiting-confirmation|ACCOUNT|2026-11|g0',
+    });
+  });
+
+  it('without the setting, suspends on logged spend as before, and the alert tells confirmed from logged', async () => {
+    await evaluator().evaluate(
+      counter('user/alice', '120', { alertLevel: new NumberValue('95'), confirmedSpendUsd: new NumberValue('10') }),
+    );
+
+    expect(started()).toHaveLength(1);
+    expect(published()[0]?.Message).toContain('($10.00 confirmed by CloudTrail, $110.00 only logged)');
   });
 });
 

@@ -4,7 +4,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import {
   DynamoDBDocumentClient,
   GetCommand,
-  type NumberValue,
+  NumberValue,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
@@ -45,29 +45,32 @@ const outbox = new Outbox(
     now: () => now,
   },
 );
-const sweep = new CoverageSweep(
-  {
-    usageTable: 'Usage',
-    budgetsTable: 'Budgets',
-    unmeteredIndex: 'unmetered',
-    delayMinutes: 15,
-    unmeteredCallUsd: usd('0.5'),
-    maxCallsPerRun: 100,
-  },
-  {
-    documents,
-    outbox,
-    waits,
-    ledger: new Ledger(documents, {
+const sweepWith = (options: { requireConfirmation?: boolean } = {}) =>
+  new CoverageSweep(
+    {
       usageTable: 'Usage',
       budgetsTable: 'Budgets',
-      periodKind: 'monthly',
-      usageTtlDays: 10,
+      unmeteredIndex: 'unmetered',
+      delayMinutes: 15,
+      unmeteredCallUsd: usd('0.5'),
+      maxCallsPerRun: 100,
+      ...options,
+    },
+    {
+      documents,
+      outbox,
+      waits,
+      ledger: new Ledger(documents, {
+        usageTable: 'Usage',
+        budgetsTable: 'Budgets',
+        periodKind: 'monthly',
+        usageTtlDays: 10,
+        now: () => now,
+      }),
       now: () => now,
-    }),
-    now: () => now,
-  },
-);
+    },
+  );
+const sweep = sweepWith();
 
 const sighting = (requestId: string, user: string) => ({
   requestId,
@@ -236,5 +239,71 @@ describe('coverage sweep', () => {
     expect(result).toMatchObject({ alerted: [], charged: 3 });
     expect(topics).not.toHaveReceivedCommand(PublishCommand);
     expect(audit.append).not.toHaveBeenCalled();
+  });
+});
+
+describe('escalating spend still unconfirmed after the wait (requireCloudTrailConfirmation)', () => {
+  const confirming = sweepWith({ requireConfirmation: true });
+  const waiting = {
+    principal: 'user/mallory',
+    period: '2026-11',
+    awaitingConfirmationGeneration: NumberValue.from('2'),
+    awaitingConfirmationSince: '2026-11-20T11:30:00.000Z',
+  };
+  const decisionId = 'unconfirmed|user/mallory|2026-11|g2';
+  const unconfirmedScan = { FilterExpression: 'attribute_exists(#awaiting) AND #since < :cutoff' };
+
+  it('alerts the critical topic and audits, once per generation, what waited past the delay, and suspends nothing', async () => {
+    ddb.on(ScanCommand, unconfirmedScan).resolves({ Items: [waiting] });
+
+    const result = await confirming.run();
+
+    expect(ddb).toHaveReceivedCommandWith(ScanCommand, {
+      ...unconfirmedScan,
+      ExpressionAttributeValues: { ':cutoff': '2026-11-20T11:45:00.000Z' },
+    });
+    expect(result.unconfirmed).toEqual(['user/mallory']);
+    expect(claims()).toContainEqual(
+      expect.objectContaining({
+        Key: { principal: 'user/mallory', period: '2026-11' },
+        ConditionExpression:
+          '#awaiting = :g AND (attribute_not_exists(#overdue) OR #overdue < :g) AND (attribute_not_exists(#exhausted) OR #exhausted < :g) AND #g = :g AND attribute_not_exists(#lifted)',
+        ExpressionAttributeNames: expect.objectContaining({ '#outbox': `outbox:${decisionId}` }),
+        ExpressionAttributeValues: expect.objectContaining({ ':g': 2 }),
+      }),
+    );
+    const alert = topics.commandCalls(PublishCommand).find((c) => c.args[0].input.TopicArn?.endsWith(':critical'));
+    expect(alert?.args[0].input.Subject).toBe(
+      'Bedrock spend past the limit still unconfirmed by CloudTrail: user/mallory (2026-11)',
+    );
+    expect(alert?.args[0].input.Message).toMatch(/nothing was\ndenied/);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'suspension.unconfirmed',
+        subject: 'user/mallory',
+        details: { generation: 2, awaitingSince: '2026-11-20T11:30:00.000Z', waitMinutes: 15 },
+      }),
+      { once: decisionId },
+    );
+    expect(workflows.calls()).toEqual([]);
+  });
+
+  it('escalates nothing whose wait ended (confirmed, lifted, a new generation) or was escalated before', async () => {
+    ddb.on(ScanCommand, unconfirmedScan).resolves({ Items: [waiting] });
+    ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'moved on', $metadata: {} }));
+
+    const result = await confirming.run();
+
+    expect(result.unconfirmed).toEqual([]);
+    expect(audit.append).not.toHaveBeenCalledWith(expect.objectContaining({ action: 'suspension.unconfirmed' }), {
+      once: decisionId,
+    });
+  });
+
+  it('does not look for unconfirmed spend where confirmation is not required', async () => {
+    const result = await sweep.run();
+
+    expect(result.unconfirmed).toEqual([]);
+    expect(ddb).not.toHaveReceivedCommandWith(ScanCommand, unconfirmedScan);
   });
 });

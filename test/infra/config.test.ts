@@ -25,6 +25,14 @@ describe('deployment configuration', () => {
     });
   });
 
+  it('keeps requireCloudTrailConfirmation off unless set, and takes only true or false', () => {
+    expect(configOf({}).requireCloudTrailConfirmation).toBe(false);
+    expect(configOf({ requireCloudTrailConfirmation: 'true' }).requireCloudTrailConfirmation).toBe(true);
+    expect(() => configOf({ requireCloudTrailConfirmation: 'yes' })).toThrow(
+      'requireCloudTrailConfirmation: must be true or false (got "yes")',
+    );
+  });
+
   it('reports every invalid setting at once, naming each key', () => {
     let error: unknown;
     try {

@@ -1,4 +1,4 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { actionsGrantedTo, synth } from './stack-helpers';
 
 const template = synth();
@@ -346,6 +346,25 @@ describe('side doors closed', () => {
       'functions/admin/handler.ts',
     ]) {
       expect(actionsGrantedTo(template, reader)).toContain('dynamodb:BatchGetItem');
+    }
+  });
+});
+
+describe('requireCloudTrailConfirmation', () => {
+  const environmentOf = (t: Template, entry: string) => {
+    const [fn] = Object.values(t.findResources('AWS::Lambda::Function', { Metadata: { 'budgeteer:entry': entry } }));
+    return (fn?.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+  };
+
+  it('is off by default, and reaches the evaluator (which decides) and the sweep (which escalates) when on', () => {
+    const on = synth({ requireCloudTrailConfirmation: 'true' });
+
+    for (const entry of ['functions/evaluate/handler.ts', 'functions/sweep/handler.ts']) {
+      expect(environmentOf(template, entry).REQUIRE_CLOUDTRAIL_CONFIRMATION).toBe('false');
+      expect(environmentOf(on, entry)).toMatchObject({
+        REQUIRE_CLOUDTRAIL_CONFIRMATION: 'true',
+        UNMETERED_DELAY_MINUTES: '15',
+      });
     }
   });
 });
