@@ -77,6 +77,9 @@ export class Tables extends Construct {
       ...common,
       partitionKey: { name: 'requestId', type: dynamodb.AttributeType.STRING },
       timeToLiveAttribute: 'ttl',
+      // A charged row written ahead of Bedrock's record would hide that request's cost: only ingest and the sweep
+      // (the stack's roles) write here. TTL expiry is DynamoDB's own delete, which no policy stops.
+      resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });
     // Sparse: only calls seen in CloudTrail whose invocation log has not charged them yet (the coverage sweep).
     this.usage.addGlobalSecondaryIndex({

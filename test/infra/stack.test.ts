@@ -312,6 +312,23 @@ describe('side doors closed', () => {
     },
   };
 
+  it('denies writes to the Usage table (a charged row hides the cost of its request) to all but the stack’s roles', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }],
+      ResourcePolicy: {
+        PolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: Match.arrayWith(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem']),
+              Condition: onlyStackRoles,
+            }),
+          ],
+        },
+      },
+    });
+  });
+
   it('denies writes to the Pending table (recorded decisions are acted on) to all but the stack’s roles', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
