@@ -144,7 +144,11 @@ describe('approval links on the local stack (real function URL, real workflows)'
       (await item('BudgetsTableName', { principal, period }))?.state === 'active' ? true : undefined,
     );
 
-    const entries = await actionsFor(principal);
+    // The lift step audits deny.lifted after it removed the policy and marked the principal active.
+    const entries = await eventually('deny.lifted audited', async () => {
+      const all = await actionsFor(principal);
+      return all.some((e) => e.action === 'deny.lifted') ? all : undefined;
+    });
     const actions = entries.map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['override.requested', 'override.approved', 'deny.lifted']));
     expect(actions.filter((a) => a === 'override.approved')).toHaveLength(1);
