@@ -493,7 +493,8 @@ export class Enforcer {
 
   /**
    * Whoever holds a task token can end a wait with any output, so a decision is not taken on its word: a lift at the
-   * period end must come after the period's end, any other must be recorded on the wait the item points to. A lift
+   * period end must come after the period's end, any other must be recorded on the wait the item points to (or the
+   * item's generation must have moved past the suspension's, by a lift or a raise before the wait began). A lift
    * whose suspension is already gone (a retry of this step) goes on and releases what is left. Fails closed: the
    * deny stays, the step fails after its retries, and enforcement.failed alerts the admins.
    */
@@ -505,6 +506,12 @@ export class Enforcer {
       if (!end || end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) return;
       throw new EnforcementError(`unverified decision: a period-end lift before ${input.period} has ended`);
     }
+    // A lift or raise that came before the wait began ended it at once, with no waitId on the item: the item's
+    // generation moved past the suspension's (the condition the wait step checked).
+    const endedAt = Number(
+      (counter?.[A.endWaitGeneration] as { value?: string } | undefined)?.value ?? counter?.[A.endWaitGeneration],
+    );
+    if (Number.isFinite(endedAt) && endedAt > Number(suspension.generation ?? 0)) return;
     const decided = suspension.waitId ? (await this.deps.waits.get(suspension.waitId))?.decided : undefined;
     if (decided && decided.decision !== 'keep') return;
     throw new EnforcementError(

@@ -766,6 +766,21 @@ describe('Enforcer', () => {
         expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
       });
 
+      it('lifts when a lift or raise came before the wait began (no waitId; the generation moved past the suspension)', async () => {
+        ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves({
+          Item: {
+            ...counterKey('user/alice'),
+            generation: 2,
+            endWaitGeneration: 2,
+            suspension: { holder: 'suspend:e1', generation: 1 },
+          },
+        });
+
+        await enforcer().lift({ ...input('user/alice'), reason: 'limit-raised' });
+
+        expect(iamMock).toHaveReceivedCommandTimes(DeleteUserPolicyCommand, 1);
+      });
+
       it('lifts when the wait the item points to holds the decision', async () => {
         ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves(suspended());
         ddb
