@@ -34,7 +34,8 @@ export class IdentityError extends Error {
   }
 }
 
-function globToRegExp(pattern: string): RegExp {
+/** A name pattern with `*` for any run of characters, everything else literal. */
+export function globToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
   return new RegExp(`^${escaped}$`);
 }

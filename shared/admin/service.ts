@@ -4,7 +4,7 @@ import type { AdminActions } from '../decisions/admin';
 import { AdminActionError } from '../decisions/admin';
 import { type Approvals, OverrideError } from '../decisions/approvals';
 import { DecisionError } from '../decisions/pending';
-import { ACCOUNT_PRINCIPAL, type IdentityRules, principalFromArn } from '../identity';
+import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn } from '../identity';
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
 import type { AdminRequest } from './requests';
@@ -38,8 +38,6 @@ export interface AdminAnswer {
   readonly result?: Record<string, unknown>;
 }
 
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-
 /**
  * The one door for admin actions: checks that the caller is an admin and does not act on themselves, then acts
  * through the same code paths as everything else (limits with their audit entry, generations, the outbox, approvals).
@@ -57,7 +55,7 @@ export class AdminService {
   }
 
   isAdmin(arn: string): boolean {
-    return this.config.adminPrincipals.some((pattern) => glob(pattern).test(arn));
+    return this.config.adminPrincipals.some((pattern) => globToRegExp(pattern).test(arn));
   }
 
   /** The principal id a caller's spend is kept under (its own budget), or undefined for an unknown ARN shape. */

@@ -287,7 +287,6 @@ export class Approvals {
     if (override.limitFrom === undefined || override.limitTo === undefined) return 'no amount recorded';
     const to = usd(override.limitTo);
     const own = await this.deps.budgets.ownLimit(principal);
-    const budget = await this.deps.budgets.budgetOf(principal);
     try {
       await this.deps.budgets.setLimit(
         principal,
@@ -295,7 +294,8 @@ export class Approvals {
         actor,
         this.now(),
         override.ownLimit ? usd(override.limitFrom) : null,
-        budget.periodKind,
+        // The kind of period the principal's own limit is for (budgetOf would read the same item again).
+        own?.periodKind,
       );
       return undefined;
     } catch (error) {
