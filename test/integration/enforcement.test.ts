@@ -74,9 +74,14 @@ async function rolePolicy(name: string): Promise<{ Statement: { Condition?: unkn
   }
 }
 
-async function actionsFor(subject: string): Promise<{ action: string; details: Record<string, unknown> }[]> {
+/** The subject's audit entries, of one period when given: ACCOUNT is shared by every suite on the stack. */
+async function actionsFor(
+  subject: string,
+  period?: string,
+): Promise<{ action: string; details: Record<string, unknown> }[]> {
   const entries = [];
-  for await (const entry of audit.query({ subject })) entries.push(entry);
+  for await (const entry of audit.query({ subject }))
+    if (period === undefined || entry.period === period) entries.push(entry);
   return entries.map((e) => ({ action: e.action, details: e.details as Record<string, unknown> }));
 }
 
@@ -317,7 +322,7 @@ describe('enforcement on the local stack (real ASL, real handlers, IAM in moto)'
     expect(await userPolicy(early)).toBeUndefined();
     expect(await userPolicy(late)).toBeUndefined();
     expect(await userPolicy(own)).toContain('bedrock:InvokeModel'); // still suspended on its own budget
-    const accountActions = (await actionsFor('ACCOUNT')).map((a) => a.action);
+    const accountActions = (await actionsFor('ACCOUNT', period)).map((a) => a.action);
     expect(accountActions).toEqual(['override.requested', 'emergency-stop.resumed']);
     for (const name of [early, late]) {
       const actions = (await actionsFor(`user/${name}`)).map((a) => a.action);
