@@ -223,7 +223,7 @@ export class Ledger {
     if ('charge' in item && item.charge.unknownModel && movementsOf(item).length > 0) {
       keys.push(unknownModelKey(item.charge.model).principal);
     }
-    if (item.kind === 'second-record' && item.conflict) keys.push(`conflict\u0000${item.charge.call.requestId}`);
+    if (item.kind === 'second-record' && markerOutcome(item)) keys.push(`conflict\u0000${item.charge.call.requestId}`);
     return keys;
   }
 
@@ -511,13 +511,14 @@ export class Ledger {
   }
 
   /**
-   * One marker item per conflict, in the same transaction as the row and the counters it moves: its INSERT is the
-   * stream record the evaluator turns into the `usage.conflict` alert and audit entry, once (its claim and outbox
-   * complete whatever a crash leaves).
+   * One marker item per conflict or corrected estimate, in the same transaction as the row and the counters it
+   * moves: its INSERT is the stream record the evaluator turns into the `usage.conflict` alert and audit entry, or
+   * the `usage.estimate-replaced` audit entry, once (its claim and outbox complete whatever a crash leaves).
    */
   private conflictMarkers(items: Item[], nowIso: string) {
     return items.flatMap((item) => {
-      if (item.kind !== 'second-record' || !item.conflict) return [];
+      const outcome = markerOutcome(item);
+      if (item.kind !== 'second-record' || !outcome) return [];
       const arriving = recordOf(item.charge);
       const standing = item.standing.record;
       const stands = item.outcome === 'replaced' ? arriving : standing;
@@ -528,7 +529,7 @@ export class Ledger {
             Item: {
               ...conflictKey(item.charge.call.requestId, recordKey(arriving)),
               requestId: item.charge.call.requestId,
-              outcome: item.outcome,
+              outcome,
               // The first record of the request, then the one that disagreed with it.
               records: [storedRecord(standing), storedRecord(arriving)],
               stands: stands.principal,
@@ -545,6 +546,16 @@ export class Ledger {
 }
 
 const WRAPPED = { wrapNumbers: true } as const;
+
+/**
+ * What a second record leaves a marker for: a conflict (`replaced` or `kept`), or the sweep's estimate corrected by
+ * the call's invocation log record (`corrected`); nothing for anything else.
+ */
+function markerOutcome(item: Item): 'replaced' | 'kept' | 'corrected' | undefined {
+  if (item.kind !== 'second-record') return undefined;
+  if (item.conflict) return item.outcome;
+  return item.outcome === 'replaced' && item.standing.record.source === 'coverage-sweep' ? 'corrected' : undefined;
+}
 
 /** A record as a Usage row or a conflict marker keeps it: money exact, as a DynamoDB number. */
 function storedRecord(record: UsageRecord): Record<string, unknown> {

@@ -530,9 +530,9 @@ export class Evaluator {
    * stands. Ingest decided; the entry says so.
    */
   private async usageConflict(item: BudgetItem, conflict: ConflictItem): Promise<void> {
+    if (conflict.outcome === 'corrected') return this.estimateReplaced(item, conflict);
     const [first, arriving] = conflict.records;
     const stands = conflict.outcome === 'replaced' ? arriving : first;
-    const at = new Date(stands.time);
     await this.decideOnce(item, {
       decisionId: `usage-conflict|${conflict.requestId}|${conflict.period}`,
       messages: [
@@ -550,7 +550,7 @@ export class Evaluator {
         actor: 'system:ingest',
         action: 'usage.conflict',
         subject: conflict.stands,
-        ...(Number.isNaN(at.getTime()) ? {} : { period: periodKey(this.config.periodKind, at) }),
+        ...this.auditPeriodOf(stands.time),
         requestId: conflict.requestId,
         details: {
           outcome: conflict.outcome,
@@ -559,6 +559,36 @@ export class Evaluator {
         },
       },
     });
+  }
+
+  /**
+   * The coverage sweep's estimate of a call was replaced by the exact cost its invocation log record gave (ingest
+   * credited the one and charged the other in one transaction): audited once on the principal's chain, not alerted.
+   */
+  private async estimateReplaced(item: BudgetItem, correction: ConflictItem): Promise<void> {
+    const [estimate, exact] = correction.records;
+    await this.decideOnce(item, {
+      decisionId: `estimate-replaced|${correction.requestId}|${correction.period}`,
+      audit: {
+        actor: 'system:ingest',
+        action: 'usage.estimate-replaced',
+        subject: correction.stands,
+        ...this.auditPeriodOf(exact.time),
+        requestId: correction.requestId,
+        details: {
+          estimateUsd: toDecimalString(decimalOf(estimate.costUsd)),
+          exactUsd: toDecimalString(decimalOf(exact.costUsd)),
+          addedUsd: toDecimalString(decimalOf(correction.addedUsd)),
+          records: [auditedRecord(estimate), auditedRecord(exact)],
+        },
+      },
+    });
+  }
+
+  /** The period an audit entry about a call belongs to, from the call's time (none for a time that is no date). */
+  private auditPeriodOf(time: string): { period?: string } {
+    const at = new Date(time);
+    return Number.isNaN(at.getTime()) ? {} : { period: periodKey(this.config.periodKind, at) };
   }
 
   /** A marker's one decision: claimed on the marker (`alertedAt`) with its effects, then delivered. */

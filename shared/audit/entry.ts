@@ -24,6 +24,8 @@ export const AUDIT_ACTIONS = {
   'coverage.unmetered': 'calls were seen in CloudTrail whose tokens never arrived in the invocation log',
   'usage.conflict':
     'two records of one request disagreed (cost or principal); the dearer stands (details: outcome = replaced | kept, addedUsd, records)',
+  'usage.estimate-replaced':
+    'the coverage sweep had charged a call at its estimate; the call’s invocation log record replaced it with the exact cost (details: estimateUsd, exactUsd, addedUsd, records)',
   'suspension.awaiting-confirmation':
     'spend past the limit is only logged where only CloudTrail-confirmed spend may suspend or stop: waiting for the sightings (details: spendUsd, confirmedSpendUsd, limitUsd, waitMinutes)',
   'suspension.unconfirmed':

@@ -87,6 +87,8 @@ export const ATTRIBUTES = {
   confirmationOverdueGeneration: 'confirmationOverdueGeneration',
   stopRequestedBy: 'stopRequestedBy',
   outboxSince: 'outboxSince',
+  /** The run-time default limit a counter on the default was last queued to be judged against (a DEFAULT change). */
+  reviewedDefaultUsd: 'reviewedDefaultUsd',
   ...ENFORCEMENT_ATTRIBUTES,
   // markers
   firstSeen: 'firstSeen',
@@ -214,6 +216,7 @@ const decisionShape = {
   awaitingConfirmationSince: z.string().optional(),
   confirmationOverdueGeneration: whole.optional(),
   outboxSince: z.string().optional(),
+  reviewedDefaultUsd: decimal.optional(),
   [ENFORCEMENT_ATTRIBUTES.state]: z.enum(BUDGET_STATES).optional(),
   [ENFORCEMENT_ATTRIBUTES.suspension]: SuspensionSchema.optional(),
   [ENFORCEMENT_ATTRIBUTES.generation]: whole.optional(),
@@ -289,19 +292,27 @@ export const ConflictRecordSchema = z.looseObject({
 
 /**
  * Two records of one request that disagree (another cost or principal), as ingest found them: the first, then the
- * arriving one. Written in the transaction that settled which stands; the evaluator alerts and audits it once.
+ * arriving one. Written in the transaction that settled which stands; the evaluator alerts and audits it once. The
+ * same marker, with the outcome `corrected`, records the coverage sweep's estimate replaced by the call's exact
+ * cost from its invocation log: audited once, not alerted (it is no disagreement).
  */
 export const ConflictItemSchema = z.looseObject({
   kind: z.literal('conflict'),
   principal: z.string().startsWith(KEYS.conflictPrefix),
   period: z.string(),
   requestId: z.string(),
-  /** `replaced`: the arriving record was dearer and stands; `kept`: the first stands. */
-  outcome: z.enum(['replaced', 'kept']),
+  /**
+   * `replaced`: the arriving record was dearer and stands; `kept`: the first stands; `corrected`: the first was the
+   * sweep's estimate, and the arriving exact record replaced it.
+   */
+  outcome: z.enum(['replaced', 'kept', 'corrected']),
   records: z.tuple([ConflictRecordSchema, ConflictRecordSchema]),
   /** The principal whose record stands (whose audit chain holds the entry). */
   stands: z.string(),
-  /** What the account's spend moved by: the dearer cost less the cheaper, or 0 when the first stood. */
+  /**
+   * What the account's spend moved by: the arriving cost less the first's when the arriving record stands (negative
+   * where the estimate it corrected was dearer), or 0 when the first stood.
+   */
   addedUsd: decimal,
   detectedAt: z.string(),
   ...outboxShape,

@@ -87,13 +87,17 @@ export function standingOf(row: Record<string, unknown>): StandingRecord | undef
 /**
  * What a second record of a request does to the first.
  * - `duplicate`: nothing. The same record again (same principal, same cost), or the sweep's estimate of a call a
- *   record has charged, or a record no dearer than the estimate that stands (the estimate is conservative already).
- * - `replaced`: the arriving record is dearer, so it stands: its principal is charged its cost, the standing
- *   record's principal is credited what it was charged, the account moves by the difference.
+ *   record has charged, or a record of another principal than the estimate's that is no dearer than it.
+ * - `replaced`: the arriving record stands: its principal is charged its cost, the standing record's principal is
+ *   credited what it was charged, the account moves by the difference. An invocation log record always replaces
+ *   the sweep's estimate of its own principal's call (the exact cost corrects the stand-in, dearer or cheaper);
+ *   between two records, the dearer stands.
  * - `kept`: the arriving record is no dearer (or as dear, but names another principal): the standing record stays
  *   and nothing is counted.
  * `conflict` is whether two records disagree (both from invocation logs): a security matter, alerted and audited.
- * A record that differs from an estimate is no conflict: the estimate was a stand-in for it.
+ * A record that differs from an estimate is no conflict: the estimate was a stand-in for it. Only a record of
+ * another principal than CloudTrail named (the estimate's) does not lower it: it replaces the estimate only if
+ * dearer, as a conflicting record would.
  */
 export type Resolution =
   | { readonly kind: 'duplicate' }
@@ -103,7 +107,8 @@ export function resolve(standing: StandingRecord, arriving: UsageRecord): Resolu
   if (standing.seen.has(recordKey(arriving)) || arriving.source === 'coverage-sweep') return { kind: 'duplicate' };
   const dearer = arriving.costUsd.gt(standing.record.costUsd);
   if (standing.record.source === 'coverage-sweep') {
-    return dearer ? { kind: 'replaced', conflict: false } : { kind: 'duplicate' };
+    const corrects = dearer || arriving.principal === standing.record.principal;
+    return corrects ? { kind: 'replaced', conflict: false } : { kind: 'duplicate' };
   }
   return { kind: dearer ? 'replaced' : 'kept', conflict: true };
 }

@@ -310,6 +310,29 @@ describe('conflicting records', () => {
     );
   });
 
+  it('audits the sweep’s estimate corrected by the exact record once, on the principal’s chain, and alerts nobody', async () => {
+    const estimate = { ...record('user/alice', '0.5'), source: 'coverage-sweep', catalogVersion: 'unmetered-estimate' };
+    await evaluator().evaluate({
+      ...marker,
+      period: 'user/alice|0.000375',
+      outcome: 'corrected',
+      records: [estimate, record('user/alice', '0.000375')],
+      addedUsd: new NumberValue('-0.499625'),
+    });
+
+    expect(published()).toEqual([]);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({
+        action: 'usage.estimate-replaced',
+        subject: 'user/alice',
+        requestId: 'r-1',
+        period: '2026-11',
+        details: expect.objectContaining({ estimateUsd: '0.5', exactUsd: '0.000375', addedUsd: '-0.499625' }),
+      }),
+      { once: 'estimate-replaced|r-1|user/alice|0.000375' },
+    );
+  });
+
   it('sends nothing when the conflict was alerted before', async () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
 

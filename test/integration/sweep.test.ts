@@ -2,8 +2,17 @@ import { InvokeCommand } from '@aws-sdk/client-lambda';
 import type { NumberValue } from '@aws-sdk/lib-dynamodb';
 import Big from 'big.js';
 import { type Inbox, openInbox } from '../../local/inbox';
+import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
+import { usd } from '../../shared/money';
 import { cloudTrailEvent, invocationLog } from '../fixtures';
-import { deliverLogs, item, lambda, local, output, putEvents, settle, unique } from './support';
+import { deliverLogs, documents, eventually, item, lambda, local, output, putEvents, settle, unique } from './support';
+
+const audit = new AuditLog(documents, output('AuditTableName'));
+const budgets = new BudgetStore(documents, output('BudgetsTableName'), {
+  configuredDefault: usd('50'),
+  configuredAccount: usd('1000'),
+});
 
 let inbox: Inbox;
 beforeAll(async () => {
@@ -52,8 +61,32 @@ describe('coverage sweep on the local stack', () => {
     expect(alerts).toHaveLength(1);
     expect(alerts[0]?.message).toMatch(/^2 Bedrock call\(s\) by user\/gil-/);
 
-    // The log of a swept call arriving late does not charge it twice.
-    await deliverLogs([invocationLog(`${name}-2`, arn, { timestamp: `${year}-02-03T10:00:02Z` })]);
-    expect(value((await item('BudgetsTableName', { principal: `user/${name}`, period }))?.spendUsd)).toBe('1.000375');
+    // The log of a swept call arriving late replaces the estimate with the exact cost, once, audited; the same log
+    // again and another sweep change nothing.
+    const late = invocationLog(`${name}-2`, arn, { timestamp: `${year}-02-03T10:00:02Z` });
+    await deliverLogs([late]);
+    await deliverLogs([late]);
+    await runSweep();
+    const corrected = await item('BudgetsTableName', { principal: `user/${name}`, period });
+    expect(value(corrected?.spendUsd)).toBe('0.50075'); // 1 x $0.50 estimate + 2 metered calls
+    expect(value(corrected?.requests)).toBe('3');
+    expect(await item('UsageTableName', { requestId: `${name}-2` })).toMatchObject({ chargedBy: 'invocation-log' });
+    const entries = await eventually('the correction audited', async () => {
+      const found = [];
+      for await (const entry of audit.query({ subject: `user/${name}`, action: 'usage.estimate-replaced' }))
+        found.push(entry);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      period,
+      requestId: `${name}-2`,
+      details: { estimateUsd: '0.5', exactUsd: '0.000375', addedUsd: '-0.499625' },
+    });
+    const accountSpend = await eventually('the account moved', async () => {
+      const total = await budgets.accountTotal(period);
+      return total.spendUsd.eq('0.50075') ? total.spendUsd : undefined;
+    });
+    expect(accountSpend.toFixed()).toBe('0.50075');
   });
 });

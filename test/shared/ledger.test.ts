@@ -431,7 +431,7 @@ describe('conflicting records of one request', () => {
     expect(result.conflicting).toEqual(['r-1']);
   });
 
-  it('lets a record dearer than the coverage estimate replace it, without calling it a conflict; a cheaper one is a duplicate', async () => {
+  it('replaces the coverage estimate with the exact cost of its own principal’s record, dearer or cheaper, in one transaction with a correction marker, no conflict', async () => {
     const estimate = chargedRow('r-1', 'alice', '0.5', { chargedBy: 'coverage-sweep' });
     ddb
       .on(TransactWriteCommand)
@@ -444,10 +444,25 @@ describe('conflicting records of one request', () => {
     const cheaper = await ledger.record([charge('r-1', 'alice', '0.3')], []);
 
     expect(counterSpend(sentActions(1), 'user/alice')).toBe('0.3');
-    expect(markerOf(sentActions(1))).toBeUndefined();
+    expect(markerOf(sentActions(1))).toMatchObject({ outcome: 'corrected', stands: 'user/alice' });
+    expect(markerOf(sentActions(1))?.addedUsd).toEqual(NumberValue.from('0.3'));
+    expect(counterSpend(sentActions(3), 'user/alice')).toBe('-0.2');
+    expect(counterSpend(sentActions(3), ACCOUNT_SHARD)).toBe('-0.2');
+    expect(requestsOf(sentActions(3), 'user/alice')).toBe(0);
+    expect(markerOf(sentActions(3))).toMatchObject({ outcome: 'corrected', addedUsd: NumberValue.from('-0.2') });
     expect(dearer).toMatchObject({ conflicting: [], duplicates: [] });
-    expect(cheaper).toMatchObject({ duplicates: ['r-1'], conflicting: [] });
-    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 3);
+    expect(cheaper).toMatchObject({ conflicting: [], duplicates: [] });
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 4);
+  });
+
+  it('lets a record of another principal than the estimate’s replace it only when dearer: a cheaper one does not lower what CloudTrail saw', async () => {
+    const estimate = chargedRow('r-1', 'alice', '0.5', { chargedBy: 'coverage-sweep' });
+    ddb.on(TransactWriteCommand).rejectsOnce(conditionFailedOn(estimate)).resolves({});
+
+    const cheaper = await ledger.record([charge('r-1', 'bob', '0.3')], []);
+
+    expect(cheaper).toMatchObject({ duplicates: ['r-1'], conflicting: [], charged: [] });
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
   });
 });
 
