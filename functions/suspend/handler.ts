@@ -60,7 +60,13 @@ export type SuspendEvent =
       readonly decision: { readonly reason: string; readonly actor?: string };
     }
   | { readonly action: 'beginStop'; readonly input: EnforcementInput }
-  | { readonly action: 'failed'; readonly step: string; readonly input: EnforcementInput; readonly error: unknown };
+  | {
+      readonly action: 'failed';
+      readonly step: string;
+      /** After a failed wait, the state carries the retry loop's count (`wait.retries`). */
+      readonly input: EnforcementInput & { readonly wait?: { readonly retries?: number } };
+      readonly error: unknown;
+    };
 
 /** Only the reason and the actor of a wait's output: nothing else in it may steer the step (which hold, whom). */
 const decisionOf = (decision: { readonly reason: string; readonly actor?: string }) => ({

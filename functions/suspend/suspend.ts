@@ -1,7 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
-import { DECISIONS, newWaitId, type PendingWaits, type WaitKind } from '../../shared/decisions/pending';
+import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../shared/decisions/pending';
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
@@ -62,6 +62,22 @@ export interface EnforcementInput {
 export type ApplyOutcome =
   | { readonly outcome: 'applied'; readonly waitSeconds: number; readonly target: string }
   | { readonly outcome: 'skipped' | 'stale' | 'unsupported'; readonly why: string; readonly waitSeconds: number };
+
+/** How often a workflow whose wait for a decision failed tries to wait again (a decision meanwhile is kept). */
+export const AWAIT_RETRY_SECONDS = 600;
+
+/** After a failed wait: when the next attempt starts, how long it may wait, and whether the period ends first. */
+export interface AwaitRetry {
+  /** The next attempt's timeout: the period's remaining seconds once the retry delay has passed. */
+  readonly seconds: number;
+  readonly retrySeconds: number;
+  /** Seconds until the period ends, now. */
+  readonly untilEnd: number;
+  /** The period ends before the next attempt: wait for its end (the deny is lifted then). */
+  readonly lastChance: boolean;
+  /** Failed waits so far; only the first is reported. */
+  readonly retries: number;
+}
 
 const ACTOR = 'system:suspend';
 const MAX_WAIT_SECONDS = 365 * 86_400;
@@ -163,21 +179,23 @@ export class Enforcer {
   }
 
   /**
-   * A workflow waits: its task token is kept server-side under a new id, which the item points to, and the critical
-   * message goes out with signed links to decide (a suspension's, or the emergency stop's).
+   * A workflow waits: its task token is kept server-side under the wait's id, which the item points to, and the
+   * critical message goes out with signed links to decide (a suspension's, or the emergency stop's). Every attempt
+   * of the step registers under the same id, so a retry (or the retry loop after a failed wait) keeps the links
+   * already sent, receives a decision taken meanwhile, and sends the message only if no attempt did.
    */
   async await(
     input: EnforcementInput & { kind: WaitKind; denied?: readonly unknown[] },
     taskToken: string,
   ): Promise<string> {
-    const id = newWaitId();
+    const id = waitIdOf(executionArnOf(input), input.kind);
     const expiresAt = new Date(
       Math.min(
         this.now().getTime() + this.config.decisionHours * 3_600_000,
         this.now().getTime() + this.waitSeconds(input.period) * 1000,
       ),
     ).toISOString();
-    await this.deps.waits.create(
+    const registered = await this.deps.waits.register(
       {
         id,
         kind: input.kind,
@@ -188,6 +206,8 @@ export class Enforcer {
       },
       taskToken,
     );
+    // Decided while no attempt waited: the decision went to this attempt's token.
+    if (registered.woken) return id;
     try {
       await this.deps.documents.send(
         new UpdateCommand({
@@ -212,8 +232,10 @@ export class Enforcer {
       });
       return id;
     }
-    const url = this.deps.links ? await this.deps.links.urlFor(id, expiresAt) : undefined;
-    const decide: DecisionLinks = { id, expiresAt, ...(url ? { url } : {}) };
+    if (registered.notified) return id;
+    const links = { id, expiresAt: registered.wait.expiresAt };
+    const url = this.deps.links ? await this.deps.links.urlFor(links.id, links.expiresAt) : undefined;
+    const decide: DecisionLinks = { ...links, ...(url ? { url } : {}) };
     await this.deps.audit.append(
       {
         actor: ACTOR,
@@ -221,12 +243,17 @@ export class Enforcer {
         subject: input.principal,
         period: input.period,
         executionArn: executionArnOf(input),
-        details: { approvalId: id, kind: input.kind, expiresAt, decisions: [...DECISIONS[input.kind]] },
+        details: {
+          approvalId: id,
+          kind: input.kind,
+          expiresAt: links.expiresAt,
+          decisions: [...DECISIONS[input.kind]],
+        },
       },
       { once: `override.requested:${id}` },
     );
     if (input.kind === 'suspension') {
-      const until = periodEndOfKey(input.period)?.toISOString() ?? expiresAt;
+      const until = periodEndOfKey(input.period)?.toISOString() ?? links.expiresAt;
       const target = enforcementTarget(
         { id: input.principal, ...(input.principalArn ? { arn: input.principalArn } : {}) },
         this.config.protection,
@@ -245,6 +272,7 @@ export class Enforcer {
         }),
       );
     }
+    await this.deps.waits.notified(id);
     return id;
   }
 
@@ -367,14 +395,37 @@ export class Enforcer {
     return lifted;
   }
 
-  /** A step failed after its retries: audited and sent to the critical topic, never reported as success. */
-  async failed(input: EnforcementInput & { step: string; error: unknown }): Promise<void> {
+  /**
+   * A step failed after its retries: audited and sent to the critical topic, never reported as success. A failed
+   * wait (`await`) is tried again every AWAIT_RETRY_SECONDS until the period ends, reported on its first failure
+   * only: what it returns tells the workflow how long to wait before the next attempt and for how long that one
+   * waits, or that the period ends first.
+   */
+  async failed(
+    input: EnforcementInput & { step: string; error: unknown; wait?: { retries?: number } },
+  ): Promise<AwaitRetry | undefined> {
+    const retry = input.step === 'await' ? this.awaitRetry(input) : undefined;
+    if (retry && retry.retries > 1) return retry;
     const error = describeError(input.error);
     await this.audit(input, 'enforcement.failed', `${input.decisionId}:failed:${input.step}:${input.principal}`, {
       step: input.step,
       error,
+      ...(retry ? { retryEverySeconds: AWAIT_RETRY_SECONDS } : {}),
     });
     await this.publish(failedMessage({ ...this.event(input), step: input.step, error }));
+    return retry;
+  }
+
+  private awaitRetry(input: EnforcementInput & { wait?: { retries?: number } }): AwaitRetry {
+    const untilEnd = this.waitSeconds(input.period);
+    const lastChance = untilEnd <= AWAIT_RETRY_SECONDS;
+    return {
+      seconds: lastChance ? 1 : untilEnd - AWAIT_RETRY_SECONDS,
+      retrySeconds: AWAIT_RETRY_SECONDS,
+      untilEnd,
+      lastChance,
+      retries: (input.wait?.retries ?? 0) + 1,
+    };
   }
 
   private async markSuspended(input: EnforcementInput): Promise<boolean> {

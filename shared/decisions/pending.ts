@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 
 /**
  * A workflow waiting for a decision (`.waitForTaskToken`): a suspension waits for a raise, a lift or the period end,
@@ -77,11 +77,26 @@ export const approverOf = (decided?: Pick<Decision, 'actor' | 'override'>): stri
 
 /** A wait as callers see it: the task token stays in this module. */
 function withoutSecrets(item: Record<string, unknown>): PendingWait {
-  const { taskToken: _token, ttl: _ttl, wakePending: _wake, ...wait } = item;
+  const { taskToken: _token, ttl: _ttl, wakePending: _wake, notifiedAt: _notified, ...wait } = item;
   return wait as unknown as PendingWait;
 }
 
-export const newWaitId = () => randomBytes(12).toString('base64url');
+/**
+ * A workflow's wait has one id, whatever retries of its step follow: the links sent with the first attempt stay
+ * good, and a decision recorded while no attempt held a token reaches the next one. Not a secret (links are
+ * signed; the token stays here).
+ */
+export const waitIdOf = (executionArn: string, kind: WaitKind): string =>
+  createHash('sha256').update(`${kind}\u0000${executionArn}`).digest('base64url').slice(0, 16);
+
+/** What registering a wait's task token found. */
+export interface Registered {
+  readonly wait: PendingWait;
+  /** A decision was recorded before this attempt began (an earlier attempt failed): sent to this token at once. */
+  readonly woken: boolean;
+  /** The critical message with the links went out with an earlier attempt. */
+  readonly notified: boolean;
+}
 
 export class PendingWaits {
   constructor(
@@ -91,13 +106,49 @@ export class PendingWaits {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async create(wait: Omit<PendingWait, 'createdAt' | 'decided'>, taskToken: string): Promise<void> {
+  /**
+   * Keeps a wait's task token under its id. Every attempt of the workflow's step (Step Functions gives each a new
+   * token) registers its own over the last; the first attempt's creation time and expiry stay, so its links stay
+   * good. A decision recorded before (while no attempt was waiting) is sent to the new token at once.
+   */
+  async register(wait: Omit<PendingWait, 'createdAt' | 'decided'>, taskToken: string): Promise<Registered> {
     const ttl = Math.floor(Date.parse(wait.expiresAt) / 1000) + KEEP_DAYS * 86_400;
-    await this.documents.send(
-      new PutCommand({
+    const { Attributes = {} } = await this.documents.send(
+      new UpdateCommand({
         TableName: this.table,
-        Item: { ...wait, createdAt: this.now().toISOString(), taskToken, ttl },
-        ConditionExpression: 'attribute_not_exists(id)',
+        Key: { id: wait.id },
+        UpdateExpression:
+          'SET taskToken = :token, #kind = :kind, principal = :principal, #period = :period, executionArn = :execution, ' +
+          'createdAt = if_not_exists(createdAt, :now), expiresAt = if_not_exists(expiresAt, :expires), ' +
+          '#ttl = if_not_exists(#ttl, :ttl)',
+        ExpressionAttributeNames: { '#kind': 'kind', '#period': 'period', '#ttl': 'ttl' },
+        ExpressionAttributeValues: {
+          ':token': taskToken,
+          ':kind': wait.kind,
+          ':principal': wait.principal,
+          ':period': wait.period,
+          ':execution': wait.executionArn,
+          ':now': this.now().toISOString(),
+          ':expires': wait.expiresAt,
+          ':ttl': ttl,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const decided = Attributes.decided as Decision | undefined;
+    const woken = decided !== undefined && decided.decision !== 'keep';
+    if (woken) await this.send(Attributes);
+    return { wait: withoutSecrets(Attributes), woken, notified: typeof Attributes.notifiedAt === 'string' };
+  }
+
+  /** The critical message with the wait's links went out: a retried step does not send it again. */
+  async notified(id: string): Promise<void> {
+    await this.documents.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression: 'SET notifiedAt = if_not_exists(notifiedAt, :now)',
+        ExpressionAttributeValues: { ':now': this.now().toISOString() },
       }),
     );
   }

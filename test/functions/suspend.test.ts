@@ -23,7 +23,7 @@ import {
   PutInlinePolicyToPermissionSetCommand,
   SSOAdminClient,
 } from '@aws-sdk/client-sso-admin';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   DenyStore,
@@ -35,7 +35,7 @@ import {
 import { type EnforcementInput, Enforcer } from '../../functions/suspend/suspend';
 import type { AuditLog } from '../../shared/audit/log';
 import { approvalUrl } from '../../shared/decisions/links';
-import { DecisionError, PendingWaits } from '../../shared/decisions/pending';
+import { DecisionError, PendingWaits, waitIdOf } from '../../shared/decisions/pending';
 import { linkSigner } from '../../shared/decisions/secret';
 import {
   DENY_POLICY_NAME,
@@ -650,14 +650,35 @@ describe('Enforcer', () => {
         },
       );
 
+    /** The Pending row as DynamoDB returns it after a registration: what the attempt's update left. */
+    const registered = (row: Record<string, unknown> = {}) =>
+      ddb.on(UpdateCommand, { TableName: 'Pending', ReturnValues: 'ALL_NEW' }).callsFake((command) => ({
+        Attributes: {
+          id: command.Key.id,
+          taskToken: command.ExpressionAttributeValues[':token'],
+          expiresAt: command.ExpressionAttributeValues[':expires'],
+          ...row,
+        },
+      }));
+
     it('keeps the task token server-side, audits override.requested once and sends the suspension with signed links, never the token', async () => {
-      ddb.on(PutCommand).resolves({});
+      registered();
       snsMock.on(PublishCommand).resolves({});
       const id = await withLinks().await({ ...input('user/alice'), kind: 'suspension' }, 'SECRET-TASK-TOKEN');
 
-      expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+      expect(id).toBe(waitIdOf(input('user/alice').executionArn as string, 'suspension'));
+      expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
         TableName: 'Pending',
-        Item: expect.objectContaining({ id, taskToken: 'SECRET-TASK-TOKEN', expiresAt: '2026-11-21T12:00:00.000Z' }),
+        Key: { id },
+        ExpressionAttributeValues: expect.objectContaining({
+          ':token': 'SECRET-TASK-TOKEN',
+          ':expires': '2026-11-21T12:00:00.000Z',
+        }),
+      });
+      expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+        TableName: 'Pending',
+        Key: { id },
+        UpdateExpression: 'SET notifiedAt = if_not_exists(notifiedAt, :now)',
       });
       expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'override.requested' }), {
         once: `override.requested:${id}`,
@@ -676,8 +697,37 @@ describe('Enforcer', () => {
       expect(JSON.stringify(audit.append.mock.calls)).not.toContain('SECRET-TASK-TOKEN');
     });
 
+    it('registers a retried attempt’s token under the same id, and sends no second message when the first went out', async () => {
+      registered({ expiresAt: '2026-11-21T09:00:00.000Z', notifiedAt: '2026-11-20T09:00:01.000Z' });
+      snsMock.on(PublishCommand).resolves({});
+
+      const id = await withLinks().await({ ...input('user/alice'), kind: 'suspension' }, 'SECOND-TOKEN');
+
+      expect(id).toBe(waitIdOf(input('user/alice').executionArn as string, 'suspension'));
+      expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+        TableName: 'Pending',
+        UpdateExpression: expect.stringContaining('expiresAt = if_not_exists(expiresAt, :expires)'),
+        ExpressionAttributeValues: expect.objectContaining({ ':token': 'SECOND-TOKEN' }),
+      });
+      expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
+    });
+
+    it('sends a decision recorded while no attempt waited to the new attempt’s token at once, and no message', async () => {
+      registered({ decided: { decision: 'lift', reason: 'admin', actor: 'arn:aws:iam::1:user/admin' } });
+      sfnMock.on(SendTaskSuccessCommand).resolves({});
+
+      await withLinks().await({ ...input('user/alice'), kind: 'suspension' }, 'NEW-TOKEN');
+
+      expect(sfnMock).toHaveReceivedCommandWith(SendTaskSuccessCommand, {
+        taskToken: 'NEW-TOKEN',
+        output: expect.stringContaining('"decision":"lift"'),
+      });
+      expect(snsMock).not.toHaveReceivedCommand(PublishCommand);
+      expect(ddb).not.toHaveReceivedCommandWith(UpdateCommand, { UpdateExpression: 'SET #s.waitId = :id' });
+    });
+
     it('sends no links when a lift or raise came before the wait began, and ends the wait at once', async () => {
-      ddb.on(PutCommand).resolves({});
+      registered();
       ddb
         .on(UpdateCommand, { UpdateExpression: 'SET #s.waitId = :id' })
         .rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
@@ -825,6 +875,43 @@ describe('Enforcer', () => {
       { once: 'd-1:failed:apply:user/alice' },
     );
     expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('after a failed wait, reports it once and tells the workflow to wait again in 10 minutes until the period ends', async () => {
+    const failedWait = (retries: number) =>
+      enforcer().failed({ ...input('user/alice'), step: 'await', error: { Error: 'Throttling' }, wait: { retries } });
+    const untilEnd = (Date.parse('2026-12-01T00:00:00Z') - now.getTime()) / 1000;
+
+    const first = await failedWait(0);
+    const again = await failedWait(1);
+
+    expect(first).toEqual({ seconds: untilEnd - 600, retrySeconds: 600, untilEnd, lastChance: false, retries: 1 });
+    expect(again).toMatchObject({ retries: 2, lastChance: false });
+    expect(audit.append).toHaveBeenCalledTimes(1);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({ details: expect.objectContaining({ step: 'await', retryEverySeconds: 600 }) }),
+      { once: 'd-1:failed:await:user/alice' },
+    );
+    expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('after a failed wait in the period’s last 10 minutes, tells the workflow to wait for the period end', async () => {
+    const late = new Enforcer(
+      { budgetsTable: 'Budgets', criticalTopicArn: TOPIC, protection, identityCenter: false, decisionHours: 24 },
+      {
+        documents,
+        sns,
+        audit: audit as unknown as AuditLog,
+        denies: new DenyStore(documents, 'Budgets', new IamDenyWriter(iam)),
+        writer: new IamDenyWriter(iam),
+        waits: new PendingWaits(documents, sfn, 'Pending'),
+        now: () => new Date('2026-11-30T23:55:00Z'),
+      },
+    );
+
+    const retry = await late.failed({ ...input('user/alice'), step: 'await', error: {}, wait: { retries: 3 } });
+
+    expect(retry).toMatchObject({ lastChance: true, untilEnd: 300 });
   });
 });
 
