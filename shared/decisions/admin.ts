@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/log';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension, stopHolder } from '../enforcement/state';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { type Effects, executionArnOf, executionName, type Outbox } from './outbox';
-import type { PendingWaits } from './pending';
+import { type Decision, DecisionError, type PendingWaits } from './pending';
 
 /**
  * What admins decide without waiting for a threshold: lift one principal until the period ends, stop the whole
@@ -70,7 +70,7 @@ export class AdminActions {
     });
     const suspension = next[A.suspension] as Suspension | undefined;
     if (suspension?.waitId) {
-      await this.deps.waits.decide(suspension.waitId, { decision: 'lift', reason: 'admin', actor, note: reason });
+      await endWait(this.deps.waits, suspension.waitId, { decision: 'lift', reason: 'admin', actor, note: reason });
     }
     return { wasSuspended: suspension !== undefined };
   }
@@ -149,7 +149,7 @@ export class AdminActions {
     });
     // A stop still denying principals has no wait yet: the new generation ends it as soon as it waits.
     if (stop.waitId) {
-      await this.deps.waits.decide(stop.waitId, { decision: 'resume', reason: 'admin', actor, note: reason });
+      await endWait(this.deps.waits, stop.waitId, { decision: 'resume', reason: 'admin', actor, note: reason });
     }
   }
 
@@ -193,6 +193,19 @@ export class AdminActions {
 
 /** What a lift needs: the Budgets table and a clock. */
 export type LiftDeps = Pick<AdminDeps, 'documents' | 'table' | 'now'>;
+
+/**
+ * Ends the wait of a suspension or stop with an admin's decision. A wait another decision ended already (a lift,
+ * raise or resume; a `keep` does not end one) is ended: two admins lifting at once both succeed, and each lift is
+ * recorded on the item and audited, instead of the second failing after its lift was recorded.
+ */
+async function endWait(waits: PendingWaits, waitId: string, decision: Decision): Promise<void> {
+  try {
+    await waits.decide(waitId, decision);
+  } catch (error) {
+    if (!(error instanceof DecisionError && error.code === 'decided')) throw error;
+  }
+}
 
 async function readItem(deps: LiftDeps, principal: string, period: string): Promise<Item | undefined> {
   const { Item } = await deps.documents.send(

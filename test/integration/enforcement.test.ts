@@ -7,16 +7,14 @@ import {
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { deploymentOf } from '../../cli/deployment';
 import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
-import { AdminActions } from '../../shared/decisions/admin';
-import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
+import { admin } from './scenario';
 import { deliverLogs, documents, eventually, item, local, output, settle, unique } from './support';
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
@@ -91,24 +89,6 @@ async function setLimit(principal: string, limit: string) {
   await setBudgetLimit(store, audit, deployment, { principal, limitUsd: usd(limit), actor: ADMIN });
   await settle();
 }
-
-const admin = new AdminActions({
-  documents,
-  table: output('BudgetsTableName'),
-  waits,
-  audit,
-  outbox: new Outbox(
-    {
-      table: output('BudgetsTableName'),
-      alertsTopicArn: output('AlertsTopicArn'),
-      criticalTopicArn: output('CriticalTopicArn'),
-      suspendStateMachineArn: output('SuspendStateMachineArn'),
-      emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
-    },
-    { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
-  ),
-  emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
-});
 
 describe('enforcement on the local stack (real ASL, real handlers, IAM in moto)', () => {
   it('lift (the admin command) removes the deny through the workflow, audited as the admin, and no suspension follows this period', async () => {

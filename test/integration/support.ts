@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { FaultCounts, FaultSettings } from '../../local/faults';
 
 interface LocalStackInfo {
   readonly clientConfig: {
@@ -50,6 +51,21 @@ async function control(path: string, body?: unknown): Promise<unknown> {
 export const putEvents = (events: unknown[]) => control('/events', events);
 /** Waits until every queue and stream mapping has delivered what was sent. */
 export const settle = () => control('/settle');
+/** Sets what the fault proxy before the handlers injects (local/faults.ts); answers what the previous settings did. */
+export const injectFaults = (settings: FaultSettings) => control('/faults', settings) as Promise<FaultCounts>;
+/** A CloudWatch Logs delivery as Logs makes it: an asynchronous invocation, tried three times, then dead-lettered. */
+export const deliverLogsAsync = (records: unknown[]) =>
+  control('/logs-async', records) as Promise<{ attempts: number; deadLettered?: string }>;
+
+/** Invokes a function of the stack (by its entry) synchronously; throws its error. */
+export async function invoke(entry: string, payload: unknown = {}) {
+  const result = await lambda.send(
+    new InvokeCommand({ FunctionName: local.functions[entry], Payload: Buffer.from(JSON.stringify(payload)) }),
+  );
+  if (result.FunctionError) throw new Error(`${entry} failed: ${Buffer.from(result.Payload ?? []).toString()}`);
+  return JSON.parse(Buffer.from(result.Payload ?? []).toString() || 'null');
+}
+
 /** Keys of a local IAM user (created if missing), which the local function URLs' SigV4 check knows. */
 export const identityFor = (user: string) =>
   control('/identity', { user }) as Promise<{ accessKeyId: string; secretAccessKey: string; arn: string }>;
