@@ -157,6 +157,11 @@ export class Ledger {
   private readonly random: () => number;
   /** Sticky: one execution environment runs one transaction at a time, so each keeps to a shard of its own. */
   private accountShard: number;
+  /**
+   * What a charge's first write expects of its row, learned from the last transaction that charged rows (see
+   * firstCharge): a failed condition cancels the whole transaction, so guessing the common state saves a request.
+   */
+  private rowsFound: RowsFound = 'absent';
   private readonly accountShards: number;
 
   constructor(
@@ -170,7 +175,7 @@ export class Ledger {
   }
 
   async record(charges: readonly Charge[], sightings: readonly BedrockCall[]): Promise<LedgerResult> {
-    const { rounds, duplicates } = plan(charges, sightings);
+    const { rounds, duplicates } = plan(charges, sightings, this.rowsFound);
     const result: Progress = {
       charged: [],
       duplicates,
@@ -242,6 +247,7 @@ export class Ledger {
           if (item.kind === 'second-record' && item.conflict) result.conflicting.push(item.charge.call.requestId);
           if (movementsOf(item).some((movement) => movement.confirmedUsd.gt(0))) result.confirmed++;
         }
+        this.learn(pending);
         return;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException) || attempt >= MAX_CONFLICT_RETRIES) throw error;
@@ -274,6 +280,21 @@ export class Ledger {
         if (conflict) await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random()));
       }
     }
+  }
+
+  /**
+   * What the rows of a committed transaction's invocation-log charges were: only sighted by CloudTrail for the same
+   * principal, or not there. The next batch's charges expect what most of these found.
+   */
+  private learn(committed: readonly Item[]): void {
+    let sighted = 0;
+    let absent = 0;
+    for (const item of committed) {
+      if (item.kind !== 'charge' || item.charge.call.source === 'coverage-sweep') continue;
+      if (item.expect === 'absent') absent++;
+      else if (item.sightedBy === item.charge.call.principal.id) sighted++;
+    }
+    if (sighted !== absent) this.rowsFound = sighted > absent ? 'sighted' : 'absent';
   }
 
   private kindOfAction(action: object | undefined, isRow: boolean) {
@@ -647,7 +668,7 @@ const sortKey = (item: Item) =>
  * round, judged against what the first left on the row; a sighting of a request charged in the batch goes after
  * its charges, and confirms the one that stands.
  */
-function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
+function plan(charges: readonly Charge[], sightings: readonly BedrockCall[], rowsFound: RowsFound) {
   const byId = new Map<string, Charge[]>();
   const duplicates: string[] = [];
   for (const charge of charges) {
@@ -663,9 +684,10 @@ function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
     items.push(item);
     rounds[round] = items;
   };
+  const sightedHere = new Set(sightings.map((call) => call.requestId));
   for (const same of byId.values()) {
     same.forEach((charge, round) => {
-      add(round, firstCharge(charge));
+      add(round, firstCharge(charge, sightedHere.has(charge.call.requestId) ? 'absent' : rowsFound));
     });
   }
   const sighted = new Set<string>();
@@ -678,12 +700,19 @@ function plan(charges: readonly Charge[], sightings: readonly BedrockCall[]) {
   return { rounds: rounds.filter((round) => round.length > 0), duplicates };
 }
 
+/** What the charges of the last transaction that charged rows found: most rows not there, or sighted. */
+type RowsFound = 'absent' | 'sighted';
+
 /**
- * A charge's first write: the coverage sweep charges only sighted rows (by the principal the row names); anything
- * else expects no row yet, and is judged again against the row if there is one.
+ * A charge's first write: the coverage sweep charges only sighted rows (by the principal the row names); an
+ * invocation log's record expects what the ledger's last charges found (`rowsFound`): no row yet, or a row
+ * CloudTrail sighted for the same principal (the common case once CloudTrail's events come before the logs; each
+ * failed first attempt cancelled a whole transaction of them). A charge whose sighting is in the same batch expects
+ * no row (the sighting is written after it). A wrong guess is only a condition that fails: the row comes back and the
+ * charge is judged again against it, as any other.
  */
-function firstCharge(charge: Charge): Item {
-  return charge.call.source === 'coverage-sweep'
+function firstCharge(charge: Charge, rowsFound: RowsFound): Item {
+  return charge.call.source === 'coverage-sweep' || rowsFound === 'sighted'
     ? { kind: 'charge', charge, expect: 'sighted', sightedBy: charge.call.principal.id }
     : { kind: 'charge', charge, expect: 'absent' };
 }
