@@ -103,7 +103,9 @@ export function toDecimalString(amount: Usd): string {
 
 /** For people: rounded half-even to the cent, e.g. "$12.35". The stored value keeps every digit. */
 export function formatUsd(amount: Usd, places = 2): string {
-  return `$${usd(amount).toFixed(places)}`;
+  const text = usd(amount).toFixed(places);
+  // A negative amount that rounds to nothing is shown as nothing: big.js would keep its sign ("$-0.00").
+  return `$${/^-0\.?0*$/.test(text) ? text.slice(1) : text}`;
 }
 
 /** Percentage of limit spent, exact to two places; a zero limit means any spend is over budget. */

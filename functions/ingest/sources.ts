@@ -1,3 +1,4 @@
+import { MAX_EVENT_BYTES } from '../../shared/events/limits';
 import {
   EnvelopeError,
   expandDocument,
@@ -26,6 +27,12 @@ export function recordsOf(event: unknown, trusted?: TrustedSources): { records: 
       const body = isObject(message) ? message.body : undefined;
       if (typeof body !== 'string') {
         rejected.push({ id, error: 'SQS record has no body', kind: 'unreadable-payload', body: message });
+        continue;
+      }
+      const bytes = Buffer.byteLength(body, 'utf8');
+      if (bytes > MAX_EVENT_BYTES) {
+        const error = `SQS message body is ${bytes} bytes; EventBridge events are at most ${MAX_EVENT_BYTES}`;
+        rejected.push({ id, error, kind: 'over-limit', body: `${body.slice(0, 1000)}…(truncated)` });
         continue;
       }
       try {

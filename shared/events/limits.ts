@@ -37,6 +37,14 @@ const IAM_NAME_CHARACTERS = /^[\w+=,.@-]+$/;
 export const MAX_REQUEST_ID_BYTES = 256;
 /** A model id is part of a partition key (`MODEL#…`); kept within a sort key's 1,024 bytes, Bedrock's are short. */
 export const MAX_MODEL_ID_BYTES = MAX_SORT_KEY_BYTES;
+/**
+ * The characters of Bedrock's model identifiers (its API's modelId pattern): ids such as `anthropic.claude-3-haiku-
+ * 20240307-v1:0`, profile ids, and foundation-model, inference-profile, provisioned and custom model ARNs. A "model"
+ * with quotes, spaces or angle brackets was not named by Bedrock, and would reach alerts and pages as it is.
+ */
+export const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/;
+/** Request ids are UUIDs (CloudTrail's requestID, the invocation log's requestId); a key of this shape at least. */
+export const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 /** A region name such as us-east-1 or us-gov-west-1. */
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 /** Operation and error names: identifiers, stored and shown as they are. */
@@ -48,7 +56,27 @@ export const MAX_NAME_BYTES = 256;
 export const MAX_TOKENS_PER_RECORD = 1_000_000_000;
 /** Images one record generates: image models return a handful per call. */
 export const MAX_IMAGES_PER_RECORD = 1000;
-
+/**
+ * CloudWatch Logs takes a log event of at most 1 MiB (256 KiB before 2025); a bigger message was not delivered by
+ * it, and is rejected unread.
+ */
+export const MAX_LOG_EVENT_BYTES = 1024 * 1024;
+/** EventBridge takes an event of at most 256 KiB: a bigger CloudTrail event on the queue was not put there by it. */
+export const MAX_EVENT_BYTES = 256 * 1024;
+/**
+ * A Logs subscription payload inflates to at most this: a delivery holds at most 1 MiB of base64 gzip (Lambda's
+ * limit for an asynchronous invocation), and log records compress about tenfold. A payload that inflates further
+ * is a decompression bomb, refused before it takes the function's memory.
+ */
+export const MAX_DECODED_PAYLOAD_BYTES = 32 * 1024 * 1024;
+/**
+ * When a call can have happened: not before Amazon Bedrock existed (its preview opened in April 2023), and in a
+ * period whose key and end are still four-digit-year dates (a call in 9999 has a weekly or monthly period that ends
+ * in the year 10000). A time outside is a broken clock or a forgery; charged, it would sit in a period nobody
+ * watches instead of the budget it belongs to.
+ */
+export const EARLIEST_CALL_TIME = '2023-04-01T00:00:00.000Z';
+export const LATEST_CALL_TIME = '9999-01-01T00:00:00.000Z';
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -60,6 +88,8 @@ export interface LimitedCall {
   readonly operation: string;
   readonly modelId: string;
   readonly region: string;
+  /** ISO-8601 time of the call. */
+  readonly time: string;
   readonly tokens?: TokenCounts;
   readonly errorCode?: string;
 }
@@ -68,15 +98,34 @@ export interface LimitedCall {
 export function limitViolation(call: LimitedCall): string | undefined {
   return (
     identifier('requestId', call.requestId, MAX_REQUEST_ID_BYTES, `a Usage key (limit ${MAX_REQUEST_ID_BYTES})`) ??
+    shaped('requestId', call.requestId, REQUEST_ID, 'a request id (letters, digits and . _ : -)') ??
     identifier('modelId', call.modelId, MAX_MODEL_ID_BYTES, `a Budgets key (limit ${MAX_MODEL_ID_BYTES})`) ??
+    shaped('modelId', call.modelId, MODEL_ID, 'a Bedrock model id or ARN') ??
     identifier('operation', call.operation, MAX_NAME_BYTES, `an operation name (limit ${MAX_NAME_BYTES})`) ??
     (call.errorCode === undefined
       ? undefined
       : identifier('errorCode', call.errorCode, MAX_NAME_BYTES, `an error code (limit ${MAX_NAME_BYTES})`)) ??
     (REGION.test(call.region) ? undefined : `region ${shown(call.region)} is not an AWS region name`) ??
     principalViolation(call.principal) ??
+    timeViolation(call.time) ??
     tokensViolation(call.tokens)
   );
+}
+
+function shaped(field: string, value: string, shape: RegExp, what: string): string | undefined {
+  return shape.test(value) ? undefined : `${field} ${shown(value)} is not ${what}`;
+}
+
+function timeViolation(time: string): string | undefined {
+  // Compared as instants: an offset can carry a four-digit time into year 10000 or year -1 (`+010000-…`).
+  const at = Date.parse(time);
+  if (!(at >= Date.parse(EARLIEST_CALL_TIME))) {
+    return `the call time ${time} is before Amazon Bedrock existed (${EARLIEST_CALL_TIME.slice(0, 10)})`;
+  }
+  if (at >= Date.parse(LATEST_CALL_TIME)) {
+    return `the call time ${time} is in the year 9999 or later: its period would end after the last four-digit year`;
+  }
+  return undefined;
 }
 
 function identifier(field: string, value: string, maxBytes: number, what: string): string | undefined {
@@ -139,7 +188,7 @@ function tokensViolation(tokens: TokenCounts | undefined): string | undefined {
 }
 
 /** A value echoed in a reason, cut short: a 3,000-byte name must not become the message. */
-function shown(value: string): string {
+export function shown(value: string): string {
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import { type IdentityRules, type Principal, principalFromArn } from '../identity';
 import type { TokenCounts } from '../pricing';
-import { limitViolation } from './limits';
+import { limitViolation, MAX_DECODED_PAYLOAD_BYTES, MAX_LOG_EVENT_BYTES, shown } from './limits';
 import {
   type CloudTrailEvent,
   cloudTrailEvent,
@@ -11,6 +11,7 @@ import {
   type InvocationLog,
   invocationLog,
   logsSubscriptionPayload,
+  METERED_OPERATIONS,
 } from './schemas';
 import { type BodyUsage, usageOf } from './usage';
 
@@ -42,6 +43,7 @@ export type RejectionKind =
   | 'self-contradicting-log'
   | 'unknown-principal'
   | 'over-limit'
+  | 'unknown-operation'
   | 'unpriceable'
   | 'unreadable-payload'
   | 'untrusted-envelope';
@@ -125,7 +127,15 @@ export function parseCloudTrailEvent(input: unknown, rules: IdentityRules, trust
   if (untrusted) return invalid('untrusted-envelope', `untrusted CloudTrail event: ${untrusted}`);
   const detail = parsed.data.detail;
   if (!INFERENCE_OPERATIONS[detail.eventSource]?.includes(detail.eventName)) {
-    return { status: 'ignored', reason: `${detail.eventName} is not a metered Bedrock inference call` };
+    // CloudTrail records every Bedrock call, so a file of its events holds calls that cost nothing; but the rule
+    // that feeds ingest routes only inference calls, so on that route any other is not an event AWS sent.
+    if (trusted) {
+      return invalid(
+        'unknown-operation',
+        `invalid CloudTrail event: ${shown(detail.eventName)} is not an inference call of ${detail.eventSource} (the rule routes only ${INFERENCE_OPERATIONS[detail.eventSource]?.join(', ')})`,
+      );
+    }
+    return { status: 'ignored', reason: `${shown(detail.eventName)} is not a metered Bedrock inference call` };
   }
   // A refused or failed call (throttled, access denied by a suspension) is not billed.
   if (detail.errorCode) return { status: 'ignored', reason: `call failed with ${detail.errorCode}` };
@@ -253,7 +263,7 @@ export function parseInvocationLog(input: unknown, rules: IdentityRules): Parsed
   if ('contradiction' in metered) {
     return invalid('self-contradicting-log', `invocation log record contradicts itself: ${metered.contradiction}`);
   }
-  return called(
+  const parsedCall = called(
     {
       requestId: log.requestId,
       source: 'invocation-log',
@@ -267,6 +277,14 @@ export function parseInvocationLog(input: unknown, rules: IdentityRules): Parsed
     },
     'invocation log record',
   );
+  // Invocation logging records the runtime's inference operations only: another name is not a call it logged.
+  if (parsedCall.status === 'call' && !(METERED_OPERATIONS as readonly string[]).includes(log.operation)) {
+    return invalid(
+      'unknown-operation',
+      `invalid invocation log record: operation ${shown(log.operation)} is not one invocation logging records (${METERED_OPERATIONS.join(', ')})`,
+    );
+  }
+  return parsedCall;
 }
 
 export class PayloadError extends Error {
@@ -293,8 +311,15 @@ export class EnvelopeError extends Error {
 export function decodeLogsSubscription(data: string, trusted?: TrustedSources): RawRecord[] {
   let payload: unknown;
   try {
-    payload = JSON.parse(gunzipSync(Buffer.from(data, 'base64')).toString('utf8'));
+    const inflated = gunzipSync(Buffer.from(data, 'base64'), { maxOutputLength: MAX_DECODED_PAYLOAD_BYTES });
+    payload = JSON.parse(inflated.toString('utf8'));
   } catch (cause) {
+    if ((cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new PayloadError(
+        `awslogs.data inflates to more than ${MAX_DECODED_PAYLOAD_BYTES} bytes, more than a CloudWatch Logs delivery holds`,
+        { cause },
+      );
+    }
     throw new PayloadError('awslogs.data is not base64-encoded gzip JSON', { cause });
   }
   return logEventsOf(payload, trusted);
@@ -320,7 +345,7 @@ function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
   if (parsed.data.messageType !== 'DATA_MESSAGE') return [];
   return parsed.data.logEvents.map((logEvent) => ({
     id: logEvent.id,
-    body: safeJson(logEvent.message),
+    body: messageBody(logEvent.message),
     route: 'logs-subscription' as const,
   }));
 }
@@ -345,8 +370,8 @@ function offRoute(body: Record<string, unknown>, route: Route): string | undefin
  * deployment (see TrustedSources).
  */
 export function parseRecord(body: unknown, rules: IdentityRules, origin?: Origin): ParsedRecord {
+  if (body instanceof UnreadableMessage) return invalid(body.kind, body.reason);
   if (!isObject(body)) return invalid('unrecognised-event', 'event is not a JSON object');
-  if ('unparsable' in body) return invalid('not-json', 'log event message is not JSON');
   const strayed = origin && offRoute(body, origin.route);
   if (strayed) return invalid('untrusted-envelope', `untrusted record: ${strayed}`);
   if ('schemaType' in body) return parseInvocationLog(body, rules);
@@ -378,10 +403,30 @@ export function expandDocument(body: unknown, id: string, trusted?: TrustedSourc
   return [{ id, body, route: 'eventbridge' }];
 }
 
-function safeJson(text: string): unknown {
+/**
+ * A log event message that could not be read as a record, kept with why: a class of its own, so no JSON document
+ * can pass for one, and it serialises to its text for the rejected-records queue.
+ */
+export class UnreadableMessage {
+  constructor(
+    readonly kind: RejectionKind,
+    readonly reason: string,
+    readonly text: string,
+  ) {}
+}
+
+function messageBody(text: string): unknown {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_LOG_EVENT_BYTES) {
+    return new UnreadableMessage(
+      'over-limit',
+      `log event message is ${bytes} bytes; CloudWatch Logs delivers events of at most ${MAX_LOG_EVENT_BYTES}`,
+      `${text.slice(0, 1000)}…(truncated)`,
+    );
+  }
   try {
     return JSON.parse(text);
   } catch {
-    return { unparsable: text };
+    return new UnreadableMessage('not-json', 'log event message is not JSON', text);
   }
 }
