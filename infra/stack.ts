@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { BudgeteerConfig } from './config';
 import { Administration } from './constructs/administration';
@@ -73,8 +74,11 @@ export class BudgeteerStack extends Stack {
       enforcement: this.enforcement,
     });
     // The account's spend is summed from its shards in one BatchGetItem (BudgetStore.accountTotal) wherever it is read.
+    // On the table alone: BatchGetItem reads no index, and Table.grant would add every index (`/index/*`) too.
     for (const reader of [this.evaluation.function, this.approvals.function, this.administration.function]) {
-      this.tables.budgets.grant(reader.function, 'dynamodb:BatchGetItem');
+      reader.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [this.tables.budgets.tableArn] }),
+      );
     }
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });

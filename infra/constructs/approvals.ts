@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -36,6 +36,12 @@ export class Approvals extends Construct {
       description: 'Signs Bedrock budget approval links (HMAC-SHA256); rotate to revoke every link at once',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
+    Validations.of(this.signingSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotating the signing key revokes every approval link still open, so an operator rotates it by hand when ' +
+        "links must die at once; a schedule would break links mid-decision. Only the stack's two functions read it",
+    });
     this.function = new BudgeteerFunction(this, 'Approve', {
       entry: 'functions/approve/handler.ts',
       description: 'Serves approval links: a confirmation page on GET, the decision on its POST',
@@ -66,6 +72,12 @@ export class Approvals extends Construct {
     props.criticalTopic.grantPublish(fn);
     // The task token is the credential for SendTaskSuccess (no resource to name); it never leaves the table.
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: ['*'] }));
+    Validations.of(this.function.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'states:SendTaskSuccess: the task token names the execution; naming the state machines would make a ' +
+        'dependency cycle (the suspend function they invoke carries this function URL)',
+    });
 
     const suspend = enforcement.function.function;
     suspend.addEnvironment('APPROVAL_URL', this.url.url);

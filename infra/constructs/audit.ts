@@ -91,8 +91,9 @@ export class AuditLog extends Construct {
   }
 
   /**
-   * Lets `grantee` append entries (shared/audit/log.ts): PutItem, GetItem and Query on the table, Query on its
-   * indexes. Never use the table's grantWriteData here: it includes UpdateItem, DeleteItem and BatchWriteItem.
+   * Lets `grantee` append entries (shared/audit/log.ts): PutItem, GetItem and Query on the table, Query on each of
+   * its indexes by name. Never use the table's grantWriteData here: it includes UpdateItem, DeleteItem and
+   * BatchWriteItem.
    */
   grantAppend(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
@@ -103,7 +104,7 @@ export class AuditLog extends Construct {
       iam.Grant.addToPrincipal({
         grantee,
         actions: ['dynamodb:Query'],
-        resourceArns: [`${this.table.tableArn}/index/*`],
+        resourceArns: Object.values(AUDIT_INDEXES).map((index) => `${this.table.tableArn}/index/${index}`),
       }),
     );
   }

@@ -80,7 +80,7 @@ export class Coverage extends Construct {
     props.topics.critical.grantPublish(fn);
     props.enforcement.suspendPrincipal.grantStartExecution(fn);
     props.enforcement.emergencyStop.grantStartExecution(fn);
-    props.enforcement.function.function.grantInvoke(fn);
+    props.enforcement.function.function.grantInvokeLatestVersion(fn);
     props.enforcement.grantDecide(fn);
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'Coverage sweep for Bedrock calls without invocation logs',

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,6 +9,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
+import { acknowledgeWildcardResources } from '../nag';
 import type { AuditLog } from './audit';
 import { BudgeteerFunction, REPO_ROOT } from './function';
 import { writesOnlyFromTheStack } from './tables';
@@ -57,11 +58,43 @@ class Workflow extends Construct {
     alarm('Failed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }));
     alarm('Throttled', this.stateMachine.metricThrottled({ period: Duration.minutes(5) }));
     alarm('Aborted', this.stateMachine.metricAborted({ period: Duration.minutes(5) }));
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Execution logging and tracing: CloudWatch Logs log delivery (logs:*LogDelivery*, PutResourcePolicy, ' +
+        'DescribeResourcePolicies, DescribeLogGroups) and X-Ray (PutTraceSegments, PutTelemetryRecords, ' +
+        'GetSamplingRules, GetSamplingTargets) take no resource',
+    });
   }
 }
 
 /** Role names of this stack start with its name: the suspend function refuses to deny them. */
 export const systemRolePattern = (stack: Stack) => `${stack.stackName}-*`;
+
+/** What the suspend function may do to an IAM user or role: read, write and delete its inline policies. */
+export const INLINE_POLICY_ACTIONS = {
+  write: ['iam:PutUserPolicy', 'iam:DeleteUserPolicy', 'iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
+  read: ['iam:GetUserPolicy', 'iam:ListUserPolicies', 'iam:GetRolePolicy', 'iam:ListRolePolicies', 'iam:GetRole'],
+} as const;
+
+/**
+ * The IAM resources of the break-glass principals: a user by its ARN, a role by its name at any path (the way
+ * shared/enforcement/target.ts recognises a break-glass role). Other ARNs (STS sessions) name no IAM resource.
+ */
+export function breakGlassResources(arns: readonly string[]): string[] {
+  return arns.flatMap((arn) => {
+    const role = /^(arn:aws[a-z-]*:iam::\d{12}:role\/)(?:.*\/)?([^/]+)$/.exec(arn);
+    if (role) return [`${role[1]}${role[2]}`, `${role[1]}*/${role[2]}`];
+    return /^arn:aws[a-z-]*:iam::\d{12}:user\/./.test(arn) ? [arn] : [];
+  });
+}
+
+/** The permission sets (and the accounts they are provisioned to) of one IAM Identity Center instance. */
+export function identityCenterResources(instanceArn: string): string[] {
+  const [, partition] = instanceArn.split(':');
+  const instanceId = instanceArn.slice(instanceArn.lastIndexOf('/') + 1);
+  return [instanceArn, `arn:${partition}:sso:::permissionSet/${instanceId}/*`, `arn:${partition}:sso:::account/*`];
+}
 
 /**
  * Suspension and emergency stop: `functions/suspend` (the only code with IAM write access, and only to the
@@ -117,22 +150,23 @@ export class Enforcement extends Construct {
     props.audit.grantAppend(fn);
     props.criticalTopic.grantPublish(fn);
     const iamArn = (resource: string) => stack.formatArn({ service: 'iam', region: '', resource, resourceName: '*' });
+    const entities = [iamArn('user'), iamArn('role')];
+    // Only inline policies, and only their verbs: no managed policies, trust policies, keys or passwords. IAM has
+    // no condition key for an inline policy's name (the resource of PutRolePolicy is the role), so the name
+    // (BudgeteerDeny) and the content (Deny statements only) are the code's: shared/enforcement/policy.ts.
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'DenyPolicyOnly',
-        actions: [
-          'iam:PutUserPolicy',
-          'iam:DeleteUserPolicy',
-          'iam:GetUserPolicy',
-          'iam:ListUserPolicies',
-          'iam:PutRolePolicy',
-          'iam:DeleteRolePolicy',
-          'iam:GetRolePolicy',
-          'iam:ListRolePolicies',
-          'iam:GetRole',
-        ],
-        resources: [iamArn('user'), iamArn('role')],
+        actions: [...INLINE_POLICY_ACTIONS.write, ...INLINE_POLICY_ACTIONS.read],
+        resources: entities,
       }),
+    );
+    acknowledgeWildcardResources(
+      this.function.role,
+      entities,
+      'A suspension falls on whichever IAM user or role of the account spent past its limit: none is known at ' +
+        'deploy time. The statement allows only inline-policy verbs; the Deny statements beside it exclude the ' +
+        "stack's own roles and the break-glass principals",
     );
     // Defence in depth: whatever the code does, this role cannot touch the stack's own roles.
     fn.addToRolePolicy(
@@ -145,7 +179,20 @@ export class Enforcement extends Construct {
         ],
       }),
     );
+    // Nor the break-glass principals (shared/enforcement/target.ts refuses them too).
+    const breakGlass = breakGlassResources(config.breakGlassPrincipals);
+    if (breakGlass.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'NeverBreakGlass',
+          effect: iam.Effect.DENY,
+          actions: [...INLINE_POLICY_ACTIONS.write],
+          resources: breakGlass,
+        }),
+      );
+    }
     if (config.identityCenterInstanceArn) {
+      const permissionSets = identityCenterResources(config.identityCenterInstanceArn);
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: [
@@ -156,8 +203,14 @@ export class Enforcement extends Construct {
             'sso:DeleteInlinePolicyFromPermissionSet',
             'sso:ProvisionPermissionSet',
           ],
-          resources: ['*'],
+          resources: permissionSets,
         }),
+      );
+      acknowledgeWildcardResources(
+        this.function.role,
+        permissionSets.slice(1),
+        'An AWSReservedSSO_* role is suspended through its permission set, which is not known at deploy time: any ' +
+          'permission set of the configured instance, re-provisioned to the accounts it is provisioned to',
       );
     }
 
@@ -176,12 +229,19 @@ export class Enforcement extends Construct {
       substitutions,
       retention,
     ).stateMachine;
-    for (const machine of [this.suspendPrincipal, this.emergencyStop]) fn.grantInvoke(machine);
+    // The workflows call the function by its unqualified ARN: no version or alias needs to be invocable.
+    for (const machine of [this.suspendPrincipal, this.emergencyStop]) fn.grantInvokeLatestVersion(machine);
     // A lift or raise that came before the wait began: the await step ends the wait itself. SendTaskSuccess takes
     // no resource (the task token is the credential), and naming the machines here would make a dependency cycle.
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] }),
     );
+    Validations.of(this.function.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'states:SendTaskSuccess and SendTaskFailure: the task token names the execution, and naming the state ' +
+        'machines here would make a dependency cycle (they invoke this function)',
+    });
   }
 
   /** Lets a function end a workflow's wait (a raised limit, a lift) through the pending-decisions table. */

@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -54,6 +54,12 @@ export class Ingestion extends Construct {
 
     // Records ingest cannot read, kept with the reason for an operator to inspect.
     this.rejectedQueue = new sqs.Queue(this, 'Rejected', KEEPING_QUEUE);
+    Validations.of(this.rejectedQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself where failures end: ingest puts here each record it cannot read, with the reason, ' +
+        'for an operator. Nothing consumes it, so a dead-letter queue behind it would stay empty',
+    });
 
     this.function = new BudgeteerFunction(this, 'Ingest', {
       entry: 'functions/ingest/handler.ts',
@@ -184,6 +190,17 @@ export class Ingestion extends Construct {
       parameters,
       physicalResourceId: cr.PhysicalResourceId.of(`bedrock-invocation-logging-${stack.region}`),
     });
+    // The provider function's own role and log group: the default role would carry AWSLambdaBasicExecutionRole
+    // (every log group of the account) and its log group would be created by Lambda, kept forever.
+    const providerLogs = new logs.LogGroup(this, 'InvocationLoggingProviderLogs', {
+      retention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const providerRole = new iam.Role(this, 'InvocationLoggingProviderRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Sets and removes the account Bedrock model invocation logging configuration',
+    });
+    providerLogs.grantWrite(providerRole);
     const setting = new cr.AwsCustomResource(this, 'InvocationLogging', {
       onUpdate: call('PutModelInvocationLoggingConfiguration', {
         loggingConfig: {
@@ -205,6 +222,14 @@ export class Ingestion extends Construct {
         new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [bedrockRole.roleArn] }),
       ]),
       installLatestAwsSdk: false,
+      role: providerRole,
+      logGroup: providerLogs,
+    });
+    Validations.of(setting).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "Bedrock's model invocation logging configuration is a setting of the account and region: " +
+        'Put/DeleteModelInvocationLoggingConfiguration take no resource',
     });
     setting.node.addDependency(logGroup);
     return logGroup;
