@@ -23,4 +23,6 @@ export async function approve(event: LambdaFunctionURLEvent) {
   return result;
 }
 
-export const handler = middy(approve).use(injectLambdaContext(logger));
+// The event holds the link's signature and the form's token: it is never logged, whatever POWERTOOLS_LOGGER_LOG_EVENT
+// says (this option wins over it).
+export const handler = middy(approve).use(injectLambdaContext(logger, { logEvent: false }));

@@ -54,7 +54,8 @@ export function checkLink(
   now: Date,
 ): LinkCheck {
   const expires = Number(link.expires);
-  if (!link.signature || !link.expires || !/^\d{1,12}$/.test(link.expires)) return { ok: false, reason: 'forged' };
+  // Only the expiry as signed (no leading zero): a link altered in any character is refused, even to the same value.
+  if (!link.signature || !link.expires || !/^[1-9]\d{0,11}$/.test(link.expires)) return { ok: false, reason: 'forged' };
   if (!same(mac(secret, 'link', `${link.id}.${expires}`), link.signature)) return { ok: false, reason: 'forged' };
   if (now.getTime() >= expires * 1000) return { ok: false, reason: 'expired' };
   return { ok: true };
