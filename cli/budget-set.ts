@@ -20,8 +20,17 @@ export function describeSet(result: SetLimitReply): string {
   const before = result.previousUsd ? dollars(usd(result.previousUsd)) : `not set, ${fallback} applied`;
   return (
     `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
-    `set by ${result.setBy}; audit entry ${result.auditSeq} of ${result.principal} (budget.limit-set)\n`
+    `set by ${result.setBy}; audit entry ${result.auditSeq} of ${result.principal} (budget.limit-set)\n` +
+    (result.reviewed ? describeReview(result.reviewed) : '')
   );
+}
+
+/** What a change of the default did to the principals on it that spent this period. */
+function describeReview(reviewed: NonNullable<SetLimitReply['reviewed']>): string {
+  const { period, queued, alreadyQueued } = reviewed;
+  const principals = (count: number) => `${count} principal${count === 1 ? '' : 's'}`;
+  const again = alreadyQueued > 0 ? ` (${principals(alreadyQueued)} queued by an earlier run)` : '';
+  return `${principals(queued)} on the default that spent in ${period} judged again against it now${again}\n`;
 }
 
 type SetOptions = TargetOptions & { period?: PeriodKind };

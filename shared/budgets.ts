@@ -5,6 +5,7 @@ import {
   NumberValue,
   PutCommand,
   type PutCommandInput,
+  QueryCommand,
   ScanCommand,
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -21,7 +22,7 @@ import {
 } from './budgets/items';
 import { accountShardKeys } from './budgets/keys';
 import { ACCOUNT_PRINCIPAL } from './identity';
-import { toDecimalString, type Usd, ZERO } from './money';
+import { percentOf, toDecimalString, type Usd, ZERO } from './money';
 import type { PeriodKind } from './period';
 
 export { ACTIVE_STATE, decimalOf } from './budgets/items';
@@ -31,6 +32,22 @@ export const DEFAULT_PRINCIPAL = KEYS.defaultPrincipal;
 export const MODEL_MARKER_PREFIX = KEYS.modelMarkerPrefix;
 const LIMIT_PERIOD = KEYS.limitPeriod;
 const MODEL_SPEND_PREFIX = ATTRIBUTE_PREFIXES.modelSpend;
+/**
+ * The Budgets table's index by period (partition key `period`, keys only): the items of one period without reading
+ * every other period's. Only an item's creation writes to it (its keys never change), once per principal and period.
+ */
+export const PERIOD_INDEX = 'byPeriod';
+/** BatchGetItem reads at most this many keys at once. */
+const BATCH_GET_KEYS = 100;
+
+/**
+ * The percent of its limit a principal (or the account) has spent, exact to two places and rounded down; undefined
+ * for a limit of zero. Zero is no budget to take a share of: it is a principal that may not spend at all, suspended
+ * (the account stopped) at its first charged call, with no threshold alert before, and shown as blocked.
+ */
+export function usedPercent(spend: Usd, limit: Usd): Usd | undefined {
+  return limit.eq(0) ? undefined : percentOf(spend, limit);
+}
 
 export interface Limits {
   /** From configuration, used when neither the principal nor DEFAULT has a limit item. */
@@ -277,16 +294,45 @@ export class BudgetStore {
    */
   async accountTotal(period: string): Promise<AccountTotal> {
     const sum = new AccountSum();
-    let keys: Record<string, unknown>[] = [{ principal: ACCOUNT_PRINCIPAL, period }, ...accountShardKeys(period)];
-    for (let attempt = 0; keys.length > 0; attempt++) {
-      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
-      const { Responses, UnprocessedKeys } = await this.client.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
-      );
-      for (const item of Responses?.[this.table] ?? []) sum.add(item);
-      keys = UnprocessedKeys?.[this.table]?.Keys ?? [];
+    for (const item of await this.batchGet([{ principal: ACCOUNT_PRINCIPAL, period }, ...accountShardKeys(period)])) {
+      sum.add(item);
     }
     return sum.total();
+  }
+
+  /**
+   * The principals whose limit is the default (no limit item of their own) that have a counter in `period`, a page
+   * at a time: the period's keys come from the period index, and each page's own limits are looked up in one
+   * consistent BatchGetItem, so thousands of principals cost a few requests per hundred and nothing is held whole.
+   */
+  async *principalsOnDefault(period: string): AsyncGenerator<string[]> {
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: PERIOD_INDEX,
+          KeyConditionExpression: '#period = :period',
+          ExpressionAttributeNames: { '#period': 'period' },
+          ExpressionAttributeValues: { ':period': period },
+          ExclusiveStartKey,
+        }),
+      );
+      const spenders = (page.Items ?? [])
+        .filter((item) => kindOfKey(item.principal, item.period) === 'counter')
+        .map((item) => String(item.principal));
+      for (let start = 0; start < spenders.length; start += BATCH_GET_KEYS) {
+        const chunk = spenders.slice(start, start + BATCH_GET_KEYS);
+        const own = new Set(
+          (await this.batchGet(chunk.map((principal) => ({ principal, period: LIMIT_PERIOD })))).map((item) =>
+            String(item.principal),
+          ),
+        );
+        const onDefault = chunk.filter((principal) => !own.has(principal));
+        if (onDefault.length > 0) yield onDefault;
+      }
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
   }
 
   /** Spend so far of a principal (or, its shards added up, the account) in a period. */
@@ -307,6 +353,21 @@ export class BudgetStore {
 
   private async limitItem(principal: string): Promise<Usd | undefined> {
     return (await this.ownLimit(principal))?.limitUsd;
+  }
+
+  /** Up to BATCH_GET_KEYS items by key, consistently; keys DynamoDB left unprocessed are asked again, backing off. */
+  private async batchGet(keys: Record<string, unknown>[]): Promise<Item[]> {
+    const items: Item[] = [];
+    let left = keys;
+    for (let attempt = 0; left.length > 0; attempt++) {
+      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
+      const { Responses, UnprocessedKeys } = await this.client.send(
+        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: left, ConsistentRead: true } } }),
+      );
+      items.push(...(Responses?.[this.table] ?? []));
+      left = UnprocessedKeys?.[this.table]?.Keys ?? [];
+    }
+    return items;
   }
 
   private async *scan(input: Omit<ScanCommandInput, 'TableName'>): AsyncGenerator<Item> {

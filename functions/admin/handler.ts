@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { DefaultLimitReview } from '../../shared/admin/default-review';
 import { AdminService } from '../../shared/admin/service';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
@@ -18,18 +19,20 @@ import { answer, callerOf } from './admin';
 const budgetsTable = requireEnv('BUDGETS_TABLE');
 const audit = AuditLog.fromEnv(documents);
 const outbox = Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit });
+const periodKind = periodKindFromEnv();
+const budgets = new BudgetStore(documents, budgetsTable, {
+  configuredDefault: usd(requireEnv('DEFAULT_BUDGET_USD')),
+  configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
+});
 const service = new AdminService(
   {
-    periodKind: periodKindFromEnv(),
+    periodKind,
     extraPeriodKinds: extraPeriodKindsFromEnv(),
     adminPrincipals: jsonListFromEnv('ADMIN_PRINCIPALS'),
     identityRules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
   },
   {
-    budgets: new BudgetStore(documents, budgetsTable, {
-      configuredDefault: usd(requireEnv('DEFAULT_BUDGET_USD')),
-      configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
-    }),
+    budgets,
     audit,
     admin: new AdminActions({
       documents,
@@ -40,6 +43,7 @@ const service = new AdminService(
       emergencyStopStateMachineArn: requireEnv('EMERGENCY_STOP_STATE_MACHINE_ARN'),
     }),
     approvals: Approvals.fromEnv({ documents, sns, sfn, audit }),
+    defaultReview: new DefaultLimitReview(budgets, outbox, periodKind),
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-admin' });

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { PERIOD_INDEX } from '../../shared/budgets';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import type { Enforcement } from './enforcement';
@@ -59,6 +60,13 @@ export class Administration extends Construct {
       new iam.PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [budgets.tableArn],
+      }),
+    );
+    // A change of the default finds the principals that spent this period through the period index.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${budgets.tableArn}/index/${PERIOD_INDEX}`],
       }),
     );
     enforcement.pending.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');

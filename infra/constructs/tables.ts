@@ -2,6 +2,7 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { PERIOD_INDEX } from '../../shared/budgets';
 import type { BudgeteerConfig } from '../config';
 
 export interface TablesProps {
@@ -81,6 +82,15 @@ export class Tables extends Construct {
       // (the stack's roles) write here. TTL expiry is DynamoDB's own delete, which no policy stops.
       resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });
+    // Keys only, so an item's spend updates never write to it: only a new principal-period does, once.
+    this.budgets.addGlobalSecondaryIndex({
+      indexName: PERIOD_INDEX,
+      partitionKey: { name: 'period', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+      readCapacity: props.capacity.minRead,
+      writeCapacity: props.capacity.minWrite,
+    });
     // Sparse: only calls seen in CloudTrail whose invocation log has not charged them yet (the coverage sweep).
     this.usage.addGlobalSecondaryIndex({
       indexName: UNMETERED_INDEX,
@@ -97,7 +107,12 @@ export class Tables extends Construct {
       table.autoScaleReadCapacity(read).scaleOnUtilization(target);
       table.autoScaleWriteCapacity(write).scaleOnUtilization(target);
     }
-    this.usage.autoScaleGlobalSecondaryIndexReadCapacity(UNMETERED_INDEX, read).scaleOnUtilization(target);
-    this.usage.autoScaleGlobalSecondaryIndexWriteCapacity(UNMETERED_INDEX, write).scaleOnUtilization(target);
+    for (const [table, index] of [
+      [this.usage, UNMETERED_INDEX],
+      [this.budgets, PERIOD_INDEX],
+    ] as const) {
+      table.autoScaleGlobalSecondaryIndexReadCapacity(index, read).scaleOnUtilization(target);
+      table.autoScaleGlobalSecondaryIndexWriteCapacity(index, write).scaleOnUtilization(target);
+    }
   }
 }

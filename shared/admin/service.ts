@@ -7,6 +7,7 @@ import { DecisionError } from '../decisions/pending';
 import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn } from '../identity';
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
+import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
 import { AdminError, type PeriodSettings, replyOf, setBudgetLimit } from './set-limit';
 
@@ -29,6 +30,8 @@ export interface AdminServiceDeps {
   readonly audit: AuditLog;
   readonly admin: AdminActions;
   readonly approvals: Pick<Approvals, 'decide' | 'view'>;
+  /** Judges every principal on the default again when `default` changes. */
+  readonly defaultReview: Pick<DefaultLimitReview, 'review'>;
   readonly now?: () => Date;
 }
 
@@ -108,6 +111,7 @@ export class AdminService {
             context,
           },
           this.now(),
+          this.deps.defaultReview,
         );
         return { status: 200, message: `${result.principal}: limit set`, result: { ...replyOf(result) } };
       }

@@ -1,8 +1,9 @@
 import type { StoredEntry } from '../audit/entry';
 import type { AuditLog } from '../audit/log';
-import { type BudgetStore, LimitChangedError } from '../budgets';
+import { type BudgetStore, DEFAULT_PRINCIPAL, LimitChangedError } from '../budgets';
 import { toDecimalString, type Usd } from '../money';
 import type { PeriodKind } from '../period';
+import { type DefaultLimitReview, DefaultReviewError, type DefaultReviewResult } from './default-review';
 
 /** A request the admin function (or a command) cannot do: its message says why; `status` is the HTTP answer. */
 export class AdminError extends Error {
@@ -52,6 +53,8 @@ export interface SetLimitResult {
   readonly periodKind: PeriodKind;
   readonly setBy: string;
   readonly audit: StoredEntry;
+  /** For `default`: the principals on it that have spent this period, queued to be judged again at once. */
+  readonly review?: DefaultReviewResult;
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -61,6 +64,7 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * act on it) without its entry, and if the entry cannot be written nothing has changed. The limit is then written
  * only if it is still what the entry records as the previous one; should that write fail, the error names the
  * entry that records a change which did not happen, and running the command again records and applies it.
+ * A change of `default` then has every principal on it that spent this period judged again (see DefaultLimitReview).
  */
 export async function setBudgetLimit(
   store: BudgetStore,
@@ -68,9 +72,19 @@ export async function setBudgetLimit(
   deployment: PeriodSettings,
   request: SetLimitRequest,
   now: Date = new Date(),
+  /** Judges the principals on the default again when `default` changes; without it they are at their next spend. */
+  reviewer?: Pick<DefaultLimitReview, 'review'>,
 ): Promise<SetLimitResult> {
   const periodKind = checkPeriodKind(request.period, deployment);
   const { principal, limitUsd, actor } = request;
+  if (principal === DEFAULT_PRINCIPAL && periodKind !== deployment.periodKind) {
+    // Principals without a limit of their own are budgeted on the deployment's period: a default of another kind
+    // would be stored and never applied.
+    throw new AdminError(
+      `--period ${periodKind}: the default applies to principals budgeted ${deployment.periodKind}, the ` +
+        `deployment's period; give a principal a ${periodKind} limit of its own instead`,
+    );
+  }
   const previous = await store.ownLimit(principal);
   let audit: StoredEntry;
   try {
@@ -109,6 +123,8 @@ export async function setBudgetLimit(
       { cause },
     );
   }
+  const review =
+    principal === DEFAULT_PRINCIPAL && reviewer ? await reviewDefault(reviewer, limitUsd, audit, now) : undefined;
   return {
     principal,
     limitUsd,
@@ -116,7 +132,29 @@ export async function setBudgetLimit(
     periodKind,
     setBy: actor,
     audit,
+    ...(review ? { review } : {}),
   };
+}
+
+/** The default is set: every principal on it that has spent this period is queued to be judged against it. */
+async function reviewDefault(
+  reviewer: Pick<DefaultLimitReview, 'review'>,
+  limitUsd: Usd,
+  audit: StoredEntry,
+  now: Date,
+): Promise<DefaultReviewResult> {
+  try {
+    return await reviewer.review(limitUsd, now);
+  } catch (cause) {
+    const done = cause instanceof DefaultReviewError ? cause.done : 0;
+    throw new AdminError(
+      `the default limit is set (audit entry ${audit.seq} of ${DEFAULT_PRINCIPAL}), but judging the principals on ` +
+        `it again stopped after ${done} (${messageOf(cause)}); the others are judged at their next spend: run the ` +
+        'command again to judge them now (those done are skipped)',
+      500,
+      { cause },
+    );
+  }
 }
 
 /** A set limit as the admin function answers it (amounts as decimal strings). */
@@ -127,6 +165,8 @@ export interface SetLimitReply {
   readonly periodKind: PeriodKind;
   readonly setBy: string;
   readonly auditSeq: string;
+  /** For `default`: how many principals on it that spent this period are judged again now (and were already). */
+  readonly reviewed?: { readonly period: string; readonly queued: number; readonly alreadyQueued: number };
 }
 
 export const replyOf = (result: SetLimitResult): SetLimitReply => ({
@@ -136,4 +176,5 @@ export const replyOf = (result: SetLimitResult): SetLimitReply => ({
   periodKind: result.periodKind,
   setBy: result.setBy,
   auditSeq: result.audit.seq,
+  ...(result.review ? { reviewed: { ...result.review } } : {}),
 });

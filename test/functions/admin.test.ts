@@ -1,5 +1,6 @@
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { answer, callerOf } from '../../functions/admin/admin';
+import { DefaultReviewError } from '../../shared/admin/default-review';
 import { AdminService } from '../../shared/admin/service';
 import type { AuditLog } from '../../shared/audit/log';
 import type { BudgetStore } from '../../shared/budgets';
@@ -54,6 +55,9 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
     view: jest.fn(async (id: string) => (id === 'aliceWait01' ? { wait: { principal: 'user/alice' } } : undefined)),
     decide: jest.fn(),
   };
+  const defaultReview = {
+    review: jest.fn(async () => ({ period: '2026-11', queued: 3, alreadyQueued: 0 })),
+  };
   const svc = new AdminService(
     {
       periodKind: 'monthly',
@@ -66,10 +70,11 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       audit: audit as unknown as AuditLog,
       admin: admin as unknown as AdminActions,
       approvals: approvals as unknown as Approvals,
+      defaultReview,
       now: () => now,
     },
   );
-  return { svc, entries, limits, admin, approvals, budgets };
+  return { svc, entries, limits, admin, approvals, budgets, defaultReview };
 }
 
 describe('the admin function', () => {
@@ -114,6 +119,54 @@ describe('the admin function', () => {
       }),
     ]);
     expect(JSON.parse(String(ok.body)).result).toMatchObject({ principal: 'user/bob', limitUsd: '25.5', setBy: ADMIN });
+  });
+
+  it('a change of the default judges the principals on it again at once, and answers how many; no other limit does', async () => {
+    const { svc, limits, defaultReview } = service();
+    const own = await answer(
+      event({ action: 'budget set', principal: 'user/bob', limitUsd: '5' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(JSON.parse(String(own.body)).result.reviewed).toBeUndefined();
+    expect(defaultReview.review).not.toHaveBeenCalled();
+
+    const result = await answer(
+      event({ action: 'budget set', principal: 'DEFAULT', limitUsd: '20' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(result.statusCode).toBe(200);
+    expect(limits.get('DEFAULT')).toBe('20');
+    expect(defaultReview.review).toHaveBeenCalledWith(usd('20'), now);
+    expect(JSON.parse(String(result.body)).result.reviewed).toEqual({ period: '2026-11', queued: 3, alreadyQueued: 0 });
+  });
+
+  it('a review that stops part-way answers 500: the default is set, and running the command again finishes it', async () => {
+    const { svc, limits, defaultReview } = service();
+    defaultReview.review.mockRejectedValueOnce(
+      new DefaultReviewError('queued 40 principals on the default, then failed: throttled', 40),
+    );
+    const result = await answer(
+      event({ action: 'budget set', principal: 'DEFAULT', limitUsd: '20' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(result.statusCode).toBe(500);
+    expect(limits.get('DEFAULT')).toBe('20');
+    expect(JSON.parse(String(result.body)).error).toMatch(
+      /the default limit is set \(audit entry 000000000001 of DEFAULT\), but judging the principals on it again stopped after 40 .*run the command again/,
+    );
+  });
+
+  it('refuses a default of another kind of period than the deployment budgets principals on (it would never apply)', async () => {
+    const { svc, limits, defaultReview } = service();
+    (svc as unknown as { config: { extraPeriodKinds: string[] } }).config.extraPeriodKinds = ['weekly'];
+    const result = await answer(
+      event({ action: 'budget set', principal: 'DEFAULT', limitUsd: '20', period: 'weekly' }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(String(result.body)).error).toMatch(/the default applies to principals budgeted monthly/);
+    expect(limits.has('DEFAULT')).toBe(false);
+    expect(defaultReview.review).not.toHaveBeenCalled();
   });
 
   it('refuses a caller who is not an admin, audited as admin.refused on their own chain', async () => {

@@ -17,6 +17,24 @@ describe('tables', () => {
     });
   });
 
+  it("indexes Budgets by period, keys only, so a change of the default finds the period's counters without a scan", () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byPeriod',
+          KeySchema: [
+            { AttributeName: 'period', KeyType: 'HASH' },
+            { AttributeName: 'principal', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+          ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
+        },
+      ],
+    });
+    expect(actionsGrantedTo(template, 'functions/admin/handler.ts')).toContain('dynamodb:Query');
+  });
+
   it('keeps one Usage row per request with a TTL', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'requestId', KeyType: 'HASH' }],
@@ -35,7 +53,10 @@ describe('tables', () => {
         .map((t) => `${t.Properties.ScalableDimension} ${t.Properties.MinCapacity}-${t.Properties.MaxCapacity}`)
         .sort(),
     ).toEqual([
+      // Usage's unmetered index and Budgets' period index
       'dynamodb:index:ReadCapacityUnits 5-100',
+      'dynamodb:index:ReadCapacityUnits 5-100',
+      'dynamodb:index:WriteCapacityUnits 5-200',
       'dynamodb:index:WriteCapacityUnits 5-200',
       'dynamodb:table:ReadCapacityUnits 5-100',
       'dynamodb:table:ReadCapacityUnits 5-100',

@@ -2,7 +2,6 @@ import {
   CreateRoleCommand,
   CreateUserCommand,
   GetRolePolicyCommand,
-  GetUserPolicyCommand,
   IAMClient,
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
@@ -15,7 +14,17 @@ import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
 import { admin } from './scenario';
-import { deliverLogs, documents, eventually, item, local, output, settle, unique } from './support';
+import {
+  deliverLogs,
+  documents,
+  eventually,
+  item,
+  local,
+  output,
+  settle,
+  unique,
+  userDeny as userPolicy,
+} from './support';
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
 const ADMIN = 'arn:aws:iam::123456789012:user/admin';
@@ -46,18 +55,6 @@ async function spend(arn: string, dollars: number, month: string) {
     }),
   ]);
   await settle();
-}
-
-async function userPolicy(name: string): Promise<string | undefined> {
-  try {
-    const { PolicyDocument } = await iam.send(
-      new GetUserPolicyCommand({ UserName: name, PolicyName: 'BudgeteerDeny' }),
-    );
-    return decodeURIComponent(PolicyDocument ?? '');
-  } catch (error) {
-    if ((error as Error).name === 'NoSuchEntityException' || (error as Error).name === 'NoSuchEntity') return undefined;
-    throw error;
-  }
 }
 
 async function rolePolicy(name: string): Promise<{ Statement: { Condition?: unknown }[] } | undefined> {

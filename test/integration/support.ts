@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -33,6 +34,20 @@ export const documents = DynamoDBDocumentClient.from(new DynamoDBClient(local.cl
 });
 export const lambda = new LambdaClient(local.clientConfig);
 export const sqs = new SQSClient(local.clientConfig);
+const iam = new IAMClient(local.clientConfig);
+
+/** The BudgeteerDeny policy on an IAM user, as text; undefined when the user has none. */
+export async function userDeny(name: string): Promise<string | undefined> {
+  try {
+    const { PolicyDocument } = await iam.send(
+      new GetUserPolicyCommand({ UserName: name, PolicyName: 'BudgeteerDeny' }),
+    );
+    return decodeURIComponent(PolicyDocument ?? '');
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchEntityException' || (error as Error).name === 'NoSuchEntity') return undefined;
+    throw error;
+  }
+}
 
 /** A tag unique to one test, so tests sharing the stack never see each other's principals or periods. */
 export const unique = () => randomUUID().slice(0, 8);
