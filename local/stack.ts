@@ -9,22 +9,37 @@ import {
   type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { Context } from 'aws-lambda';
 import { readConfig } from '../infra/config';
 import { BudgeteerStack } from '../infra/stack';
 import { LOCAL_ACCOUNT_ID, type LocalAws, startLocalAws } from './aws';
 import { type CloudFormationTemplateJson, type Deployment, deployTemplate } from './deploy';
 import { matchesPattern } from './event-filter';
+import { type FaultProxy, type FaultSettings, startFaultProxy } from './faults';
 import { applyEnvironment, handlersFor } from './handlers';
 import { createAccessKeyFor, type LocalIdentity } from './iam';
 import { type EventSourceMappings, startEventSourceMappings } from './streams';
 
 const INGEST_ENTRY = 'functions/ingest/handler.ts';
 const POLL_MS = 50;
+/** Lambda tries an asynchronous invocation once and retries it twice (MaximumRetryAttempts' default). */
+const ASYNC_ATTEMPTS = 3;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `environment` with every value that starts with `from` (an endpoint) starting with `to` instead. */
+function rehost(environment: Readonly<Record<string, string>>, from: string, to: string): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(environment).map(([key, value]) => [
+      key,
+      value.startsWith(from) ? to + value.slice(from.length) : value,
+    ]),
+  );
+}
 
 /** The stack's template as `cdk synth` writes it, without bundling assets (the local stack runs sources). */
 export function synthTemplate(context: Record<string, unknown> = {}): CloudFormationTemplateJson {
@@ -41,6 +56,11 @@ export interface LocalStackOptions {
   /** CDK context, as `-c key=value` would give it. */
   readonly context?: Record<string, unknown>;
   readonly log?: (line: string) => void;
+  /**
+   * Puts the fault proxy (./faults) between the handlers and the local AWS: it injects nothing until configured
+   * (`configureFaults`, or POST /faults on the control server). @default false
+   */
+  readonly faults?: boolean;
 }
 
 /**
@@ -75,6 +95,7 @@ export class LocalStack {
     private readonly log: (line: string) => void,
     /** The admin user's keys: admin actions are signed with them (the admin function takes no other word). */
     readonly admin: LocalIdentity,
+    private readonly faults: FaultProxy | undefined,
   ) {
     this.sqs = new SQSClient(local.clientConfig);
     this.sfn = new SFNClient(local.clientConfig);
@@ -98,18 +119,33 @@ export class LocalStack {
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
     const template = synthTemplate({ adminPrincipals: [LOCAL_ADMIN_ARN], ...options.context });
     const local = await startLocalAws(options.log ? { log: options.log } : {});
+    let faults: FaultProxy | undefined;
     try {
+      faults = options.faults ? await startFaultProxy(local.endpoint, options.log) : undefined;
+      // The handlers' AWS calls go through the fault proxy when there is one; this process's own do not. Queue URLs
+      // name their host, which the SQS client prefers to its endpoint: the handlers get them on the proxy's too.
+      const handlerAws = faults ? { ...local, endpoint: faults.endpoint } : local;
+      const onProxy = (environment: Readonly<Record<string, string>>) =>
+        faults ? rehost(environment, local.endpoint, faults.endpoint) : environment;
+      const handlers = handlersFor(template, handlerAws);
       const deployment = await deployTemplate(local, template, {
-        handlers: handlersFor(template, local),
+        handlers: Object.fromEntries(
+          Object.entries(handlers).map(([entry, run]) => [
+            entry,
+            (event: unknown, context: Context, environment: Readonly<Record<string, string>>) =>
+              run(event, context, onProxy(environment)),
+          ]),
+        ),
         stackName: 'budgeteer',
         ...(options.log ? { log: options.log } : {}),
       });
       // Shared modules read configuration once; give them every function's variables before the first call.
-      applyEnvironment(local, deployment.environment);
+      applyEnvironment(handlerAws, onProxy(deployment.environment));
       const admin = await createAccessKeyFor(local, LOCAL_ADMIN_USER);
       const mappings = startEventSourceMappings(local, deployment, { pollMs: 50 });
-      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}), admin);
+      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}), admin, faults);
     } catch (error) {
+      await faults?.stop();
       await local.stop();
       throw error;
     }
@@ -270,6 +306,59 @@ export class LocalStack {
 
   /** CloudWatch Logs subscription: one delivery of log records (gzip + base64), as Lambda receives it. */
   async deliverLogs(records: readonly unknown[], ids?: readonly string[]): Promise<unknown> {
+    return this.local.invoke(this.ingestName, this.logsEvent(records, ids));
+  }
+
+  /**
+   * The same delivery as CloudWatch Logs makes it: an asynchronous invocation, which Lambda tries up to three times
+   * and then sends, with the last error, to the function's dead-letter queue (message attributes RequestID,
+   * ErrorCode, ErrorMessage, as Lambda sets them).
+   */
+  async deliverLogsAsync(records: readonly unknown[]): Promise<{ attempts: number; deadLettered?: string }> {
+    const event = this.logsEvent(records);
+    let lastError = '';
+    for (let attempt = 1; attempt <= ASYNC_ATTEMPTS; attempt++) {
+      try {
+        await this.local.invoke(this.ingestName, event);
+        return { attempts: attempt };
+      } catch (error) {
+        lastError = (error as Error).message;
+        this.log(`async invoke of ${this.ingestName} failed (attempt ${attempt}): ${lastError}`);
+      }
+    }
+    const queueUrl = this.deadLetterQueueOf(this.ingestName);
+    await this.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(event),
+        MessageAttributes: {
+          RequestID: { DataType: 'String', StringValue: crypto.randomUUID() },
+          ErrorCode: { DataType: 'Number', StringValue: '200' },
+          ErrorMessage: { DataType: 'String', StringValue: lastError.slice(0, 1000) },
+        },
+      }),
+    );
+    return { attempts: ASYNC_ATTEMPTS, deadLettered: queueUrl };
+  }
+
+  /** The queue a function's `DeadLetterConfig` names. */
+  deadLetterQueueOf(functionName: string): string {
+    const fn = Object.values(this.deployment.functions).find((f) => f.name === functionName);
+    const target = this.template.Resources?.[fn?.logicalId ?? '']?.Properties?.DeadLetterConfig as
+      | { TargetArn?: { 'Fn::GetAtt'?: [string, string] } }
+      | undefined;
+    const queue = this.deployment.resources[target?.TargetArn?.['Fn::GetAtt']?.[0] ?? ''];
+    if (!queue) throw new Error(`${functionName} has no dead-letter queue in the template`);
+    return queue.physicalId;
+  }
+
+  /** Sets what the fault proxy injects from now on; returns what it injected under the settings replaced. */
+  configureFaults(settings: FaultSettings) {
+    if (!this.faults) throw new Error('this local stack was started without faults');
+    return this.faults.configure(settings);
+  }
+
+  private logsEvent(records: readonly unknown[], ids?: readonly string[]) {
     const payload = {
       messageType: 'DATA_MESSAGE',
       owner: this.local.accountId,
@@ -282,8 +371,7 @@ export class LocalStack {
         message: typeof record === 'string' ? record : JSON.stringify(record),
       })),
     };
-    const event = { awslogs: { data: gzipSync(JSON.stringify(payload)).toString('base64') } };
-    return this.local.invoke(this.ingestName, event);
+    return { awslogs: { data: gzipSync(JSON.stringify(payload)).toString('base64') } };
   }
 
   /**
@@ -372,11 +460,18 @@ export class LocalStack {
             return reply(200, { messageIds: await this.putEvents(body) });
           if (req.url === '/logs' && Array.isArray(body)) return reply(200, { result: await this.deliverLogs(body) });
           if (req.url === '/settle') return reply(200, { settled: await this.settle().then(() => true) });
+          if (req.url === '/logs-async' && Array.isArray(body)) return reply(200, await this.deliverLogsAsync(body));
+          // The fault proxy's settings (a FaultSettings object); answers what it injected under the previous ones.
+          if (req.url === '/faults' && typeof body === 'object' && body !== null) {
+            return reply(200, this.configureFaults(body as FaultSettings));
+          }
           // Keys for a local IAM user, known to the function URLs' SigV4 check (tests act as that user).
           if (req.url === '/identity' && typeof (body as { user?: unknown })?.user === 'string') {
             return reply(200, await createAccessKeyFor(this.local, (body as { user: string }).user));
           }
-          return reply(404, { error: 'POST /events, /logs (JSON arrays), /settle or /identity ({user})' });
+          return reply(404, {
+            error: 'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}) or /faults',
+          });
         };
         run().catch((error: unknown) => reply(500, { error: (error as Error).message }));
       });
@@ -394,6 +489,7 @@ export class LocalStack {
     this.sqs.destroy();
     this.sfn.destroy();
     this.dynamo.destroy();
+    await this.faults?.stop();
     await this.local.stop();
   }
 }
