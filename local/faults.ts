@@ -18,16 +18,17 @@ export type FaultedService = (typeof FAULTED_SERVICES)[number];
 export type FaultKind = 'throttled' | 'unavailable' | 'lost-answer' | 'crash';
 
 /**
- * A fault aimed at chosen requests, beside the random ones. `crash`: the request goes through, then the caller gets
- * an error it does not retry, so its code stops right after that write (a process dying between two writes).
- * `outage`: the request never arrives and the caller gets a 503 every time, more often than it retries.
+ * A fault aimed at chosen requests, beside the random ones: `throttled`, `unavailable` (a 503) and `lost-answer` (a
+ * 500 after the write) as the random ones; `crash`: the request goes through, then the caller gets an error it does
+ * not retry, so its code stops right after that write (a process dying between two writes). An outage longer than
+ * every retry is `unavailable` with a large `times`.
  */
 export interface FaultRule {
   /** `service:Operation`, e.g. `dynamodb:TransactWriteItems`, `iam:PutUserPolicy`. */
   readonly operation: string;
   /** Only requests whose body contains this text. */
   readonly match?: string;
-  readonly effect: 'crash' | 'outage';
+  readonly effect: FaultKind;
   /** How many matching requests it hits. @default 1 */
   readonly times?: number;
 }
@@ -192,7 +193,7 @@ export async function startFaultProxy(target: string, log: (line: string) => voi
     if (rule) {
       counts.considered++;
       ruleHits[ruleIndex] = (ruleHits[ruleIndex] ?? 0) + 1;
-      return rule.effect === 'crash' ? 'crash' : 'unavailable';
+      return rule.effect;
     }
     if (!settings.scope.some((s) => text.includes(s))) return undefined;
     counts.considered++;

@@ -16,6 +16,8 @@ export default async function globalSetup(): Promise<void> {
   const stack = await LocalStack.start({
     // Weekly counters too, so per-principal weekly budgets are tested end to end.
     context: { extraPeriodKinds: ['weekly'] },
+    // The handlers' AWS calls pass a fault proxy, which injects nothing until a suite asks (faults.test.ts).
+    faults: true,
     ...(logFile ? { log: (line: string) => appendFileSync(logFile, `${line}\n`) } : {}),
   });
   const control = await stack.serveControl();

@@ -134,12 +134,25 @@ export async function auditOf(user: string, period: string) {
   return entries;
 }
 
-/** Thresholds alerted for `user` in `period`, by the audit log, in order. */
-export const alertedThresholds = async (user: string, period: string) =>
-  (await auditOf(user, period))
+/**
+ * Thresholds alerted for `user` in `period`, by the audit log: `alerted` as each alert names it (a threshold alerted
+ * twice shows twice), `covered` the distinct thresholds alerted or named as jumped past by an alert (how deliveries
+ * are cut decides which are alerted on their own).
+ */
+export async function alertedThresholds(user: string, period: string) {
+  const alerts = (await auditOf(user, period))
     .filter((e) => e.action === 'threshold.alerted')
-    .map((e) => String((e.details as { threshold?: unknown }).threshold))
-    .sort();
+    .map((e) => e.details as { threshold?: unknown; skipped?: unknown[] });
+  const numeric = (values: unknown[]) => values.map(Number).sort((a, b) => a - b);
+  return {
+    alerted: numeric(alerts.map((a) => a.threshold)),
+    covered: numeric([...new Set(alerts.flatMap((a) => [...(a.skipped ?? []), a.threshold]).map(Number))]),
+  };
+}
+
+/** The alerts SNS must have delivered for `alerted` thresholds and a suspension: one decision each. */
+export const oneDecisionEach = (alerted: readonly number[], suspended: boolean) =>
+  Object.fromEntries([...alerted, ...(suspended ? [100] : [])].map((t) => [String(t), 1]));
 
 /** How often each audit action was appended for `user` in `period`. */
 export async function actionCounts(user: string, period: string): Promise<Record<string, number>> {
