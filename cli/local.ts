@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -19,6 +20,7 @@ import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
 import { ReplayProgress } from './progress';
+import { spendReportOf, writeReport } from './report';
 import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
 import { publishLocalState, withdrawLocalState } from './target';
 
@@ -70,7 +72,12 @@ export interface Summary extends Partial<PeriodSummary> {
   readonly auditEntries: number;
   /** Decisions the workflows wait for when the replay ends, with their signed links (live while --serve runs). */
   readonly approvals: readonly ApprovalLink[];
+  /** The spend report of the latest period (`budgeteer report`), written as one HTML page. */
+  readonly report?: string;
 }
+
+/** Where the replay's spend report is written. */
+export const LOCAL_REPORT_FILE = join(process.cwd(), '.local', 'report.html');
 
 const STEPS = 8;
 /**
@@ -349,7 +356,17 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const approvals = await approvalLinks(documents, target, deployment.environment.SIGNING_SECRET_ARN ?? '');
     const periods = await summarizePeriods(store, previous);
     const latest = periods[periods.length - 1];
-    const summary: Summary = { ...latest, periods, rejected, auditEntries, approvals };
+    const reportFile = latest
+      ? writeReport(LOCAL_REPORT_FILE, await spendReportOf(documents, target, { period: latest.period }))
+      : undefined;
+    const summary: Summary = {
+      ...latest,
+      periods,
+      rejected,
+      auditEntries,
+      approvals,
+      ...(reportFile ? { report: reportFile } : {}),
+    };
     // Written before the summary: whoever reads the summary can use the stack at once.
     if (options.serve) publishLocalState(target, runId);
     if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -486,6 +503,7 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
         : '  The local stack stops now: run with --serve to keep the links working.',
     );
   }
+  if (summary.report) say(`\nSpend report with charts: ${summary.report}`);
   say(`\n${summary.auditEntries} audit entries written. Done in ${seconds.toFixed(1)} s.`);
 }
 

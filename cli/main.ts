@@ -8,6 +8,7 @@ import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
 import { runLocal } from './local';
+import { registerReportCommand } from './report';
 import { registerStatusCommand } from './status';
 
 const program = new Command('budgeteer')
@@ -40,6 +41,7 @@ registerAuditCommands(program);
 registerBudgetCommands(program);
 registerStatusCommand(program);
 registerEnforcementCommands(program);
+registerReportCommand(program);
 
 program
   .command('local')

@@ -60,6 +60,24 @@ export function periodKindOfKey(key: string): PeriodKind | undefined {
   return PERIOD_KINDS.find((kind) => KEY_PATTERNS[kind].test(key));
 }
 
+/** The first instant of the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period. */
+export function periodStartOfKey(key: string): Date | undefined {
+  const kind = periodKindOfKey(key);
+  const end = periodEndOfKey(key);
+  if (!kind || !end) return undefined;
+  const last = new Date(end.getTime() - 1);
+  const y = last.getUTCFullYear();
+  const m = last.getUTCMonth();
+  switch (kind) {
+    case 'monthly':
+      return new Date(Date.UTC(y, m, 1));
+    case 'daily':
+      return new Date(Date.UTC(y, m, last.getUTCDate()));
+    case 'weekly':
+      return new Date(end.getTime() - 7 * 86_400_000);
+  }
+}
+
 /** The first instant after the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period. */
 export function periodEndOfKey(key: string): Date | undefined {
   const kind = periodKindOfKey(key);

@@ -33,6 +33,8 @@ describe('budgeteer on the command line', () => {
     [['budget', 'set', '--period', 'yearly', 'user/alice', '5'], /Allowed choices are monthly, weekly, daily/],
     [['status', '--no-such-option'], /unknown option '--no-such-option'/],
     [['no-such-command'], /unknown command 'no-such-command'/],
+    [['report'], /report needs --html <file> \(or --json\)/],
+    [['report', '--html', 'r.html', '--top', '0'], /--top 0 is not a whole number from 1 to 100/],
   ])('exits 2 with a usage message for %j, as its own usage errors do', (args, message) => {
     const { status, stderr } = budgeteer(...args);
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, invocationLog } from '../fixtures';
@@ -204,6 +204,15 @@ describe('budgeteer local --scenario --budgets --json', () => {
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/d\/[A-Za-z0-9_-]{16}\?e=\d+&s=[A-Za-z0-9_-]{43}$/),
       },
     ]);
+    // The replay's spend report: one page with the summarizer role's chart, its suspension marked on it.
+    const report = JSON.parse(run.stdout).report as string;
+    expect(report).toMatch(/\.local\/report\.html$/);
+    const page = readFileSync(report, 'utf8');
+    expect(page).toContain(`<title>Bedrock spend, ${JSON.parse(run.stdout).period}</title>`);
+    expect(page).toMatch(
+      /Cumulative spend of role\/summarizer-app over [^:]+: \$1\.38 of a \$1\.35 limit, \d+ event\(s\) marked/,
+    );
+    expect(page).toContain('<td class="wrap">suspended</td>');
   });
 });
 
