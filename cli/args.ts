@@ -18,12 +18,17 @@ export class CommandError extends Error {
 const NAME = '[\\w+=,.@-]{1,64}';
 const PRINCIPAL_ID = new RegExp(`^(?:(?:user|role|federated-user)/${NAME}|role/${NAME}/${NAME}|root)$`);
 
+/** Whether `text` is a principal id as the system makes them from ARNs (`user/alice`, `role/app/session`, `root`). */
+export const isPrincipalId = (text: string): boolean => PRINCIPAL_ID.test(text);
+/** Whether `text` is an IAM user, role or session name, which a budgets file may name a principal by. */
+export const isPrincipalName = (text: string): boolean => new RegExp(`^${NAME}$`).test(text);
+
 /** The Budgets key a command-line principal names: a principal id, or `default` / `account`. */
 export function parsePrincipal(text: string): string {
   const word = text.toLowerCase();
   if (word === 'default') return DEFAULT_PRINCIPAL;
   if (word === 'account') return ACCOUNT_PRINCIPAL;
-  if (PRINCIPAL_ID.test(text)) return text;
+  if (isPrincipalId(text)) return text;
   throw new InvalidArgumentError(
     `${JSON.stringify(text)} is not a principal id: use user/<name>, role/<name>, role/<role>/<session> ` +
       '(per-session roles such as AWSReservedSSO_*), federated-user/<name>, root, default or account',

@@ -1,6 +1,8 @@
 import { DEFAULT_PRINCIPAL } from '../shared/budgets';
+import { shown } from '../shared/events/limits';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { MoneyError, parseLimitUsd, toDecimalString } from '../shared/money';
+import { isPrincipalId, isPrincipalName } from './args';
 import { InputFileError, parseJsonFile } from './json-file';
 
 /**
@@ -17,6 +19,13 @@ export function parseBudgetsFile(text: string, file: string): Record<string, str
   }
   return Object.fromEntries(
     Object.entries(raw).map(([key, value]) => {
+      // A key is checked as `budget set` checks its principal: what no principal can be is refused before a run.
+      if (!['default', 'account'].includes(key) && !isPrincipalId(key) && !isPrincipalName(key)) {
+        throw new InputFileError(
+          `${file}: ${shown(key)} is not a principal: use a principal id (user/<name>, role/<name>, ` +
+            'role/<role>/<session>, federated-user/<name>, root), the IAM name it ends with, default or account',
+        );
+      }
       try {
         return [key, toDecimalString(parseLimitUsd(value))];
       } catch (error) {
