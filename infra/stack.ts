@@ -9,6 +9,7 @@ import { Coverage } from './constructs/coverage';
 import { Enforcement } from './constructs/enforcement';
 import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
+import { Operations } from './constructs/operations';
 import { Tables } from './constructs/tables';
 import { Topics } from './constructs/topics';
 
@@ -26,6 +27,7 @@ export class BudgeteerStack extends Stack {
   public readonly administration: Administration;
   public readonly evaluation: Evaluation;
   public readonly coverage: Coverage;
+  public readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
     super(scope, id, props);
@@ -80,6 +82,28 @@ export class BudgeteerStack extends Stack {
         new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [this.tables.budgets.tableArn] }),
       );
     }
+    this.operations = new Operations(this, 'Operations', {
+      functions: {
+        Ingest: this.ingestion.function,
+        Evaluate: this.evaluation.function,
+        Suspend: this.enforcement.function,
+        Approve: this.approvals.function,
+        Admin: this.administration.function,
+        Sweep: this.coverage.function,
+      },
+      deadLetterQueues: {
+        CloudTrail: this.ingestion.cloudTrailDeadLetters,
+        StreamFailures: this.evaluation.streamFailures,
+      },
+      ingestQueue: this.ingestion.cloudTrailQueue,
+      stateMachines: {
+        SuspendPrincipal: this.enforcement.suspendPrincipal,
+        EmergencyStop: this.enforcement.emergencyStop,
+      },
+      alarms: [...this.enforcement.workflowAlarms, this.ingestion.rejectionAlarm],
+    });
+    // Every alarm notifies it: operators subscribe here.
+    new CfnOutput(this, 'OperationsTopicArn', { value: this.operations.topic.topicArn });
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
     new CfnOutput(this, 'UsageTableName', { value: this.tables.usage.tableName });

@@ -13,6 +13,7 @@ import {
   requireEnv,
 } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
+import { sum, toDecimalString } from '../../shared/money';
 import { ingest, type Rejection, rejectionsByKind } from './ingest';
 import { recordsOf } from './sources';
 
@@ -86,6 +87,14 @@ export async function ingestEvent(event: unknown) {
   }
   if (rejected.length > 0) await deadLetter(rejected);
   metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
+  // For the dashboard only (a metric is a double): what is charged stays exact in the ledger.
+  const cost = sum(outcome.charged.map((charge) => charge.costUsd));
+  metrics.addMetric('CostMeteredUsd', MetricUnit.NoUnit, Number(toDecimalString(cost)));
+  // From each call to its charge: how far behind the calls spend is counted (Bedrock's delivery included).
+  const chargedAt = Date.now();
+  for (const { call } of outcome.charged) {
+    metrics.addMetric('CallToChargeLatency', MetricUnit.Milliseconds, chargedAt - Date.parse(call.time));
+  }
   metrics.addMetric('DuplicateCalls', MetricUnit.Count, outcome.duplicates.length);
   metrics.addMetric('ConflictingRecords', MetricUnit.Count, outcome.conflicting.length);
   for (const requestId of outcome.conflicting) {

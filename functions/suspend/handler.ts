@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SSOAdminClient } from '@aws-sdk/client-sso-admin';
 import middy from '@middy/core';
@@ -43,6 +44,13 @@ const enforcer = new Enforcer(
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-suspend' });
+const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'suspend' });
+
+/** Published at once, and only by the steps that count something: most steps have nothing to report. */
+function count(name: 'Suspensions' | 'EnforcementFailures'): void {
+  metrics.addMetric(name, MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+}
 
 /** What a workflow step sends: the step, the workflow's state (`input`) and what the step needs besides. */
 export type SuspendEvent =
@@ -79,8 +87,12 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
   const event = { ...step, input: { ...step.input, executionArn: step.executionArn ?? step.input.executionArn } };
   logger.info('step', { action: event.action, principal: event.input.principal, decisionId: event.input.decisionId });
   switch (event.action) {
-    case 'apply':
-      return enforcer.apply(event.input);
+    case 'apply': {
+      const applied = await enforcer.apply(event.input);
+      // Each deny applied: a principal's suspension, or one principal of an emergency stop.
+      if (applied.outcome === 'applied') count('Suspensions');
+      return applied;
+    }
     case 'await':
       return { waitId: await enforcer.await({ ...event.input, kind: event.kind }, event.taskToken) };
     case 'lift':
@@ -90,6 +102,7 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
     case 'endStop':
       return { lifted: await enforcer.endStop({ ...event.input, ...decisionOf(event.decision) }) };
     case 'failed':
+      count('EnforcementFailures');
       return enforcer.failed({ ...event.input, step: event.step, error: event.error });
   }
 }

@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
@@ -45,10 +47,13 @@ const sweep = new CoverageSweep(
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-sweep' });
+const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'sweep' });
 
 /** Runs on a schedule: charges calls whose invocation log never came (see CoverageSweep). */
 export async function sweepUnmetered() {
   const result = await sweep.run();
+  // Calls CloudTrail saw whose invocation log never came, charged at the estimate (the UnmeteredCalls alarm).
+  metrics.addMetric('UnmeteredCalls', MetricUnit.Count, result.found);
   if (result.found > 0) logger.warn('unmetered calls charged at the estimate', { ...result });
   if (result.unconfirmed.length > 0) {
     logger.warn('spend past the limit still unconfirmed by CloudTrail after the wait', { ...result });
@@ -56,4 +61,4 @@ export async function sweepUnmetered() {
   return result;
 }
 
-export const handler = middy(sweepUnmetered).use(injectLambdaContext(logger));
+export const handler = middy(sweepUnmetered).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -27,6 +27,7 @@ export interface EnforcementProps {
  */
 class Workflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
+  public readonly alarms: cloudwatch.Alarm[];
 
   constructor(
     scope: Construct,
@@ -55,9 +56,11 @@ class Workflow extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-    alarm('Failed', this.stateMachine.metricFailed({ period: Duration.minutes(5) }));
-    alarm('Throttled', this.stateMachine.metricThrottled({ period: Duration.minutes(5) }));
-    alarm('Aborted', this.stateMachine.metricAborted({ period: Duration.minutes(5) }));
+    this.alarms = [
+      alarm('Failed', this.stateMachine.metricFailed({ period: Duration.minutes(5) })),
+      alarm('Throttled', this.stateMachine.metricThrottled({ period: Duration.minutes(5) })),
+      alarm('Aborted', this.stateMachine.metricAborted({ period: Duration.minutes(5) })),
+    ];
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -106,6 +109,8 @@ export class Enforcement extends Construct {
   public readonly emergencyStop: sfn.StateMachine;
   /** Workflows waiting for a decision: the task token, keyed by a short random id, with a TTL. */
   public readonly pending: dynamodb.Table;
+  /** Failed, throttled and aborted executions of either workflow. */
+  public readonly workflowAlarms: cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: EnforcementProps) {
     super(scope, id);
@@ -215,20 +220,17 @@ export class Enforcement extends Construct {
     }
 
     const substitutions = { SuspendFunction: fn.functionArn };
-    this.suspendPrincipal = new Workflow(
+    const suspendPrincipal = new Workflow(
       this,
       'SuspendPrincipal',
       'suspend-principal.asl.json',
       substitutions,
       retention,
-    ).stateMachine;
-    this.emergencyStop = new Workflow(
-      this,
-      'EmergencyStop',
-      'emergency-stop.asl.json',
-      substitutions,
-      retention,
-    ).stateMachine;
+    );
+    const emergencyStop = new Workflow(this, 'EmergencyStop', 'emergency-stop.asl.json', substitutions, retention);
+    this.suspendPrincipal = suspendPrincipal.stateMachine;
+    this.emergencyStop = emergencyStop.stateMachine;
+    this.workflowAlarms = [...suspendPrincipal.alarms, ...emergencyStop.alarms];
     // The workflows call the function by its unqualified ARN: no version or alias needs to be invocable.
     for (const machine of [this.suspendPrincipal, this.emergencyStop]) fn.grantInvokeLatestVersion(machine);
     // A lift or raise that came before the wait began: the await step ends the wait itself. SendTaskSuccess takes

@@ -42,6 +42,8 @@ export const CLOUDTRAIL_BATCH_WINDOW = Duration.seconds(5);
 export class Ingestion extends Construct {
   public readonly function: BudgeteerFunction;
   public readonly cloudTrailQueue: sqs.Queue;
+  /** CloudTrail events ingest failed five times. */
+  public readonly cloudTrailDeadLetters: sqs.Queue;
   public readonly rejectedQueue: sqs.Queue;
   public readonly rule: events.Rule;
   public readonly invocationLogGroup: logs.ILogGroup;
@@ -91,11 +93,11 @@ export class Ingestion extends Construct {
     );
     this.rejectedQueue.grantSendMessages(fn);
 
-    const cloudTrailDlq = new sqs.Queue(this, 'CloudTrailDeadLetters', KEEPING_QUEUE);
+    this.cloudTrailDeadLetters = new sqs.Queue(this, 'CloudTrailDeadLetters', KEEPING_QUEUE);
     this.cloudTrailQueue = new sqs.Queue(this, 'CloudTrailEvents', {
       ...QUEUE_DEFAULTS,
       visibilityTimeout: Duration.seconds(6 * 60),
-      deadLetterQueue: { queue: cloudTrailDlq, maxReceiveCount: 5 },
+      deadLetterQueue: { queue: this.cloudTrailDeadLetters, maxReceiveCount: 5 },
     });
     fn.addEventSource(
       new SqsEventSource(this.cloudTrailQueue, {
