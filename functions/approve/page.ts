@@ -64,6 +64,10 @@ ${body}
 
 const usdText = (amount: Usd) => `${formatUsd(amount)} <small>(${escapeHtml(amount.toFixed())} USD)</small>`;
 
+/** A zero limit is no budget but a principal that may not spend (suspended at its first charged call): said so. */
+const limitText = (limit: Usd) =>
+  limit.eq(0) ? `${usdText(limit)}: may not spend, suspended at its first charged call` : usdText(limit);
+
 function summary(view: ApprovalView): string {
   const { wait } = view;
   const rows: [string, string][] = [
@@ -74,7 +78,7 @@ function summary(view: ApprovalView): string {
     ...(view.principalArn ? ([['ARN', escapeHtml(view.principalArn)]] as [string, string][]) : []),
     ['Period', escapeHtml(wait.period)],
     ['Spend', usdText(view.spendUsd)],
-    [wait.kind === 'suspension' ? 'Limit' : 'Account budget', usdText(view.limitUsd)],
+    [wait.kind === 'suspension' ? 'Limit' : 'Account budget', limitText(view.limitUsd)],
     ['Link expires', escapeHtml(wait.expiresAt)],
   ];
   const models =
@@ -101,7 +105,9 @@ function choicesFor(view: ApprovalView): Choice[] {
       {
         decision: 'raise',
         label: 'Raise the limit',
-        effect: `The limit of ${who} goes up by the amount below (from ${formatUsd(view.limitUsd)}); the deny is removed at once and the 80/90/95% alerts re-arm for the new limit. At the new limit ${who} is suspended again.`,
+        effect: `The limit of ${who} goes up by the amount below (from ${formatUsd(view.limitUsd)}); the deny is removed at once and the 80/90/95% alerts re-arm for the new limit. At the new limit ${who} is suspended again.${
+          view.limitUsd.eq(0) ? ' A share of a zero limit is nothing: type the amount it may spend this period.' : ''
+        }`,
       },
       {
         decision: 'lift',

@@ -89,6 +89,17 @@ export interface ExhaustedNotice {
   readonly executionName?: string;
 }
 
+/**
+ * What was spent against what limit. A zero limit is no budget at all (a principal that may not spend): said so,
+ * rather than as a share of $0.00.
+ */
+function spentAgainstLimit(notice: ExhaustedNotice, who: string): string {
+  if (notice.limit.eq(0)) {
+    return `${who} may not spend on Bedrock (its limit for ${notice.period} is ${formatUsd(notice.limit)}) and was charged ${formatUsd(notice.spend)}`;
+  }
+  return `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`;
+}
+
 /** High severity: a principal or the account reached 100%. */
 export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
   const who = describePrincipal(notice.principal);
@@ -100,13 +111,10 @@ export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
       ? `The emergency stop was started (execution ${notice.executionName}).`
       : `Its suspension was started (execution ${notice.executionName}).`;
   return {
-    subject: `Bedrock budget exhausted: ${who} (${notice.period})`,
-    body: [
-      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`,
-      `(${confirmation(notice.spend, notice.confirmed)}).`,
-      '',
-      action,
-    ].join('\n'),
+    subject: notice.limit.eq(0)
+      ? `Bedrock use by a principal that may not spend: ${who} (${notice.period})`
+      : `Bedrock budget exhausted: ${who} (${notice.period})`,
+    body: [spentAgainstLimit(notice, who), `(${confirmation(notice.spend, notice.confirmed)}).`, '', action].join('\n'),
     attributes: {
       kind: account ? 'emergency-stop' : 'suspension',
       severity: 'critical',
@@ -124,7 +132,7 @@ function awaitingConfirmationMessage(notice: ExhaustedNotice, minutes: number): 
   return {
     subject: `Bedrock budget reached on logged spend, awaiting CloudTrail: ${who} (${notice.period})`,
     body: [
-      `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`,
+      spentAgainstLimit(notice, who),
       `(${confirmation(notice.spend, notice.confirmed)}).`,
       '',
       `Only spend CloudTrail confirmed may ${account ? 'stop the account' : 'suspend it'} here (requireCloudTrailConfirmation),`,

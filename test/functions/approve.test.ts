@@ -1,6 +1,6 @@
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { answer } from '../../functions/approve/approve';
-import { type ApprovalView, OverrideError } from '../../shared/decisions/approvals';
+import { type ApprovalView, OverrideError, raiseOffers } from '../../shared/decisions/approvals';
 import { approvalUrl, checkFormToken, checkLink, formToken, signLink } from '../../shared/decisions/links';
 import { DecisionError, type PendingWait } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
@@ -148,6 +148,23 @@ describe('the approval endpoint', () => {
     expect(result.statusCode).toBe(status);
     expect(String(result.body)).toContain('Nothing was changed');
     expect(approvals.decide).not.toHaveBeenCalled();
+  });
+
+  it('shows a zero limit as a principal that may not spend, and offers no share of it: only a typed amount', async () => {
+    approvals.view.mockResolvedValue({ ...view(), limitUsd: usd('0'), raiseOffers: raiseOffers(usd('0')) });
+
+    const html = String(
+      (await answer(request('GET', { query: { ...Object.fromEntries(url.searchParams), d: 'raise' } }), deps)).body,
+    );
+
+    expect(html).toContain('$0.00 <small>(0 USD)</small>: may not spend, suspended at its first charged call');
+    expect(html).toContain('type the amount it may spend this period');
+    expect(html).toContain('<datalist id="offers"></datalist>');
+    expect(html).toContain(
+      'id="amountUsd" name="amountUsd" inputmode="decimal" autocomplete="off" list="offers" value=""',
+    );
+    expect(html).toContain('Any amount may be typed.');
+    expect(html).not.toMatch(/\$0\.00 \((25|50|100)%\)|Infinity|NaN|9007199254740991/);
   });
 
   it('refuses an unknown id (404) and an expired link (410)', async () => {

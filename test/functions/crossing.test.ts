@@ -64,3 +64,22 @@ describe('rearmedLevel', () => {
     expect(rearmedLevel(usd('91'), usd('100'), [95, 80, 90])).toBe(90);
   });
 });
+
+describe('a zero limit (a principal that may not spend)', () => {
+  it('alerts no threshold, whatever the spend: the suspension at the first charged call is the one notice', () => {
+    expect(at('0.000001', '0')).toBeUndefined();
+    expect(at('500', '0')).toBeUndefined();
+    expect(at('0', '0')).toBeUndefined();
+  });
+
+  it('is exhausted by the first charged call, not before', () => {
+    expect(isExhausted(usd('0'), usd('0'))).toBe(false);
+    expect(isExhausted(usd('0.000001'), usd('0'))).toBe(true);
+  });
+
+  it('arms no threshold in a new generation (lowered to zero), and a raise from zero re-arms above the spend', () => {
+    expect(rearmedLevel(usd('3'), usd('0'), thresholds)).toBe(95);
+    expect(rearmedLevel(usd('0'), usd('0'), thresholds)).toBe(95);
+    expect(rearmedLevel(usd('3'), usd('10'), thresholds)).toBe(0);
+  });
+});

@@ -995,3 +995,31 @@ describe('issue 13: a failure after each step of each decision, then the stream 
     ]);
   });
 });
+
+describe('a zero limit (a principal that may not spend)', () => {
+  it('suspends at the first charged call with one critical notice saying so, and alerts no threshold', async () => {
+    limits['user/zed'] = '0';
+
+    await evaluator().evaluate(counter('user/zed', '0.000015'));
+
+    expect(claims().map((claim) => claim.ExpressionAttributeNames?.['#outbox'])).toEqual([
+      'outbox:suspend|user/zed|2026-11|g0',
+    ]);
+    expect(started()).toHaveLength(1);
+    expect(audit.append.mock.calls.map(([entry]) => entry.action)).toEqual(['suspension.requested']);
+    const [notice] = published();
+    expect(notice?.TopicArn).toBe(targets.criticalTopicArn);
+    expect(notice?.Subject).toBe('Bedrock use by a principal that may not spend: user/zed (2026-11)');
+    expect(notice?.Message).toContain('user/zed may not spend on Bedrock (its limit for 2026-11 is $0.00)');
+    expect(notice?.Message).not.toMatch(/9007199254740991|%/);
+  });
+
+  it('does nothing before a charge: a call that cost nothing is no spend', async () => {
+    limits['user/zed'] = '0';
+
+    await evaluator().evaluate(counter('user/zed', '0'));
+
+    expect(claims()).toEqual([]);
+    expect(published()).toEqual([]);
+  });
+});

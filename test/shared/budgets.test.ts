@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, NumberValue, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BudgetStore } from '../../shared/budgets';
+import { BudgetStore, usedPercent } from '../../shared/budgets';
 import { ACCOUNT_SHARDS } from '../../shared/budgets/keys';
 import { usd } from '../../shared/money';
 
@@ -86,5 +86,17 @@ describe('the account total', () => {
       ['ACCOUNT', '10', 4, 'stopped', 95],
       ['user/alice', '3', 0, 'active', undefined],
     ]);
+  });
+});
+
+describe('the percent of a limit used', () => {
+  it('is exact to two places, rounded down', () => {
+    expect(usedPercent(usd('39.999'), usd('50'))?.toFixed()).toBe('79.99');
+    expect(usedPercent(usd('60'), usd('50'))?.toFixed()).toBe('120');
+  });
+
+  it('has no value under a zero limit (a principal that may not spend), spent or not: never a huge number', () => {
+    expect(usedPercent(usd('0'), usd('0'))).toBeUndefined();
+    expect(usedPercent(usd('0.01'), usd('0'))).toBeUndefined();
   });
 });
