@@ -4,7 +4,7 @@ import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { toDecimalString, usd } from '../shared/money';
 import type { PeriodKind } from '../shared/period';
 import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
-import { alignedTable, dollars, periodNoun } from './format';
+import { alignedTable, dollars, limitMeaning, periodNoun } from './format';
 import { type TargetOptions, targetOptions, withDocuments } from './target';
 
 export interface LimitList {
@@ -26,7 +26,7 @@ export async function listBudgetLimits(store: BudgetStore, deployment: Deploymen
 }
 
 export function formatLimits(list: LimitList): string {
-  const rows = list.limits.map((l) => [l.principal, dollars(usd(l.limitUsd)), l.setBy ?? '', l.setAt ?? '']);
+  const rows = list.limits.map((l) => [l.principal, limitMeaning(l.limitUsd), l.setBy ?? '', l.setAt ?? '']);
   const table =
     rows.length === 0
       ? 'no limits set: every principal has the default\n'

@@ -18,12 +18,22 @@ export function describeSet(result: SetLimitReply): string {
         ? 'the configured default'
         : 'the default';
   const before = result.previousUsd ? dollars(usd(result.previousUsd)) : `not set, ${fallback} applied`;
+  const zero = usd(result.limitUsd).eq(0) ? `${ZERO_MEANS(result.principal)}\n` : '';
   return (
     `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
+    zero +
     `set by ${result.setBy}; audit entry ${result.auditSeq} of ${result.principal} (budget.limit-set)\n` +
     (result.reviewed ? describeReview(result.reviewed) : '')
   );
 }
+
+/** What a zero limit means for the principal (or the default, or the account) it is set for. */
+const ZERO_MEANS = (principal: string) =>
+  principal === ACCOUNT_PRINCIPAL
+    ? 'the account may not spend: every Bedrock call is stopped at the first charged one'
+    : principal === DEFAULT_PRINCIPAL
+      ? 'principals without a limit of their own may not spend: each is suspended at its first charged call'
+      : `${principal} may not spend: suspended at its first charged call`;
 
 /** What a change of the default did to the principals on it that spent this period. */
 function describeReview(reviewed: NonNullable<SetLimitReply['reviewed']>): string {

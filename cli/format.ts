@@ -1,4 +1,4 @@
-import type { Usd } from '../shared/money';
+import { type Usd, usd } from '../shared/money';
 import type { PeriodKind } from '../shared/period';
 
 /** Columns padded to their widest cell; `right` columns (amounts) aligned right. Nothing is cut. */
@@ -24,3 +24,17 @@ export function dollars(amount: Usd): string {
 }
 
 export const periodNoun = (kind: PeriodKind) => ({ monthly: 'month', weekly: 'week', daily: 'day' })[kind];
+
+/** A limit for people: `-` where there is none of the period's kind. */
+export const limitText = (limitUsd: string | null): string => (limitUsd === null ? '-' : dollars(usd(limitUsd)));
+
+/**
+ * The share of its limit a row used: a percent, `blocked` under a zero limit (a principal that may not spend), or
+ * `-` without a limit of the period's kind.
+ */
+export const usedText = (row: { readonly percent: string | null; readonly blocked: boolean }): string =>
+  row.blocked ? 'blocked' : row.percent === null ? '-' : `${row.percent}%`;
+
+/** A limit as `budget list` and `budget set` show it: a zero limit says what it means. */
+export const limitMeaning = (limitUsd: string): string =>
+  usd(limitUsd).eq(0) ? `${dollars(usd(limitUsd))} (blocked: may not spend)` : dollars(usd(limitUsd));

@@ -1,12 +1,11 @@
-import type Big from 'big.js';
 import type { Command } from 'commander';
-import { ACTIVE_STATE, type BudgetStore, DEFAULT_PRINCIPAL } from '../shared/budgets';
+import { ACTIVE_STATE, type BudgetStore, DEFAULT_PRINCIPAL, type LimitRecord, usedPercent } from '../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
-import { percentOf, toDecimalString, usd, ZERO } from '../shared/money';
+import { toDecimalString, type Usd, usd, ZERO } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
 import { CommandError, parsePrincipal } from './args';
 import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
-import { alignedTable, dollars } from './format';
+import { alignedTable, dollars, limitText, usedText } from './format';
 import { type TargetOptions, targetOptions, withDocuments } from './target';
 
 /** `status --principal` named a principal that has neither spend in the period nor a limit: exit 1. */
@@ -23,9 +22,15 @@ export interface StatusRow {
   readonly spendUsd: string;
   /** Of the spend, what CloudTrail confirmed (a sighting of the same call); the rest is only logged. */
   readonly confirmedSpendUsd: string;
-  readonly limitUsd: string;
-  /** Percent of the limit spent, two places, rounded down. */
-  readonly percent: string;
+  /** The limit of the period's kind; null where there is none (the account budgeted monthly, in a weekly report). */
+  readonly limitUsd: string | null;
+  /**
+   * Percent of the limit spent, two places, rounded down; null without a limit of the period's kind, or under a zero
+   * limit (a principal that may not spend: `blocked`).
+   */
+  readonly percent: string | null;
+  /** A zero limit: the principal may not spend (suspended at its first charged call). */
+  readonly blocked: boolean;
   /** The highest threshold alerted this period, or null. */
   readonly alertLevel: number | null;
   readonly alerts: readonly number[];
@@ -77,27 +82,30 @@ export async function budgetStatus(
   const { counters: all, limits } = await store.periodBudgets(period);
   // A weekly (daily) report shows the principals budgeted weekly (daily); every kind's counters exist for everyone.
   const kind = periodKindOfKey(period);
-  const counters = all.filter(
-    (c) => c.principal === ACCOUNT_PRINCIPAL || (limits.get(c.principal)?.periodKind ?? deployment.periodKind) === kind,
-  );
+  const budgetedIn = (principal: string) => kindOfLimit(limits.get(principal), deployment);
+  const counters = all.filter((c) => c.principal === ACCOUNT_PRINCIPAL || budgetedIn(c.principal) === kind);
   const byPrincipal = new Map(counters.map((counter) => [counter.principal, counter]));
-  const row = async (principal: string): Promise<StatusRow & { used: Big }> => {
+  const row = async (principal: string): Promise<StatusRow & { rank: Usd }> => {
     const counter = byPrincipal.get(principal);
     const spend = counter?.spendUsd ?? ZERO;
-    const limit = await store.limitIn(principal, limits);
-    const used = percentOf(spend, limit);
+    // Each row against a limit of the period's own kind: the account's monthly limit says nothing of a week.
+    const limit = budgetedIn(principal) === kind ? await store.limitIn(principal, limits) : undefined;
+    const used = limit === undefined ? undefined : usedPercent(spend, limit);
+    const blocked = limit?.eq(0) ?? false;
     return {
       principal,
       spendUsd: toDecimalString(spend),
       confirmedSpendUsd: toDecimalString(counter?.confirmedSpendUsd ?? ZERO),
-      limitUsd: toDecimalString(limit),
-      percent: used.toFixed(2),
+      limitUsd: limit === undefined ? null : toDecimalString(limit),
+      percent: used === undefined ? null : used.toFixed(2),
+      blocked,
       // A new generation re-arms the level to 0 (below every threshold): no alert in force, as if none was sent.
       alertLevel: counter?.alertLevel ? counter.alertLevel : null,
       alerts: counter?.alerts ?? [],
       state: counter?.state ?? ACTIVE_STATE,
       requests: counter?.requests ?? 0,
-      used,
+      // Blocked principals first: they may not spend at all.
+      rank: blocked ? BLOCKED_RANK : (used ?? ZERO),
     };
   };
   let principals = counters.map((c) => c.principal).filter((p) => p !== ACCOUNT_PRINCIPAL);
@@ -111,28 +119,43 @@ export async function budgetStatus(
           '(see `budgeteer status` for the principals that spent)',
       );
     }
+    const own = budgetedIn(options.principal);
+    if (own !== kind) {
+      throw new UnknownPrincipalError(
+        `${options.principal} is budgeted ${own}, not ${kind}: see \`budgeteer status --principal ` +
+          `${options.principal} --period ${periodKey(own, now)}\``,
+      );
+    }
     principals = [options.principal];
   } else if (options.principal === ACCOUNT_PRINCIPAL) {
     principals = [];
   }
   const rows = await Promise.all(principals.map(row));
-  rows.sort((a, b) => b.used.cmp(a.used) || (a.principal < b.principal ? -1 : 1));
-  const { used: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
-  return { period, principals: rows.map(({ used: _used, ...rest }) => rest), account };
+  rows.sort((a, b) => b.rank.cmp(a.rank) || (a.principal < b.principal ? -1 : 1));
+  const { rank: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
+  return { period, principals: rows.map(({ rank: _rank, ...rest }) => rest), account };
 }
+
+/** Sorts above any percent a limit can have (its digits are bounded: see MAX_LIMIT_DIGITS). */
+const BLOCKED_RANK = usd(`1${'0'.repeat(30)}`);
+
+/** The kind of period a principal (or the account) is budgeted on: its own limit's, else the deployment's. */
+const kindOfLimit = (limit: LimitRecord | undefined, deployment: Deployment): PeriodKind =>
+  limit?.periodKind ?? deployment.periodKind;
 
 export function formatStatus(report: StatusReport, deployment: Deployment): string {
   const cells = (row: StatusRow) => [
     row.principal,
     dollars(usd(row.spendUsd)),
     dollars(usd(row.confirmedSpendUsd)),
-    dollars(usd(row.limitUsd)),
-    `${row.percent}%`,
+    limitText(row.limitUsd),
+    usedText(row),
     row.alertLevel === null ? '-' : `${row.alertLevel}%`,
     row.alerts.length === 0 ? '-' : row.alerts.join(','),
     row.state,
   ];
-  const header = `period ${report.period} (${deployment.periodKind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
+  const kind = periodKindOfKey(report.period) ?? deployment.periodKind;
+  const header = `period ${report.period} (${kind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
   const none = report.principals.length === 0 ? `no principal has spent in ${report.period}\n` : '';
   const table = alignedTable(
     ['principal', 'spend', 'confirmed', 'limit', 'used', 'alert', 'alerts', 'state'],

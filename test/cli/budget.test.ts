@@ -308,6 +308,58 @@ describe('budget list', () => {
   });
 });
 
+describe('a zero limit (a principal that may not spend)', () => {
+  const reply = (principal: string) => ({
+    principal,
+    limitUsd: '0',
+    previousUsd: '20',
+    periodKind: 'monthly' as const,
+    setBy: ADMIN,
+    auditSeq: '000000000002',
+  });
+
+  it('budget set says what it means, for a principal, the default and the account', () => {
+    expect(describeSet(reply('user/zed'))).toBe(
+      'user/zed: limit $0.00 per month (was $20.00)\n' +
+        'user/zed may not spend: suspended at its first charged call\n' +
+        `set by ${ADMIN}; audit entry 000000000002 of user/zed (budget.limit-set)\n`,
+    );
+    expect(describeSet(reply('DEFAULT'))).toContain(
+      'principals without a limit of their own may not spend: each is suspended at its first charged call\n',
+    );
+    expect(describeSet(reply('ACCOUNT'))).toContain('the account may not spend');
+    expect(describeSet({ ...reply('user/amy'), limitUsd: '0.01' })).not.toContain('may not spend');
+  });
+
+  it('budget list shows it as blocked', () => {
+    const table = formatLimits({
+      periodKind: 'monthly',
+      configured: { defaultUsd: '50', accountUsd: '1000' },
+      limits: [{ principal: 'user/zed', limitUsd: '0' }],
+    });
+    expect(table).toMatch(/\nuser\/zed\s+\$0\.00 \(blocked: may not spend\)/);
+  });
+});
+
+describe('budget set default: the principals on it judged again', () => {
+  it('says how many principals that spent this period are judged again now, and how many a run before did', () => {
+    const reply = {
+      principal: 'DEFAULT',
+      limitUsd: '4',
+      previousUsd: '50',
+      periodKind: 'monthly' as const,
+      setBy: ADMIN,
+      auditSeq: '000000000003',
+    };
+    expect(describeSet({ ...reply, reviewed: { period: '2026-11', queued: 1, alreadyQueued: 0 } })).toContain(
+      '1 principal on the default that spent in 2026-11 judged again against it now\n',
+    );
+    expect(describeSet({ ...reply, reviewed: { period: '2026-11', queued: 40, alreadyQueued: 2 } })).toContain(
+      '40 principals on the default that spent in 2026-11 judged again against it now (2 principals queued by an earlier run)\n',
+    );
+  });
+});
+
 describe('status', () => {
   const items = [
     counter('user/alice', '45.10', { alertLevel: n('90'), alerts: [n('80'), n('90')] }),
@@ -340,6 +392,70 @@ describe('status', () => {
     expect(report.period).toBe('2026-W47');
     expect(report.principals.map((row) => [row.principal, row.percent])).toEqual([['user/wes', '80.00']]);
     expect(() => reportPeriod('2026-11-20', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
+  });
+
+  it("shows the account's weekly spend without its monthly limit: no percent of a limit of another kind", async () => {
+    const weekly = [
+      counter('user/wes', '8', { period: '2026-W47' }),
+      counter('ACCOUNT', '11', { period: '2026-W47' }),
+      { ...limitItem('user/wes', '10'), periodKind: 'weekly' },
+    ];
+    ddb.on(ScanCommand).resolves({ Items: weekly });
+
+    const report = await budgetStatus(store, deployment, { period: '2026-W47' }, now);
+
+    expect(report.account).toMatchObject({ spendUsd: '11', limitUsd: null, percent: null, blocked: false });
+    const lines = formatStatus(report, deployment).trimEnd().split('\n');
+    expect(lines[0]).toBe('period 2026-W47 (weekly); alerts at 80, 90, 95%');
+    expect(lines[2]).toMatch(/^user\/wes\s+\$8\.00\s+\$0\.00\s+\$10\.00\s+80\.00%/);
+    expect(lines[3]).toMatch(/^ACCOUNT\s+\$11\.00\s+\$0\.00\s+-\s+-\s+-\s+-\s+active$/);
+  });
+
+  it('shows an account budgeted weekly against its weekly limit, and in a monthly report without one', async () => {
+    const weeklyAccount = { ...limitItem('ACCOUNT', '100'), periodKind: 'weekly' };
+    ddb.on(ScanCommand).resolves({ Items: [counter('ACCOUNT', '11', { period: '2026-W47' }), weeklyAccount] });
+    const week = await budgetStatus(store, deployment, { period: '2026-W47' }, now);
+    expect(week.account).toMatchObject({ limitUsd: '100', percent: '11.00' });
+
+    ddb.on(ScanCommand).resolves({ Items: [counter('ACCOUNT', '40'), weeklyAccount] });
+    const month = await budgetStatus(store, deployment, {}, now);
+    expect(month.account).toMatchObject({ spendUsd: '40', limitUsd: null, percent: null });
+  });
+
+  it('refuses --principal in a report of another kind of period than its budget, naming the period to ask for', async () => {
+    ddb
+      .on(ScanCommand)
+      .resolves({ Items: [limitItem('user/alice', '20'), counter('user/alice', '3', { period: '2026-W47' })] });
+
+    const attempt = budgetStatus(store, deployment, { period: '2026-W47', principal: 'user/alice' }, now);
+
+    await expect(attempt).rejects.toThrow(UnknownPrincipalError);
+    await expect(attempt).rejects.toThrow(
+      'user/alice is budgeted monthly, not weekly: see `budgeteer status --principal user/alice --period 2026-11`',
+    );
+  });
+
+  it('shows a zero limit as blocked, never as a percent, and first: the principal may not spend', async () => {
+    ddb.on(ScanCommand).resolves({
+      Items: [
+        counter('user/zed', '0.01', { state: 'suspended' }),
+        counter('user/alice', '45'),
+        limitItem('user/zed', '0'),
+        limitItem('user/nil', '0'),
+      ],
+    });
+
+    const report = await budgetStatus(store, deployment, {}, now);
+    const nil = await budgetStatus(store, deployment, { principal: 'user/nil' }, now);
+
+    expect(report.principals.map((row) => [row.principal, row.limitUsd, row.percent, row.blocked])).toEqual([
+      ['user/zed', '0', null, true],
+      ['user/alice', '50', '90.00', false],
+    ]);
+    expect(nil.principals).toEqual([expect.objectContaining({ spendUsd: '0', percent: null, blocked: true })]);
+    const text = formatStatus(report, deployment);
+    expect(text).toMatch(/\nuser\/zed\s+\$0\.01\s+\$0\.00\s+\$0\.00\s+blocked\s+-\s+-\s+suspended\n/);
+    expect(text).not.toMatch(/9007199254740991/);
   });
 
   it('reads the period counters and limits in one consistent scan', async () => {
@@ -381,6 +497,7 @@ describe('status', () => {
       confirmedSpendUsd: '17.5',
       limitUsd: '1000',
       percent: '7.64',
+      blocked: false,
       alertLevel: null,
       alerts: [],
       state: 'active',

@@ -55,6 +55,7 @@ describe('budget administration on the local stack', () => {
       confirmedSpendUsd: '0',
       limitUsd: '12.5',
       percent: '84.00',
+      blocked: false,
       alertLevel: 80,
       alerts: [80],
       state: 'active',
