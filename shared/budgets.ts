@@ -107,6 +107,9 @@ export interface PeriodBudgets {
   readonly limits: ReadonlyMap<string, LimitRecord>;
 }
 
+/** Limit items as read, by principal key (see `BudgetStore.budgetOf`). */
+export type LimitItemMemo = Map<string, Promise<LimitRecord | undefined>>;
+
 /** The limit item changed between reading it and replacing it: someone else set it meanwhile. */
 export class LimitChangedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -221,14 +224,27 @@ export class BudgetStore {
     }
   }
 
-  /** The limit in force for a principal: its own, else the run-time default, else the configured one. */
-  /** The limit in force and, when the principal's own limit names one, the kind of period it is for. */
-  async budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
-    const own = await this.ownLimit(principal);
+  /**
+   * The limit in force (the principal's own, else the run-time default, else the configured one) and, when the
+   * principal's own limit names one, the kind of period it is for.
+   * @param memo limit items read before, shared by the calls given the same memo: a stream batch judging many
+   *   principals on the default (all of them, after the default changed) reads the DEFAULT item once, not once each.
+   */
+  async budgetOf(principal: string, memo?: LimitItemMemo): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
+    const read = (key: string) => {
+      if (!memo) return this.ownLimit(key);
+      let item = memo.get(key);
+      if (!item) {
+        item = this.ownLimit(key);
+        memo.set(key, item);
+      }
+      return item;
+    };
+    const own = await read(principal);
     if (own) return { limitUsd: own.limitUsd, ...(own.periodKind ? { periodKind: own.periodKind } : {}) };
     return {
-      limitUsd: await this.resolveLimit(principal, (key) =>
-        key === principal ? Promise.resolve(undefined) : this.limitItem(key),
+      limitUsd: await this.resolveLimit(principal, async (key) =>
+        key === principal ? undefined : (await read(key))?.limitUsd,
       ),
     };
   }

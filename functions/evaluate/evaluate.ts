@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type BudgetStore, decimalOf, topModels } from '../../shared/budgets';
+import { type BudgetStore, decimalOf, type LimitItemMemo, topModels } from '../../shared/budgets';
 import { ATTRIBUTES, type ConflictItem, KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
 import {
   type Effects,
@@ -104,6 +104,8 @@ export class Evaluator {
   private readonly now: () => Date;
   private readonly outbox: Outbox;
   private readonly budgets = new Map<string, Promise<{ limitUsd: Usd; periodKind?: PeriodKind }>>();
+  /** Limit items this batch read (DEFAULT once for every principal on it). */
+  private readonly limitItems: LimitItemMemo = new Map();
   private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
   /** Periods whose account total this batch has judged already (see `evaluate`). */
   private readonly accountsJudged = new Set<string>();
@@ -119,6 +121,7 @@ export class Evaluator {
   /** Limits and the account's state are read once per batch: a change arrives as its own record. */
   startBatch(): void {
     this.budgets.clear();
+    this.limitItems.clear();
     this.accounts.clear();
     this.accountsJudged.clear();
   }
@@ -130,12 +133,15 @@ export class Evaluator {
       case 'unknown-model':
         return this.unknownModel(item);
       case 'default-limit':
-        // What this batch read of it before is stale; a principal's own limit item is what re-judges it.
-        this.budgets.delete(parsed.principal);
+        // What this batch read of it before is stale. Its change queues every counter on it to be judged again
+        // (shared/admin/default-review.ts): each of those records re-judges its principal.
+        this.budgets.clear();
+        this.limitItems.delete(parsed.principal);
         return;
       case 'limit': {
         // The limit changed: what this batch read of it before is stale.
         this.budgets.delete(parsed.principal);
+        this.limitItems.delete(parsed.principal);
         // A new limit counts at once: re-evaluate the principal's current period against it.
         if (parsed.principal !== ACCOUNT_PRINCIPAL && parsed.principal.includes('#')) return;
         const kind = (await this.budgetOf(parsed.principal)).periodKind ?? this.config.periodKind;
@@ -173,7 +179,7 @@ export class Evaluator {
   private budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
     let budget = this.budgets.get(principal);
     if (!budget) {
-      budget = this.deps.budgets.budgetOf(principal);
+      budget = this.deps.budgets.budgetOf(principal, this.limitItems);
       this.budgets.set(principal, budget);
     }
     return budget;

@@ -1023,3 +1023,27 @@ describe('a zero limit (a principal that may not spend)', () => {
     expect(published()).toEqual([]);
   });
 });
+
+describe('limits read once per batch', () => {
+  it('shares one memo of limit items across a batch (DEFAULT read once), a new one per batch, and drops it on a DEFAULT change', async () => {
+    budgets.budgetOf.mockClear();
+    const judge = evaluator();
+    judge.startBatch();
+    await judge.evaluate(counter('user/ann', '1'));
+    await judge.evaluate(counter('user/bob', '1'));
+    const [first, second] = budgets.budgetOf.mock.calls.map((call) => (call as unknown[])[1]);
+    expect(first).toBeInstanceOf(Map);
+    expect(second).toBe(first);
+
+    (first as Map<string, unknown>).set('DEFAULT', Promise.resolve(undefined));
+    await judge.evaluate({ principal: 'DEFAULT', period: 'LIMIT', limitUsd: new NumberValue('4') });
+    expect((first as Map<string, unknown>).has('DEFAULT')).toBe(false);
+    // The budgets read before the change are read again: ann is judged against the new default.
+    budgets.budgetOf.mockClear();
+    await judge.evaluate(counter('user/ann', '1'));
+    expect(budgets.budgetOf).toHaveBeenCalledWith('user/ann', first);
+
+    judge.startBatch();
+    expect((first as Map<string, unknown>).size).toBe(0);
+  });
+});

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, NumberValue, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, NumberValue, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BudgetStore, usedPercent } from '../../shared/budgets';
+import { BudgetStore, type LimitItemMemo, usedPercent } from '../../shared/budgets';
 import { ACCOUNT_SHARDS } from '../../shared/budgets/keys';
 import { usd } from '../../shared/money';
 
@@ -98,5 +98,34 @@ describe('the percent of a limit used', () => {
   it('has no value under a zero limit (a principal that may not spend), spent or not: never a huge number', () => {
     expect(usedPercent(usd('0'), usd('0'))).toBeUndefined();
     expect(usedPercent(usd('0.01'), usd('0'))).toBeUndefined();
+  });
+});
+
+describe('the limit in force', () => {
+  beforeEach(() => {
+    ddb.on(GetCommand).resolves({});
+    ddb.on(GetCommand, { Key: { principal: 'DEFAULT', period: 'LIMIT' } }).resolves({
+      Item: { principal: 'DEFAULT', period: 'LIMIT', limitUsd: n('4') },
+    });
+    ddb.on(GetCommand, { Key: { principal: 'user/own', period: 'LIMIT' } }).resolves({
+      Item: { principal: 'user/own', period: 'LIMIT', limitUsd: n('9'), periodKind: 'weekly' },
+    });
+  });
+  const reads = (principal: string) =>
+    ddb.commandCalls(GetCommand).filter((call) => call.args[0].input.Key?.principal === principal).length;
+
+  it('is the own limit with its kind, else the run-time default', async () => {
+    expect(await store.budgetOf('user/own')).toEqual({ limitUsd: usd('9'), periodKind: 'weekly' });
+    expect(await store.budgetOf('user/ann')).toEqual({ limitUsd: usd('4') });
+  });
+
+  it('reads DEFAULT once for every principal on it that shares a memo (a stream batch), not once each', async () => {
+    const memo: LimitItemMemo = new Map();
+    for (const principal of ['user/ann', 'user/bob', 'user/cat']) {
+      expect((await store.budgetOf(principal, memo)).limitUsd.toFixed()).toBe('4');
+    }
+    expect(reads('DEFAULT')).toBe(1);
+    await store.budgetOf('user/dan');
+    expect(reads('DEFAULT')).toBe(2);
   });
 });
