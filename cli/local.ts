@@ -10,10 +10,10 @@ import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
 import type { AdminRequest } from '../shared/admin/requests';
 import { ONCE_PREFIX } from '../shared/audit/log';
-import { BudgetStore } from '../shared/budgets';
+import { BudgetStore, usedPercent } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
-import { formatUsd, percentOf, toDecimalString, type Usd, usd } from '../shared/money';
+import { formatUsd, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey } from '../shared/period';
 import { callAdmin } from './admin-client';
 import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
@@ -45,6 +45,7 @@ interface ReplayItem {
 interface SummaryRow {
   readonly spendUsd: string;
   readonly limitUsd: string;
+  /** Percent of the limit used, two places; `blocked` under a zero limit (the principal may not spend). */
   readonly percent: string;
   readonly alerts: readonly number[];
   /** `active` or `suspended` for a principal; `active` or `stopped` for the account. */
@@ -234,7 +235,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           const limit = await store.limitOf(principal);
           const delta = formatUsd(spend.minus(before.get(principal)?.spend ?? 0), 4);
           say(
-            `  ${stamp}  ${label}${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${percentOf(spend, limit).toFixed(2).padStart(7)}%`,
+            `  ${stamp}  ${label}${principal.padEnd(width)} +${delta.padStart(9)}  ${formatUsd(spend).padStart(9)} of ${formatUsd(limit).padEnd(9)} ${shownPercent(percentUsed(spend, limit)).padStart(8)}`,
           );
         }
         previous.set(period, counters);
@@ -459,7 +460,7 @@ async function summarize(
     return {
       spendUsd: toDecimalString(spend),
       limitUsd: toDecimalString(limit),
-      percent: percentOf(spend, limit).toFixed(2),
+      percent: percentUsed(spend, limit),
       alerts: counter?.alerts ?? [],
       state,
       ...(state === 'suspended' ? { reason: ownState === 'suspended' ? 'budget' : 'emergency-stop' } : {}),
@@ -477,7 +478,7 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
   const width = Math.max(20, ...summary.periods.flatMap((s) => s.principals.map((p) => p.principal.length)));
   const line = (name: string, row: SummaryRow) =>
     say(
-      `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${`${row.percent}%`.padStart(8)}  ${row.state.padEnd(10)} ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
+      `  ${name.padEnd(width)} ${formatUsd(usd(row.spendUsd)).padStart(10)} ${formatUsd(usd(row.limitUsd)).padStart(10)} ${shownPercent(row.percent).padStart(8)}  ${row.state.padEnd(10)} ${row.alerts.map((t) => `${t}%`).join(' ') || '-'}`,
     );
   for (const period of summary.periods) {
     say(`\nSummary for ${period.period}`);
@@ -528,3 +529,7 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
   return out;
 }
+
+/** The percent of a limit used, two places, or `blocked` for a zero limit (no share of it: see usedPercent). */
+const percentUsed = (spend: Usd, limit: Usd) => usedPercent(spend, limit)?.toFixed(2) ?? 'blocked';
+const shownPercent = (percent: string) => (percent === 'blocked' ? percent : `${percent}%`);

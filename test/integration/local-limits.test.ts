@@ -11,15 +11,20 @@ describe('budgeteer local on input over AWS limits', () => {
   it('rejects a record whose principal no DynamoDB key can hold, counts the one beside it, and warns of a typo', () => {
     const dir = mkdtempSync(join(tmpdir(), 'budgeteer-limits-'));
     const alice = 'arn:aws:iam::111122223333:user/alice';
+    const zed = 'arn:aws:iam::111122223333:user/zed';
     const huge = `arn:aws:iam::111122223333:user/${'a'.repeat(3000)}`;
     const at = new Date(Date.now() - 60_000).toISOString();
     writeFileSync(
       join(dir, 'events.jsonl'),
-      `${[invocationLog('r-huge', huge, { timestamp: at }), invocationLog('r-alice', alice, { timestamp: at })]
+      `${[
+        invocationLog('r-huge', huge, { timestamp: at }),
+        invocationLog('r-alice', alice, { timestamp: at }),
+        invocationLog('r-zed', zed, { timestamp: at }),
+      ]
         .map((line) => JSON.stringify(line))
         .join('\n')}\n`,
     );
-    writeFileSync(join(dir, 'budgets.json'), JSON.stringify({ alice: '1', 'user/typo-nobody': '5' }));
+    writeFileSync(join(dir, 'budgets.json'), JSON.stringify({ alice: '1', zed: '0', 'user/typo-nobody': '5' }));
 
     const run = spawnSync(
       BIN,
@@ -34,7 +39,11 @@ describe('budgeteer local on input over AWS limits', () => {
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     // 1000 x $0.25/M + 100 x $1.25/M
-    expect(summary.principals).toEqual([expect.objectContaining({ principal: 'user/alice', spendUsd: '0.000375' })]);
+    // A zero limit: zed may not spend, shown as blocked (never as a percent of zero).
+    expect(summary.principals).toEqual([
+      expect.objectContaining({ principal: 'user/alice', spendUsd: '0.000375', percent: '0.03' }),
+      expect.objectContaining({ principal: 'user/zed', spendUsd: '0.000375', limitUsd: '0', percent: 'blocked' }),
+    ]);
     expect(summary.rejected).toEqual([
       {
         line: 1,
