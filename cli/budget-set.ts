@@ -74,7 +74,7 @@ export function registerBudgetSet(budget: Command): void {
   ).action(async (principal: string, limitUsd: Usd, options: SetOptions) => {
     const target = await resolveTarget(options);
     try {
-      checkPeriodKind(options.period, deploymentOf(target));
+      checkPeriodKind(options.period, deploymentOf(target), principal);
     } catch (error) {
       if (error instanceof AdminError) throw new CommandError(error.message);
       throw error;

@@ -24,9 +24,23 @@ export interface PeriodSettings {
   readonly extraPeriodKinds: readonly PeriodKind[];
 }
 
-/** The kind of period a limit is set for: the deployment's own, or one it keeps counters for. */
-export function checkPeriodKind(requested: string | undefined, deployment: PeriodSettings): PeriodKind {
+/**
+ * The kind of period a limit is set for: the deployment's own, or one it keeps counters for. The default's is the
+ * deployment's own: principals without a limit of their own are budgeted on it, so a default of another kind would
+ * be stored and never applied.
+ */
+export function checkPeriodKind(
+  requested: string | undefined,
+  deployment: PeriodSettings,
+  principal?: string,
+): PeriodKind {
   if (requested === undefined || requested === deployment.periodKind) return deployment.periodKind;
+  if (principal === DEFAULT_PRINCIPAL) {
+    throw new AdminError(
+      `--period ${requested}: the default applies to principals budgeted ${deployment.periodKind}, the ` +
+        `deployment's period; give a principal a ${requested} limit of its own instead`,
+    );
+  }
   if ((deployment.extraPeriodKinds as readonly string[]).includes(requested)) return requested as PeriodKind;
   throw new AdminError(
     `--period ${requested}: this deployment budgets ${deployment.periodKind} periods and keeps no ${requested} ` +
@@ -75,16 +89,8 @@ export async function setBudgetLimit(
   /** Judges the principals on the default again when `default` changes; without it they are at their next spend. */
   reviewer?: Pick<DefaultLimitReview, 'review'>,
 ): Promise<SetLimitResult> {
-  const periodKind = checkPeriodKind(request.period, deployment);
   const { principal, limitUsd, actor } = request;
-  if (principal === DEFAULT_PRINCIPAL && periodKind !== deployment.periodKind) {
-    // Principals without a limit of their own are budgeted on the deployment's period: a default of another kind
-    // would be stored and never applied.
-    throw new AdminError(
-      `--period ${periodKind}: the default applies to principals budgeted ${deployment.periodKind}, the ` +
-        `deployment's period; give a principal a ${periodKind} limit of its own instead`,
-    );
-  }
+  const periodKind = checkPeriodKind(request.period, deployment, principal);
   const previous = await store.ownLimit(principal);
   let audit: StoredEntry;
   try {

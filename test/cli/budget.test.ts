@@ -688,6 +688,14 @@ describe('command line', () => {
     expect(fetchMock).not.toHaveBeenCalled();
   });
 
+  it('refuses a default of another kind than the deployment budgets its principals on (main exits 2), sending nothing', async () => {
+    await expect(run('budget', 'set', 'default', '20', '--period', 'weekly')).rejects.toThrow(
+      /--period weekly: the default applies to principals budgeted monthly/,
+    );
+    await expect(run('budget', 'set', 'default', '20', '--period', 'weekly')).rejects.toThrow(CommandError);
+    expect(fetchMock).not.toHaveBeenCalled();
+  });
+
   it('refuses a bad amount before reaching AWS', async () => {
     await expect(run('budget', 'set', 'user/alice', '1e3')).rejects.toThrow(/not 1e3/);
     await expect(run('budget', 'set', 'user/alice', '10.1234567')).rejects.toThrow(/at most 6 decimal places/);
