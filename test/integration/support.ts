@@ -3,7 +3,12 @@ import { gzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetUserPolicyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { FaultCounts, FaultSettings } from '../../local/faults';
 
@@ -114,24 +119,42 @@ export async function item(table: string, key: Record<string, string>) {
   return Item;
 }
 
-/** Looks through the rejected-records queue (leaving it as it is) for entries `keep` selects. */
-export async function rejectedRecords(keep: (entry: { recordId: string; error: string; body: string }) => boolean) {
-  const kept = new Map<string, { recordId: string; error: string; body: string }>();
-  // Other tests share the queue: look at it a bounded number of times, messages stay for their owners.
-  for (let attempt = 0; attempt < 20; attempt++) {
+/**
+ * Every message a queue holds now, left as it was for the other suites sharing it: each is received once (hidden
+ * while the walk goes on, so the next receive brings others; receiving with no visibility timeout brought the same
+ * first ten every time) and made visible again at the end.
+ */
+export async function walkQueue(queueUrl: string): Promise<Message[]> {
+  const seen: Message[] = [];
+  for (;;) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: output('RejectedQueueUrl'),
+        QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
-        VisibilityTimeout: 0,
+        VisibilityTimeout: 30,
+        MessageAttributeNames: ['All'],
       }),
     );
-    for (const message of Messages) {
-      const entry = JSON.parse(message.Body ?? '{}');
-      if (keep(entry)) kept.set(message.MessageId ?? '', entry);
-    }
+    if (Messages.length === 0) break;
+    seen.push(...Messages);
   }
-  return [...kept.values()];
+  for (let i = 0; i < seen.length; i += 10) {
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: seen
+          .slice(i, i + 10)
+          .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
+      }),
+    );
+  }
+  return seen;
+}
+
+/** The entries of the rejected-records queue that `keep` selects (the queue is left as it is). */
+export async function rejectedRecords(keep: (entry: { recordId: string; error: string; body: string }) => boolean) {
+  const entries = (await walkQueue(output('RejectedQueueUrl'))).map((m) => JSON.parse(m.Body ?? '{}'));
+  return entries.filter(keep) as { recordId: string; error: string; body: string }[];
 }
 
 /**
