@@ -405,7 +405,7 @@ export function expandDocument(body: unknown, id: string, trusted?: TrustedSourc
 
 /**
  * A log event message that could not be read as a record, kept with why: a class of its own, so no JSON document
- * can pass for one, and it serialises to its text for the rejected-records queue.
+ * can pass for one. It serialises to its text, as the message was (the rejected-records queue, a local replay).
  */
 export class UnreadableMessage {
   constructor(
@@ -413,6 +413,10 @@ export class UnreadableMessage {
     readonly reason: string,
     readonly text: string,
   ) {}
+
+  toJSON(): string {
+    return this.text;
+  }
 }
 
 function messageBody(text: string): unknown {
