@@ -78,6 +78,11 @@ export class LocalStack {
   private readonly cloudTrailBatchSize: number;
   /** The mapping's MaximumBatchingWindowInSeconds, in ms: how long a batch may wait to fill up. */
   private readonly cloudTrailBatchWindowMs: number;
+  /**
+   * The queue's VisibilityTimeout, in s, which the mapping receives with as in AWS: a shorter one lets a message
+   * received early in a slow gathering come back into the same batch (a busy machine then changed the batches).
+   */
+  private readonly cloudTrailVisibilitySeconds: number;
   /** While settle() runs, a gathering batch closes as soon as the queue is empty (the window's time has passed). */
   private settling = 0;
   /** PutEvents calls being written to the queue: in AWS their events land at once, so no window closes meanwhile. */
@@ -104,8 +109,11 @@ export class LocalStack {
     if (!ingest) throw new Error(`the template has no function for ${INGEST_ENTRY}`);
     this.ingestName = ingest.name;
     this.cloudTrailQueueUrl = this.output('CloudTrailQueueUrl');
-    this.cloudTrailQueueArn =
-      deployment.find('AWS::SQS::Queue', (q) => q.physicalId === this.cloudTrailQueueUrl).arn ?? '';
+    const queue = deployment.find('AWS::SQS::Queue', (q) => q.physicalId === this.cloudTrailQueueUrl);
+    this.cloudTrailQueueArn = queue.arn ?? '';
+    this.cloudTrailVisibilitySeconds = Number(
+      template.Resources?.[queue.logicalId]?.Properties?.VisibilityTimeout ?? 30,
+    );
     const mapping = Object.values(template.Resources ?? {}).find(
       (r) =>
         r.Type === 'AWS::Lambda::EventSourceMapping' &&
@@ -230,7 +238,7 @@ export class LocalStack {
         new ReceiveMessageCommand({
           QueueUrl: this.cloudTrailQueueUrl,
           MaxNumberOfMessages: Math.min(10, this.cloudTrailBatchSize - messages.length),
-          VisibilityTimeout: 30,
+          VisibilityTimeout: this.cloudTrailVisibilitySeconds,
         }),
       );
       if (Messages.length > 0) {
