@@ -40,11 +40,15 @@ export async function crossingLatencies(stack: LocalStack, crossing: Crossing): 
     configuredDefault: usd('50'),
     configuredAccount: usd('1000000'),
   });
-  const latencies: number[] = [];
-  for (let i = 0; i < crossing.samples; i++) {
-    const name = `${crossing.prefix}-${Date.now()}-${i}`;
+  // Every sample's principal and limit first, then one crossing at a time, each from a stack at rest.
+  const stamp = Date.now();
+  const names = Array.from({ length: crossing.samples }, (_, i) => `${crossing.prefix}-${stamp}-${i}`);
+  for (const name of names) {
     await crossing.prepare?.(name);
     await store.setLimit(`user/${name}`, usd('15'), 'system:bench');
+  }
+  const latencies: number[] = [];
+  for (const name of names) {
     await stack.settle();
     const started = performance.now();
     const call = {
@@ -65,7 +69,7 @@ export async function crossingLatencies(stack: LocalStack, crossing: Crossing): 
     ]);
     while (!(await crossing.arrived(name))) await new Promise((resolve) => setTimeout(resolve, 5));
     latencies.push(performance.now() - started);
-    crossing.progress(i + 1);
+    crossing.progress(latencies.length);
   }
   return latencies;
 }
