@@ -6,9 +6,11 @@
  *   significant digits + 1; binary: bytes; boolean and null: 1; list and map: 3 + each element + 1 per element);
  * - a write costs 1 unit per started KB of the larger of the item before and after; in a transaction, 2 units
  *   (every action: Put, Update, Delete and ConditionCheck);
- * - a global secondary index (projection ALL) costs 1 unit per started KB for an item entering or leaving it, 2 for
- *   one that changes in it; these are counted at the standard rate, not doubled, as the index is updated
- *   asynchronously outside the transaction (an assumption: AWS documents no doubling for index writes).
+ * - a global secondary index costs 1 unit per started KB of the projected item for an item entering or leaving
+ *   it, 2 for one that moves to another index key, 1 for one that stays under its key while an attribute the index
+ *   projects changes, none otherwise (a keys-only index is not written when only other attributes change); these
+ *   are counted at the standard rate, not doubled, as the index is updated asynchronously outside the transaction
+ *   (an assumption: AWS documents no doubling for index writes).
  */
 import { type AttributeValue, BatchGetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 
@@ -47,6 +49,36 @@ export const itemSize = (item: Item | undefined): number =>
 export const writeUnits = (before: number, after: number, transactional: boolean) =>
   Math.max(1, Math.ceil(Math.max(before, after) / 1024)) * (transactional ? 2 : 1);
 
+/** A global secondary index as DescribeTable gives it: its key attributes and what it projects. */
+export interface IndexShape {
+  readonly keys: readonly string[];
+  readonly projection: 'ALL' | 'KEYS_ONLY' | 'INCLUDE';
+  /** INCLUDE's non-key attributes. */
+  readonly include?: readonly string[];
+  /** The table's own key attributes, which every index projects. */
+  readonly tableKeys: readonly string[];
+}
+
+/** The part of an item an index holds (undefined when the item is not in it: a key attribute missing). */
+function projected(index: IndexShape, item: Item | undefined): Item | undefined {
+  if (!item || !index.keys.every((name) => item[name])) return undefined;
+  if (index.projection === 'ALL') return item;
+  const names = new Set([...index.keys, ...index.tableKeys, ...(index.include ?? [])]);
+  return Object.fromEntries(Object.entries(item).filter(([name]) => names.has(name)));
+}
+
+/** Write units an index consumes when an item changes from `old` to `now` (see the rules above). */
+export function indexWriteUnits(index: IndexShape, old: Item | undefined, now: Item | undefined): number {
+  const [was, is] = [projected(index, old), projected(index, now)];
+  if (!was && !is) return 0;
+  const sameKeys = index.keys.every((name) => JSON.stringify(old?.[name]) === JSON.stringify(now?.[name]));
+  if (was && is && sameKeys) {
+    return JSON.stringify(was) === JSON.stringify(is) ? 0 : writeUnits(itemSize(was), itemSize(is), false);
+  }
+  // Moving to another key deletes and puts; leaving deletes; entering puts.
+  return (was ? writeUnits(itemSize(was), 0, false) : 0) + (is ? writeUnits(0, itemSize(is), false) : 0);
+}
+
 interface KeyedWrite {
   readonly table: string;
   readonly key: Item;
@@ -81,8 +113,8 @@ export function meterWrites(
   client: DynamoDBClient,
   reader: DynamoDBClient,
   keyNames: (table: string) => readonly string[],
-  /** Each global secondary index's key attributes: an item is in the index when it has them all. */
-  indexKeys: (table: string) => readonly (readonly string[])[],
+  /** Each global secondary index of a table: an item is in an index when it has all its key attributes. */
+  indexes: (table: string) => readonly IndexShape[],
   record: (write: MeteredWrite) => void,
 ): void {
   const keyOf = (table: string, item: Item | undefined): Item =>
@@ -149,17 +181,7 @@ export function meterWrites(
         items: writes.map((write) => {
           const [old, now] = [before.get(idOf(write)), after.get(idOf(write))];
           const [was, is] = [itemSize(old), itemSize(now)];
-          let index = 0;
-          for (const names of indexKeys(write.table)) {
-            const inIndex = (item: Item | undefined) => item !== undefined && names.every((name) => item[name]);
-            const sameKeys = names.every((name) => JSON.stringify(old?.[name]) === JSON.stringify(now?.[name]));
-            // Staying under the same index key is one index write; moving or leaving deletes, entering puts.
-            if (inIndex(old) && inIndex(now) && sameKeys) index += writeUnits(was, is, false);
-            else {
-              if (inIndex(old)) index += writeUnits(was, 0, false);
-              if (inIndex(now)) index += writeUnits(0, is, false);
-            }
-          }
+          const index = indexes(write.table).reduce((sum, shape) => sum + indexWriteUnits(shape, old, now), 0);
           return {
             table: write.table,
             writeUnits: writeUnits(was, is, transactional) + index,

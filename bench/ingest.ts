@@ -15,7 +15,7 @@ import { CLOUDTRAIL_BATCH_SIZE } from '../infra/constructs/ingestion';
 import type { LocalStack } from '../local/stack';
 import { dynamo } from '../shared/clients';
 import { cloudTrailEvent, invocationLog } from '../test/fixtures';
-import { meterWrites } from './capacity';
+import { type IndexShape, meterWrites } from './capacity';
 
 export interface RouteCost {
   readonly requests: number;
@@ -76,7 +76,7 @@ let phase = emptyPhase();
 let usageTable = '';
 let installed = false;
 
-function install(stack: LocalStack, keys: Map<string, string[]>, indexes: Map<string, string[][]>): void {
+function install(stack: LocalStack, keys: Map<string, string[]>, indexes: Map<string, IndexShape[]>): void {
   usageTable = stack.output('UsageTableName');
   if (installed) return;
   installed = true;
@@ -152,14 +152,19 @@ async function invokeAsTheMappingDoes(stack: LocalStack, events: readonly unknow
 export async function measureIngestCost(stack: LocalStack, options: IngestCostOptions): Promise<IngestCost[]> {
   const reader = new DynamoDBClient(stack.local.clientConfig);
   const keys = new Map<string, string[]>();
-  const indexes = new Map<string, string[][]>();
+  const indexes = new Map<string, IndexShape[]>();
   const names = (schema: { AttributeName?: string }[] = []) => schema.map((k) => k.AttributeName ?? '');
   for (const table of [stack.output('UsageTableName'), stack.output('BudgetsTableName')]) {
     const { Table } = await reader.send(new DescribeTableCommand({ TableName: table }));
     keys.set(table, names(Table?.KeySchema));
     indexes.set(
       table,
-      (Table?.GlobalSecondaryIndexes ?? []).map((index) => names(index.KeySchema)),
+      (Table?.GlobalSecondaryIndexes ?? []).map((index) => ({
+        keys: names(index.KeySchema),
+        projection: (index.Projection?.ProjectionType ?? 'ALL') as IndexShape['projection'],
+        include: index.Projection?.NonKeyAttributes ?? [],
+        tableKeys: names(Table?.KeySchema),
+      })),
     );
   }
   reader.destroy();
