@@ -38,7 +38,8 @@ it.each([
     });
     await page.goto(`file://${file}`);
 
-    const layout = await page.evaluate(() => ({
+    // A string, evaluated in the page: this project's TypeScript has no DOM types.
+    const layout = (await page.evaluate(`({
       overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
       charts: [...document.querySelectorAll('svg')].map((svg) => {
         const box = svg.getBoundingClientRect();
@@ -46,7 +47,12 @@ it.each([
       }),
       tables: document.querySelectorAll('table').length,
       lines: document.querySelectorAll('path.spend').length,
-    }));
+    })`)) as {
+      overflow: number;
+      charts: { width: number; height: number; label: string | null }[];
+      tables: number;
+      lines: number;
+    };
     await page.screenshot({ path: join(SCREENSHOTS, `report-${name}.png`), fullPage: true });
 
     expect(requests).toEqual([]); // self-contained: nothing fetched
