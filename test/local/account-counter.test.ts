@@ -190,8 +190,11 @@ describe('the account total under concurrent ingest transactions', () => {
     // every transaction and its retries.
     expect(sharded.failedBatches).toBe(0);
     expect(sharded.charged.toFixed()).not.toBe('0');
-    // At worst every writer that drew a shard another holds meets it once before moving (16 of 50 for these seeds).
-    expect(sharded.conflicts.account).toBeLessThanOrEqual(WRITERS / 2);
+    // A writer that drew a shard another holds meets it and moves; the move may land on another held shard, the
+    // more often the more transactions overlap (the machine's load): 10-16 of 50 alone, 29 beside other suites. So
+    // fewer than one per writer, and a tenth of the single item's at most, which meets one per writer and more.
+    expect(sharded.conflicts.account).toBeLessThan(WRITERS);
+    expect(sharded.conflicts.account * 10).toBeLessThanOrEqual(single.conflicts.account);
     expect(single.conflicts.account).toBeGreaterThanOrEqual(WRITERS);
     expect(after.shardsWritten).toBeGreaterThan(WRITERS / 2);
   });
