@@ -2,7 +2,6 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { documents, sqs } from '../../shared/clients';
 import {
@@ -14,7 +13,8 @@ import {
 } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
-import { ingest, type Rejection, rejectionsByKind } from './ingest';
+import { ingest, rejectionsByKind } from './ingest';
+import { deadLetter } from './rejected';
 import { recordsOf } from './sources';
 
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
@@ -34,50 +34,6 @@ const logger = new Logger({ serviceName: 'budgeteer-ingest' });
 const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
 const ledger = new Ledger(documents, config);
 
-/** SQS caps a message at 256 KiB; a rejected record is kept whole up to well below that. */
-const MAX_REJECTED_BODY = 200_000;
-
-/** How deep a rejected record is kept when it is nested deeper than JSON.stringify can recurse. */
-const KEPT_DEPTH = 32;
-
-/** A value with what lies below `depth` levels replaced by a note (a walk that depth bounds, so it cannot overflow). */
-function pruned(value: unknown, depth: number): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  if (depth === 0) return '…(nested too deeply: not kept)';
-  if (Array.isArray(value)) return value.map((item) => pruned(item, depth - 1));
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, pruned(item, depth - 1)]));
-}
-
-/** A rejected record as text; one nested too deeply to serialise is kept to KEPT_DEPTH levels, so its fields stay. */
-function serialised(body: unknown): string {
-  try {
-    return JSON.stringify(body) ?? 'undefined';
-  } catch (error) {
-    if (!(error instanceof RangeError)) throw error;
-    return JSON.stringify(pruned(body, KEPT_DEPTH));
-  }
-}
-
-async function deadLetter(rejections: readonly Rejection[]): Promise<void> {
-  for (let i = 0; i < rejections.length; i += 10) {
-    const entries = rejections.slice(i, i + 10).map((rejection, index) => {
-      const body = serialised(rejection.body);
-      return {
-        Id: String(index),
-        MessageBody: JSON.stringify({
-          recordId: rejection.id,
-          error: rejection.error,
-          kind: rejection.kind,
-          body: body.length > MAX_REJECTED_BODY ? `${body.slice(0, MAX_REJECTED_BODY)}…(truncated)` : body,
-        }),
-      };
-    });
-    const sent = await sqs.send(new SendMessageBatchCommand({ QueueUrl: config.rejectedQueueUrl, Entries: entries }));
-    // Nothing is lost on a fault: if a rejection cannot be kept, fail so the whole batch is delivered again.
-    if (sent.Failed?.length) throw new Error(`could not dead-letter ${sent.Failed.length} rejected records`);
-  }
-}
-
 export async function ingestEvent(event: unknown) {
   const { records, rejected: unreadable } = recordsOf(event, config.trusted);
   const outcome = await ingest(records, ledger, config.rules, config.trusted);
@@ -85,7 +41,7 @@ export async function ingestEvent(event: unknown) {
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });
   }
-  if (rejected.length > 0) await deadLetter(rejected);
+  if (rejected.length > 0) await deadLetter(sqs, config.rejectedQueueUrl, rejected);
   metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
   // For the dashboard only (a metric is a double): what is charged stays exact in the ledger.
   const cost = sum(outcome.charged.map((charge) => charge.costUsd));
