@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalView } from '../../shared/decisions/approvals';
 import { approverOf, type DecisionName, type PendingWait } from '../../shared/decisions/pending';
+import { escapeHtml } from '../../shared/html';
 import { formatUsd, type Usd } from '../../shared/money';
 import { periodEndOfKey } from '../../shared/period';
 
@@ -41,9 +42,6 @@ caption{text-align:left;font-weight:600;padding:.25rem 0}
 
 /** The page's Content-Security-Policy: nothing but this style sheet, and forms only to this origin. */
 export const CONTENT_SECURITY_POLICY = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 
 function document(title: string, body: string): string {
   return `<!doctype html>
