@@ -20,10 +20,13 @@ module.exports = {
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli,bench}/**/*.test.ts'] },
     { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     // The local AWS itself: each file starts and stops its own moto server.
-    { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'] },
+    // Tests against a live server on a busy 2-core machine: jest's 5 s default fails them on load, not on behaviour.
+    // Speed is measured by `npm run bench`, not by timeouts.
+    { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'], testTimeout: 60_000 },
     {
       ...base,
       displayName: 'integration',
+      testTimeout: 60_000,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
