@@ -43,7 +43,12 @@ function rehost(environment: Readonly<Record<string, string>>, from: string, to:
 
 /** The stack's template as `cdk synth` writes it, without bundling assets (the local stack runs sources). */
 export function synthTemplate(context: Record<string, unknown> = {}): CloudFormationTemplateJson {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  // No built-in CloudFormation validation: it only warns (errors are downgraded unless asked for) and costs four
+  // seconds of its WASM engine at every local start; `cdk synth` (infra/app.ts) keeps it.
+  const app = new App({
+    builtinCloudFormationValidation: false,
+    context: { 'aws:cdk:bundling-stacks': [], ...context },
+  });
   const stack = new BudgeteerStack(app, 'Budgeteer', { config: readConfig(app.node) });
   return Template.fromStack(stack).toJSON() as CloudFormationTemplateJson;
 }

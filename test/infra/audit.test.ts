@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { DEFAULT_CONFIG } from '../../infra/config';
 import { AuditLog } from '../../infra/constructs/audit';
-import { EVERYTHING_ON, list, policyDocuments, synth } from './stack-helpers';
+import { EVERYTHING_ON, list, policyDocuments, synth, TEST_APP } from './stack-helpers';
 
 const template = synth();
 
@@ -42,7 +42,7 @@ function editGrants(t: Template, tableId: string): string[] {
 
 /** A stack with just the audit log and a role granted something on it, to prove the check can fail. */
 function auditWith(grant: (audit: AuditLog, role: iam.Role) => void): Template {
-  const stack = new Stack(new App(), 'AuditOnly');
+  const stack = new Stack(new App(TEST_APP), 'AuditOnly');
   const audit = new AuditLog(stack, 'Audit', { capacity: DEFAULT_CONFIG.tableCapacity });
   grant(audit, new iam.Role(stack, 'Writer', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }));
   return Template.fromStack(stack);

@@ -6,10 +6,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { readConfig } from '../../infra/config';
 import { Ingestion } from '../../infra/constructs/ingestion';
+import { TEST_APP } from './stack-helpers';
 
 /** The Ingestion construct alone, with the operations topic a stack may hand it. */
 function ingestion(props: { withTopic: boolean; threshold?: number }) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ ...TEST_APP, context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Test', { env: { account: '111122223333', region: 'us-east-1' } });
   const table = (id: string) =>
     new dynamodb.Table(stack, id, { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });

@@ -7,7 +7,7 @@ import {
   identityCenterResources,
 } from '../../infra/constructs/enforcement';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
-import { EVERYTHING_ON, list, policyDocuments, roleOf, type Statement, synth } from './stack-helpers';
+import { EVERYTHING_ON, list, policyDocuments, roleOf, type Statement, synth, TEST_APP } from './stack-helpers';
 
 const SUSPEND = 'functions/suspend/handler.ts';
 const CONFIGURATIONS = [
@@ -69,7 +69,7 @@ function unconditionedIamWritesOnEverything(t: Template): string[] {
 
 /** A stack with one role granted `statement`, to prove a check can fail. */
 function roleWith(statement: iam.PolicyStatement): Template {
-  const stack = new Stack(new App(), 'One');
+  const stack = new Stack(new App(TEST_APP), 'One');
   const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
   role.addToPrincipalPolicy(statement);
   return Template.fromStack(stack);

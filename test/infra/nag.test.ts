@@ -4,7 +4,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { acknowledgeWildcardResources } from '../../infra/nag';
-import { EVERYTHING_ON, synthStack } from './stack-helpers';
+import { EVERYTHING_ON, synthStack, TEST_APP } from './stack-helpers';
 
 /** What cdk-nag's AWS Solutions pack still reports on `scope`: every error and warning, one line per resource. */
 function findings(scope: IConstruct): string[] {
@@ -60,7 +60,7 @@ describe('cdk-nag AwsSolutions checks', () => {
   });
 
   it('report what they are given (the checks above can fail): a queue without TLS nor a dead-letter queue', () => {
-    const stack = new Stack(new App(), 'Bare');
+    const stack = new Stack(new App(TEST_APP), 'Bare');
     new sqs.Queue(stack, 'Queue');
 
     expect(findings(stack)).toEqual([
@@ -70,7 +70,7 @@ describe('cdk-nag AwsSolutions checks', () => {
   });
 
   it('keep reporting a wildcard resource that the acknowledgement of another one does not name', () => {
-    const stack = new Stack(new App(), 'Wildcards', { env: { account: '111122223333', region: 'us-east-1' } });
+    const stack = new Stack(new App(TEST_APP), 'Wildcards', { env: { account: '111122223333', region: 'us-east-1' } });
     const grantee = role(stack);
     const users = stack.formatArn({ service: 'iam', region: '', resource: 'user', resourceName: '*' });
     const groups = stack.formatArn({ service: 'iam', region: '', resource: 'group', resourceName: '*' });

@@ -3,13 +3,17 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { readConfig } from '../../infra/config';
 import { BudgeteerStack } from '../../infra/stack';
 
+/** Apps in tests: no built-in CloudFormation validation (warnings only, seconds of WASM engine per synth). */
+export const TEST_APP = { builtinCloudFormationValidation: false } as const;
+
 /** Synthesizes the stack as `cdk synth` would, minus asset bundling (tests assert the template, not the bundle). */
 export function synthStack(context: Record<string, unknown> = {}): {
   app: App;
   stack: BudgeteerStack;
   template: Template;
 } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+  // Without the built-in CloudFormation validation: its findings are warnings nobody reads here, at seconds a synth.
+  const app = new App({ ...TEST_APP, context: { 'aws:cdk:bundling-stacks': [], ...context } });
   const stack = new BudgeteerStack(app, 'Test', {
     config: readConfig(app.node),
     env: { account: '111122223333', region: 'us-east-1' },
