@@ -308,15 +308,20 @@ export class Evaluator {
       },
     };
     const same = inGeneration(g);
+    // Claimed only from the level this judgement saw: the crossing (and the thresholds it says were skipped) holds
+    // for that level alone. If another evaluation raised it meanwhile, the claim fails, and the stream record of the
+    // write that raised it judges the item again from the level it is now.
+    const seen = alertedLevel === 0 ? '(attribute_not_exists(alertLevel) OR alertLevel = :seen)' : 'alertLevel = :seen';
     const claimed = await this.outbox.claim(
       { principal: item.principal, period: item.period },
       {
         UpdateExpression:
           'SET alertLevel = :t, alerts = list_append(if_not_exists(alerts, :none), :sent), #limit = if_not_exists(#limit, :limit), lastAlertAt = :at',
-        ConditionExpression: `(attribute_not_exists(alertLevel) OR alertLevel < :t) AND ${same.condition}`,
+        ConditionExpression: `${seen} AND ${same.condition}`,
         ExpressionAttributeNames: { '#g': A.generation, '#limit': A.generationLimitUsd },
         ExpressionAttributeValues: {
           ...same.values,
+          ':seen': alertedLevel,
           ':t': crossing.threshold,
           ':none': [],
           ':sent': [crossing.threshold],

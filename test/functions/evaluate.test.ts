@@ -100,6 +100,20 @@ const counter = (principal: string, spend: string, extra: Record<string, unknown
   ...extra,
 });
 
+/**
+ * How DynamoDB judges a claim's condition on `alertLevel` (its other clauses are left to the test): the forms the
+ * evaluator writes, `attribute_not_exists(alertLevel)`, `alertLevel = :v` and `alertLevel < :v`, joined by OR.
+ */
+function alertLevelConditionHolds(input: UpdateCommandInput, level: number | undefined): boolean {
+  const condition = input.ConditionExpression ?? '';
+  const values = input.ExpressionAttributeValues ?? {};
+  const absent = /attribute_not_exists\(alertLevel\)/.test(condition) && level === undefined;
+  const compared = [...condition.matchAll(/alertLevel (=|<) (:\w+)/g)].some(([, op, value]) =>
+    level === undefined ? false : op === '=' ? level === values[value ?? ''] : level < (values[value ?? ''] as number),
+  );
+  return absent || compared;
+}
+
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'condition', $metadata: {} });
 const updates = () => ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
 const claims = () =>
@@ -154,9 +168,10 @@ describe('threshold crossing', () => {
       Key: { principal: 'user/alice', period: '2026-11' },
       UpdateExpression: expect.stringMatching(/^SET #outbox = :effects, .*alertLevel = :t/),
       ConditionExpression:
-        '(attribute_not_exists(alertLevel) OR alertLevel < :t) AND (attribute_not_exists(#g) OR #g = :g)',
+        '(attribute_not_exists(alertLevel) OR alertLevel = :seen) AND (attribute_not_exists(#g) OR #g = :g)',
       ExpressionAttributeNames: expect.objectContaining({ '#outbox': `outbox:${decisionId}`, '#g': 'generation' }),
       ExpressionAttributeValues: expect.objectContaining({
+        ':seen': 0,
         ':t': 80,
         ':g': 0,
         ':effects': expect.objectContaining({ decisionId }),
@@ -196,6 +211,39 @@ describe('threshold crossing', () => {
 
     expect(published()).toHaveLength(1);
     expect(published()[0]?.Message).toMatch(/jumped past 80%, 90%, 95% at once/);
+  });
+
+  it('claims from the level a stale image saw: a level alerted meanwhile is never named as skipped, and the higher threshold alerts once', async () => {
+    // The table as it is: a concurrent evaluation has alerted 90% since the image below was taken.
+    const table = { alertLevel: 90 as number | undefined };
+    ddb.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => {
+      if (input.UpdateExpression === 'REMOVE #outbox') return {};
+      if (!alertLevelConditionHolds(input, table.alertLevel)) throw conditionFailed();
+      table.alertLevel = input.ExpressionAttributeValues?.[':t'] as number;
+      return { Attributes: {} };
+    });
+    const stale = counter('user/alice', '96', { alertLevel: new NumberValue('80') });
+    // The stream record of the write that raised the level: the item as it is now.
+    const raised = counter('user/alice', '96', { alertLevel: new NumberValue('90') });
+
+    await evaluator().evaluate(stale);
+
+    expect(published()).toEqual([]);
+    expect(table.alertLevel).toBe(90);
+
+    await evaluator().evaluate(raised);
+    // Redelivered, in either order: nothing more.
+    await evaluator().evaluate(stale);
+    await evaluator().evaluate(raised);
+
+    expect(published().map((p) => p.Subject)).toEqual(['Bedrock budget 95% reached: user/alice (2026-11)']);
+    expect(published()[0]?.Message).not.toMatch(/jumped past/);
+    expect(audit.append).toHaveBeenCalledTimes(1);
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({ action: 'threshold.alerted', details: expect.objectContaining({ skipped: [] }) }),
+      expect.anything(),
+    );
+    expect(table.alertLevel).toBe(95);
   });
 
   it('sends nothing when a claim fails its condition', async () => {
