@@ -1,13 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import { AuditLog } from '../shared/audit/log';
-import { decimalOf } from '../shared/budgets';
-import { usd } from '../shared/money';
 import { periodEndOfKey, periodStartOfKey } from '../shared/period';
 import { renderReport } from '../shared/report/html';
-import { type AuditedEvent, buildReport, type ChargedCall, isMarked, type SpendReport } from '../shared/report/report';
+import { chargedCalls, markedEvents } from '../shared/report/read';
+import { buildReport, type SpendReport } from '../shared/report/report';
 import { CommandError, parsePrincipal } from './args';
 import { budgetStoreFor, deploymentOf } from './deployment';
 import { budgetStatus, UnknownPrincipalError } from './status';
@@ -54,47 +53,6 @@ export async function spendReportOf(
     ...(options.principal ? { principal: options.principal } : {}),
     ...(options.top ? { top: options.top } : {}),
   });
-}
-
-async function chargedCalls(
-  documents: DynamoDBDocumentClient,
-  table: string,
-  start: Date,
-  end: Date,
-): Promise<ChargedCall[]> {
-  const calls: ChargedCall[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await documents.send(
-      new ScanCommand({
-        TableName: table,
-        ProjectionExpression: 'principal, callTime, costUsd, model',
-        FilterExpression: 'attribute_exists(costUsd) AND callTime >= :start AND callTime < :end',
-        ExpressionAttributeValues: { ':start': start.toISOString(), ':end': end.toISOString() },
-        ExclusiveStartKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      calls.push({
-        at: String(item.callTime),
-        principal: String(item.principal),
-        model: String(item.model),
-        costUsd: usd(decimalOf(item.costUsd)),
-      });
-    }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return calls;
-}
-
-async function markedEvents(audit: AuditLog, since: Date, until: Date): Promise<AuditedEvent[]> {
-  const events: AuditedEvent[] = [];
-  for await (const entry of audit.query({ since, until })) {
-    if (isMarked(entry.action)) {
-      events.push({ at: entry.at, subject: entry.subject, action: entry.action, details: entry.details });
-    }
-  }
-  return events;
 }
 
 /** Writes the report's page, creating its folder; returns the absolute path. */
