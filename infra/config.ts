@@ -1,5 +1,5 @@
 import type { Node } from 'constructs';
-import * as z from 'zod';
+import { z } from 'zod';
 import { limitUsdText } from '../shared/money';
 import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
 
@@ -48,6 +48,8 @@ export interface BudgeteerConfig {
    * on the permission set (run the stack in the management or delegated-admin account). Empty: on the role itself.
    */
   readonly identityCenterInstanceArn: string;
+  /** A daily digest (yesterday's spend, crossings, suspensions, pending decisions, ...) on both topics. Opt-in. */
+  readonly digest: boolean;
 }
 
 export const DEFAULT_CONFIG: BudgeteerConfig = {
@@ -71,6 +73,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   suspendGraceSeconds: 0,
   approvalLinkHours: 24,
   identityCenterInstanceArn: '',
+  digest: false,
 };
 
 /** Every period kind the deployment keeps counters for: its own first. */
@@ -154,6 +157,7 @@ const configSchema = z.object({
     .refine((arn) => arn === '' || IDENTITY_CENTER_INSTANCE.test(arn), {
       error: must('an IAM Identity Center instance ARN, or empty'),
     }),
+  digest: z.boolean({ error: must('true or false') }),
 });
 
 const MONEY_KEYS = new Set<string>(['defaultBudgetUsd', 'accountBudgetUsd', 'unmeteredCallUsd']);

@@ -6,6 +6,7 @@ import { Administration } from './constructs/administration';
 import { Approvals } from './constructs/approvals';
 import { AuditLog } from './constructs/audit';
 import { Coverage } from './constructs/coverage';
+import { Digest } from './constructs/digest';
 import { Enforcement } from './constructs/enforcement';
 import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
@@ -27,6 +28,8 @@ export class BudgeteerStack extends Stack {
   public readonly administration: Administration;
   public readonly evaluation: Evaluation;
   public readonly coverage: Coverage;
+  /** The daily digest, when `digest` is on. */
+  public readonly digest?: Digest;
   public readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
@@ -75,6 +78,17 @@ export class BudgeteerStack extends Stack {
       topics: this.topics,
       enforcement: this.enforcement,
     });
+    if (config.digest) {
+      this.digest = new Digest(this, 'Digest', {
+        config,
+        budgets: this.tables.budgets,
+        usage: this.tables.usage,
+        audit: this.audit,
+        topics: this.topics,
+        enforcement: this.enforcement,
+        rejectedQueue: this.ingestion.rejectedQueue,
+      });
+    }
     // The account's spend is summed from its shards in one BatchGetItem (BudgetStore.accountTotal) wherever it is read.
     // On the table alone: BatchGetItem reads no index, and Table.grant would add every index (`/index/*`) too.
     for (const reader of [this.evaluation.function, this.approvals.function, this.administration.function]) {
@@ -90,6 +104,7 @@ export class BudgeteerStack extends Stack {
         Approve: this.approvals.function,
         Admin: this.administration.function,
         Sweep: this.coverage.function,
+        ...(this.digest ? { Digest: this.digest.function } : {}),
       },
       deadLetterQueues: {
         CloudTrail: this.ingestion.cloudTrailDeadLetters,

@@ -84,6 +84,8 @@ export interface CounterRecord {
   readonly state: string;
   /** Denied by an emergency stop (while the account is stopped). */
   readonly stopDenied: boolean;
+  /** The suspension (principal) or stop (account) in force: since when, why, and the decision that can end it. */
+  readonly suspension?: { readonly since: string; readonly reason: string; readonly waitId?: string };
   /** The decisions' generation: a limit change or a lift starts a new one. */
   readonly generation: number;
 }
@@ -158,6 +160,15 @@ function counterRecordOf(raw: Item): CounterRecord {
     state: item.state ?? ACTIVE_STATE,
     stopDenied: item.stopDenied !== undefined,
     generation: wholeOf(item.generation) ?? 0,
+    ...(item.suspension
+      ? {
+          suspension: {
+            since: item.suspension.since,
+            reason: item.suspension.reason,
+            ...(item.suspension.waitId ? { waitId: item.suspension.waitId } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -163,7 +163,9 @@ export class Evaluator {
         return this.usageConflict(item, parsed);
       case 'coverage':
       case 'deny':
-        // The sweep delivers what a coverage marker owes; deny records are the suspend function's.
+      case 'digest':
+        // The sweep delivers what a coverage marker owes; deny records are the suspend function's; the digest
+        // function delivers its own claim (the sweep what a crash left).
         return;
     }
   }

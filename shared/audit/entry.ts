@@ -31,6 +31,8 @@ export const AUDIT_ACTIONS = {
   'suspension.unconfirmed':
     'spend past the limit was still unconfirmed by CloudTrail after the wait: not suspended, escalated (details: generation, awaitingSince, waitMinutes)',
   'enforcement.failed': 'an enforcement step failed (details: step, error)',
+  'digest.sent':
+    'the daily digest of a day was sent to the alerts and critical topics (details: day, period, principals, crossings, suspensions, pending, unknownModels, rejectedRecords)',
   'admin.refused':
     'an admin request was refused: the caller is no admin, or acted on themselves (details: request, why, sourceIp, userAgent)',
 } as const satisfies Record<string, string>;

@@ -1,6 +1,6 @@
 import { NumberValue } from '@aws-sdk/lib-dynamodb';
 import Big from 'big.js';
-import * as z from 'zod';
+import { z } from 'zod';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { type Usd, usd, ZERO } from '../money';
 import { PERIOD_KINDS, periodKindOfKey } from '../period';
@@ -37,6 +37,8 @@ export const KEYS = {
   denyPeriod: 'DENY',
   /** The principal prefix of a conflict marker (`CONFLICT#<request id>`); its period is the arriving record's key. */
   conflictPrefix: 'CONFLICT#',
+  /** The principal of the daily digest's claim (its period is the day it reports): no principal's id is this. */
+  digestPrincipal: 'DIGEST',
 } as const;
 
 /** Attributes a principal's (or the account's) counter carries for enforcement. */
@@ -106,6 +108,8 @@ export const ATTRIBUTES = {
   stands: 'stands',
   addedUsd: 'addedUsd',
   detectedAt: 'detectedAt',
+  // the daily digest's claim
+  sentAt: 'sentAt',
 } as const;
 
 /** Attributes named with a prefix and a variable part. */
@@ -277,6 +281,15 @@ export const DenyItemSchema = z.looseObject({
   version: whole.optional(),
 });
 
+/** The daily digest of one day (its period), claimed once with the messages and audit entry it owes. */
+export const DigestItemSchema = z.looseObject({
+  kind: z.literal('digest'),
+  principal: z.literal(KEYS.digestPrincipal),
+  period: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  sentAt: z.string().optional(),
+  ...outboxShape,
+});
+
 /** A record as a conflict marker keeps it (see shared/usage/records.ts). */
 export const ConflictRecordSchema = z.looseObject({
   principal: z.string(),
@@ -352,6 +365,7 @@ export const BudgetItemSchema = z
     CoverageItemSchema,
     DenyItemSchema,
     ConflictItemSchema,
+    DigestItemSchema,
   ])
   .superRefine(checkPrefixed);
 
@@ -372,6 +386,8 @@ export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind |
   if (principal.startsWith(KEYS.coveragePrefix)) return 'coverage';
   if (principal.startsWith(KEYS.denyPrefix)) return 'deny';
   if (principal.startsWith(KEYS.conflictPrefix)) return 'conflict';
+  // Before the period kinds: a digest's period is a day, which a daily counter's key also is.
+  if (principal === KEYS.digestPrincipal) return 'digest';
   if (!periodKindOfKey(period)) return undefined;
   if (isAccountShard(principal)) return 'account-shard';
   if (principal === ACCOUNT_PRINCIPAL) return 'account';

@@ -32,6 +32,7 @@ export const EVERYTHING_ON = {
   breakGlassPrincipals: ['arn:aws:iam::111122223333:role/ops/BreakGlass', 'arn:aws:iam::111122223333:user/emergency'],
   alertEmails: ['finops@example.com'],
   extraPeriodKinds: ['daily'],
+  digest: true,
 } as const;
 
 export type Statement = {
