@@ -14,8 +14,9 @@ export default async function globalSetup(): Promise<void> {
   // BUDGETEER_LOCAL_LOG=<file> keeps the local AWS's log (moto, deployments, invocations, mapping retries).
   const logFile = process.env.BUDGETEER_LOCAL_LOG;
   const stack = await LocalStack.start({
-    // Weekly counters too, so per-principal weekly budgets are tested end to end.
-    context: { extraPeriodKinds: ['weekly'] },
+    // Weekly counters too, so per-principal weekly budgets are tested end to end; the daily digest is opt-in.
+    // Price versions are read again every second, not every minute: a suite sees a price it set take effect at once.
+    context: { extraPeriodKinds: ['weekly'], digest: true, priceCacheSeconds: 1 },
     // The handlers' AWS calls pass a fault proxy, which injects nothing until a suite asks (faults.test.ts).
     faults: true,
     ...(logFile ? { log: (line: string) => appendFileSync(logFile, `${line}\n`) } : {}),
