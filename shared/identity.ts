@@ -34,12 +34,20 @@ export class IdentityError extends Error {
   }
 }
 
+/** Compiled once: ingest tests every assumed-role call against the per-session patterns. */
+const compiledGlobs = new Map<string, RegExp>();
+
 /** A name pattern with `*` for any run of characters, everything else literal. */
 export function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`);
+  let compiled = compiledGlobs.get(pattern);
+  if (!compiled) {
+    const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+    compiled = new RegExp(`^${escaped}$`);
+    // The patterns come from configuration, a handful per deployment: kept for the process's life, never evicted.
+    if (compiledGlobs.size < 1000) compiledGlobs.set(pattern, compiled);
+  }
+  return compiled;
 }
-
 export function isPerSessionRole(roleName: string, rules: IdentityRules): boolean {
   return rules.perSessionRoles.some((pattern) => globToRegExp(pattern).test(roleName));
 }

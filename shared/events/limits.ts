@@ -77,6 +77,8 @@ export const MAX_DECODED_PAYLOAD_BYTES = 32 * 1024 * 1024;
  */
 export const EARLIEST_CALL_TIME = '2023-04-01T00:00:00.000Z';
 export const LATEST_CALL_TIME = '9999-01-01T00:00:00.000Z';
+const EARLIEST_CALL_MS = Date.parse(EARLIEST_CALL_TIME);
+const LATEST_CALL_MS = Date.parse(LATEST_CALL_TIME);
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -119,10 +121,10 @@ function shaped(field: string, value: string, shape: RegExp, what: string): stri
 function timeViolation(time: string): string | undefined {
   // Compared as instants: an offset can carry a four-digit time into year 10000 or year -1 (`+010000-…`).
   const at = Date.parse(time);
-  if (!(at >= Date.parse(EARLIEST_CALL_TIME))) {
+  if (!(at >= EARLIEST_CALL_MS)) {
     return `the call time ${time} is before Amazon Bedrock existed (${EARLIEST_CALL_TIME.slice(0, 10)})`;
   }
-  if (at >= Date.parse(LATEST_CALL_TIME)) {
+  if (at >= LATEST_CALL_MS) {
     return `the call time ${time} is in the year 9999 or later: its period would end after the last four-digit year`;
   }
   return undefined;
