@@ -1,5 +1,5 @@
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { limitUsdText } from '../shared/money';
 import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
 

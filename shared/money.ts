@@ -1,5 +1,5 @@
 import Big from 'big.js';
-import { z } from 'zod';
+import * as z from 'zod';
 
 // Money is exact decimal. big.js keeps every digit of a sum; division (only by powers of ten here) is exact
 // within DP places, far beyond what a token price can produce. The settings belong to a constructor of this

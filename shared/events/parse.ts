@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { type IdentityRules, type Principal, principalFromArn } from '../identity';
 import type { TokenCounts } from '../pricing';
 import { limitViolation, MAX_DECODED_PAYLOAD_BYTES, MAX_LOG_EVENT_BYTES, shown } from './limits';

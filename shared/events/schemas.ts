@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Bedrock runtime operations that consume tokens and so are metered. */
 export const METERED_OPERATIONS = [

@@ -1,5 +1,5 @@
 import Big from 'big.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import catalog from './catalog.json';
 
 export interface TokenCounts {
