@@ -6,6 +6,7 @@ import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
+import { bucketExpiry, bucketKey } from './rate/buckets';
 import { recordKey, recordOf, resolve, type StandingRecord, standingOf, type UsageRecord } from './usage/records';
 
 /** A call from an invocation log, priced: this is what moves spend. */
@@ -222,9 +223,13 @@ export class Ledger {
   }
 
   private counterKeysOf(item: Item): string[] {
-    const keys = movementsOf(item).flatMap((movement) =>
-      this.periodsOf(movement).flatMap((period) => [`${movement.principal}\u0000${period}`, `account\u0000${period}`]),
-    );
+    const keys = movementsOf(item).flatMap((movement) => [
+      ...this.periodsOf(movement).flatMap((period) => [
+        `${movement.principal}\u0000${period}`,
+        `account\u0000${period}`,
+      ]),
+      ...(movesSpend(movement) ? [`${movement.principal}\u0000${bucketKey(new Date(movement.time))}`] : []),
+    ]);
     if ('charge' in item && item.charge.unknownModel && movementsOf(item).length > 0) {
       keys.push(unknownModelKey(item.charge.model).principal);
     }
@@ -465,6 +470,7 @@ export class Ledger {
   private counterUpdates(items: Item[], nowIso: string) {
     const counters = new Map<string, Counter>();
     const unknownModels = new Map<string, number>();
+    const buckets = new Map<string, { principal: string; at: Date; spend: Usd; requests: number }>();
     const bump = (key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models'>, movement: Movement) => {
       const id = `${key.principal}\u0000${key.period}`;
       const counter = counters.get(id) ?? { ...key, spend: ZERO, confirmed: ZERO, requests: 0, models: new Map() };
@@ -483,6 +489,15 @@ export class Ledger {
         for (const period of this.periodsOf(movement)) {
           bump({ principal: movement.principal, period, ...identity }, movement);
           bump({ principal: accountShardPrincipal(this.accountShard), period }, movement);
+        }
+        // The principal's 5-minute rate bucket (shared/rate/buckets.ts), exactly once with the charge.
+        if (movesSpend(movement)) {
+          const at = new Date(movement.time);
+          const id = `${movement.principal}\u0000${bucketKey(at)}`;
+          const bucket = buckets.get(id) ?? { principal: movement.principal, at, spend: ZERO, requests: 0 };
+          bucket.spend = bucket.spend.plus(movement.spendUsd);
+          bucket.requests += movement.requests;
+          buckets.set(id, bucket);
         }
       }
       if ('charge' in item && item.charge.unknownModel && movements.some((m) => m.requests > 0)) {
@@ -528,7 +543,23 @@ export class Ledger {
         ExpressionAttributeValues: { ':now': nowIso, ':n': calls },
       },
     }));
-    return [...updates, ...markers];
+    const rates = [...buckets.values()]
+      .filter((bucket) => !bucket.spend.eq(0) || bucket.requests !== 0)
+      .map((bucket) => ({
+        Update: {
+          TableName: this.options.budgetsTable,
+          Key: { principal: bucket.principal, period: bucketKey(bucket.at) },
+          UpdateExpression: 'ADD spendUsd :spend, requests :n SET updatedAt = :now, #ttl = :ttl',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':spend': NumberValue.from(toDecimalString(bucket.spend)),
+            ':n': bucket.requests,
+            ':now': nowIso,
+            ':ttl': bucketExpiry(bucket.at),
+          },
+        },
+      }));
+    return [...updates, ...rates, ...markers];
   }
 
   /**
@@ -616,6 +647,9 @@ function movementsOf(item: Item): Movement[] {
     },
   ];
 }
+
+/** A movement of spend or requests (a confirmation alone moves neither): it adds to a rate bucket. */
+const movesSpend = (movement: Movement) => !movement.spendUsd.eq(0) || movement.requests !== 0;
 
 /** A record counted once, unconfirmed. */
 const movementOf = (record: UsageRecord): Movement => ({

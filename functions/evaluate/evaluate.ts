@@ -161,6 +161,9 @@ export class Evaluator {
         return this.evaluateCounter(item);
       case 'conflict':
         return this.usageConflict(item, parsed);
+      case 'rate':
+        // A principal's 5-minute rate bucket: no decision of its own.
+        return;
       case 'coverage':
       case 'deny':
       case 'digest':

@@ -71,6 +71,8 @@ export class Tables extends Construct {
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
       // The admin function is the only door for people: writes come from this stack's function roles alone (their
       // names start with the stack's). An account administrator can remove the policy; that leaves a CloudTrail
+      // Rate buckets (shared/rate/buckets.ts) expire; no other Budgets item has the attribute.
+      timeToLiveAttribute: 'ttl',
       // record (dynamodb:DeleteResourcePolicy / PutResourcePolicy).
       resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });

@@ -37,6 +37,8 @@ export const KEYS = {
   denyPeriod: 'DENY',
   /** The principal prefix of a conflict marker (`CONFLICT#<request id>`); its period is the arriving record's key. */
   conflictPrefix: 'CONFLICT#',
+  /** The period prefix of a principal's 5-minute rate bucket (`RATE#2026-12-01T10:35`, see shared/rate/buckets.ts). */
+  ratePrefix: 'RATE#',
   /** The principal of the daily digest's claim (its period is the day it reports): no principal's id is this. */
   digestPrincipal: 'DIGEST',
 } as const;
@@ -67,6 +69,9 @@ export const ATTRIBUTES = {
   // limits
   limitUsd: 'limitUsd',
   periodKind: 'periodKind',
+  /** A limit's rate rule (see shared/rate/rules.ts): the most a rolling hour may cost, and what above it does. */
+  maxUsdPerHour: 'maxUsdPerHour',
+  onRate: 'onRate',
   setBy: 'setBy',
   setAt: 'setAt',
   // counters and account shards
@@ -91,6 +96,12 @@ export const ATTRIBUTES = {
   outboxSince: 'outboxSince',
   /** The run-time default limit a counter on the default was last queued to be judged against (a DEFAULT change). */
   reviewedDefaultUsd: 'reviewedDefaultUsd',
+  /** The end of the last rolling hour alerted (or suspended) over the rate: a window after it is a new episode. */
+  rateAlertedUntil: 'rateAlertedUntil',
+  /** The end of the last hour alerted as an anomaly. */
+  anomalyAlertedUntil: 'anomalyAlertedUntil',
+  /** The generation whose exhaustion forecast was alerted (once per generation). */
+  forecastGeneration: 'forecastGeneration',
   ...ENFORCEMENT_ATTRIBUTES,
   // markers
   firstSeen: 'firstSeen',
@@ -108,6 +119,8 @@ export const ATTRIBUTES = {
   stands: 'stands',
   addedUsd: 'addedUsd',
   detectedAt: 'detectedAt',
+  // rate buckets (they expire: the table's TTL attribute)
+  ttl: 'ttl',
   // the daily digest's claim
   sentAt: 'sentAt',
 } as const;
@@ -198,6 +211,8 @@ const limitShape = {
   limitUsd: decimal,
   /** The kind of period the limit is for; absent: the deployment's own. */
   periodKind: z.enum(PERIOD_KINDS).optional(),
+  maxUsdPerHour: decimal.optional(),
+  onRate: z.enum(['alert', 'suspend']).optional(),
   setBy: z.string().optional(),
   setAt: z.string().optional(),
 };
@@ -221,6 +236,9 @@ const decisionShape = {
   confirmationOverdueGeneration: whole.optional(),
   outboxSince: z.string().optional(),
   reviewedDefaultUsd: decimal.optional(),
+  rateAlertedUntil: z.string().optional(),
+  anomalyAlertedUntil: z.string().optional(),
+  forecastGeneration: whole.optional(),
   [ENFORCEMENT_ATTRIBUTES.state]: z.enum(BUDGET_STATES).optional(),
   [ENFORCEMENT_ATTRIBUTES.suspension]: SuspensionSchema.optional(),
   [ENFORCEMENT_ATTRIBUTES.generation]: whole.optional(),
@@ -288,6 +306,17 @@ export const DigestItemSchema = z.looseObject({
   period: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
   sentAt: z.string().optional(),
   ...outboxShape,
+});
+
+/** A principal's spend in one 5-minute bucket, added to by ingest with the period counters; it expires (`ttl`). */
+export const RateItemSchema = z.looseObject({
+  kind: z.literal('rate'),
+  principal: z.string(),
+  period: z.string().regex(/^RATE#\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/),
+  spendUsd: decimal.optional(),
+  requests: whole.optional(),
+  updatedAt: z.string().optional(),
+  ttl: whole.optional(),
 });
 
 /** A record as a conflict marker keeps it (see shared/usage/records.ts). */
@@ -365,6 +394,7 @@ export const BudgetItemSchema = z
     CoverageItemSchema,
     DenyItemSchema,
     ConflictItemSchema,
+    RateItemSchema,
     DigestItemSchema,
   ])
   .superRefine(checkPrefixed);
@@ -375,6 +405,7 @@ export type LimitItem = z.infer<typeof LimitItemSchema> | z.infer<typeof Default
 export type CounterItem = z.infer<typeof CounterItemSchema>;
 export type AccountItem = z.infer<typeof AccountItemSchema>;
 export type ConflictItem = z.infer<typeof ConflictItemSchema>;
+export type RateItem = z.infer<typeof RateItemSchema>;
 export type Suspension = z.infer<typeof SuspensionSchema>;
 export type Lift = z.infer<typeof LiftSchema>;
 
@@ -386,6 +417,8 @@ export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind |
   if (principal.startsWith(KEYS.coveragePrefix)) return 'coverage';
   if (principal.startsWith(KEYS.denyPrefix)) return 'deny';
   if (principal.startsWith(KEYS.conflictPrefix)) return 'conflict';
+  // Never a budget period: the key of a principal's rate bucket.
+  if (period.startsWith(KEYS.ratePrefix)) return principal.includes('#') ? undefined : 'rate';
   // Before the period kinds: a digest's period is a day, which a daily counter's key also is.
   if (principal === KEYS.digestPrincipal) return 'digest';
   if (!periodKindOfKey(period)) return undefined;

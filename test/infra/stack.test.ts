@@ -11,6 +11,8 @@ describe('tables', () => {
         { AttributeName: 'period', KeyType: 'RANGE' },
       ],
       StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      // Rate buckets expire (shared/rate/buckets.ts).
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
       ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },

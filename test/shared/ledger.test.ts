@@ -68,7 +68,7 @@ function cancelled(codes: string[]) {
 beforeEach(() => ddb.reset());
 
 describe('ledger writes', () => {
-  it('writes rows and one ADD per principal and the account in one transaction, in exact decimals', async () => {
+  it("writes rows and one ADD per principal, the account and each principal's rate bucket in one transaction, in exact decimals", async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const sighting = { ...call('r-ct', 'carol'), source: 'cloudtrail' as const, tokens: undefined };
 
@@ -79,7 +79,8 @@ describe('ledger writes', () => {
 
     expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
     const actions = sentActions(0);
-    expect(actions).toHaveLength(4 + 3);
+    // 4 rows; counters of alice, bob and the account; alice's and bob's 5-minute rate buckets.
+    expect(actions).toHaveLength(4 + 3 + 2);
     expect(actions[0]?.Update).toMatchObject({
       TableName: 'Usage',
       Key: { requestId: 'r-1' },
@@ -99,8 +100,34 @@ describe('ledger writes', () => {
       Key: { principal: 'user/alice', period: '2026-11' },
       ExpressionAttributeValues: expect.objectContaining({ ':n': 2, ':arn': 'arn:aws:iam::111122223333:user/alice' }),
     });
+    const aliceBucket = actions.find((a) => a.Update?.Key?.period === 'RATE#2026-11-20T14:00')?.Update;
+    expect(aliceBucket).toMatchObject({
+      TableName: 'Budgets',
+      Key: { principal: 'user/alice', period: 'RATE#2026-11-20T14:00' },
+      UpdateExpression: 'ADD spendUsd :spend, requests :n SET updatedAt = :now, #ttl = :ttl',
+      // Three days after the bucket ends (14:05).
+      ExpressionAttributeValues: expect.objectContaining({
+        ':n': 2,
+        ':ttl': Date.parse('2026-11-20T14:05:00Z') / 1000 + 3 * 86_400,
+      }),
+    });
+    expect((aliceBucket?.ExpressionAttributeValues?.[':spend'] as NumberValue | undefined)?.value).toBe('0.3');
     expect(result).toMatchObject({ duplicates: [], sighted: 1, requests: 1 });
     expect(result.charged.map((c) => c.call.requestId)).toEqual(['r-1', 'r-2', 'r-3']);
+  });
+
+  it('adds a credit to the rate bucket of the call it credits, and nothing to a bucket for a confirmation', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const sighting = { ...call('r-1', 'alice'), source: 'cloudtrail' as const, tokens: undefined };
+
+    await ledger.record([charge('r-1', 'alice', '0.1')], [sighting]);
+
+    // The charge's transaction adds to the bucket; the sighting that confirms it (its own round) adds nothing there.
+    const buckets = ddb
+      .commandCalls(TransactWriteCommand)
+      .flatMap((c) => c.args[0].input.TransactItems ?? [])
+      .filter((a) => String(a.Update?.Key?.period).startsWith('RATE#'));
+    expect(buckets).toHaveLength(1);
   });
 
   it('keeps spend per model on each counter, so alerts can name the costliest models', async () => {
@@ -147,6 +174,27 @@ describe('ledger writes', () => {
     }
     expect(total.toFixed()).toBe('1');
     expect(result.charged).toHaveLength(1000);
+  });
+
+  it("counts each call's rate bucket when packing: calls spread over many buckets never pass the action limit", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    // Every call of a principal in a bucket of its own: a row, then one bucket item more per call.
+    const charges = Array.from({ length: 600 }, (_, i) => ({
+      ...charge(`r-${i}`, `user-${i % 3}`, '0.001'),
+      call: call(`r-${i}`, `user-${i % 3}`, new Date(Date.parse('2026-11-20T00:00:00Z') + i * 300_000).toISOString()),
+    }));
+
+    const result = await ledger.record(charges, []);
+
+    const calls = ddb.commandCalls(TransactWriteCommand);
+    let buckets = 0;
+    for (let i = 0; i < calls.length; i++) {
+      const actions = sentActions(i);
+      expect(actions.length).toBeLessThanOrEqual(MAX_TRANSACTION_ACTIONS);
+      buckets += actions.filter((a) => String(a.Update?.Key?.period).startsWith('RATE#')).length;
+    }
+    expect(buckets).toBe(600);
+    expect(result.charged).toHaveLength(600);
   });
 
   it('drops rows already counted and re-adds only the rest, so a replay counts nothing twice', async () => {
@@ -232,6 +280,8 @@ describe('ledger writes', () => {
       'ACCOUNT#7@2026-11',
       'user/alice@2026-10',
       'user/alice@2026-11',
+      'user/alice@RATE#2026-10-31T23:55',
+      'user/alice@RATE#2026-11-20T14:00',
     ]);
   });
 
@@ -251,6 +301,8 @@ describe('ledger writes', () => {
       'user/alice@2026-11',
       'user/alice@2026-11-20',
       'user/alice@2026-W47',
+      // One rate bucket, whatever kinds of period are kept.
+      'user/alice@RATE#2026-11-20T14:00',
     ]);
   });
 
