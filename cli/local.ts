@@ -30,6 +30,8 @@ export interface LocalRunOptions {
   readonly json?: boolean;
   readonly serve?: boolean;
   readonly verbose?: boolean;
+  /** Deploy with the daily digest on (CDK context `digest`): the scheduled run sends yesterday's digest too. */
+  readonly digest?: boolean;
 }
 
 /** One line of the replay: a record to deliver, or a line that could not be read. */
@@ -167,7 +169,10 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   const runId = randomUUID();
 
   say('▸ starting a local AWS on loopback (moto server + Lambda front)…');
-  const stack = await LocalStack.start(options.verbose ? { log: (l) => process.stderr.write(`  ${l}\n`) } : {});
+  const stack = await LocalStack.start({
+    ...(options.digest ? { context: { digest: true } } : {}),
+    ...(options.verbose ? { log: (l: string) => process.stderr.write(`  ${l}\n`) } : {}),
+  });
   const cleanup = async () => {
     progress?.stop();
     // Only a serving run writes the file, and a later serving run may have replaced it: that one's stays.
@@ -338,7 +343,11 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     // What EventBridge Scheduler would do every few minutes: the coverage sweep finds the calls whose
     // invocation log never came (older than its delay) and charges them at the estimate.
     progress.stop();
-    say('  ▸ the scheduled coverage sweep runs');
+    say(
+      options.digest
+        ? '  ▸ the scheduled coverage sweep and daily digest run'
+        : '  ▸ the scheduled coverage sweep runs',
+    );
     await stack.runScheduled();
     await stack.settle(SETTLE_MS);
     await report(now.toISOString().slice(5, 16).replace('T', ' '));

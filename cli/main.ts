@@ -54,6 +54,7 @@ program
   .option('--json', 'print only the summary, as one JSON document')
   .option('--serve', 'keep the local stack up until Ctrl-C')
   .option('--verbose', 'show moto, deployment and function logs')
+  .option('--digest', "deploy with the daily digest on: the scheduled run also sends yesterday's digest to both topics")
   .action(async (options) => {
     const summary = await runLocal(options);
     // A replay that counted nothing (every line rejected, or none) is a failed run, not an empty summary.
