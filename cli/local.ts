@@ -19,6 +19,7 @@ import { callAdmin } from './admin-client';
 import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
+import { parsePricesFile } from './prices';
 import { ReplayProgress } from './progress';
 import { spendReportOf, writeReport } from './report';
 import { describeAction, isScenarioAction, parseScenarioAction, type ScenarioAction } from './scenario-actions';
@@ -27,6 +28,8 @@ import { publishLocalState, withdrawLocalState } from './target';
 export interface LocalRunOptions {
   readonly scenario?: string;
   readonly budgets?: string;
+  /** A `prices set` file: price versions applied before the replay, so a scenario can straddle a price change. */
+  readonly prices?: string;
   readonly json?: boolean;
   readonly serve?: boolean;
   readonly verbose?: boolean;
@@ -160,6 +163,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   const items = loadScenario(options.scenario, now, periodStart);
   const recordCount = items.filter((i) => !i.action).length;
   const budgets = readBudgets(options);
+  const prices = options.prices ? parsePricesFile(readInput(options.prices), options.prices) : [];
   const principals = principalsIn(items, rules);
   const limits = Object.entries(budgets).map(([key, value]) => ({
     principal: resolveBudgetKey(key, principals),
@@ -206,6 +210,10 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         `▸ budgets: the configured ones, ${formatUsd(usd(DEFAULT_CONFIG.defaultBudgetUsd))} a principal and ` +
           `${formatUsd(usd(DEFAULT_CONFIG.accountBudgetUsd))} for the account (--budgets sets others)`,
       );
+    if (prices.length) {
+      await asAdmin({ action: 'prices set', prices });
+      say(`▸ prices set: ${prices.length} version(s) from ${options.prices}, each from its effectiveFrom on`);
+    }
     const entities = await createPrincipals(stack.local, principals);
     say(`▸ created ${entities} IAM users and roles that the scenario's principals name`);
 

@@ -8,6 +8,7 @@ import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
 import { runLocal } from './local';
+import { registerPricesCommands } from './prices';
 import { registerReportCommand } from './report';
 import { registerStatusCommand } from './status';
 
@@ -42,6 +43,7 @@ registerBudgetCommands(program);
 registerStatusCommand(program);
 registerEnforcementCommands(program);
 registerReportCommand(program);
+registerPricesCommands(program);
 
 program
   .command('local')
@@ -51,6 +53,7 @@ program
     'replay this file of events (JSON lines of the shapes inspect accepts) instead of the bundled one',
   )
   .option('--budgets <file>', 'JSON object: principal (or the name it ends with), "default", "account" -> USD limit')
+  .option('--prices <file>', 'JSON list of price versions (the prices set format) to apply before the replay')
   .option('--json', 'print only the summary, as one JSON document')
   .option('--serve', 'keep the local stack up until Ctrl-C')
   .option('--verbose', 'show moto, deployment and function logs')

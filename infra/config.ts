@@ -28,6 +28,10 @@ export interface BudgeteerConfig {
   readonly logRetentionDays: number;
   /** What a call seen in CloudTrail but never in the invocation log is charged (its tokens are unknown). */
   readonly unmeteredCallUsd: string;
+  /** How long a function prices with the price versions it read before reading them again (a change's delay). */
+  readonly priceCacheSeconds: number;
+  /** A principal's metered spend for a day may differ from AWS's bill by this much before it is alerted (USD). */
+  readonly reconcileToleranceUsd: string;
   /**
    * How long a call may wait for its invocation log before the coverage sweep charges it; with
    * `requireCloudTrailConfirmation`, also how long logged-only spend past a limit waits for its CloudTrail sighting.
@@ -68,6 +72,8 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   usageRetentionDays: 400,
   logRetentionDays: 90,
   unmeteredCallUsd: '0.50',
+  priceCacheSeconds: 60,
+  reconcileToleranceUsd: '0.01',
   unmeteredDelayMinutes: 15,
   requireCloudTrailConfirmation: false,
   suspendGraceSeconds: 0,
@@ -148,6 +154,8 @@ const configSchema = z.object({
     .number({ error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) })
     .refine((days) => LOG_RETENTION_DAYS.includes(days), { error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) }),
   unmeteredCallUsd: limitUsdText,
+  priceCacheSeconds: wholeNumber(1).max(3600, { error: must('at most 3600 seconds') }),
+  reconcileToleranceUsd: limitUsdText,
   unmeteredDelayMinutes: wholeNumber(1),
   requireCloudTrailConfirmation: z.boolean({ error: must('true or false') }),
   suspendGraceSeconds: wholeNumber(0),
@@ -160,7 +168,7 @@ const configSchema = z.object({
   digest: z.boolean({ error: must('true or false') }),
 });
 
-const MONEY_KEYS = new Set<string>(['defaultBudgetUsd', 'accountBudgetUsd', 'unmeteredCallUsd']);
+const MONEY_KEYS = new Set<string>(['defaultBudgetUsd', 'accountBudgetUsd', 'unmeteredCallUsd', 'reconcileToleranceUsd']);
 
 /** `-c key=value` arrives as a string; cdk.json values arrive typed. Accept both (money stays as written). */
 function decode(value: unknown): unknown {

@@ -11,6 +11,7 @@ import { Enforcement } from './constructs/enforcement';
 import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
 import { Operations } from './constructs/operations';
+import { Prices } from './constructs/prices';
 import { Tables } from './constructs/tables';
 import { Topics } from './constructs/topics';
 
@@ -96,6 +97,12 @@ export class BudgeteerStack extends Stack {
         new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [this.tables.budgets.tableArn] }),
       );
     }
+    new Prices(this, 'Prices', {
+      table: this.tables.prices,
+      readers: [this.ingestion.function],
+      writers: [this.administration.function],
+      cacheSeconds: config.priceCacheSeconds,
+    });
     this.operations = new Operations(this, 'Operations', {
       functions: {
         Ingest: this.ingestion.function,
@@ -122,6 +129,7 @@ export class BudgeteerStack extends Stack {
     // The CLI finds resources by these names (cli/target.ts).
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
     new CfnOutput(this, 'UsageTableName', { value: this.tables.usage.tableName });
+    new CfnOutput(this, 'PricesTableName', { value: this.tables.prices.tableName });
     new CfnOutput(this, 'RejectedQueueUrl', { value: this.ingestion.rejectedQueue.queueUrl });
     new CfnOutput(this, 'CloudTrailQueueUrl', { value: this.ingestion.cloudTrailQueue.queueUrl });
     new CfnOutput(this, 'AuditTableName', { value: this.audit.table.tableName });

@@ -14,6 +14,8 @@ import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
+import { PriceRecorder } from '../../shared/pricing/admin';
+import { PRICES_TABLE_ENV, PriceStore } from '../../shared/pricing/store';
 import { answer, callerOf } from './admin';
 
 const budgetsTable = requireEnv('BUDGETS_TABLE');
@@ -44,6 +46,7 @@ const service = new AdminService(
     }),
     approvals: Approvals.fromEnv({ documents, sns, sfn, audit }),
     defaultReview: new DefaultLimitReview(budgets, outbox, periodKind),
+    prices: new PriceRecorder(new PriceStore(documents, requireEnv(PRICES_TABLE_ENV)), audit),
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-admin' });

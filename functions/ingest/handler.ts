@@ -13,6 +13,7 @@ import {
 } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
+import { PRICE_CACHE_SECONDS_ENV, PRICES_TABLE_ENV, PriceBookCache, PriceStore } from '../../shared/pricing/store';
 import { ingest, rejectionsByKind } from './ingest';
 import { deadLetter } from './rejected';
 import { recordsOf } from './sources';
@@ -33,10 +34,17 @@ const config = {
 const logger = new Logger({ serviceName: 'budgeteer-ingest' });
 const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
 const ledger = new Ledger(documents, config);
+// Price versions are read once per priceCacheSeconds at most, not per call: a change reaches a warm function
+// within that.
+const prices = new PriceBookCache(
+  new PriceStore(documents, requireEnv(PRICES_TABLE_ENV)),
+  positiveIntFromEnv(PRICE_CACHE_SECONDS_ENV, 60) * 1000,
+);
 
 export async function ingestEvent(event: unknown) {
   const { records, rejected: unreadable } = recordsOf(event, config.trusted);
-  const outcome = await ingest(records, ledger, config.rules, config.trusted);
+  const { book, requests: priceReads } = await prices.current();
+  const outcome = await ingest(records, ledger, config.rules, config.trusted, book);
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });
@@ -62,7 +70,7 @@ export async function ingestEvent(event: unknown) {
   for (const [kind, count] of rejectionsByKind(rejected)) {
     metrics.singleMetric().addDimension('reason', kind).addMetric('RejectedRecords', MetricUnit.Count, count);
   }
-  metrics.addMetric('DynamoDBRequests', MetricUnit.Count, outcome.dynamoRequests);
+  metrics.addMetric('DynamoDBRequests', MetricUnit.Count, outcome.dynamoRequests + priceReads);
   for (const charge of outcome.charged.filter((c) => c.unknownModel)) {
     logger.warn('unknown model charged at the fallback price', {
       model: charge.model,

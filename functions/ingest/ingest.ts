@@ -8,6 +8,7 @@ import {
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
+import type { PriceBook } from '../../shared/pricing/versions';
 
 export interface Rejection {
   /** The record's id in its batch (SQS message id, log event id). */
@@ -39,6 +40,8 @@ export async function ingest(
   ledger: Ledger,
   rules: IdentityRules,
   trusted?: TrustedSources,
+  /** Price versions (set and fetched) laid over the catalog, each call priced by those in effect at its time. */
+  prices?: PriceBook,
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
@@ -56,7 +59,7 @@ export async function ingest(
     else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
     else {
       try {
-        charges.push(chargeFor(parsed.call));
+        charges.push(chargeFor(parsed.call, prices));
       } catch (error) {
         rejected.push({ id: record.id, error: (error as Error).message, kind: 'unpriceable', body: record.body });
       }

@@ -53,6 +53,8 @@ export const writesOnlyFromTheStack = (stack: Stack) =>
 export class Tables extends Construct {
   public readonly budgets: dynamodb.Table;
   public readonly usage: dynamodb.Table;
+  /** Price versions (set by admins, fetched from the AWS Price List): added, never changed. */
+  public readonly prices: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: TablesProps) {
     super(scope, id);
@@ -69,10 +71,10 @@ export class Tables extends Construct {
       partitionKey: { name: 'principal', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'period', type: dynamodb.AttributeType.STRING },
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
-      // The admin function is the only door for people: writes come from this stack's function roles alone (their
-      // names start with the stack's). An account administrator can remove the policy; that leaves a CloudTrail
       // Rate buckets (shared/rate/buckets.ts) expire; no other Budgets item has the attribute.
       timeToLiveAttribute: 'ttl',
+      // The admin function is the only door for people: writes come from this stack's function roles alone (their
+      // names start with the stack's). An account administrator can remove the policy; that leaves a CloudTrail
       // record (dynamodb:DeleteResourcePolicy / PutResourcePolicy).
       resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });
@@ -82,6 +84,14 @@ export class Tables extends Construct {
       timeToLiveAttribute: 'ttl',
       // A charged row written ahead of Bedrock's record would hide that request's cost: only ingest and the sweep
       // (the stack's roles) write here. TTL expiry is DynamoDB's own delete, which no policy stops.
+      resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
+    });
+    // Its own table, not reserved keys in Budgets: Budgets' stream and period index would carry every price write
+    // to the evaluator and into the index. A few items per model; the only reads are a Scan per function a minute.
+    this.prices = new dynamodb.Table(this, 'Prices', {
+      ...common,
+      partitionKey: { name: 'model', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'version', type: dynamodb.AttributeType.STRING },
       resourcePolicy: writesOnlyFromTheStack(Stack.of(this)),
     });
     // Keys only, so an item's spend updates never write to it: only a new principal-period does, once.
@@ -105,7 +115,7 @@ export class Tables extends Construct {
     const read = { minCapacity: props.capacity.minRead, maxCapacity: props.capacity.maxRead };
     const write = { minCapacity: props.capacity.minWrite, maxCapacity: props.capacity.maxWrite };
     const target = { targetUtilizationPercent: TARGET_UTILIZATION_PERCENT };
-    for (const table of [this.budgets, this.usage]) {
+    for (const table of [this.budgets, this.usage, this.prices]) {
       table.autoScaleReadCapacity(read).scaleOnUtilization(target);
       table.autoScaleWriteCapacity(write).scaleOnUtilization(target);
     }

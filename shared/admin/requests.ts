@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { limitUsdText } from '../money';
+import { priceEntriesSchema } from '../pricing/admin';
 
 /**
  * What an admin may ask of the admin function: one JSON object per request, the same names the CLI uses. The
@@ -14,6 +15,9 @@ export const adminRequest = z.discriminatedUnion('action', [
     principal,
     limitUsd: limitUsdText,
     period: z.enum(['monthly', 'weekly', 'daily']).optional(),
+    /** The burn-rate guard: the most a rolling hour may cost, and what spend above it does (default alert). */
+    maxUsdPerHour: limitUsdText.optional(),
+    onRate: z.enum(['alert', 'suspend']).optional(),
   }),
   z.strictObject({ action: z.literal('lift'), principal, reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('emergency-stop'), reason, period: z.string().max(16).optional() }),
@@ -24,6 +28,12 @@ export const adminRequest = z.discriminatedUnion('action', [
     decision: z.enum(['raise', 'lift', 'keep', 'resume']),
     reason,
     amountUsd: limitUsdText.optional(),
+  }),
+  z.strictObject({ action: z.literal('prices set'), prices: priceEntriesSchema }),
+  z.strictObject({
+    action: z.literal('prices remove'),
+    model: z.string().trim().min(1).max(256),
+    effectiveFrom: z.iso.datetime({ offset: true }).optional(),
   }),
 ]);
 export type AdminRequest = z.infer<typeof adminRequest>;

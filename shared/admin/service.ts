@@ -7,9 +7,10 @@ import { DecisionError } from '../decisions/pending';
 import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn } from '../identity';
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
+import type { PriceRecorder } from '../pricing/admin';
 import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
-import { AdminError, type PeriodSettings, replyOf, setBudgetLimit } from './set-limit';
+import { AdminError, type PeriodSettings, rateRuleOf, replyOf, setBudgetLimit } from './set-limit';
 
 /** Who asks, as the request's signature says (never as the request says). */
 export interface Caller {
@@ -32,6 +33,8 @@ export interface AdminServiceDeps {
   readonly approvals: Pick<Approvals, 'decide' | 'view'>;
   /** Judges every principal on the default again when `default` changes. */
   readonly defaultReview: Pick<DefaultLimitReview, 'review'>;
+  /** Records admin (negotiated) price versions, audited as `price.changed`. */
+  readonly prices: Pick<PriceRecorder, 'set' | 'remove'>;
   readonly now?: () => Date;
 }
 
@@ -108,6 +111,7 @@ export class AdminService {
             limitUsd: parseLimitUsd(request.limitUsd),
             actor: caller.arn,
             ...(request.period ? { period: request.period } : {}),
+            ...rateRuleOf(request),
             context,
           },
           this.now(),
@@ -133,6 +137,15 @@ export class AdminService {
         const at = period(request.period);
         await this.deps.admin.resume(at, caller.arn, request.reason, context);
         return { status: 200, message: `resumed (${at})` };
+      }
+      case 'prices set':
+      case 'prices remove': {
+        const changed = { actor: caller.arn, details: context };
+        const prices =
+          request.action === 'prices set'
+            ? await this.deps.prices.set(request.prices, changed)
+            : await this.deps.prices.remove(request.model, request.effectiveFrom, changed);
+        return { status: 200, message: `${prices.length} price version(s) recorded`, result: { prices } };
       }
       case 'override': {
         const decided = await this.deps.approvals.decide(request.id, {
@@ -166,6 +179,8 @@ export class AdminService {
       override: 'decide an override of their own suspension',
       'emergency-stop': undefined,
       resume: undefined,
+      'prices set': undefined,
+      'prices remove': undefined,
     }[request.action];
     if (what === undefined) return undefined;
     if (subject === own) return what;

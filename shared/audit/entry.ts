@@ -21,6 +21,8 @@ export const AUDIT_ACTIONS = {
   'emergency-stop.resumed': 'the emergency stop was lifted (details: reason)',
   'config.changed': 'a deployment setting changed (details: key, from, to)',
   'model.unknown-seen': 'a model missing from the price catalog was used and charged at the fallback price',
+  'price.changed':
+    'a price version took effect for a model: set or removed by an admin, or fetched from the AWS Price List (details: source, scope, effectiveFrom, old, new, skus)',
   'coverage.unmetered': 'calls were seen in CloudTrail whose tokens never arrived in the invocation log',
   'usage.conflict':
     'two records of one request disagreed (cost or principal); the dearer stands (details: outcome = replaced | kept, addedUsd, records)',

@@ -1,6 +1,7 @@
 import Big from 'big.js';
 import * as z from 'zod';
 import catalog from './catalog.json';
+import { type PriceBook, versionLabel } from './versions';
 
 export interface TokenCounts {
   input: number;
@@ -15,6 +16,7 @@ export interface PriceQuote {
   model: string;
   costUsd: Big;
   unknownModel: boolean;
+  /** The catalog's version, followed by the price versions laid over it (`+set:any@<time>`), if any. */
   catalogVersion: string;
 }
 
@@ -197,6 +199,56 @@ function checkedCount(tokens: TokenCounts, field: keyof TokenCounts, required: b
   return value;
 }
 
+interface RateArgs {
+  modelId: string;
+  region?: string;
+  time?: string;
+  book?: PriceBook;
+}
+
+/** The catalog's prices for a call, with the price versions in effect at its time laid over them. */
+function layeredPrices(args: RateArgs) {
+  const ref = parseModelRef(args.modelId);
+  const model = MODELS.get(ref.id);
+  // A set price wins over a fetched one, and both over the catalog: each layer keeps the fields it leaves out.
+  const versions =
+    args.book && args.time !== undefined
+      ? args.book.inEffect(ref.id, { region: args.region, globalProfile: ref.globalProfile, time: args.time })
+      : undefined;
+  // A model the catalog lacks is known once versions price both its input and its output; otherwise the
+  // fallback fills what they leave out, so an unpriced model never passes as cheap.
+  const known = model !== undefined || (versions?.prices.input !== undefined && versions.prices.output !== undefined);
+  // Global profile rates do not depend on the source Region, so they are laid over a regional override.
+  // A model known by its versions alone bills what they leave out as the catalog's rules say (cache as input).
+  const base: (Prices | undefined)[] = model
+    ? [model, args.region === undefined ? undefined : model.regions?.[args.region]]
+    : known
+      ? []
+      : [CATALOG.fallback];
+  const prices = mergePrices(...base, model && ref.globalProfile ? model.globalProfile : undefined, versions?.prices);
+
+  return { ref, model, versions, known, prices };
+}
+
+/**
+ * The rates (USD per 1M tokens; perImage per image) a call of `modelId` at `time` is charged: what `prices diff`
+ * compares and what an audited price change records as old and new. Cache rates a model lacks are its input rate.
+ */
+export function ratesAt(args: RateArgs): { model: string; known: boolean; rates: Record<string, string> } {
+  const { ref, known, prices } = layeredPrices(args);
+  const input = prices.input ?? CATALOG.fallback.input;
+  const cacheWrite = prices.cacheWrite ?? input;
+  const rates: Record<string, string> = {
+    input,
+    output: prices.output ?? CATALOG.fallback.output,
+    cacheRead: prices.cacheRead ?? input,
+    cacheWrite,
+    cacheWrite1h: prices.cacheWrite1h ?? cacheWrite,
+  };
+  if (prices.perImage !== undefined) rates.perImage = prices.perImage;
+  return { model: ref.id, known, rates };
+}
+
 /**
  * Prices one call exactly (big.js, no JS float ever touches money). region selects regional overrides; batch
  * applies the batch discount. Unknown model => fallback prices, unknownModel: true, model = resolved id.
@@ -206,6 +258,10 @@ export function priceCall(args: {
   region?: string;
   tokens: TokenCounts;
   batch?: boolean;
+  /** The call's time (ISO 8601): with `book`, the price versions in effect then apply. */
+  time?: string;
+  /** Price versions (fetched and set) to lay over the catalog; without it, the catalog alone prices. */
+  book?: PriceBook;
 }): PriceQuote {
   const { tokens } = args;
   if (typeof tokens !== 'object' || tokens === null) throw new PricingError('token counts are missing');
@@ -218,17 +274,7 @@ export function priceCall(args: {
     images: checkedCount(tokens, 'images', false),
   };
 
-  const ref = parseModelRef(args.modelId);
-  const model = MODELS.get(ref.id);
-  // Global profile rates do not depend on the source Region, so they are laid over a regional override.
-  const prices = model
-    ? mergePrices(
-        model,
-        args.region === undefined ? undefined : model.regions?.[args.region],
-        ref.globalProfile ? model.globalProfile : undefined,
-      )
-    : mergePrices(CATALOG.fallback);
-
+  const { ref, model, versions, known, prices } = layeredPrices(args);
   const input = new Big(prices.input ?? CATALOG.fallback.input);
   const output = new Big(prices.output ?? CATALOG.fallback.output);
   // A model without a published cache price bills cache tokens as ordinary input tokens, so input is the honest
@@ -261,7 +307,8 @@ export function priceCall(args: {
   // A batch request for a model without a published batch price is charged on-demand: batch is never dearer.
   if (args.batch && model?.batchDiscount !== undefined) cost = cost.times(new Big(1).minus(model.batchDiscount));
 
-  return { model: ref.id, costUsd: cost, unknownModel: model === undefined, catalogVersion: CATALOG.version };
+  const label = [CATALOG.version, ...(versions?.versions ?? []).map(versionLabel)].join('+');
+  return { model: ref.id, costUsd: cost, unknownModel: !known, catalogVersion: label };
 }
 
 export function catalogVersion(): string {

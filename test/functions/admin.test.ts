@@ -8,6 +8,8 @@ import type { AdminActions } from '../../shared/decisions/admin';
 import type { Approvals } from '../../shared/decisions/approvals';
 import { DecisionError } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
+import { PriceRecorder } from '../../shared/pricing/admin';
+import type { PriceVersion } from '../../shared/pricing/versions';
 
 const ADMIN = 'arn:aws:iam::111122223333:user/dana';
 const ALICE = 'arn:aws:iam::111122223333:user/alice';
@@ -58,6 +60,14 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
   const defaultReview = {
     review: jest.fn(async () => ({ period: '2026-11', queued: 3, alreadyQueued: 0 })),
   };
+  const versions: PriceVersion[] = [];
+  const priceStore = {
+    all: async () => [...versions],
+    add: async (version: PriceVersion) => {
+      versions.push(version);
+      return true;
+    },
+  };
   const svc = new AdminService(
     {
       periodKind: 'monthly',
@@ -71,10 +81,11 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       admin: admin as unknown as AdminActions,
       approvals: approvals as unknown as Approvals,
       defaultReview,
+      prices: new PriceRecorder(priceStore, audit as unknown as AuditLog, () => now),
       now: () => now,
     },
   );
-  return { svc, entries, limits, admin, approvals, budgets, defaultReview };
+  return { svc, entries, limits, admin, approvals, budgets, defaultReview, versions };
 }
 
 describe('the admin function', () => {
@@ -265,5 +276,52 @@ describe('the admin function', () => {
     expect((await answer(event('{not json', { userArn: ADMIN }), svc)).statusCode).toBe(400);
     expect((await answer(event({ action: 'drop table' }, { userArn: ADMIN }), svc)).statusCode).toBe(400);
     expect((await answer(event({}, { userArn: ADMIN }, 'GET'), svc)).statusCode).toBe(405);
+  });
+
+  it('records negotiated prices as the signer, audited price.changed with the old and new rates; a non-admin is refused', async () => {
+    const { svc, entries, versions } = service([ADMIN]);
+    const prices = [
+      { model: 'us.anthropic.claude-3-haiku-20240307-v1:0', input: '0.2', effectiveFrom: '2026-11-21T00:00:00Z' },
+    ];
+
+    const ok = await answer(event({ action: 'prices set', prices }, { userArn: ADMIN }), svc);
+
+    expect(ok.statusCode).toBe(200);
+    expect(versions).toEqual([
+      expect.objectContaining({
+        model: 'anthropic.claude-3-haiku-20240307-v1:0',
+        source: 'set',
+        scope: 'any',
+        effectiveFrom: '2026-11-21T00:00:00.000Z',
+        prices: { input: '0.2' },
+        recordedBy: ADMIN,
+      }),
+    ]);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        action: 'price.changed',
+        actor: ADMIN,
+        subject: 'MODEL#anthropic.claude-3-haiku-20240307-v1:0',
+        details: expect.objectContaining({
+          source: 'set',
+          old: expect.objectContaining({ input: '0.25', output: '1.25' }),
+          new: expect.objectContaining({ input: '0.2', output: '1.25' }),
+          sourceIp: '203.0.113.9',
+        }),
+      }),
+    ]);
+
+    const refused = await answer(event({ action: 'prices set', prices }, { userArn: ALICE }), svc);
+    expect(refused.statusCode).toBe(403);
+    expect(versions).toHaveLength(1);
+    expect(entries[1]).toMatchObject({ action: 'admin.refused', actor: ALICE });
+  });
+
+  it('refuses a price entry that sets no price or is not a decimal string (400), recording nothing', async () => {
+    const { svc, versions } = service([ADMIN]);
+    for (const prices of [[{ model: 'amazon.nova-pro-v1:0' }], [{ model: 'amazon.nova-pro-v1:0', input: 0.8 }]]) {
+      expect((await answer(event({ action: 'prices set', prices }, { userArn: ADMIN }), svc)).statusCode).toBe(400);
+    }
+    expect(versions).toEqual([]);
   });
 });

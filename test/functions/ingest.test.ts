@@ -10,6 +10,7 @@ const sqs = mockClient(SQSClient);
 Object.assign(process.env, {
   USAGE_TABLE: 'Usage',
   BUDGETS_TABLE: 'Budgets',
+  PRICES_TABLE: 'Prices',
   REJECTED_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/111122223333/rejected',
   PERIOD: 'monthly',
   ACCOUNT_ID: '111122223333',
