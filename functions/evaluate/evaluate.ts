@@ -55,6 +55,29 @@ export interface EvaluatorDeps {
   readonly outbox: Outbox;
   readonly waits: PendingWaits;
   readonly now?: () => Date;
+  /** Told of each decision once, when it is claimed (before its effects are delivered): the handler counts them. */
+  readonly onDecision?: (decision: Decision) => void;
+}
+
+/** What a claim decided: an alert, an exhaustion (suspension, stop, or alert only), or a marker's one notice. */
+export type DecisionKind =
+  | 'threshold-alert'
+  | 'suspension'
+  | 'suspension-skipped'
+  | 'awaiting-confirmation'
+  | 'emergency-stop'
+  | 'stop-deny'
+  | 'unknown-model'
+  | 'usage-conflict'
+  | 'estimate-replaced';
+
+/** A decision this evaluator claimed: reported once, whatever becomes of its delivery. */
+export interface Decision {
+  readonly kind: DecisionKind;
+  readonly principal: string;
+  /** The threshold alerted (threshold alerts only). */
+  readonly threshold?: number;
+  readonly claimedAt: Date;
 }
 
 /** A Budgets item as the stream shows it (unmarshalled with wrapNumbers). */
@@ -317,7 +340,8 @@ export class Evaluator {
     // for that level alone. If another evaluation raised it meanwhile, the claim fails, and the stream record of the
     // write that raised it judges the item again from the level it is now.
     const seen = alertedLevel === 0 ? '(attribute_not_exists(alertLevel) OR alertLevel = :seen)' : 'alertLevel = :seen';
-    const claimed = await this.outbox.claim(
+    await this.decide(
+      { kind: 'threshold-alert', principal: item.principal, threshold: crossing.threshold },
       { principal: item.principal, period: item.period },
       {
         UpdateExpression:
@@ -336,7 +360,6 @@ export class Evaluator {
       },
       effects,
     );
-    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
   /**
@@ -371,7 +394,8 @@ export class Evaluator {
       },
     };
     const same = inGeneration(g);
-    const claimed = await this.outbox.claim(
+    await this.decide(
+      { kind: 'awaiting-confirmation', principal: item.principal },
       { principal: item.principal, period: item.period },
       {
         // Placeholders of its own: the claim adds the outbox's (`#since`, `:now`) to the same expression.
@@ -387,7 +411,6 @@ export class Evaluator {
       },
       effects,
     );
-    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
   /** At 100%: a suspension (or, for the account, the emergency stop), once per generation. */
@@ -469,7 +492,11 @@ export class Evaluator {
       };
     }
     const same = inGeneration(g);
-    const claimed = await this.outbox.claim(
+    await this.decide(
+      {
+        kind: exemptBecause ? 'suspension-skipped' : isAccount ? 'emergency-stop' : 'suspension',
+        principal: item.principal,
+      },
       { principal: item.principal, period: item.period },
       {
         UpdateExpression: 'SET exhaustedGeneration = :g, #limit = if_not_exists(#limit, :limit)',
@@ -479,7 +506,6 @@ export class Evaluator {
       },
       effects,
     );
-    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
   /** While the account is stopped, any principal seen spending is denied by the stop, once. */
@@ -504,7 +530,8 @@ export class Evaluator {
         },
       },
     };
-    const claimed = await this.outbox.claim(
+    await this.decide(
+      { kind: 'stop-deny', principal: item.principal },
       { principal: item.principal, period: item.period },
       {
         UpdateExpression: 'SET #denied = :holder',
@@ -514,7 +541,6 @@ export class Evaluator {
       },
       effects,
     );
-    if (claimed) await this.outbox.deliver({ principal: item.principal, period: item.period }, effects);
   }
 
   private account(period: string): Promise<BudgetItem | undefined> {
@@ -533,7 +559,7 @@ export class Evaluator {
   private async unknownModel(item: BudgetItem): Promise<void> {
     const model = item.principal.slice(KEYS.modelMarkerPrefix.length);
     const requests = wholeOf(item.requests);
-    await this.decideOnce(item, {
+    await this.decideOnce('unknown-model', item, {
       decisionId: `unknown-model|${model}`,
       messages: [{ topic: 'alerts', message: unknownModelMessage(model, requests) }],
       audit: { actor: ACTOR, action: 'model.unknown-seen', subject: item.principal, details: { model, requests } },
@@ -549,7 +575,7 @@ export class Evaluator {
     if (conflict.outcome === 'corrected') return this.estimateReplaced(item, conflict);
     const [first, arriving] = conflict.records;
     const stands = conflict.outcome === 'replaced' ? arriving : first;
-    await this.decideOnce(item, {
+    await this.decideOnce('usage-conflict', item, {
       decisionId: `usage-conflict|${conflict.requestId}|${conflict.period}`,
       messages: [
         {
@@ -583,7 +609,7 @@ export class Evaluator {
    */
   private async estimateReplaced(item: BudgetItem, correction: ConflictItem): Promise<void> {
     const [estimate, exact] = correction.records;
-    await this.decideOnce(item, {
+    await this.decideOnce('estimate-replaced', item, {
       decisionId: `estimate-replaced|${correction.requestId}|${correction.period}`,
       audit: {
         actor: 'system:ingest',
@@ -608,10 +634,11 @@ export class Evaluator {
   }
 
   /** A marker's one decision: claimed on the marker (`alertedAt`) with its effects, then delivered. */
-  private async decideOnce(item: BudgetItem, effects: Effects): Promise<void> {
+  private async decideOnce(kind: DecisionKind, item: BudgetItem, effects: Effects): Promise<void> {
     const key = { principal: item.principal, period: item.period };
     if (pendingEffects(item).length > 0) await this.outbox.deliverPending(key);
-    const claimed = await this.outbox.claim(
+    await this.decide(
+      { kind, principal: item.principal },
       key,
       {
         UpdateExpression: 'SET alertedAt = :at',
@@ -620,7 +647,21 @@ export class Evaluator {
       },
       effects,
     );
-    if (claimed) await this.outbox.deliver(key, effects);
+  }
+
+  /**
+   * One decision: claimed with the effects it owes by one conditional write, reported once claimed, then delivered.
+   * A claim that fails its condition was decided before (or is not to be made): nothing more.
+   */
+  private async decide(
+    decision: Omit<Decision, 'claimedAt'>,
+    key: { principal: string; period: string },
+    update: Parameters<Outbox['claim']>[1],
+    effects: Effects,
+  ): Promise<void> {
+    if (!(await this.outbox.claim(key, update, effects))) return;
+    this.deps.onDecision?.({ ...decision, claimedAt: this.now() });
+    await this.outbox.deliver(key, effects);
   }
 
   /** A counter as the evaluator judges it: for the account, its shards added up. */

@@ -101,9 +101,13 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
       return enforcer.beginStop(event.input);
     case 'endStop':
       return { lifted: await enforcer.endStop({ ...event.input, ...decisionOf(event.decision) }) };
-    case 'failed':
-      count('EnforcementFailures');
-      return enforcer.failed({ ...event.input, step: event.step, error: event.error });
+    case 'failed': {
+      const retry = await enforcer.failed({ ...event.input, step: event.step, error: event.error });
+      // Counted once the failure is recorded (audited as enforcement.failed, the critical alert sent), so a step that
+      // throws and is retried counts once; a wait's later retries go on quietly until the period ends.
+      if (!retry || retry.retries <= 1) count('EnforcementFailures');
+      return retry;
+    }
   }
 }
 

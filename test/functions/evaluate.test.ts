@@ -19,7 +19,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { type BudgetItem, Evaluator, type EvaluatorConfig, needsEvaluation } from '../../functions/evaluate/evaluate';
+import {
+  type BudgetItem,
+  type Decision,
+  Evaluator,
+  type EvaluatorConfig,
+  needsEvaluation,
+} from '../../functions/evaluate/evaluate';
 import type { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { executionArnOf, executionName, Outbox, pendingEffects } from '../../shared/decisions/outbox';
@@ -68,7 +74,7 @@ const budgets = {
   accountTotal: (period: string) => store.accountTotal(period),
 };
 
-function evaluator(overrides: Partial<EvaluatorConfig> = {}) {
+function evaluator(overrides: Partial<EvaluatorConfig> = {}, onDecision?: (decision: Decision) => void) {
   const outbox = new Outbox(targets, {
     documents,
     sns: new SNSClient({ region }),
@@ -85,6 +91,7 @@ function evaluator(overrides: Partial<EvaluatorConfig> = {}) {
       outbox,
       waits: waits as unknown as PendingWaits,
       now: () => now,
+      ...(onDecision ? { onDecision } : {}),
     },
   );
 }
@@ -295,6 +302,60 @@ describe('threshold crossing', () => {
     expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'model.unknown-seen' }), {
       once: 'unknown-model|acme.mystery-v1',
     });
+  });
+});
+
+describe('decisions reported for the metrics', () => {
+  const reported: Decision[] = [];
+  const record = (decision: Decision) => {
+    reported.push(decision);
+  };
+  beforeEach(() => {
+    reported.length = 0;
+  });
+
+  it('reports each decision it claims, once, with what it is and when it was claimed', async () => {
+    await evaluator({}, record).evaluate(counter('user/alice', '100'));
+    await evaluator({}, record).evaluate(counter('root', '100', { principalArn: 'arn:aws:iam::111122223333:root' }));
+
+    expect(reported).toEqual([
+      { kind: 'threshold-alert', principal: 'user/alice', threshold: 95, claimedAt: now },
+      { kind: 'suspension', principal: 'user/alice', claimedAt: now },
+      { kind: 'threshold-alert', principal: 'root', threshold: 95, claimedAt: now },
+      { kind: 'suspension-skipped', principal: 'root', claimedAt: now },
+    ]);
+  });
+
+  it('reports the emergency stop as its own kind', async () => {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        Budgets: [
+          { principal: 'ACCOUNT', period: '2026-11', alertLevel: new NumberValue('95') },
+          { principal: 'ACCOUNT#3', period: '2026-11', spendUsd: new NumberValue('100') },
+        ],
+      },
+    });
+
+    await evaluator({}, record).evaluate(counter('ACCOUNT#3', '100'));
+
+    expect(reported.map((d) => [d.kind, d.principal])).toEqual([['emergency-stop', 'ACCOUNT']]);
+  });
+
+  it('reports nothing for a claim that fails its condition (decided before)', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+
+    await evaluator({}, record).evaluate(counter('user/alice', '100'));
+
+    expect(claims()).toHaveLength(2);
+    expect(reported).toEqual([]);
+  });
+
+  it('reports a claimed decision whose delivery then fails: the redelivery completes it without a second claim', async () => {
+    topics.on(PublishCommand).rejects(new Error('SNS throttled'));
+
+    await expect(evaluator({}, record).evaluate(counter('user/alice', '81'))).rejects.toThrow('SNS throttled');
+
+    expect(reported.map((d) => [d.kind, d.threshold])).toEqual([['threshold-alert', 80]]);
   });
 });
 
