@@ -10,7 +10,7 @@ import { periodKey } from '../period';
 import type { PriceRecorder } from '../pricing/admin';
 import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
-import { AdminError, type PeriodSettings, rateRuleOf, replyOf, setBudgetLimit } from './set-limit';
+import { AdminError, type PeriodSettings, replyOf, setBudgetLimit } from './set-limit';
 
 /** Who asks, as the request's signature says (never as the request says). */
 export interface Caller {
@@ -111,7 +111,6 @@ export class AdminService {
             limitUsd: parseLimitUsd(request.limitUsd),
             actor: caller.arn,
             ...(request.period ? { period: request.period } : {}),
-            ...rateRuleOf(request),
             context,
           },
           this.now(),
