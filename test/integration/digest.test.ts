@@ -1,10 +1,36 @@
+import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { deploymentOf } from '../../cli/deployment';
 import { type Inbox, type Notification, openInbox } from '../../local/inbox';
+import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
+import { PendingWaits } from '../../shared/decisions/pending';
+import { gatherDigest } from '../../shared/digest/gather';
+import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
-import { deliverLogs, documents, invoke, item, local, output, settle, unique } from './support';
+import {
+  deliverLogs,
+  documents,
+  eventually,
+  invoke,
+  item,
+  local,
+  output,
+  settle,
+  sqs,
+  unique,
+  userDeny,
+} from './support';
 
 const DIGEST = 'functions/digest/handler.ts';
+const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
 const audit = new AuditLog(documents, output('AuditTableName'));
+const deployment = deploymentOf({ clientConfig: local.clientConfig, outputs: local.outputs });
+const budgets = new BudgetStore(documents, output('BudgetsTableName'), {
+  configuredDefault: deployment.configuredDefault,
+  configuredAccount: deployment.configuredAccount,
+});
 
 let inbox: Inbox;
 beforeAll(async () => {
@@ -73,5 +99,74 @@ describe('the daily digest on the local stack', () => {
     const claim = await item('BudgetsTableName', { principal: 'DIGEST', period: day });
     expect(claim?.sentAt).toEqual(expect.any(String));
     expect(Object.keys(claim ?? {}).filter((key) => key.startsWith('outbox'))).toEqual([]);
-  });
+  }, 60_000);
+
+  it('gathers the day’s crossings, the suspension in force and its pending decision from the tables as they are', async () => {
+    const name = `dora-${unique()}`;
+    const principal = `user/${name}`;
+    const arn = `arn:aws:iam::111122223333:user/${name}`;
+    await new IAMClient(local.clientConfig).send(new CreateUserCommand({ UserName: name }));
+    await setBudgetLimit(budgets, audit, deployment, {
+      principal,
+      limitUsd: usd('1'),
+      actor: 'arn:aws:iam::123456789012:user/admin',
+    });
+    // Crossings are audited when they are decided, so the day with this one's is today.
+    const spend = (dollars: number) =>
+      deliverLogs([
+        invocationLog(`${name}-${unique()}`, arn, {
+          timestamp: new Date().toISOString(),
+          modelId: OPUS,
+          input: { inputTokenCount: Math.round((dollars * 1_000_000) / 15) },
+          output: { outputTokenCount: 0 },
+        }),
+      ]);
+    await spend(0.84);
+    await settle();
+    await spend(0.3);
+    await settle();
+    await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+    const period = new Date().toISOString().slice(0, 7);
+    const waitId = await eventually('the suspension waiting for a decision', async () => {
+      const counter = await item('BudgetsTableName', { principal, period });
+      return (counter?.suspension as { waitId?: string } | undefined)?.waitId;
+    });
+
+    const now = new Date();
+    const data = await gatherDigest(
+      {
+        documents,
+        sqs,
+        audit,
+        budgets,
+        waits: new PendingWaits(documents, new SFNClient(local.clientConfig), output('PendingTableName')),
+      },
+      {
+        budgetsTable: output('BudgetsTableName'),
+        usageTable: output('UsageTableName'),
+        rejectedQueueUrl: output('RejectedQueueUrl'),
+        periodKind: deployment.periodKind,
+        extraPeriodKinds: deployment.extraPeriodKinds,
+      },
+      now.toISOString().slice(0, 10),
+      now,
+    );
+
+    expect(data.period).toBe(period);
+    const line = data.principals.find((l) => l.name === principal);
+    expect(line?.dayUsd.toFixed()).toBe('1.14');
+    expect(line?.periodUsd.toFixed()).toBe('1.14');
+    expect(line?.limitUsd?.toFixed()).toBe('1');
+    expect(line?.state).toBe('suspended');
+    const crossed = data.crossings.filter((c) => c.principal === principal).map((c) => c.threshold);
+    expect(crossed).toContain(80);
+    expect(crossed).toContain('limit');
+    expect(data.suspensions.filter((s) => s.principal === principal)).toEqual([
+      expect.objectContaining({ period, state: 'suspended', reason: 'budget', waitId }),
+    ]);
+    expect(data.pending.filter((p) => p.principal === principal)).toEqual([
+      expect.objectContaining({ id: waitId, kind: 'suspension', period }),
+    ]);
+    expect(data.rejected).toEqual({ waiting: expect.any(Number), inFlight: expect.any(Number) });
+  }, 60_000);
 });
