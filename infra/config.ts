@@ -16,6 +16,8 @@ export interface BudgeteerConfig {
   readonly adminPrincipals: readonly string[];
   readonly perSessionRoles: readonly string[];
   readonly alertEmails: readonly string[];
+  /** Who is e-mailed by the operations topic (every alarm of the stack): a list, or one address or several joined by commas. */
+  readonly operationsEmails: readonly string[];
   readonly enableInvocationLogging: boolean;
   readonly invocationLogGroupName: string;
   readonly tableCapacity: {
@@ -66,6 +68,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   adminPrincipals: [],
   perSessionRoles: ['AWSReservedSSO_*'],
   alertEmails: [],
+  operationsEmails: [],
   enableInvocationLogging: false,
   invocationLogGroupName: '/aws/bedrock/modelinvocations',
   tableCapacity: { minRead: 5, maxRead: 100, minWrite: 5, maxWrite: 200 },
@@ -139,6 +142,17 @@ const configSchema = z.object({
   ),
   perSessionRoles: stringList(/^[\w+=,.@*-]+$/, 'an IAM role name pattern (* as a wildcard)'),
   alertEmails: stringList(EMAIL, 'an email address'),
+  // `-c operationsEmails=ops@example.com` (or `a@example.com,b@example.com`) arrives as one string.
+  operationsEmails: z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((address) => address.trim())
+            .filter((address) => address !== '')
+        : value,
+    stringList(EMAIL, 'an email address'),
+  ),
   enableInvocationLogging: z.boolean({ error: must('true or false') }),
   invocationLogGroupName: z.string().regex(/^[\w\-./#]{1,512}$/, { error: must('a CloudWatch Logs group name') }),
   tableCapacity: z

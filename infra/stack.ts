@@ -123,6 +123,8 @@ export class BudgeteerStack extends Stack {
         EmergencyStop: this.enforcement.emergencyStop,
       },
       alarms: [...this.enforcement.workflowAlarms, this.ingestion.rejectionAlarm],
+      thresholds: config.thresholds,
+      emails: config.operationsEmails,
     });
     // Every alarm notifies it: operators subscribe here.
     new CfnOutput(this, 'OperationsTopicArn', { value: this.operations.topic.topicArn });

@@ -2,6 +2,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -11,12 +12,20 @@ import type { BudgeteerFunction } from './function';
 export const METRICS_NAMESPACE = 'Budgeteer';
 const PERIOD = Duration.minutes(5);
 
-/** A metric a function publishes through Powertools Metrics (its `service` dimension is the function's). */
-export const budgeteerMetric = (service: string, metricName: string, statistic: string = cloudwatch.Stats.SUM) =>
+/**
+ * A metric a function publishes through Powertools Metrics (its `service` dimension is the function's; `dimensions`
+ * names the further ones of a metric published by them too, as the evaluator's alerts by threshold).
+ */
+export const budgeteerMetric = (
+  service: string,
+  metricName: string,
+  statistic: string = cloudwatch.Stats.SUM,
+  dimensions: Readonly<Record<string, string>> = {},
+) =>
   new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
-    dimensionsMap: { service },
+    dimensionsMap: { service, ...dimensions },
     statistic,
     period: PERIOD,
   });
@@ -33,12 +42,21 @@ export interface OperationsProps {
   readonly alarms: readonly cloudwatch.Alarm[];
   /** The age, in seconds, of the oldest CloudTrail event still waiting above which ingest is lagging. @default 300 */
   readonly ingestLagSeconds?: number;
+  /** The thresholds alerted at (percent of a budget): the dashboard shows the alerts sent at each. @default [] */
+  readonly thresholds?: readonly number[];
+  /**
+   * Seconds from a crossing (a threshold or the limit reached) to its decision above which decisions are late: the
+   * evaluator is failing or far behind the Budgets stream. @default 300
+   */
+  readonly decisionLatencySeconds?: number;
+  /** Addresses subscribed to the operations topic by e-mail (each confirms the subscription). @default [] */
+  readonly emails?: readonly string[];
 }
 
 /**
  * What an operator watches: an operations topic (apart from the admins' budget alerts) that every alarm of the
- * stack notifies, the alarms on what breaks (dead letters, function errors, failed executions, unmetered calls,
- * ingest lag), and one dashboard of the metrics the functions publish.
+ * stack notifies, the alarms on what breaks (dead letters, function errors, failed executions, enforcement failures,
+ * unmetered calls, ingest lag, late decisions), and one dashboard of the metrics the functions publish.
  */
 export class Operations extends Construct {
   public readonly topic: sns.Topic;
@@ -49,6 +67,7 @@ export class Operations extends Construct {
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
     this.topic = new sns.Topic(this, 'Topic', { displayName: 'Bedrock budget: operations', enforceSSL: true });
+    for (const email of props.emails ?? []) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     const notify = new actions.SnsAction(this.topic);
 
     const alarms: Record<string, cloudwatch.Alarm> = {};
@@ -86,6 +105,19 @@ export class Operations extends Construct {
       'The coverage sweep charged calls at the estimate: CloudTrail saw them, but their invocation log never came (logging off, or a delivery lost).',
       budgeteerMetric('sweep', 'UnmeteredCalls'),
     );
+    alarm(
+      'EnforcementFailures',
+      'An enforcement step (a deny, a wait for a decision, a lift, an emergency stop) failed after its retries: the audit log holds it as enforcement.failed with the error, and the critical topic was told.',
+      budgeteerMetric('suspend', 'EnforcementFailures'),
+    );
+    const decisionLatency = (label: string, statistic: string) =>
+      budgeteerMetric('evaluate', 'CrossingToDecisionLatency', statistic).with({ label });
+    alarm(
+      'DecisionLatency',
+      'A threshold or limit crossed waited too long for its alert or suspension: the evaluator is failing (its errors alarm says why) or far behind the Budgets stream.',
+      budgeteerMetric('evaluate', 'CrossingToDecisionLatency', cloudwatch.Stats.MAXIMUM),
+      (props.decisionLatencySeconds ?? 300) * 1000,
+    );
     const ingestLag = props.ingestQueue.metricApproximateAgeOfOldestMessage({
       period: PERIOD,
       statistic: cloudwatch.Stats.MAXIMUM,
@@ -121,6 +153,26 @@ export class Operations extends Construct {
         budgeteerMetric('suspend', 'Suspensions').with({ label: 'denies applied' }),
         budgeteerMetric('suspend', 'EnforcementFailures').with({ label: 'enforcement failures' }),
         ...perName(props.stateMachines, (machine) => machine.metricFailed({ period: PERIOD })),
+      ]),
+      graph('Alerts sent, by threshold', [
+        budgeteerMetric('evaluate', 'AlertsSent').with({ label: 'all thresholds' }),
+        ...(props.thresholds ?? []).map((t) =>
+          budgeteerMetric('evaluate', 'AlertsSent', cloudwatch.Stats.SUM, { threshold: String(t) }).with({
+            label: `${t}%`,
+          }),
+        ),
+      ]),
+      graph('Decisions at the limit', [
+        budgeteerMetric('evaluate', 'SuspensionsStarted').with({ label: 'suspensions started' }),
+        budgeteerMetric('evaluate', 'EmergencyStops').with({ label: 'emergency stops' }),
+        budgeteerMetric('evaluate', 'SuspensionsSkipped').with({ label: 'protected: alerted, not denied' }),
+        budgeteerMetric('evaluate', 'AwaitingConfirmation').with({ label: 'awaiting CloudTrail confirmation' }),
+        budgeteerMetric('evaluate', 'UnknownModels').with({ label: 'unknown models' }),
+      ]),
+      graph('From a crossing to its decision (ms)', [
+        decisionLatency('p50', 'p50'),
+        decisionLatency('p90', 'p90'),
+        decisionLatency('max', cloudwatch.Stats.MAXIMUM),
       ]),
       graph('Cost metered (USD)', [budgeteerMetric('ingest', 'CostMeteredUsd').with({ label: 'cost metered' })]),
       graph('From a call to its charge (ms)', [

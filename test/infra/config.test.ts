@@ -25,6 +25,20 @@ describe('deployment configuration', () => {
     });
   });
 
+  it('reads operationsEmails as a list, one address, or addresses joined by commas, and names a wrong one', () => {
+    expect(configOf({}).operationsEmails).toEqual([]);
+    expect(configOf({ operationsEmails: ['ops@example.com'] }).operationsEmails).toEqual(['ops@example.com']);
+    expect(configOf({ operationsEmails: 'ops@example.com' }).operationsEmails).toEqual(['ops@example.com']);
+    expect(configOf({ operationsEmails: 'ops@example.com, oncall@example.com' }).operationsEmails).toEqual([
+      'ops@example.com',
+      'oncall@example.com',
+    ]);
+    expect(configOf({ operationsEmails: '["ops@example.com"]' }).operationsEmails).toEqual(['ops@example.com']);
+    expect(() => configOf({ operationsEmails: 'ops@example.com,pager' })).toThrow(
+      'operationsEmails: "pager" is not an email address',
+    );
+  });
+
   it('keeps requireCloudTrailConfirmation off unless set, and takes only true or false', () => {
     expect(configOf({}).requireCloudTrailConfirmation).toBe(false);
     expect(configOf({ requireCloudTrailConfirmation: 'true' }).requireCloudTrailConfirmation).toBe(true);

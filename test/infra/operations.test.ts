@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { REPO_ROOT } from '../../infra/constructs/function';
@@ -23,8 +23,8 @@ const topicId = () =>
     template.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Bedrock budget: operations' } }),
   )[0];
 /** The dashboard's JSON as CloudFormation joins it, each reference to a resource written as `<ref>`. */
-const dashboardBody = () => {
-  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+const dashboardBody = (of = template) => {
+  const dashboards = Object.values(of.findResources('AWS::CloudWatch::Dashboard'));
   expect(dashboards).toHaveLength(1);
   const [, parts] = dashboards[0]?.Properties.DashboardBody['Fn::Join'] ?? ['', []];
   return (parts as unknown[]).map((part) => (typeof part === 'string' ? part : '<ref>')).join('');
@@ -77,6 +77,43 @@ describe('operations', () => {
     for (const [, alarm] of [...errors, ...deadLetters]) expect(alarm.Properties.Threshold).toBe(1);
   });
 
+  it('subscribes no one to the operations topic unless operationsEmails names them', () => {
+    expect(
+      Object.keys(template.findResources('AWS::SNS::Subscription', { Properties: { TopicArn: { Ref: topicId() } } })),
+    ).toEqual([]);
+  });
+
+  it('subscribes each address of operationsEmails to the operations topic by e-mail, and only to it', () => {
+    const withOps = synth({ operationsEmails: 'ops@example.com, oncall@example.com' });
+    const opsTopic = Object.keys(
+      withOps.findResources('AWS::SNS::Topic', { Properties: { DisplayName: 'Bedrock budget: operations' } }),
+    )[0];
+    const subscriptions = Object.values(withOps.findResources('AWS::SNS::Subscription'));
+    const byEndpoint = (endpoint: string) =>
+      subscriptions.filter((r) => r.Properties.Endpoint === endpoint).map((r) => r.Properties);
+
+    for (const endpoint of ['ops@example.com', 'oncall@example.com']) {
+      expect(byEndpoint(endpoint)).toEqual([{ Protocol: 'email', Endpoint: endpoint, TopicArn: { Ref: opsTopic } }]);
+    }
+  });
+
+  it('alarms on enforcement failures and on a crossing that waits too long for its decision', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Budgeteer',
+      MetricName: 'EnforcementFailures',
+      Dimensions: [{ Name: 'service', Value: 'suspend' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Budgeteer',
+      MetricName: 'CrossingToDecisionLatency',
+      Dimensions: [{ Name: 'service', Value: 'evaluate' }],
+      Statistic: 'Maximum',
+      Threshold: 300_000,
+    });
+  });
+
   it('alarms on failed executions of both workflows, on unmetered calls and on ingest lag', () => {
     expect(alarms().filter(([, a]) => a.Properties.MetricName === 'ExecutionsFailed')).toHaveLength(2);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -112,9 +149,26 @@ describe('operations', () => {
       'CallToChargeLatency',
       'ExecutionsFailed',
       'ApproximateAgeOfOldestMessage',
+      'AlertsSent',
+      'SuspensionsStarted',
+      'EmergencyStops',
+      'CrossingToDecisionLatency',
     ]) {
       expect(body).toContain(`"${metric}"`);
     }
+  });
+
+  it('shows the alerts sent at each configured threshold, and the latency from a crossing to its decision', () => {
+    const body = dashboardBody();
+
+    for (const threshold of ['80', '90', '95']) {
+      expect(body).toContain(`"Budgeteer","AlertsSent","service","evaluate","threshold","${threshold}"`);
+    }
+    const otherThresholds = dashboardBody(synth({ thresholds: [50, 75] }));
+    expect(otherThresholds).toContain('"AlertsSent","service","evaluate","threshold","75"');
+    expect(otherThresholds).not.toContain('"threshold","80"');
+    const latency = [...body.matchAll(/"CrossingToDecisionLatency","service","evaluate",\{[^}]*"stat":"([\w.]+)"/g)];
+    expect(latency.map(([, stat]) => stat).sort()).toEqual(['Maximum', 'p50', 'p90']);
   });
 
   it('watches only metrics the handlers publish under the names and services it reads', () => {
@@ -128,11 +182,16 @@ describe('operations', () => {
 
     expect(published.length).toBeGreaterThan(8);
     for (const { metric, service } of published) {
-      const handler = readFileSync(path.join(REPO_ROOT, 'functions', service as string, 'handler.ts'), 'utf8');
+      // The handler names its service; it or a module beside it (the evaluator's metrics.ts) names the metric.
+      const folder = path.join(REPO_ROOT, 'functions', service as string);
+      const handler = readFileSync(path.join(folder, 'handler.ts'), 'utf8');
+      const modules = readdirSync(folder)
+        .filter((file) => file.endsWith('.ts'))
+        .map((file) => readFileSync(path.join(folder, file), 'utf8'));
       expect([
         service,
         metric,
-        handler.includes(`serviceName: '${service}'`) && handler.includes(`'${metric}'`),
+        handler.includes(`serviceName: '${service}'`) && modules.some((source) => source.includes(`'${metric}'`)),
       ]).toEqual([service, metric, true]);
     }
   });

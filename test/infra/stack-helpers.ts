@@ -31,6 +31,7 @@ export const EVERYTHING_ON = {
   identityCenterInstanceArn: 'arn:aws:sso:::instance/ssoins-1234567890abcdef',
   breakGlassPrincipals: ['arn:aws:iam::111122223333:role/ops/BreakGlass', 'arn:aws:iam::111122223333:user/emergency'],
   alertEmails: ['finops@example.com'],
+  operationsEmails: ['ops@example.com'],
   extraPeriodKinds: ['daily'],
   digest: true,
 } as const;
