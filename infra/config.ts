@@ -182,7 +182,12 @@ const configSchema = z.object({
   digest: z.boolean({ error: must('true or false') }),
 });
 
-const MONEY_KEYS = new Set<string>(['defaultBudgetUsd', 'accountBudgetUsd', 'unmeteredCallUsd', 'reconcileToleranceUsd']);
+const MONEY_KEYS = new Set<string>([
+  'defaultBudgetUsd',
+  'accountBudgetUsd',
+  'unmeteredCallUsd',
+  'reconcileToleranceUsd',
+]);
 
 /** `-c key=value` arrives as a string; cdk.json values arrive typed. Accept both (money stays as written). */
 function decode(value: unknown): unknown {
