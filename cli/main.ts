@@ -7,7 +7,6 @@ import { registerBudgetCommands } from './budget';
 import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
-import { runLocal } from './local';
 import { registerPricesCommands } from './prices';
 import { registerReportCommand } from './report';
 import { registerStatusCommand } from './status';
@@ -59,6 +58,9 @@ program
   .option('--verbose', 'show moto, deployment and function logs')
   .option('--digest', "deploy with the daily digest on: the scheduled run also sends yesterday's digest to both topics")
   .action(async (options) => {
+    // Loaded only for this command: the local stack brings aws-cdk-lib and every construct, a second of every
+    // other command's start.
+    const { runLocal } = require('./local') as typeof import('./local');
     const summary = await runLocal(options);
     // A replay that counted nothing (every line rejected, or none) is a failed run, not an empty summary.
     if (summary.periods.length === 0) process.exitCode = 1;
