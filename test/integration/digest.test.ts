@@ -1,12 +1,15 @@
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { deploymentOf } from '../../cli/deployment';
 import { type Inbox, type Notification, openInbox } from '../../local/inbox';
 import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
+import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { gatherDigest } from '../../shared/digest/gather';
+import { sendDigest } from '../../shared/digest/send';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
 import {
@@ -31,6 +34,37 @@ const budgets = new BudgetStore(documents, output('BudgetsTableName'), {
   configuredDefault: deployment.configuredDefault,
   configuredAccount: deployment.configuredAccount,
 });
+const sfn = new SFNClient(local.clientConfig);
+/** What the digest function reads, here in the test's process against the local stack's tables. */
+const sources = {
+  documents,
+  sqs,
+  audit,
+  budgets,
+  waits: new PendingWaits(documents, sfn, output('PendingTableName')),
+};
+const tables = {
+  budgetsTable: output('BudgetsTableName'),
+  usageTable: output('UsageTableName'),
+  rejectedQueueUrl: output('RejectedQueueUrl'),
+  periodKind: deployment.periodKind,
+  extraPeriodKinds: deployment.extraPeriodKinds,
+};
+/** A day of its own, long past (after Bedrock existed, before the other suites' periods), in months `from`..`from+5`. */
+const isolatedDay = (from: number) =>
+  `2023-${String(from + Math.floor(Math.random() * 6)).padStart(2, '0')}-1${Math.floor(Math.random() * 9)}`;
+/** 06:00 UTC the day after `day`: when the schedule fires to report it. */
+const firedFor = (day: string) => `${new Date(Date.parse(day) + 86_400_000).toISOString().slice(0, 10)}T06:00:00Z`;
+const digestsOf = (notifications: readonly Notification[], day: string) =>
+  notifications.filter((n) => n.attributes.kind === 'digest' && n.attributes.day === day);
+const topicOf = (n: Notification) => (n.topicArn === output('CriticalTopicArn') ? 'critical' : 'alerts');
+async function digestEntries(day: string) {
+  const entries = [];
+  for await (const entry of audit.query({ subject: 'DIGEST', action: 'digest.sent' })) {
+    if (entry.details.day === day) entries.push(entry);
+  }
+  return entries;
+}
 
 let inbox: Inbox;
 beforeAll(async () => {
@@ -56,8 +90,7 @@ describe('the daily digest on the local stack', () => {
     const name = `dina-${unique()}`;
     const arn = `arn:aws:iam::111122223333:user/${name}`;
     const model = `acme.digest-${unique()}-v1`;
-    // A day of its own, long past (after Bedrock existed, before the other suites' periods): its digest is this test's.
-    const day = `2023-${String(6 + Math.floor(Math.random() * 6)).padStart(2, '0')}-1${Math.floor(Math.random() * 9)}`;
+    const day = isolatedDay(6);
     const earlier = `${day.slice(0, 8)}0${day.slice(9)}`;
     await deliverLogs([
       invocationLog(`${name}-1`, arn, { timestamp: `${day}T09:00:00Z` }),
@@ -68,19 +101,15 @@ describe('the daily digest on the local stack', () => {
     await settle();
     await inbox.read(); // the unknown model's own alert is not the digest
 
-    const fired = `${day.slice(0, 8)}${String(Number(day.slice(8)) + 1).padStart(2, '0')}T06:00:00Z`;
+    const fired = firedFor(day);
     const first = await invoke(DIGEST, scheduledAt(fired));
     const second = await invoke(DIGEST, scheduledAt(fired));
     await settle();
 
     expect(first).toEqual({ day, sent: true });
     expect(second).toEqual({ day, sent: false });
-    const digests = (await inbox.read()).filter((n: Notification) => n.attributes.kind === 'digest');
-    const ofDay = digests.filter((n) => n.attributes.day === day);
-    expect(ofDay.map((n) => (n.topicArn === output('CriticalTopicArn') ? 'critical' : 'alerts')).sort()).toEqual([
-      'alerts',
-      'critical',
-    ]);
+    const ofDay = digestsOf(await inbox.read(), day);
+    expect(ofDay.map(topicOf).sort()).toEqual(['alerts', 'critical']);
     for (const message of ofDay) {
       expect(message.subject).toMatch(new RegExp(`^Bedrock daily digest ${day}: \\$\\d+\\.\\d\\d yesterday`));
       expect(message.attributes.decisionId).toBe(`digest|${day}`);
@@ -88,10 +117,7 @@ describe('the daily digest on the local stack', () => {
       expect(message.message).toContain(`user/${name}`);
       expect(message.message).toContain(model);
     }
-    const entries = [];
-    for await (const entry of audit.query({ subject: 'DIGEST', action: 'digest.sent' })) {
-      if (entry.details.day === day) entries.push(entry);
-    }
+    const entries = await digestEntries(day);
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ actor: 'system:digest', period: day.slice(0, 7) });
     expect(entries[0]?.details).toMatchObject({ decisionId: `digest|${day}`, principals: 1, unknownModels: 1 });
@@ -133,24 +159,7 @@ describe('the daily digest on the local stack', () => {
     });
 
     const now = new Date();
-    const data = await gatherDigest(
-      {
-        documents,
-        sqs,
-        audit,
-        budgets,
-        waits: new PendingWaits(documents, new SFNClient(local.clientConfig), output('PendingTableName')),
-      },
-      {
-        budgetsTable: output('BudgetsTableName'),
-        usageTable: output('UsageTableName'),
-        rejectedQueueUrl: output('RejectedQueueUrl'),
-        periodKind: deployment.periodKind,
-        extraPeriodKinds: deployment.extraPeriodKinds,
-      },
-      now.toISOString().slice(0, 10),
-      now,
-    );
+    const data = await gatherDigest(sources, tables, now.toISOString().slice(0, 10), now);
 
     expect(data.period).toBe(period);
     const line = data.principals.find((l) => l.name === principal);
@@ -168,5 +177,45 @@ describe('the daily digest on the local stack', () => {
       expect.objectContaining({ id: waitId, kind: 'suspension', period }),
     ]);
     expect(data.rejected).toEqual({ waiting: expect.any(Number), inFlight: expect.any(Number) });
+  }, 60_000);
+
+  it('after a crash between the claim and the delivery, the sweep sends what the claim owes, once; a later run sends nothing', async () => {
+    const day = isolatedDay(1);
+    const outbox = new Outbox(
+      {
+        table: output('BudgetsTableName'),
+        alertsTopicArn: output('AlertsTopicArn'),
+        criticalTopicArn: output('CriticalTopicArn'),
+        suspendStateMachineArn: output('SuspendStateMachineArn'),
+        emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
+      },
+      { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
+    );
+    // The digest function's own steps, dying right after its claim (as a process would between two writes).
+    const crashing = Object.assign(Object.create(outbox) as Outbox, {
+      deliver: () => Promise.reject(new Error('the process died after the claim')),
+    });
+    await expect(sendDigest(crashing, () => gatherDigest(sources, tables, day, new Date()), day)).rejects.toThrow(
+      /died after the claim/,
+    );
+    const owed = await item('BudgetsTableName', { principal: 'DIGEST', period: day });
+    expect(Object.keys(owed ?? {}).filter((key) => key.startsWith('outbox:'))).toEqual([`outbox:digest|${day}`]);
+    expect(digestsOf(await inbox.read(), day)).toEqual([]);
+
+    await invoke('functions/sweep/handler.ts', {});
+    await settle();
+
+    expect(
+      digestsOf(await inbox.read(), day)
+        .map(topicOf)
+        .sort(),
+    ).toEqual(['alerts', 'critical']);
+    expect(await digestEntries(day)).toHaveLength(1);
+    expect(await invoke(DIGEST, scheduledAt(firedFor(day)))).toEqual({ day, sent: false });
+    await settle();
+    expect(digestsOf(await inbox.read(), day)).toEqual([]);
+    expect(await digestEntries(day)).toHaveLength(1);
+    const cleared = await item('BudgetsTableName', { principal: 'DIGEST', period: day });
+    expect(Object.keys(cleared ?? {}).filter((key) => key.startsWith('outbox'))).toEqual([]);
   }, 60_000);
 });
