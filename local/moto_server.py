@@ -260,6 +260,63 @@ def patch_published_message_history():
     Topic.__init__ = __init__
 
 
+def patch_http_delivery():
+    """moto 5.2.1 delivers to an HTTP(S) subscription inside Publish, with a bare requests.post: an endpoint that is
+    down or slow fails or stalls the Publish (HTTP 500 to the publisher), where SNS accepts the message and delivers
+    it on its own, retrying, never failing the publisher. Here each delivery runs on its own thread, with a timeout,
+    its failure logged; the headers SNS sets (message type, id, topic) are added. An https endpoint on loopback is
+    this machine's own (a test's chat stand-in): no public CA issues its certificate, so it is not verified.
+    """
+    import ipaddress
+    import json as json_module
+    import urllib.parse
+
+    import moto.sns.models as sns_models
+    import requests as real_requests
+    import urllib3
+
+    if getattr(sns_models, "requests", None) is not real_requests:
+        raise RuntimeError("moto.sns.models no longer posts with requests; review local/moto_server.py")
+    # Only loopback goes unverified, on purpose: no warning per delivery.
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def on_loopback(url):
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def deliver(url, body, headers):
+        try:
+            verify = not (url.startswith("https:") and on_loopback(url))
+            answer = real_requests.post(url, data=body, headers=headers, timeout=15, verify=verify)
+            if answer.status_code >= 300:
+                print(f"sns: delivery to {url} answered {answer.status_code}", file=sys.stderr)
+        except Exception as error:  # SNS would retry; the publisher never hears of it
+            print(f"sns: delivery to {url} failed: {error}", file=sys.stderr)
+
+    class DeliveringRequests:
+        """moto.sns.models' requests module, except that post delivers in the background, as SNS does."""
+
+        def post(self, url, json=None, headers=None, **_kwargs):
+            body = json_module.dumps(json)
+            sns_headers = {
+                **(headers or {}),
+                "x-amz-sns-message-type": str((json or {}).get("Type", "Notification")),
+                "x-amz-sns-message-id": str((json or {}).get("MessageId", "")),
+                "x-amz-sns-topic-arn": str((json or {}).get("TopicArn", "")),
+            }
+            threading.Thread(target=deliver, args=(url, body, sns_headers), name="sns-http", daemon=True).start()
+
+        def __getattr__(self, name):
+            return getattr(real_requests, name)
+
+    sns_models.requests = DeliveringRequests()
+
+
 def patch_dynamodb_write_isolation():
     """moto 5.2.1 runs requests on threads but does not isolate DynamoDB writes from each other. TransactWriteItems
     backs up what it touches, applies its actions, and on cancellation puts the backups back: a write another thread
@@ -945,6 +1002,7 @@ def main(argv):
     # After the isolation: a transaction holds its items without holding the write lock.
     patch_transaction_conflicts()
     patch_published_message_history()
+    patch_http_delivery()
     patch_sqs_retention_check()
     patch_request_overhead()
     patch_keep_alive_server()
