@@ -6,13 +6,17 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { ALERT_SCHEMA, type AlertLink } from '../shared/notify';
 import type { LocalAws } from './aws';
 
 /** One SNS notification as a subscriber receives it. */
 export interface Notification {
   readonly topicArn: string;
   readonly subject: string;
+  /** The readable text, as an e-mail subscriber reads it. */
   readonly message: string;
+  /** The structured JSON a program subscribed over SQS gets (shared/notify.ts), when the alert was one. */
+  readonly alert?: StructuredAlert;
   /** Message attributes, by name (severity, principal, threshold, ...). */
   readonly attributes: Readonly<Record<string, string>>;
 }
@@ -23,9 +27,28 @@ export interface Inbox {
   close(): void;
 }
 
+/** The fields of the structured alert the inbox reads; every other attribute is there too. */
+export interface StructuredAlert {
+  readonly schema: string;
+  readonly id?: string;
+  readonly text: string;
+  readonly links: readonly AlertLink[];
+  readonly [attribute: string]: unknown;
+}
+
+/** The structured alert of an SQS delivery, or undefined for a message that is not one (published raw). */
+function structuredOf(message: string): StructuredAlert | undefined {
+  try {
+    const parsed = JSON.parse(message) as Partial<StructuredAlert> | null;
+    return parsed?.schema === ALERT_SCHEMA && typeof parsed.text === 'string' ? (parsed as StructuredAlert) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Plays an admin's mailbox: an SQS queue subscribed to the given topics, as an e-mail address would be, so the
- * local run, tests and benchmarks see exactly what SNS delivered.
+ * Plays an admin's mailbox: an SQS queue subscribed to the given topics, so the local run, tests and benchmarks see
+ * exactly what SNS delivered. SQS receives the structured JSON for programs; its text is what an e-mail shows.
  */
 export async function openInbox(
   clientConfig: LocalAws['clientConfig'],
@@ -48,10 +71,12 @@ export async function openInbox(
           Message?: string;
           MessageAttributes?: Record<string, { Value?: string }>;
         };
+        const alert = structuredOf(body.Message ?? '');
         return {
           topicArn: body.TopicArn ?? '',
           subject: body.Subject ?? '',
-          message: body.Message ?? '',
+          message: alert ? alert.text : (body.Message ?? ''),
+          ...(alert ? { alert } : {}),
           attributes: Object.fromEntries(
             Object.entries(body.MessageAttributes ?? {}).map(([key, value]) => [key, value.Value ?? '']),
           ),

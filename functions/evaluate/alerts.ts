@@ -1,6 +1,6 @@
 import type Big from 'big.js';
 import { formatUsd, type Usd } from '../../shared/money';
-import type { AlertMessage } from '../../shared/notify';
+import { type AlertMessage, factTable } from '../../shared/notify';
 
 export type { AlertMessage } from '../../shared/notify';
 
@@ -29,19 +29,21 @@ const describePrincipal = (principal: string) => (principal === 'ACCOUNT' ? 'the
 const confirmation = (spend: Usd, confirmed: Usd) =>
   `${formatUsd(confirmed)} confirmed by CloudTrail, ${formatUsd(spend.minus(confirmed))} only logged`;
 
-/** What an admin reads in an e-mail, and what a subscriber filters on. */
+/** What an admin reads in an e-mail or a chat channel, what a program reads, and what a subscriber filters on. */
 export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
   const who = describePrincipal(alert.principal);
-  const lines = [
-    `${who} has used ${alert.percent.toFixed(2)}% of its Bedrock budget for ${alert.period}.`,
-    '',
-    `  Principal:   ${alert.principal}${alert.principalArn ? ` (${alert.principalArn})` : ''}`,
-    `  Spend:       ${formatUsd(alert.spend)} (exactly ${alert.spend.toFixed()} USD)`,
-    `               ${confirmation(alert.spend, alert.confirmed)}`,
-    `  Limit:       ${formatUsd(alert.limit)}`,
-    `  Threshold:   ${alert.threshold}%`,
-    `  Period ends: ${alert.periodEnd.toISOString()}`,
+  const summary = `${who} has used ${alert.percent.toFixed(2)}% of its Bedrock budget for ${alert.period}.`;
+  const facts = [
+    { label: 'Principal', value: `${alert.principal}${alert.principalArn ? ` (${alert.principalArn})` : ''}` },
+    {
+      label: 'Spend',
+      value: `${formatUsd(alert.spend)} (exactly ${alert.spend.toFixed()} USD)\n${confirmation(alert.spend, alert.confirmed)}`,
+    },
+    { label: 'Limit', value: formatUsd(alert.limit) },
+    { label: 'Threshold', value: `${alert.threshold}%` },
+    { label: 'Period ends', value: alert.periodEnd.toISOString() },
   ];
+  const lines = [summary, '', ...factTable(facts)];
   if (alert.skipped.length > 0) {
     lines.push(
       '',
@@ -61,6 +63,19 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
   return {
     subject: `Bedrock budget ${alert.threshold}% reached: ${who} (${alert.period})`,
     body: lines.join('\n'),
+    summary,
+    facts,
+    data: {
+      ...(alert.principalArn ? { principalArn: alert.principalArn } : {}),
+      threshold: alert.threshold,
+      skippedThresholds: [...alert.skipped],
+      percent: alert.percent.toFixed(2),
+      spendUsd: alert.spend.toFixed(),
+      confirmedSpendUsd: alert.confirmed.toFixed(),
+      limitUsd: alert.limit.toFixed(),
+      periodEnd: alert.periodEnd.toISOString(),
+      topModels: alert.topModels.map(({ model, spend }) => ({ model, spendUsd: spend.toFixed() })),
+    },
     attributes: {
       kind: 'threshold',
       severity: 'warning',
@@ -100,6 +115,16 @@ function spentAgainstLimit(notice: ExhaustedNotice, who: string): string {
   return `${who} has spent ${formatUsd(notice.spend)} of its ${formatUsd(notice.limit)} Bedrock budget for ${notice.period}`;
 }
 
+/** The amounts of a notice, exact, for programs. */
+const noticeData = (notice: ExhaustedNotice) => ({
+  spendUsd: notice.spend.toFixed(),
+  confirmedSpendUsd: notice.confirmed.toFixed(),
+  limitUsd: notice.limit.toFixed(),
+  ...(notice.executionName ? { executionName: notice.executionName } : {}),
+  ...(notice.exemptBecause ? { exemptBecause: notice.exemptBecause } : {}),
+  ...(notice.awaitingMinutes !== undefined ? { awaitingMinutes: notice.awaitingMinutes } : {}),
+});
+
 /** High severity: a principal or the account reached 100%. */
 export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
   const who = describePrincipal(notice.principal);
@@ -115,6 +140,7 @@ export function exhaustedMessage(notice: ExhaustedNotice): AlertMessage {
       ? `Bedrock use by a principal that may not spend: ${who} (${notice.period})`
       : `Bedrock budget exhausted: ${who} (${notice.period})`,
     body: [spentAgainstLimit(notice, who), `(${confirmation(notice.spend, notice.confirmed)}).`, '', action].join('\n'),
+    data: noticeData(notice),
     attributes: {
       kind: account ? 'emergency-stop' : 'suspension',
       severity: 'critical',
@@ -140,6 +166,7 @@ function awaitingConfirmationMessage(notice: ExhaustedNotice, minutes: number): 
       `of the logged calls bring it there. If they have not within ${minutes} minutes, another alert says so: spend that`,
       'only an invocation log reports may have been written by someone other than Bedrock.',
     ].join('\n'),
+    data: noticeData(notice),
     attributes: {
       kind: 'awaiting-confirmation',
       severity: 'critical',
@@ -157,6 +184,7 @@ export function unknownModelMessage(model: string, requests: number): AlertMessa
       `Calls to ${model} were charged at the catalog's conservative fallback price (${requests} so far).`,
       'Add the model to shared/pricing/catalog.json with its published prices and redeploy to charge it exactly.',
     ].join('\n'),
+    data: { requests },
     attributes: { kind: 'unknown-model', severity: 'warning', model },
   };
 }
@@ -181,6 +209,8 @@ export interface UsageConflict {
 const exactly = (amount: Usd) => `$${amount.toFixed()}`;
 const describeRecord = (record: ConflictingRecord) =>
   `${record.principal}, ${exactly(record.costUsd)} on ${record.model} (${record.source}, call at ${record.time})`;
+
+const recordData = (record: ConflictingRecord) => ({ ...record, costUsd: record.costUsd.toFixed() });
 
 /** Critical: two records of one request disagree; only AWS writes them, so one may be forged. */
 export function usageConflictMessage(conflict: UsageConflict): AlertMessage {
@@ -207,6 +237,7 @@ export function usageConflictMessage(conflict: UsageConflict): AlertMessage {
       "README's threat model says which doors the stack closes and which an SCP must. Both records are in the",
       `audit entry usage.conflict of ${stands.principal} and on the request's Usage row.`,
     ].join('\n'),
+    data: { outcome: conflict.outcome, first: recordData(first), arriving: recordData(arriving) },
     attributes: {
       kind: 'usage-conflict',
       severity: 'critical',

@@ -1,6 +1,6 @@
 import { raiseOffers } from '../../shared/decisions/approvals';
 import { formatUsd, usd } from '../../shared/money';
-import type { AlertMessage } from '../../shared/notify';
+import { type AlertLink, type AlertMessage, factTable } from '../../shared/notify';
 
 /** A pending decision: its id, when it expires, and the signed link to its page (when approvals are deployed). */
 export interface DecisionLinks {
@@ -10,28 +10,50 @@ export interface DecisionLinks {
 }
 
 /** The links of a decision, one per choice (each opens the confirmation page with that choice selected). */
-function decisionLines(decide: DecisionLinks, choices: 'suspension' | 'emergency-stop', limitUsd?: string): string[] {
+export function decisionLinks(
+  decide: DecisionLinks,
+  choices: 'suspension' | 'emergency-stop',
+  limitUsd?: string,
+): AlertLink[] {
+  const { url } = decide;
+  if (!url) return [];
+  const link = (label: string, choice: string, amount?: string): AlertLink => ({
+    label,
+    url: `${url}&d=${choice}${amount ? `&a=${amount}` : ''}`,
+    choice,
+    ...(amount ? { amountUsd: amount } : {}),
+  });
+  if (choices === 'emergency-stop') return [link('Resume Bedrock use', 'resume'), link('Keep it stopped', 'keep')];
+  const offers = limitUsd === undefined ? [] : raiseOffers(usd(limitUsd));
+  return [
+    ...offers.map(({ amount, label }) =>
+      link(`Raise the limit by ${formatUsd(amount)} (${label})`, 'raise', amount.toFixed(2)),
+    ),
+    ...(offers.length === 0 ? [link('Raise the limit', 'raise')] : []),
+    link('Lift until the period ends', 'lift'),
+    link('Keep suspended', 'keep'),
+  ];
+}
+
+/** The command that decides from a terminal, beside the links. */
+const overrideCommand = (decide: DecisionLinks, choices: 'suspension' | 'emergency-stop') =>
+  choices === 'suspension'
+    ? `npx budgeteer override ${decide.id} raise|lift|keep --reason "…" [--amount USD]`
+    : `npx budgeteer override ${decide.id} resume|keep --reason "…"`;
+
+/** The decision's part of the e-mail: its links, aligned, then the command. */
+function decisionLines(decide: DecisionLinks, links: readonly AlertLink[], command: string): string[] {
   const lines: string[] = [];
-  if (decide.url) {
-    const link = (query: string) => `${decide.url}&${query}`;
-    lines.push('Decide here (each link opens a confirmation page; nothing changes until you confirm there):');
-    if (choices === 'suspension') {
-      const offers = limitUsd === undefined ? [] : raiseOffers(usd(limitUsd));
-      for (const { amount, label } of offers) {
-        lines.push(`  Raise the limit by ${formatUsd(amount)} (${label}): ${link(`d=raise&a=${amount.toFixed(2)}`)}`);
-      }
-      if (offers.length === 0) lines.push(`  Raise the limit:          ${link('d=raise')}`);
-      lines.push(`  Lift until the period ends: ${link('d=lift')}`, `  Keep suspended:           ${link('d=keep')}`);
-    } else {
-      lines.push(`  Resume Bedrock use:       ${link('d=resume')}`, `  Keep it stopped:          ${link('d=keep')}`);
-    }
-    lines.push(`The links work once and expire at ${decide.expiresAt}.`, '');
+  if (links.length > 0) {
+    const width = Math.max(...links.map((link) => link.label.length + 1)) + 1;
+    lines.push(
+      'Decide here (each link opens a confirmation page; nothing changes until you confirm there):',
+      ...links.map((link) => `  ${`${link.label}:`.padEnd(width)}${link.url}`),
+      `The links work once and expire at ${decide.expiresAt}.`,
+      '',
+    );
   }
-  const options = choices === 'suspension' ? 'raise|lift|keep' : 'resume|keep';
-  lines.push(
-    'From a terminal (as an admin):',
-    `  npx budgeteer override ${decide.id} ${options} --reason "…"${choices === 'suspension' ? ' [--amount USD]' : ''}`,
-  );
+  lines.push('From a terminal (as an admin):', `  ${command}`);
   return lines;
 }
 
@@ -54,25 +76,59 @@ const attributes = (event: EnforcementEvent, kind: string): Record<string, strin
 
 const footer = (event: EnforcementEvent) => ['', `Decision id: ${event.decisionId}`];
 
+/** The amounts an enforcement message names, for programs. */
+const amounts = (event: EnforcementEvent) => ({
+  ...(event.principalArn ? { principalArn: event.principalArn } : {}),
+  ...(event.spendUsd ? { spendUsd: event.spendUsd } : {}),
+  ...(event.limitUsd ? { limitUsd: event.limitUsd } : {}),
+});
+
+/** The links and commands of a decision, in every channel alike. */
+function decision(
+  decide: DecisionLinks | undefined,
+  choices: 'suspension' | 'emergency-stop',
+  limitUsd?: string,
+): { links: AlertLink[]; commands: string[]; lines: string[]; data: Record<string, string> } {
+  if (!decide) return { links: [], commands: [], lines: [], data: {} };
+  const links = decisionLinks(decide, choices, limitUsd);
+  const command = overrideCommand(decide, choices);
+  return {
+    links,
+    commands: [command],
+    lines: [...decisionLines(decide, links, command), ''],
+    data: { approvalId: decide.id, decisionExpiresAt: decide.expiresAt },
+  };
+}
+
 export function suspendedMessage(
   event: EnforcementEvent & { target: string; until: string; decide?: DecisionLinks },
 ): AlertMessage {
+  const summary = `${event.principal} has reached its Bedrock budget for ${event.period} and is suspended.`;
+  const facts = [
+    { label: 'Principal', value: `${event.principal}${event.principalArn ? ` (${event.principalArn})` : ''}` },
+    { label: 'Spend', value: `${event.spendUsd ?? '?'} USD of a ${event.limitUsd ?? '?'} USD limit` },
+    { label: 'Deny', value: `inline policy BudgeteerDeny on ${event.target}` },
+    { label: 'Until', value: `${event.until} (the period end), unless an admin decides sooner` },
+  ];
+  const decide = decision(event.decide, 'suspension', event.limitUsd);
   return {
     subject: `Bedrock suspended: ${event.principal} (${event.period})`,
     body: [
-      `${event.principal} has reached its Bedrock budget for ${event.period} and is suspended.`,
+      summary,
       '',
-      `  Principal: ${event.principal}${event.principalArn ? ` (${event.principalArn})` : ''}`,
-      `  Spend:     ${event.spendUsd ?? '?'} USD of a ${event.limitUsd ?? '?'} USD limit`,
-      `  Deny:      inline policy BudgeteerDeny on ${event.target}`,
-      `  Until:     ${event.until} (the period end), unless an admin decides sooner`,
+      ...factTable(facts),
       '',
-      ...(event.decide ? [...decisionLines(event.decide, 'suspension', event.limitUsd), ''] : []),
+      ...decide.lines,
       'Or, as an admin, at any time:',
       `  npx budgeteer budget set ${event.principal} <higher USD>   (raise the limit: lifted at once)`,
       `  npx budgeteer lift ${event.principal} --reason "…"          (allow until the period ends)`,
       ...footer(event),
     ].join('\n'),
+    summary,
+    facts,
+    links: decide.links,
+    commands: decide.commands,
+    data: { ...amounts(event), target: event.target, until: event.until, ...decide.data },
     attributes: attributes(event, 'suspended'),
   };
 }
@@ -85,6 +141,7 @@ export function liftedMessage(event: EnforcementEvent & { reason: string; actor:
       'The BudgeteerDeny policy was removed; its access is what it was before.',
       ...footer(event),
     ].join('\n'),
+    data: { ...amounts(event), reason: event.reason, actor: event.actor },
     attributes: attributes(event, 'lifted'),
   };
 }
@@ -96,6 +153,7 @@ export function skippedMessage(event: EnforcementEvent & { why: string }): Alert
       `${event.principal} would be suspended, but ${event.why}: it is never denied. Nothing was changed in IAM.`,
       ...footer(event),
     ].join('\n'),
+    data: { ...amounts(event), why: event.why },
     attributes: attributes(event, 'suspension-skipped'),
   };
 }
@@ -110,6 +168,7 @@ export function failedMessage(event: EnforcementEvent & { step: string; error: s
       'Check the workflow execution and IAM; the principal may still be able to spend.',
       ...footer(event),
     ].join('\n'),
+    data: { ...amounts(event), step: event.step, error: event.error },
     attributes: attributes(event, 'enforcement-failed'),
   };
 }
@@ -117,18 +176,31 @@ export function failedMessage(event: EnforcementEvent & { step: string; error: s
 export function stoppedMessage(
   event: EnforcementEvent & { denied: number; reason: string; decide?: DecisionLinks },
 ): AlertMessage {
+  const summary =
+    `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal\n` +
+    'that spends while the stop is on is denied when first seen.';
+  const facts = [
+    { label: 'Reason', value: event.reason },
+    ...(event.spendUsd
+      ? [{ label: 'Account spend', value: `${event.spendUsd} USD of a ${event.limitUsd} USD limit` }]
+      : []),
+  ];
+  const decide = decision(event.decide, 'emergency-stop');
   return {
     subject: `EMERGENCY STOP: all Bedrock use in the account is stopped (${event.period})`,
     body: [
-      `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal`,
-      'that spends while the stop is on is denied when first seen.',
-      `  Reason: ${event.reason}`,
-      ...(event.spendUsd ? [`  Account spend: ${event.spendUsd} USD of a ${event.limitUsd} USD limit`] : []),
+      summary,
+      ...facts.map((fact) => `  ${fact.label}: ${fact.value}`),
       '',
-      ...(event.decide ? [...decisionLines(event.decide, 'emergency-stop'), ''] : []),
+      ...decide.lines,
       'Or, as an admin, at any time: npx budgeteer resume --reason "…"   (or raise the account budget)',
       ...footer(event),
     ].join('\n'),
+    summary,
+    facts,
+    links: decide.links,
+    commands: decide.commands,
+    data: { ...amounts(event), denied: event.denied, reason: event.reason, ...decide.data },
     attributes: attributes(event, 'emergency-stop'),
   };
 }
@@ -143,6 +215,7 @@ export function resumedMessage(
       'Principals suspended on their own budget stay suspended.',
       ...footer(event),
     ].join('\n'),
+    data: { ...amounts(event), reason: event.reason, actor: event.actor, lifted: event.lifted },
     attributes: attributes(event, 'emergency-stop-resumed'),
   };
 }

@@ -316,6 +316,7 @@ export class Approvals {
         '',
         `Decision id: override:${wait.id}`,
       ].join('\n'),
+      data: { approver: approverOf(decided), reason: decided.note ?? '', approvalId: wait.id, decision: 'keep' },
       attributes: {
         kind: 'override-kept',
         severity: 'critical',

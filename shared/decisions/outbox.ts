@@ -172,10 +172,12 @@ export class Outbox {
   /** Delivers one decision's effects, then clears them. Safe to repeat. */
   async deliver(key: Key, effects: Effects): Promise<void> {
     for (const { topic, message } of effects.messages ?? []) {
+      // Read back after a crash, its typed data holds NumberValues: the numbers it was claimed with go out.
+      const claimed = JSON.parse(inputJson(message)) as AlertMessage;
       await publishAlert(
         this.deps.sns,
         topic === 'critical' ? this.targets.criticalTopicArn : this.targets.alertsTopicArn,
-        { ...message, attributes: { ...message.attributes, decisionId: effects.decisionId } },
+        { ...claimed, attributes: { ...claimed.attributes, decisionId: effects.decisionId } },
       );
     }
     if (effects.audit) {

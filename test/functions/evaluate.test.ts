@@ -31,6 +31,7 @@ import { BudgetStore } from '../../shared/budgets';
 import { executionArnOf, executionName, Outbox, pendingEffects } from '../../shared/decisions/outbox';
 import type { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
+import { asEmail } from '../shared/published';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const topics = mockClient(SNSClient);
@@ -125,7 +126,7 @@ const conditionFailed = () => new ConditionalCheckFailedException({ message: 'co
 const updates = () => ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
 const claims = () =>
   updates().filter((u) => u.ExpressionAttributeNames?.['#outbox'] && /^SET/.test(u.UpdateExpression ?? ''));
-const published = () => topics.commandCalls(PublishCommand).map((c) => c.args[0].input);
+const published = () => topics.commandCalls(PublishCommand).map((c) => asEmail(c.args[0].input));
 const started = () => workflows.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
 const startInput = (i = 0) => JSON.parse(started()[i]?.input ?? '{}');
 const payloadOf = (input: InvokeCommandInput | undefined) =>

@@ -44,6 +44,7 @@ import {
   denyPolicy,
   PolicySizeError,
 } from '../../shared/enforcement/policy';
+import { asEmail } from '../shared/published';
 
 const REGION = { region: 'us-east-1' };
 const ACCOUNT = '111122223333';
@@ -684,7 +685,7 @@ describe('Enforcer', () => {
         once: `override.requested:${id}`,
       });
       const published = snsMock.commandCalls(PublishCommand)[0]?.args[0].input;
-      const body = published?.Message ?? '';
+      const body = published ? asEmail(published).Message : '';
       const expires = Date.parse('2026-11-21T12:00:00.000Z') / 1000;
       const link = approvalUrl('https://approve.example', 'k'.repeat(64), id, '2026-11-21T12:00:00.000Z');
       expect(link).toContain(`e=${expires}`);

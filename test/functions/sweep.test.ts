@@ -17,6 +17,7 @@ import type { AuditLog } from '../../shared/audit/log';
 import { Outbox } from '../../shared/decisions/outbox';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
+import { asEmail } from '../shared/published';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const topics = mockClient(SNSClient);
@@ -213,7 +214,9 @@ describe('coverage sweep', () => {
     expect(order.indexOf('clear COVERAGE#user/alice')).toBeGreaterThan(order.indexOf(`audit ${aliceAlert}`));
 
     const alice = topics.commandCalls(PublishCommand).find((c) => c.args[0].input.Subject?.includes('alice'));
-    expect(alice?.args[0].input.Message).toMatch(/^2 Bedrock call\(s\) by user\/alice .* within 15 minutes/);
+    expect(alice && asEmail(alice.args[0].input).Message).toMatch(
+      /^2 Bedrock call\(s\) by user\/alice .* within 15 minutes/,
+    );
     expect(alice?.args[0].input.MessageAttributes?.decisionId?.StringValue).toBe(aliceAlert);
     expect(audit.append).toHaveBeenCalledWith(
       expect.objectContaining({ action: 'coverage.unmetered', subject: 'user/alice' }),
@@ -276,7 +279,7 @@ describe('escalating spend still unconfirmed after the wait (requireCloudTrailCo
     expect(alert?.args[0].input.Subject).toBe(
       'Bedrock spend past the limit still unconfirmed by CloudTrail: user/mallory (2026-11)',
     );
-    expect(alert?.args[0].input.Message).toMatch(/nothing was\ndenied/);
+    expect(alert && asEmail(alert.args[0].input).Message).toMatch(/nothing was\ndenied/);
     expect(audit.append).toHaveBeenCalledWith(
       expect.objectContaining({
         action: 'suspension.unconfirmed',
