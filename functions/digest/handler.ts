@@ -13,6 +13,7 @@ import { gatherDigest } from '../../shared/digest/gather';
 import { sendDigest } from '../../shared/digest/send';
 import { usd } from '../../shared/money';
 
+const logger = new Logger({ serviceName: 'budgeteer-digest' });
 const budgetsTable = requireEnv('BUDGETS_TABLE');
 const audit = AuditLog.fromEnv(documents);
 // The digest owes messages and an audit entry only: it starts no workflow and invokes nothing (no grant to).
@@ -26,6 +27,7 @@ const sources = {
     configuredAccount: usd(requireEnv('ACCOUNT_BUDGET_USD')),
   }),
   waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+  warn: (message: string, error: unknown) => logger.warn(message, { error }),
 };
 const tables = {
   budgetsTable,
@@ -35,7 +37,6 @@ const tables = {
   extraPeriodKinds: extraPeriodKindsFromEnv(),
 };
 const top = positiveIntFromEnv('DIGEST_TOP', 10);
-const logger = new Logger({ serviceName: 'budgeteer-digest' });
 
 /**
  * EventBridge's Scheduled Event: its `time` is when the schedule fired, the same on every retry of the delivery, so

@@ -25,6 +25,8 @@ export interface DigestSources {
   readonly budgets: BudgetStore;
   readonly audit: AuditLog;
   readonly waits: PendingWaits;
+  /** Told what could not be read and was left out (the digest still goes out, saying so). */
+  readonly warn?: (message: string, error: unknown) => void;
 }
 
 export interface DigestTables {
@@ -73,7 +75,10 @@ export async function gatherDigest(
     suspensionsInForce([kind, ...tables.extraPeriodKinds], now, budgetsOf),
     pendingDecisions(sources.waits, now),
     unknownModelMarkers(sources.documents, tables.budgetsTable),
-    rejectedRecords(sources.sqs, tables.rejectedQueueUrl),
+    rejectedRecords(sources.sqs, tables.rejectedQueueUrl).catch((error: unknown) => {
+      sources.warn?.('the rejected-records queue could not be read: the digest says so', error);
+      return undefined;
+    }),
   ]);
 
   const dayByPrincipal = new Map<string, Usd>();
@@ -195,20 +200,16 @@ async function unknownModelMarkers(
   return markers;
 }
 
-/** The rejected-records queue's counts; undefined when it cannot be read (the digest says so, and still goes out). */
-async function rejectedRecords(sqs: SQSClient, queueUrl: string): Promise<RejectedRecords | undefined> {
-  try {
-    const { Attributes = {} } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return {
-      waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0),
-      inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
-    };
-  } catch {
-    return undefined;
-  }
+/** The rejected-records queue's counts. */
+async function rejectedRecords(sqs: SQSClient, queueUrl: string): Promise<RejectedRecords> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return {
+    waiting: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
 }

@@ -218,4 +218,19 @@ describe('the daily digest on the local stack', () => {
     const cleared = await item('BudgetsTableName', { principal: 'DIGEST', period: day });
     expect(Object.keys(cleared ?? {}).filter((key) => key.startsWith('outbox'))).toEqual([]);
   }, 60_000);
+
+  it('goes out saying the rejected-records queue could not be read, and warns, when it cannot be', async () => {
+    const warnings: string[] = [];
+    const missing = output('RejectedQueueUrl').replace(/[^/]+$/, `no-such-queue-${unique()}`);
+
+    const data = await gatherDigest(
+      { ...sources, warn: (message) => warnings.push(message) },
+      { ...tables, rejectedQueueUrl: missing },
+      isolatedDay(1),
+      new Date(),
+    );
+
+    expect(data.rejected).toBeUndefined();
+    expect(warnings).toEqual(['the rejected-records queue could not be read: the digest says so']);
+  }, 60_000);
 });
