@@ -2,6 +2,7 @@ import type { Node } from 'constructs';
 import * as z from 'zod';
 import { limitUsdText } from '../shared/money';
 import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
+import type { SlackChannel, TeamsChannel } from './constructs/chat';
 
 /** Deployment settings, from CDK context (`cdk deploy -c defaultBudgetUsd=50`); defaults live in cdk.json. */
 export interface BudgeteerConfig {
@@ -18,6 +19,10 @@ export interface BudgeteerConfig {
   readonly alertEmails: readonly string[];
   /** Who is e-mailed by the operations topic (every alarm of the stack): a list, or one address or several joined by commas. */
   readonly operationsEmails: readonly string[];
+  /** Slack channels that show the alerts and critical topics (Amazon Q Developer in chat applications). */
+  readonly slackChannels: readonly SlackChannel[];
+  /** Microsoft Teams channels that show them, the same way. */
+  readonly microsoftTeamsChannels: readonly TeamsChannel[];
   readonly enableInvocationLogging: boolean;
   readonly invocationLogGroupName: string;
   readonly tableCapacity: {
@@ -69,6 +74,8 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   perSessionRoles: ['AWSReservedSSO_*'],
   alertEmails: [],
   operationsEmails: [],
+  slackChannels: [],
+  microsoftTeamsChannels: [],
   enableInvocationLogging: false,
   invocationLogGroupName: '/aws/bedrock/modelinvocations',
   tableCapacity: { minRead: 5, maxRead: 100, minWrite: 5, maxWrite: 200 },
@@ -119,6 +126,10 @@ const stringList = (pattern: RegExp, what: string) =>
     error: must('a list of strings'),
   });
 const capacity = wholeNumber(1);
+const UUID = /^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$/;
+const chatConfigurationName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, { error: must('a name of letters, digits, - and _ (at most 128)') });
 
 /**
  * Every setting with what it must be. Money is read by the one parser of amounts (shared/money), and as written:
@@ -152,6 +163,25 @@ const configSchema = z.object({
             .filter((address) => address !== '')
         : value,
     stringList(EMAIL, 'an email address'),
+  ),
+  slackChannels: z.array(
+    z.object({
+      workspaceId: z.string().regex(/^[0-9A-Z]{1,255}$/, { error: must('a Slack workspace id (T0123ABCD)') }),
+      channelId: z.string().regex(/^[A-Za-z0-9]{1,256}$/, { error: must('a Slack channel id (C0123ABCD)') }),
+      name: chatConfigurationName.optional(),
+    }),
+    { error: must('a list of {workspaceId, channelId, name?}') },
+  ),
+  microsoftTeamsChannels: z.array(
+    z.object({
+      teamId: z.string().regex(UUID, { error: must('a Microsoft Teams team id (a UUID)') }),
+      tenantId: z.string().regex(UUID, { error: must('a Microsoft Teams tenant id (a UUID)') }),
+      channelId: z.string().regex(/^[\w\-=+/.,]*%3[aA][\w\-=+/.,]*%40[\w\-=+/.,]*$/, {
+        error: must('a URL-encoded Microsoft Teams channel id (19%3a...%40thread.tacv2)'),
+      }),
+      name: chatConfigurationName.optional(),
+    }),
+    { error: must('a list of {teamId, tenantId, channelId, name?}') },
   ),
   enableInvocationLogging: z.boolean({ error: must('true or false') }),
   invocationLogGroupName: z.string().regex(/^[\w\-./#]{1,512}$/, { error: must('a CloudWatch Logs group name') }),

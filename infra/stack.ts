@@ -5,6 +5,7 @@ import type { BudgeteerConfig } from './config';
 import { Administration } from './constructs/administration';
 import { Approvals } from './constructs/approvals';
 import { AuditLog } from './constructs/audit';
+import { Chat } from './constructs/chat';
 import { Coverage } from './constructs/coverage';
 import { Digest } from './constructs/digest';
 import { Enforcement } from './constructs/enforcement';
@@ -45,6 +46,11 @@ export class BudgeteerStack extends Stack {
     });
     this.topics = new Topics(this, 'Topics', { alertEmails: config.alertEmails });
     this.enforcement = new Enforcement(this, 'Enforcement', {
+    new Chat(this, 'Chat', {
+      topics: [this.topics.alerts, this.topics.critical],
+      slackChannels: config.slackChannels,
+      teamsChannels: config.microsoftTeamsChannels,
+    });
       config,
       budgets: this.tables.budgets,
       audit: this.audit,

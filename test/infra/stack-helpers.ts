@@ -34,6 +34,14 @@ export const EVERYTHING_ON = {
   operationsEmails: ['ops@example.com'],
   extraPeriodKinds: ['daily'],
   digest: true,
+  slackChannels: [{ workspaceId: 'T0123ABCD', channelId: 'C0456EFGH' }],
+  microsoftTeamsChannels: [
+    {
+      teamId: '1b2c3d4e-0000-4000-8000-123456789abc',
+      tenantId: '9f8e7d6c-0000-4000-8000-cba987654321',
+      channelId: '19%3ab2e1c0d2a1f34e2b8c7d6e5f4a3b2c1d%40thread.tacv2',
+    },
+  ],
 } as const;
 
 export type Statement = {
