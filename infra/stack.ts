@@ -45,12 +45,12 @@ export class BudgeteerStack extends Stack {
       usage: this.tables.usage,
     });
     this.topics = new Topics(this, 'Topics', { alertEmails: config.alertEmails });
-    this.enforcement = new Enforcement(this, 'Enforcement', {
     new Chat(this, 'Chat', {
       topics: [this.topics.alerts, this.topics.critical],
       slackChannels: config.slackChannels,
       teamsChannels: config.microsoftTeamsChannels,
     });
+    this.enforcement = new Enforcement(this, 'Enforcement', {
       config,
       budgets: this.tables.budgets,
       audit: this.audit,
