@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
-import { type BudgetItem, Evaluator } from '../../functions/evaluate/evaluate';
+import { type BudgetItem, type Decision, Evaluator, type EvaluatorDeps } from '../../functions/evaluate/evaluate';
 import { parseStreamRecord } from '../../functions/evaluate/stream';
 import { decimalOf } from '../../shared/budgets/items';
 
@@ -21,13 +21,23 @@ Object.assign(process.env, {
   CRITICAL_TOPIC_ARN: 'arn:aws:sns:us-east-1:111122223333:critical',
   POWERTOOLS_DEV: 'true',
   POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_METRICS_DISABLED: 'true',
+  // Metrics on, printed on the global console, where the test reads them.
+  POWERTOOLS_METRICS_DISABLED: 'false',
 });
 
 const evaluated: BudgetItem[] = [];
-jest.spyOn(Evaluator.prototype, 'evaluate').mockImplementation(async (item) => {
+/** What the evaluator decides for an item, as it would report it, and whether it then fails. */
+let decide: ((item: BudgetItem) => { decision?: Omit<Decision, 'claimedAt'>; fail?: boolean }) | undefined;
+jest.spyOn(Evaluator.prototype, 'evaluate').mockImplementation(async function (this: Evaluator, item) {
   evaluated.push(item);
+  const { decision, fail } = decide?.(item) ?? {};
+  const { deps } = this as unknown as { deps: EvaluatorDeps };
+  if (decision) deps.onDecision?.({ ...decision, claimedAt: new Date('2026-11-20T12:00:03.500Z') });
+  if (fail) throw new Error('SNS throttled');
 });
+const printed = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+/** Every EMF blob the handler printed. */
+const metricsPrinted = () => printed.mock.calls.map(([line]) => JSON.parse(String(line)));
 const logged = jest.spyOn(Logger.prototype, 'error');
 // Configuration is read at module load, so the handler is loaded after the environment is set.
 const { evaluateStream } =
@@ -58,6 +68,8 @@ const spend = (digits: string) => ({ N: digits });
 beforeEach(() => {
   evaluated.length = 0;
   logged.mockClear();
+  printed.mockClear();
+  decide = undefined;
 });
 
 describe('evaluate handler: stream records parsed before they are judged', () => {
@@ -99,5 +111,49 @@ describe('evaluate handler: stream records parsed before they are judged', () =>
     } as unknown as DynamoDBStreamEvent);
 
     expect(evaluated).toEqual([]);
+  });
+});
+
+describe('evaluate handler: the decisions of a batch as metrics', () => {
+  const before = { principal: 'user/alice', period: '2026-11', spendUsd: '89' };
+  const charge = { ...before, spendUsd: '96', updatedAt: '2026-11-20T12:00:01.000Z' };
+
+  it('publishes what the batch decided, with the latency from the charge to the claim, even when the batch then fails', async () => {
+    decide = (item) =>
+      item.principal === 'user/alice'
+        ? { decision: { kind: 'threshold-alert', principal: 'user/alice', threshold: 95 }, fail: true }
+        : {};
+
+    const response = await evaluateStream({
+      Records: [record('5', charge, before)],
+    } as unknown as DynamoDBStreamEvent);
+
+    // The batch is retried from the record, but its claim is not made again: it is counted now.
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '5' }] });
+    const batch = metricsPrinted().find((emf) => emf.threshold === undefined);
+    expect(batch).toMatchObject({ service: 'evaluate', AlertsSent: 1, CrossingToDecisionLatency: 2500 });
+    expect(metricsPrinted().find((emf) => emf.threshold === '95')).toMatchObject({ AlertsSent: 1 });
+  });
+
+  it("dates a change that is no charge by the stream record's creation time", async () => {
+    decide = () => ({ decision: { kind: 'suspension', principal: 'user/alice' } });
+    const limitRecord = record('6', { principal: 'user/alice', period: 'LIMIT', limitUsd: '90' });
+    limitRecord.dynamodb = { ...limitRecord.dynamodb, ApproximateCreationDateTime: 1_795_176_000 } as never;
+
+    await evaluateStream({ Records: [limitRecord] } as unknown as DynamoDBStreamEvent);
+
+    expect(metricsPrinted()).toEqual([
+      expect.objectContaining({
+        SuspensionsStarted: 1,
+        CrossingToDecisionLatency: Date.parse('2026-11-20T12:00:03.500Z') - 1_795_176_000_000,
+      }),
+    ]);
+  });
+
+  it('publishes nothing for a batch that decided nothing', async () => {
+    await evaluateStream({ Records: [record('7', charge, before)] } as unknown as DynamoDBStreamEvent);
+
+    expect(evaluated).toHaveLength(1);
+    expect(printed).not.toHaveBeenCalled();
   });
 });
