@@ -1,3 +1,4 @@
+import Big from 'big.js';
 import { type Usd, usd } from '../shared/money';
 import type { PeriodKind } from '../shared/period';
 
@@ -38,3 +39,23 @@ export const usedText = (row: { readonly percent: string | null; readonly blocke
 /** A limit as `budget list` and `budget set` show it: a zero limit says what it means. */
 export const limitMeaning = (limitUsd: string): string =>
   usd(limitUsd).eq(0) ? `${dollars(usd(limitUsd))} (blocked: may not spend)` : dollars(usd(limitUsd));
+
+/** Cells of a bar: 20, so each is 5% of the limit. */
+export const BAR_CELLS = 20;
+
+/**
+ * The share of its limit a row used, as a bar for a terminal: a full cell per 5%, rounded down (a cell is never
+ * shown before it is earned), full at 100% and over (`▶` at the end past 100%). Empty without a limit of the
+ * period's kind; a blocked row (a zero limit) is all `×`.
+ */
+export function usedBar(
+  row: { readonly percent: string | null; readonly blocked: boolean },
+  cells = BAR_CELLS,
+): string {
+  if (row.blocked) return '×'.repeat(cells);
+  if (row.percent === null) return '';
+  const percent = new Big(row.percent);
+  const full = Math.min(cells, new Big(percent).times(cells).div(100).round(0, Big.roundDown).toNumber());
+  const bar = `${'█'.repeat(full)}${'░'.repeat(cells - full)}`;
+  return percent.gt(100) ? `${bar.slice(0, -1)}▶` : bar;
+}

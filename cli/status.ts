@@ -5,7 +5,7 @@ import { toDecimalString, type Usd, usd, ZERO } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
 import { CommandError, parsePrincipal } from './args';
 import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
-import { alignedTable, dollars, limitText, usedText } from './format';
+import { alignedTable, dollars, limitText, usedBar, usedText } from './format';
 import { type TargetOptions, targetOptions, withDocuments } from './target';
 
 /** `status --principal` named a principal that has neither spend in the period nor a limit: exit 1. */
@@ -143,13 +143,18 @@ const BLOCKED_RANK = usd(`1${'0'.repeat(30)}`);
 const kindOfLimit = (limit: LimitRecord | undefined, deployment: Deployment): PeriodKind =>
   limit?.periodKind ?? deployment.periodKind;
 
-export function formatStatus(report: StatusReport, deployment: Deployment): string {
+/**
+ * `status` for people. `bars`: a bar of the share of its limit each row used, beside the percent (for a terminal;
+ * piped output stays plain text, one row a line).
+ */
+export function formatStatus(report: StatusReport, deployment: Deployment, options: { bars?: boolean } = {}): string {
   const cells = (row: StatusRow) => [
     row.principal,
     dollars(usd(row.spendUsd)),
     dollars(usd(row.confirmedSpendUsd)),
     limitText(row.limitUsd),
     usedText(row),
+    ...(options.bars ? [usedBar(row)] : []),
     row.alertLevel === null ? '-' : `${row.alertLevel}%`,
     row.alerts.length === 0 ? '-' : row.alerts.join(','),
     row.state,
@@ -158,7 +163,7 @@ export function formatStatus(report: StatusReport, deployment: Deployment): stri
   const header = `period ${report.period} (${kind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
   const none = report.principals.length === 0 ? `no principal has spent in ${report.period}\n` : '';
   const table = alignedTable(
-    ['principal', 'spend', 'confirmed', 'limit', 'used', 'alert', 'alerts', 'state'],
+    ['principal', 'spend', 'confirmed', 'limit', 'used', ...(options.bars ? [''] : []), 'alert', 'alerts', 'state'],
     [...report.principals.map(cells), cells(report.account)],
     [1, 2, 3, 4],
   );
@@ -184,7 +189,11 @@ export function registerStatusCommand(program: Command): void {
       const deployment = deploymentOf(target);
       try {
         const report = await budgetStatus(budgetStoreFor(documents, deployment), deployment, options);
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report, deployment));
+        process.stdout.write(
+          options.json
+            ? `${JSON.stringify(report, null, 2)}\n`
+            : formatStatus(report, deployment, { bars: process.stdout.isTTY === true }),
+        );
       } catch (error) {
         if (!(error instanceof UnknownPrincipalError)) throw error;
         process.stderr.write(`budgeteer: ${error.message}\n`);

@@ -728,6 +728,26 @@ describe('command line', () => {
     ]);
   });
 
+  it.each([
+    ['a terminal', true],
+    ['a pipe', false],
+  ])('prints status to %s with bars only where a person reads it', async (_, tty) => {
+    ddb.on(ScanCommand).resolves({ Items: [counter('user/alice', '45'), counter('ACCOUNT', '45')] });
+    const was = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
+    Object.defineProperty(process.stdout, 'isTTY', { value: tty, configurable: true });
+    try {
+      await run('status', '--period', '2026-11');
+    } finally {
+      if (was) Object.defineProperty(process.stdout, 'isTTY', was);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
+
+    const alice = written.split('\n').find((line) => line.startsWith('user/alice'));
+    expect(alice).toMatch(/90\.00%/); // $45 of the $50 default
+    if (tty) expect(alice).toContain(`90.00%  ${'█'.repeat(18)}${'░'.repeat(2)}  -`);
+    else expect(written).not.toMatch(/[█░▶×]/);
+  });
+
   it('exits 1 with a clear message for an unknown --principal', async () => {
     ddb.on(ScanCommand).resolves({ Items: [counter('user/alice', '10')] });
 
