@@ -2,7 +2,7 @@ import { KEYS } from '../budgets/items';
 import type { Effects } from '../decisions/outbox';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { formatUsd, percentOf, toDecimalString, type Usd } from '../money';
-import type { AlertMessage } from '../notify';
+import type { AlertFact, AlertMessage, AlertValue } from '../notify';
 
 /**
  * The daily digest: what an admin reads once a day instead of piecing it together from single alerts. This module
@@ -161,94 +161,123 @@ function spendTable(lines: readonly SpendLine[], heading: string): string[] {
   return [row(header), ...cells.map(row)];
 }
 
-/** A section of at most `limit` lines, the rest counted; `none` when empty. */
-function section(title: string, items: readonly string[], limit: number, none: string): string[] {
+/** One list of the digest: its title, its lines (all of them), and what it says when there are none. */
+interface Section {
+  readonly title: string;
+  readonly items: readonly string[];
+  readonly none: string;
+}
+
+/** A section as the e-mail shows it: at most `limit` lines, the rest counted; `none` when empty. */
+function sectionText({ title, items, none }: Section, limit: number): string[] {
   if (items.length === 0) return [`${title}: ${none}`];
   const shown = items.slice(0, limit).map((item) => `  ${item}`);
   const more = items.length - shown.length;
   return [`${title} (${items.length}):`, ...shown, ...(more > 0 ? [`  … and ${more} more`] : [])];
 }
 
-/** The digest of a day as one message: subject, readable body, and the attributes subscribers filter on. */
+/** A section as chat shows it: one labelled fact, the same lines. */
+function sectionFact({ title, items, none }: Section, limit: number): AlertFact {
+  const more = items.length - Math.min(items.length, limit);
+  return {
+    label: items.length === 0 ? title : `${title} (${items.length})`,
+    value:
+      items.length === 0 ? none : [...items.slice(0, limit), ...(more > 0 ? [`… and ${more} more`] : [])].join('\n'),
+  };
+}
+
+const money = (amount: Usd) => toDecimalString(amount);
+const spendData = (line: SpendLine): AlertValue => ({
+  name: line.name,
+  dayUsd: money(line.dayUsd),
+  periodUsd: money(line.periodUsd),
+  limitUsd: line.limitUsd === undefined ? null : money(line.limitUsd),
+  state: line.state,
+});
+const spendFact = (line: SpendLine) =>
+  `${who(line.name)}: ${formatUsd(line.dayUsd)} yesterday, ${formatUsd(line.periodUsd)} this period` +
+  (line.limitUsd === undefined
+    ? ''
+    : line.limitUsd.eq(0)
+      ? ' (blocked)'
+      : ` of ${formatUsd(line.limitUsd)} (${percentOf(line.periodUsd, line.limitUsd).toFixed(2)}%)`) +
+  (line.state === 'active' ? '' : `, ${line.state}`);
+
+/**
+ * The digest of a day as one message: the e-mail's text (a spend table and one list per concern), the same lists as
+ * chat facts, the figures as typed data for programs (money as exact decimal strings), and the attributes
+ * subscribers filter on.
+ */
 export function composeDigest(data: DigestData, options: DigestOptions = {}): AlertMessage {
   const top = options.top ?? 10;
   const limit = options.listLimit ?? 50;
   const { now } = data;
   const shown = topLines(data.principals, top);
   const spenders = data.principals.filter((line) => line.dayUsd.gt(0) || line.periodUsd.gt(0)).length;
-  const lines = [
-    `Bedrock daily digest for ${data.day} (period ${data.period}), as of ${minuteOf(now.toISOString())}.`,
-    '',
-    ...spendTable([data.account, ...shown], 'Spend'),
+  const groups = data.groups === undefined ? undefined : topLines(data.groups, top);
+  const crossings = [...data.crossings].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const suspensions = [...data.suspensions].sort((a, b) => (a.since < b.since ? -1 : 1));
+  const pending = [...data.pending].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  const unknownModels = [...data.unknownModels].sort((a, b) => b.dayUsd.cmp(a.dayUsd) || (a.model < b.model ? -1 : 1));
+  const sections: Section[] = [
+    {
+      title: 'Thresholds crossed yesterday',
+      items: crossings.map(
+        (c) =>
+          `${who(c.principal)}: ${c.threshold === 'limit' ? 'reached its limit' : `${c.threshold}%`} at ${minuteOf(c.at)}`,
+      ),
+      none: 'none',
+    },
+    {
+      title: 'Suspensions in force',
+      items: suspensions.map(
+        (s) =>
+          `${who(s.principal)} (${s.period}): ${s.state} for ${since(s.since, now)}, since ${minuteOf(s.since)}` +
+          ` (${s.reason})${s.waitId ? `; decide with \`budgeteer override ${s.waitId}\`` : ''}`,
+      ),
+      none: 'none',
+    },
+    {
+      title: 'Decisions pending',
+      items: pending.map(
+        (p) =>
+          `${p.id}: ${p.kind === 'suspension' ? 'suspension of' : 'emergency stop of'} ${who(p.principal)} (${p.period}),` +
+          ` waiting ${since(p.createdAt, now)}, links expire in ${formatDuration(Date.parse(p.expiresAt) - now.getTime())}`,
+      ),
+      none: 'none',
+    },
+    {
+      title: 'Unknown models, charged at the fallback price',
+      items: unknownModels.map(
+        (m) =>
+          `${m.model}: ${formatUsd(m.dayUsd)} yesterday, ${plural(m.requests, 'call')} since ` +
+          `${m.firstSeen ? minuteOf(m.firstSeen) : 'first seen'}; add it to the price catalog`,
+      ),
+      none: 'none',
+    },
   ];
+  const rejected =
+    data.rejected === undefined
+      ? 'the rejected-records queue could not be read.'
+      : data.rejected.waiting + data.rejected.inFlight === 0
+        ? 'none waiting in the rejected-records queue.'
+        : `${plural(data.rejected.waiting, 'record')} waiting in the rejected-records queue` +
+          `${data.rejected.inFlight > 0 ? `, ${data.rejected.inFlight} being read` : ''}; they are not metered until fixed and replayed.`;
+  const more =
+    spenders > shown.length
+      ? `… and ${plural(spenders - shown.length, 'more principal')} (see \`budgeteer status\`)`
+      : undefined;
+
+  const heading = `Bedrock daily digest for ${data.day} (period ${data.period}), as of ${minuteOf(now.toISOString())}.`;
+  const lines = [heading, '', ...spendTable([data.account, ...shown], 'Spend')];
   if (spenders === 0) lines.push('  No principal spent in this period yet.');
-  else if (spenders > shown.length) {
-    lines.push(`  … and ${plural(spenders - shown.length, 'more principal')} (see \`budgeteer status\`)`);
-  }
-  if (data.groups !== undefined) {
-    const groups = topLines(data.groups, top);
+  else if (more) lines.push(`  ${more}`);
+  if (groups !== undefined) {
     lines.push('', ...(groups.length > 0 ? spendTable(groups, 'Groups') : ['Groups: no group spent in this period.']));
   }
-  lines.push(
-    '',
-    ...section(
-      'Thresholds crossed yesterday',
-      [...data.crossings]
-        .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
-        .map(
-          (c) =>
-            `${who(c.principal)}: ${c.threshold === 'limit' ? 'reached its limit' : `${c.threshold}%`} at ${minuteOf(c.at)}`,
-        ),
-      limit,
-      'none',
-    ),
-    '',
-    ...section(
-      'Suspensions in force',
-      [...data.suspensions]
-        .sort((a, b) => (a.since < b.since ? -1 : 1))
-        .map(
-          (s) =>
-            `${who(s.principal)} (${s.period}): ${s.state} for ${since(s.since, now)}, since ${minuteOf(s.since)}` +
-            ` (${s.reason})${s.waitId ? `; decide with \`budgeteer override ${s.waitId}\`` : ''}`,
-        ),
-      limit,
-      'none',
-    ),
-    '',
-    ...section(
-      'Decisions pending',
-      [...data.pending]
-        .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
-        .map(
-          (p) =>
-            `${p.id}: ${p.kind === 'suspension' ? 'suspension of' : 'emergency stop of'} ${who(p.principal)} (${p.period}),` +
-            ` waiting ${since(p.createdAt, now)}, links expire in ${formatDuration(Date.parse(p.expiresAt) - now.getTime())}`,
-        ),
-      limit,
-      'none',
-    ),
-    '',
-    ...section(
-      'Unknown models, charged at the fallback price',
-      [...data.unknownModels]
-        .sort((a, b) => b.dayUsd.cmp(a.dayUsd) || (a.model < b.model ? -1 : 1))
-        .map(
-          (m) =>
-            `${m.model}: ${formatUsd(m.dayUsd)} yesterday, ${plural(m.requests, 'call')} since ` +
-            `${m.firstSeen ? minuteOf(m.firstSeen) : 'first seen'}; add it to the price catalog`,
-        ),
-      limit,
-      'none',
-    ),
-    '',
-    data.rejected === undefined
-      ? 'Rejected records: the rejected-records queue could not be read.'
-      : data.rejected.waiting + data.rejected.inFlight === 0
-        ? 'Rejected records: none waiting in the rejected-records queue.'
-        : `Rejected records: ${plural(data.rejected.waiting, 'record')} waiting in the rejected-records queue` +
-          `${data.rejected.inFlight > 0 ? `, ${data.rejected.inFlight} being read` : ''}; they are not metered until fixed and replayed.`,
-  );
+  for (const section of sections) lines.push('', ...sectionText(section, limit));
+  lines.push('', `Rejected records: ${rejected}`);
+
   const summary = [
     `${formatUsd(data.account.dayUsd)} yesterday`,
     ...(data.crossings.length > 0 ? [plural(data.crossings.length, 'crossing')] : []),
@@ -258,6 +287,50 @@ export function composeDigest(data: DigestData, options: DigestOptions = {}): Al
   return {
     subject: `Bedrock daily digest ${data.day}: ${summary}`,
     body: lines.join('\n'),
+    summary: heading,
+    facts: [
+      { label: 'Account', value: spendFact(data.account) },
+      {
+        label: 'Top principals',
+        value:
+          shown.length === 0 ? 'none spent this period' : [...shown.map(spendFact), ...(more ? [more] : [])].join('\n'),
+      },
+      ...(groups === undefined
+        ? []
+        : [
+            {
+              label: 'Groups',
+              value: groups.length === 0 ? 'none spent this period' : groups.map(spendFact).join('\n'),
+            },
+          ]),
+      ...sections.map((section) => sectionFact(section, limit)),
+      { label: 'Rejected records', value: rejected },
+    ],
+    commands: ['npx budgeteer status', 'npx budgeteer report --html spend.html'],
+    data: {
+      account: spendData(data.account),
+      principals: shown.map(spendData),
+      morePrincipals: spenders - shown.length,
+      ...(groups === undefined ? {} : { groups: groups.map(spendData) }),
+      crossings: crossings.slice(0, limit).map((c) => ({ principal: c.principal, threshold: c.threshold, at: c.at })),
+      suspensions: suspensions.slice(0, limit).map((s) => ({
+        principal: s.principal,
+        period: s.period,
+        state: s.state,
+        since: s.since,
+        reason: s.reason,
+        waitId: s.waitId ?? null,
+      })),
+      pending: pending.slice(0, limit).map((p) => ({ ...p })),
+      unknownModels: unknownModels.slice(0, limit).map((m) => ({
+        model: m.model,
+        dayUsd: money(m.dayUsd),
+        requests: m.requests,
+        firstSeen: m.firstSeen ?? null,
+        lastSeen: m.lastSeen ?? null,
+      })),
+      rejectedRecords: data.rejected === undefined ? null : { ...data.rejected },
+    },
     attributes: {
       kind: 'digest',
       severity: 'info',

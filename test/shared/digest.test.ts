@@ -220,6 +220,57 @@ describe('the daily digest message', () => {
   });
 });
 
+describe('the daily digest in chat and for programs', () => {
+  it('gives chat the same lists as labelled facts, the account and top principals first', () => {
+    const message = composeDigest(busyDay(), { top: 2 });
+
+    expect(message.summary).toBe('Bedrock daily digest for 2026-11-30 (period 2026-11), as of 2026-12-01 06:00 UTC.');
+    expect(message.facts?.map((fact) => fact.label)).toEqual([
+      'Account',
+      'Top principals',
+      'Thresholds crossed yesterday (3)',
+      'Suspensions in force (2)',
+      'Decisions pending (1)',
+      'Unknown models, charged at the fallback price (1)',
+      'Rejected records',
+    ]);
+    expect(message.facts?.[0]?.value).toBe(
+      'the whole account: $42.60 yesterday, $93.20 this period of $1000.00 (9.32%)',
+    );
+    expect(message.facts?.[1]?.value).toBe(
+      [
+        'role/app: $30.10 yesterday, $31.00 this period of $100.00 (31.00%)',
+        'user/alice: $12.50 yesterday, $50.00 this period of $50.00 (100.00%), suspended',
+        '… and 2 more principals (see `budgeteer status`)',
+      ].join('\n'),
+    );
+    expect(message.facts?.[3]?.value).toContain('user/alice (2026-11): suspended for 14h 29m');
+  });
+
+  it('gives programs the figures as typed data, money as exact decimal strings', () => {
+    const { data } = composeDigest(busyDay(), { top: 2 });
+
+    expect(data).toMatchObject({
+      account: { name: 'ACCOUNT', dayUsd: '42.600001', periodUsd: '93.2', limitUsd: '1000', state: 'active' },
+      principals: [
+        { name: 'role/app', dayUsd: '30.1', periodUsd: '31', limitUsd: '100', state: 'active' },
+        { name: 'user/alice', dayUsd: '12.5', periodUsd: '50', limitUsd: '50', state: 'suspended' },
+      ],
+      morePrincipals: 2,
+      crossings: [
+        { principal: 'user/alice', threshold: 80, at: '2026-11-30T09:00:10.000Z' },
+        { principal: 'role/app', threshold: 30, at: '2026-11-30T11:45:00.000Z' },
+        { principal: 'user/alice', threshold: 'limit', at: '2026-11-30T15:30:00.000Z' },
+      ],
+      pending: [{ id: 'Wait1234abcd', kind: 'suspension', principal: 'user/alice' }],
+      unknownModels: [{ model: 'acme.mystery-v1', dayUsd: '1.25', requests: 7 }],
+      rejectedRecords: { waiting: 4, inFlight: 1 },
+    });
+    expect(data?.groups).toBeUndefined();
+    expect(composeDigest(emptyDay({ rejected: undefined })).data?.rejectedRecords).toBeNull();
+  });
+});
+
 describe('the digest’s claim and effects', () => {
   it('owes the same message on both topics and one audit entry, under the day’s decision id', () => {
     const effects = digestEffects(busyDay());
