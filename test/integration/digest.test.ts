@@ -50,9 +50,12 @@ const tables = {
   periodKind: deployment.periodKind,
   extraPeriodKinds: deployment.extraPeriodKinds,
 };
-/** A day of its own, long past (after Bedrock existed, before the other suites' periods), in months `from`..`from+5`. */
+/**
+ * A day of its own, long past (after Bedrock existed, before the other suites' periods), in months `from`..`from+4`:
+ * each test that claims a day draws from months no other test draws from.
+ */
 const isolatedDay = (from: number) =>
-  `2023-${String(from + Math.floor(Math.random() * 6)).padStart(2, '0')}-1${Math.floor(Math.random() * 9)}`;
+  `2023-${String(from + Math.floor(Math.random() * 5)).padStart(2, '0')}-1${Math.floor(Math.random() * 9)}`;
 /** 06:00 UTC the day after `day`: when the schedule fires to report it. */
 const firedFor = (day: string) => `${new Date(Date.parse(day) + 86_400_000).toISOString().slice(0, 10)}T06:00:00Z`;
 const digestsOf = (notifications: readonly Notification[], day: string) =>
@@ -90,7 +93,7 @@ describe('the daily digest on the local stack', () => {
     const name = `dina-${unique()}`;
     const arn = `arn:aws:iam::111122223333:user/${name}`;
     const model = `acme.digest-${unique()}-v1`;
-    const day = isolatedDay(6);
+    const day = isolatedDay(7);
     const earlier = `${day.slice(0, 8)}0${day.slice(9)}`;
     await deliverLogs([
       invocationLog(`${name}-1`, arn, { timestamp: `${day}T09:00:00Z` }),
@@ -126,6 +129,11 @@ describe('the daily digest on the local stack', () => {
     const claim = await item('BudgetsTableName', { principal: 'DIGEST', period: day });
     expect(claim?.sentAt).toEqual(expect.any(String));
     expect(Object.keys(claim ?? {}).filter((key) => key.startsWith('outbox'))).toEqual([]);
+    // Its key has a day for period, as a daily counter's has: no reader of a day's budgets takes it for a principal.
+    expect((await budgets.periodBudgets(day)).counters.map((c) => c.principal)).not.toContain('DIGEST');
+    const onDefault: string[] = [];
+    for await (const page of budgets.principalsOnDefault(day)) onDefault.push(...page);
+    expect(onDefault).not.toContain('DIGEST');
   }, 60_000);
 
   it('gathers the day’s crossings, the suspension in force and its pending decision from the tables as they are', async () => {
