@@ -34,6 +34,8 @@ export interface AlertMessage {
   readonly summary?: string;
   readonly facts?: readonly AlertFact[];
   readonly links?: readonly AlertLink[];
+  /** What a reader should know of the links (they open a confirmation page, work once, expire): under them in chat. */
+  readonly linksNote?: string;
   /** Commands an admin may run instead, shown after the links in chat. */
   readonly commands?: readonly string[];
   /** Typed values for programs (money as exact decimal strings); beside the attributes in the structured JSON. */
@@ -92,6 +94,7 @@ export function chatNotification(message: AlertMessage, bodyLimit = CHAT_DESCRIP
   const description = message.facts
     ? [message.summary ?? firstParagraph(message.body), '', ...message.facts.map((f) => `${f.label}: ${f.value}`)]
     : [message.body];
+  if (message.linksNote && message.links?.length) description.push('', message.linksNote);
   const id = alertId(message);
   const thread = threadId(message);
   const { kind, severity } = message.attributes;

@@ -88,12 +88,13 @@ function decision(
   decide: DecisionLinks | undefined,
   choices: 'suspension' | 'emergency-stop',
   limitUsd?: string,
-): { links: AlertLink[]; commands: string[]; lines: string[]; data: Record<string, string> } {
+): { links: AlertLink[]; linksNote?: string; commands: string[]; lines: string[]; data: Record<string, string> } {
   if (!decide) return { links: [], commands: [], lines: [], data: {} };
   const links = decisionLinks(decide, choices, limitUsd);
   const command = overrideCommand(decide, choices);
   return {
     links,
+    linksNote: `Each link opens a confirmation page (nothing changes until you confirm there); they work once and expire at ${decide.expiresAt}.`,
     commands: [command],
     lines: [...decisionLines(decide, links, command), ''],
     data: { approvalId: decide.id, decisionExpiresAt: decide.expiresAt },
@@ -127,6 +128,7 @@ export function suspendedMessage(
     summary,
     facts,
     links: decide.links,
+    ...(decide.linksNote ? { linksNote: decide.linksNote } : {}),
     commands: decide.commands,
     data: { ...amounts(event), target: event.target, until: event.until, ...decide.data },
     attributes: attributes(event, 'suspended'),
@@ -199,6 +201,7 @@ export function stoppedMessage(
     summary,
     facts,
     links: decide.links,
+    ...(decide.linksNote ? { linksNote: decide.linksNote } : {}),
     commands: decide.commands,
     data: { ...amounts(event), denied: event.denied, reason: event.reason, ...decide.data },
     attributes: attributes(event, 'emergency-stop'),

@@ -109,6 +109,7 @@ describe('one publish, a message per protocol', () => {
       /^user\/alice has reached its Bedrock budget for 2026-11 and is suspended\./,
     );
     expect(chat.content.description).toContain('Spend: 10.5 USD of a 10 USD limit');
+    expect(chat.content.description).toMatch(/They work once and expire at 2026-11-21T12:00:00\.000Z\.$/i);
     expect(chat.content.nextSteps).toEqual([
       `Raise the limit by $2.50 (25%): ${URL}&d=raise&a=2.50`,
       `Raise the limit by $5.00 (50%): ${URL}&d=raise&a=5.00`,
