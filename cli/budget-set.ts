@@ -1,9 +1,10 @@
 import { type Command, Option } from 'commander';
-import { AdminError, checkPeriodKind, type SetLimitReply } from '../shared/admin/set-limit';
+import { AdminError, checkPeriodKind, rateRuleOf, type SetLimitReply } from '../shared/admin/set-limit';
 import { DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { toDecimalString, type Usd, usd } from '../shared/money';
 import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
+import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
 import { callAdmin } from './admin-client';
 import { CommandError, parseLimitArgument, parsePrincipal } from './args';
 import { deploymentOf } from './deployment';
@@ -22,6 +23,9 @@ export function describeSet(result: SetLimitReply): string {
   return (
     `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
     zero +
+    (result.rate
+      ? `above ${dollars(usd(result.rate.maxUsdPerHour))} in any rolling hour: ${result.rate.onRate === 'suspend' ? 'suspended until the hour falls back' : 'alerted'}\n`
+      : '') +
     `set by ${result.setBy}; audit entry ${result.auditSeq} of ${result.principal} (budget.limit-set)\n` +
     (result.reviewed ? describeReview(result.reviewed) : '')
   );
@@ -43,7 +47,7 @@ function describeReview(reviewed: NonNullable<SetLimitReply['reviewed']>): strin
   return `${principals(queued)} on the default that spent in ${period} judged again against it now${again}\n`;
 }
 
-type SetOptions = TargetOptions & { period?: PeriodKind };
+type SetOptions = TargetOptions & { period?: PeriodKind; maxUsdPerHour?: Usd; onRate?: RateAction };
 
 /** `budget set <principal> <usd>`: through the admin function, as the signed-in caller. */
 export function registerBudgetSet(budget: Command): void {
@@ -70,11 +74,25 @@ export function registerBudgetSet(budget: Command): void {
           "the period kind: the deployment's own (stack output PeriodKind, the default) or one it keeps counters " +
             'for (stack output ExtraPeriodKinds, set with -c extraPeriodKinds)',
         ).choices(PERIOD_KINDS),
+      )
+      .option(
+        '--max-usd-per-hour <usd>',
+        "burn-rate guard: the most any rolling hour may cost, in USD (omitted: no rule of its own; the default's applies)",
+        parseLimitArgument,
+      )
+      .addOption(
+        new Option('--on-rate <action>', 'what spend above --max-usd-per-hour does (default alert)').choices(
+          RATE_ACTIONS,
+        ),
       ),
   ).action(async (principal: string, limitUsd: Usd, options: SetOptions) => {
     const target = await resolveTarget(options);
     try {
       checkPeriodKind(options.period, deploymentOf(target), principal);
+      rateRuleOf({
+        ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
+        ...(options.onRate ? { onRate: options.onRate } : {}),
+      });
     } catch (error) {
       if (error instanceof AdminError) throw new CommandError(error.message);
       throw error;
@@ -84,6 +102,8 @@ export function registerBudgetSet(budget: Command): void {
       principal,
       limitUsd: toDecimalString(limitUsd),
       ...(options.period ? { period: options.period } : {}),
+      ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
+      ...(options.onRate ? { onRate: options.onRate } : {}),
     });
     process.stdout.write(describeSet(reply.result as unknown as SetLimitReply));
   });

@@ -24,6 +24,7 @@ import { accountShardKeys } from './budgets/keys';
 import { ACCOUNT_PRINCIPAL } from './identity';
 import { percentOf, toDecimalString, type Usd, ZERO } from './money';
 import type { PeriodKind } from './period';
+import type { RateRule } from './rate/rules';
 
 export { ACTIVE_STATE, decimalOf } from './budgets/items';
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
@@ -62,6 +63,8 @@ export interface LimitRecord {
   readonly limitUsd: Usd;
   /** The kind of period the limit is for; absent: the deployment's own. */
   readonly periodKind?: PeriodKind;
+  /** The burn-rate guard's rule set with the limit, if any (shared/rate/rules.ts). */
+  readonly rate?: RateRule;
   readonly setBy?: string;
   readonly setAt?: string;
 }
@@ -137,6 +140,9 @@ function limitRecordOf(raw: Item): LimitRecord {
     principal: item.principal,
     limitUsd: decimalOf(item.limitUsd),
     ...(item.periodKind ? { periodKind: item.periodKind } : {}),
+    ...(item.maxUsdPerHour === undefined
+      ? {}
+      : { rate: { maxUsdPerHour: decimalOf(item.maxUsdPerHour), onRate: item.onRate ?? 'alert' } }),
     ...(item.setBy === undefined ? {} : { setBy: item.setBy }),
     ...(item.setAt === undefined ? {} : { setAt: item.setAt }),
   };
@@ -211,6 +217,7 @@ export class BudgetStore {
     now = new Date(),
     expected?: Usd | null,
     periodKind?: PeriodKind,
+    rate?: RateRule,
   ): Promise<void> {
     if (limitUsd.lt(0)) throw new RangeError('a budget limit cannot be negative');
     const condition = expected === undefined ? {} : unchangedCondition(expected);
@@ -223,6 +230,9 @@ export class BudgetStore {
             period: LIMIT_PERIOD,
             limitUsd: NumberValue.from(toDecimalString(limitUsd)),
             ...(periodKind ? { periodKind } : {}),
+            ...(rate
+              ? { maxUsdPerHour: NumberValue.from(toDecimalString(rate.maxUsdPerHour)), onRate: rate.onRate }
+              : {}),
             setBy,
             setAt: now.toISOString(),
           },
@@ -258,6 +268,22 @@ export class BudgetStore {
         key === principal ? undefined : (await read(key))?.limitUsd,
       ),
     };
+  }
+
+  /**
+   * The rate rule in force for a principal: its own limit item's, else the run-time default's (a principal with a
+   * limit of its own but no rule of its own is still held to the default's rate). Undefined: no rule.
+   */
+  async rateRuleOf(principal: string, memo?: LimitItemMemo): Promise<RateRule | undefined> {
+    const read = (key: string) => {
+      let item = memo?.get(key);
+      if (!item) {
+        item = this.ownLimit(key);
+        memo?.set(key, item);
+      }
+      return item;
+    };
+    return (await read(principal))?.rate ?? (await read(DEFAULT_PRINCIPAL))?.rate;
   }
 
   async limitOf(principal: string): Promise<Usd> {

@@ -28,8 +28,9 @@ import {
   usageConflictMessage,
 } from './alerts';
 import { crossingFor, isExhausted, rearmedLevel } from './crossing';
+import { RateGuard, type RateGuardConfig } from './rate';
 
-export interface EvaluatorConfig {
+export interface EvaluatorConfig extends Pick<RateGuardConfig, 'anomaly'> {
   readonly budgetsTable: string;
   readonly thresholds: readonly number[];
   readonly periodKind: PeriodKind;
@@ -132,6 +133,8 @@ export class Evaluator {
   private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
   /** Periods whose account total this batch has judged already (see `evaluate`). */
   private readonly accountsJudged = new Set<string>();
+  /** The burn-rate guard: judges rate buckets (rate.ts). */
+  private readonly rates: RateGuard;
 
   constructor(
     private readonly config: EvaluatorConfig,
@@ -139,6 +142,7 @@ export class Evaluator {
   ) {
     this.now = deps.now ?? (() => new Date());
     this.outbox = deps.outbox;
+    this.rates = new RateGuard(config, deps, this.limitItems);
   }
 
   /** Limits and the account's state are read once per batch: a change arrives as its own record. */
@@ -185,8 +189,7 @@ export class Evaluator {
       case 'conflict':
         return this.usageConflict(item, parsed);
       case 'rate':
-        // A principal's 5-minute rate bucket: no decision of its own.
-        return;
+        return this.rates.judge(parsed);
       case 'coverage':
       case 'deny':
       case 'digest':

@@ -5,10 +5,12 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { SSOAdminClient } from '@aws-sdk/client-sso-admin';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
+import { BudgetStore } from '../../shared/budgets';
 import { documents, sfn, sns } from '../../shared/clients';
 import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
 import { PendingWaits, type WaitKind } from '../../shared/decisions/pending';
 import { linkSigner, signingSecret } from '../../shared/decisions/secret';
+import { ZERO } from '../../shared/money';
 import { DenyStore, IamDenyWriter, IdentityCenterDenyWriter } from './deny';
 import { type EnforcementInput, Enforcer } from './suspend';
 
@@ -20,6 +22,8 @@ const writer = new IamDenyWriter(
   iam,
   instanceArn ? new IdentityCenterDenyWriter(new SSOAdminClient({ maxAttempts: 8 }), instanceArn) : undefined,
 );
+// Only its limit items are read (a rate suspension ends by the rule in force): no budget is judged here.
+const limitItems = new BudgetStore(documents, budgetsTable, { configuredDefault: ZERO, configuredAccount: ZERO });
 const enforcer = new Enforcer(
   {
     budgetsTable,
@@ -38,6 +42,7 @@ const enforcer = new Enforcer(
     denies: new DenyStore(documents, budgetsTable, writer),
     writer,
     waits: new PendingWaits(documents, sfn, requireEnv('PENDING_TABLE')),
+    rateRuleOf: (principal: string) => limitItems.rateRuleOf(principal),
     ...(process.env.APPROVAL_URL && process.env.SIGNING_SECRET_ARN
       ? { links: linkSigner(process.env.APPROVAL_URL, signingSecret(process.env.SIGNING_SECRET_ARN)) }
       : {}),
@@ -67,7 +72,7 @@ export type SuspendEvent =
       readonly input: EnforcementInput;
       readonly decision: { readonly reason: string; readonly actor?: string };
     }
-  | { readonly action: 'beginStop'; readonly input: EnforcementInput }
+  | { readonly action: 'beginStop' | 'recheck'; readonly input: EnforcementInput }
   | {
       readonly action: 'failed';
       readonly step: string;
@@ -99,6 +104,8 @@ export async function runStep(step: SuspendEvent & { readonly executionArn?: str
       return enforcer.lift({ ...event.input, ...decisionOf(event.decision) });
     case 'beginStop':
       return enforcer.beginStop(event.input);
+    case 'recheck':
+      return enforcer.recheck(event.input);
     case 'endStop':
       return { lifted: await enforcer.endStop({ ...event.input, ...decisionOf(event.decision) }) };
     case 'failed': {

@@ -1,6 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
+import { kindOfKey } from '../../shared/budgets/items';
 import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../shared/decisions/pending';
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
@@ -9,6 +10,8 @@ import { enforcementTarget, type ProtectionRules } from '../../shared/enforcemen
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
+import type { RateRule } from '../../shared/rate/rules';
+import { rateFallsBackAt } from '../../shared/rate/store';
 import { DENY_PERIOD, type DenyStore, type DenyWriter, EnforcementError } from './deny';
 import {
   type DecisionLinks,
@@ -39,6 +42,8 @@ export interface EnforcerDeps {
   readonly waits: PendingWaits;
   /** Signs approval links; without it (no approval function) messages name the CLI commands only. */
   readonly links?: LinkSigner;
+  /** The rate rule in force for a principal (its limit item's, else the default's): rate suspensions end by it. */
+  readonly rateRuleOf?: (principal: string) => Promise<RateRule | undefined>;
   readonly now?: () => Date;
 }
 
@@ -53,7 +58,7 @@ export interface EnforcementInput {
   readonly generation?: number;
   readonly spendUsd?: string;
   readonly limitUsd?: string;
-  /** `budget` (its own limit) or `emergency-stop`. */
+  /** `budget` (its own limit), `rate` (its rolling hour above its rate rule) or `emergency-stop`. */
   readonly reason?: string;
   /** The workflow execution (`$$.Execution.Id`). */
   readonly executionArn?: string;
@@ -62,6 +67,14 @@ export interface EnforcementInput {
 export type ApplyOutcome =
   | { readonly outcome: 'applied'; readonly waitSeconds: number; readonly target: string }
   | { readonly outcome: 'skipped' | 'stale' | 'unsupported'; readonly why: string; readonly waitSeconds: number };
+
+/** What a rate suspension's recheck finds: lift now (the hour fell back, or the period ended), or wait so long. */
+export interface RateRecheck {
+  readonly outcome: 'lift' | 'wait';
+  /** The lift's reason (`rate-fell`, `period-end`), or `rate` while it waits. */
+  readonly reason: string;
+  readonly seconds: number;
+}
 
 /** How often a workflow whose wait for a decision failed tries to wait again (a decision meanwhile is kept). */
 export const AWAIT_RETRY_SECONDS = 600;
@@ -117,11 +130,40 @@ export class Enforcer {
   }
 
   /**
+   * A rate suspension waits until its rolling hour should have fallen back (at least 1 s, at most the period):
+   * nothing is spent while it is denied, so the buckets in the window tell when.
+   */
+  private async rateWaitSeconds(input: EnforcementInput): Promise<number> {
+    const at = await this.rateFallsBackAt(input.principal);
+    const seconds = Math.ceil((at.getTime() - this.now().getTime()) / 1000);
+    return Math.max(1, Math.min(this.waitSeconds(input.period), seconds));
+  }
+
+  private async rateFallsBackAt(principal: string): Promise<Date> {
+    const rule = await this.deps.rateRuleOf?.(principal);
+    return rateFallsBackAt(this.deps.documents, this.config.budgetsTable, principal, rule, this.now());
+  }
+
+  /**
+   * A rate suspension's wait ended: lift if the rolling hour fell back (records that arrived late may have kept it
+   * up) or the period is over, else wait again until it should have.
+   */
+  async recheck(input: EnforcementInput): Promise<RateRecheck> {
+    const end = periodEndOfKey(input.period);
+    if (end && end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) {
+      return { outcome: 'lift', reason: 'period-end', seconds: 1 };
+    }
+    const at = await this.rateFallsBackAt(input.principal);
+    if (at.getTime() <= this.now().getTime()) return { outcome: 'lift', reason: 'rate-fell', seconds: 1 };
+    return { outcome: 'wait', reason: 'rate', seconds: await this.rateWaitSeconds(input) };
+  }
+
+  /**
    * Denies the principal. A suspension whose decision is stale (the limit changed or the principal was lifted
    * since it was decided) changes nothing; protected principals are never denied, whoever asks.
    */
   async apply(input: EnforcementInput): Promise<ApplyOutcome> {
-    const waitSeconds = this.waitSeconds(input.period);
+    const waitSeconds = input.reason === 'rate' ? await this.rateWaitSeconds(input) : this.waitSeconds(input.period);
     const isStop = input.holder.startsWith('stop:');
     const counter = await this.counter(input.principal, input.period);
     if (!isStop && counter && generationOf(counter) !== (input.generation ?? 0)) {
@@ -253,7 +295,10 @@ export class Enforcer {
       { once: `override.requested:${id}` },
     );
     if (input.kind === 'suspension') {
-      const until = periodEndOfKey(input.period)?.toISOString() ?? links.expiresAt;
+      const until =
+        input.reason === 'rate'
+          ? (await this.rateFallsBackAt(input.principal)).toISOString()
+          : (periodEndOfKey(input.period)?.toISOString() ?? links.expiresAt);
       const target = enforcementTarget(
         { id: input.principal, ...(input.principalArn ? { arn: input.principalArn } : {}) },
         this.config.protection,
@@ -522,8 +567,8 @@ export class Enforcer {
       ExpressionAttributeNames: { '#period': 'period' },
       ExpressionAttributeValues: { ':period': period },
     })) {
-      const principal = String(item.principal);
-      if (principal !== ACCOUNT_PRINCIPAL && !principal.includes('#')) yield item;
+      // A principal's counter only: not the account, a marker, nor the daily digest's claim (its period is a day too).
+      if (kindOfKey(item.principal, item.period) === 'counter') yield item;
     }
   }
 
@@ -556,6 +601,10 @@ export class Enforcer {
       const end = periodEndOfKey(input.period);
       if (!end || end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) return;
       throw new EnforcementError(`unverified decision: a period-end lift before ${input.period} has ended`);
+    }
+    if (input.reason === 'rate-fell') {
+      if ((await this.rateFallsBackAt(input.principal)).getTime() <= this.now().getTime()) return;
+      throw new EnforcementError(`unverified decision: the rolling hour of ${input.principal} is still above its rate`);
     }
     // A lift or raise that came before the wait began ended it at once, with no waitId on the item: the item's
     // generation moved past the suspension's (the condition the wait step checked).

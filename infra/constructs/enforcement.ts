@@ -147,7 +147,8 @@ export class Enforcement extends Construct {
     const fn = this.function.function;
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'],
+        // Query: a rate suspension reads the principal's rate buckets to know when its hour falls back.
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan', 'dynamodb:Query'],
         resources: [budgets.tableArn],
       }),
     );

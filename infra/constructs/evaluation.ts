@@ -62,7 +62,11 @@ export class Evaluation extends Construct {
     });
     const fn = this.function.function;
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [budgets.tableArn] }),
+      // Query: the burn-rate guard reads a principal's rate buckets (shared/rate/store.ts).
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+        resources: [budgets.tableArn],
+      }),
     );
     props.audit.grantAppend(fn);
     topics.alerts.grantPublish(fn);

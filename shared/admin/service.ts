@@ -10,7 +10,7 @@ import { periodKey } from '../period';
 import type { PriceRecorder } from '../pricing/admin';
 import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
-import { AdminError, type PeriodSettings, replyOf, setBudgetLimit } from './set-limit';
+import { AdminError, type PeriodSettings, rateRuleOf, replyOf, setBudgetLimit } from './set-limit';
 
 /** Who asks, as the request's signature says (never as the request says). */
 export interface Caller {
@@ -114,6 +114,7 @@ export class AdminService {
             context,
           },
           this.now(),
+            ...rateRuleOf(request),
           this.deps.defaultReview,
         );
         return { status: 200, message: `${result.principal}: limit set`, result: { ...replyOf(result) } };

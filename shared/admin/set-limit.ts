@@ -1,8 +1,9 @@
 import type { StoredEntry } from '../audit/entry';
 import type { AuditLog } from '../audit/log';
 import { type BudgetStore, DEFAULT_PRINCIPAL, LimitChangedError } from '../budgets';
-import { toDecimalString, type Usd } from '../money';
+import { parseLimitUsd, toDecimalString, type Usd } from '../money';
 import type { PeriodKind } from '../period';
+import type { RateRule } from '../rate/rules';
 import { type DefaultLimitReview, DefaultReviewError, type DefaultReviewResult } from './default-review';
 
 /** A request the admin function (or a command) cannot do: its message says why; `status` is the HTTP answer. */
@@ -55,8 +56,24 @@ export interface SetLimitRequest {
   readonly actor: string;
   /** The period kind asked for: the deployment's own or one of its extra kinds. */
   readonly period?: string;
+  /** The burn-rate guard's rule stored with the limit; absent: none of its own (the default's applies, if any). */
+  readonly rate?: RateRule;
   /** Where the request came from (source IP, user agent), for the audit entry. */
   readonly context?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The rate rule a `budget set` asks for: `maxUsdPerHour` with what spend above it does (`alert` unless told);
+ * `onRate` alone is refused, as it would say what to do above no rate.
+ */
+export function rateRuleOf(request: { readonly maxUsdPerHour?: string; readonly onRate?: RateRule['onRate'] }): {
+  rate?: RateRule;
+} {
+  if (request.maxUsdPerHour === undefined) {
+    if (request.onRate !== undefined) throw new AdminError('--on-rate needs --max-usd-per-hour: above which rate?');
+    return {};
+  }
+  return { rate: { maxUsdPerHour: parseLimitUsd(request.maxUsdPerHour), onRate: request.onRate ?? 'alert' } };
 }
 
 export interface SetLimitResult {
@@ -65,6 +82,7 @@ export interface SetLimitResult {
   /** The principal's own limit before, if it had one. */
   readonly previousUsd?: Usd;
   readonly periodKind: PeriodKind;
+  readonly rate?: RateRule;
   readonly setBy: string;
   readonly audit: StoredEntry;
   /** For `default`: the principals on it that have spent this period, queued to be judged again at once. */
@@ -102,6 +120,9 @@ export async function setBudgetLimit(
         limitUsd: toDecimalString(limitUsd),
         previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
         periodKind,
+        ...(request.rate
+          ? { maxUsdPerHour: toDecimalString(request.rate.maxUsdPerHour), onRate: request.rate.onRate }
+          : {}),
         ...request.context,
       },
       at: now,
@@ -116,7 +137,7 @@ export async function setBudgetLimit(
   try {
     // The deployment's own kind is the default and is not stored, so a redeploy with another period moves it too.
     const ownKind = periodKind === deployment.periodKind ? undefined : periodKind;
-    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind);
+    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind, request.rate);
   } catch (cause) {
     const why =
       cause instanceof LimitChangedError
@@ -136,6 +157,7 @@ export async function setBudgetLimit(
     limitUsd,
     ...(previous ? { previousUsd: previous.limitUsd } : {}),
     periodKind,
+    ...(request.rate ? { rate: request.rate } : {}),
     setBy: actor,
     audit,
     ...(review ? { review } : {}),
@@ -169,6 +191,8 @@ export interface SetLimitReply {
   readonly limitUsd: string;
   readonly previousUsd?: string;
   readonly periodKind: PeriodKind;
+  /** The rate rule set with the limit (USD per rolling hour, as a decimal string). */
+  readonly rate?: { readonly maxUsdPerHour: string; readonly onRate: RateRule['onRate'] };
   readonly setBy: string;
   readonly auditSeq: string;
   /** For `default`: how many principals on it that spent this period are judged again now (and were already). */
@@ -180,6 +204,9 @@ export const replyOf = (result: SetLimitResult): SetLimitReply => ({
   limitUsd: toDecimalString(result.limitUsd),
   ...(result.previousUsd ? { previousUsd: toDecimalString(result.previousUsd) } : {}),
   periodKind: result.periodKind,
+  ...(result.rate
+    ? { rate: { maxUsdPerHour: toDecimalString(result.rate.maxUsdPerHour), onRate: result.rate.onRate } }
+    : {}),
   setBy: result.setBy,
   auditSeq: result.audit.seq,
   ...(result.review ? { reviewed: { ...result.review } } : {}),

@@ -33,6 +33,12 @@ export const AUDIT_ACTIONS = {
   'suspension.unconfirmed':
     'spend past the limit was still unconfirmed by CloudTrail after the wait: not suspended, escalated (details: generation, awaitingSince, waitMinutes)',
   'enforcement.failed': 'an enforcement step failed (details: step, error)',
+  'rate.exceeded':
+    "a principal's rolling hour went above its rate rule, alert only (details: maxUsdPerHour, hourUsd, from, to, onRate, generation)",
+  'rate.forecast':
+    "at the rate of its last hours a principal's budget runs out before the period ends (details: spendUsd, limitUsd, usdPerHour, exhaustedAt, measuredFrom, measuredTo, generation)",
+  'rate.anomaly':
+    "a principal's last hour cost at least k times its usual (median) hour and at least the floor (details: hourUsd, usualHourUsd, factor, floorUsd, from, to)",
   'digest.sent':
     'the daily digest of a day was sent to the alerts and critical topics (details: day, period, principals, crossings, suspensions, pending, unknownModels, rejectedRecords)',
   'admin.refused':
