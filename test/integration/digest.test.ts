@@ -134,6 +134,19 @@ describe('the daily digest on the local stack', () => {
     const onDefault: string[] = [];
     for await (const page of budgets.principalsOnDefault(day)) onDefault.push(...page);
     expect(onDefault).not.toContain('DIGEST');
+    // Nor does an emergency stop of such a day list it among the principals to deny.
+    const stop = await invoke('functions/suspend/handler.ts', {
+      action: 'beginStop',
+      input: {
+        principal: 'ACCOUNT',
+        period: day,
+        decisionId: `stop|ACCOUNT|${day}|g0`,
+        holder: `stop:digest-test-${unique()}`,
+        generation: 0,
+        reason: 'digest test',
+      },
+    });
+    expect(stop.principals.map((p: { principal: string }) => p.principal)).not.toContain('DIGEST');
   }, 60_000);
 
   it('gathers the day’s crossings, the suspension in force and its pending decision from the tables as they are', async () => {
