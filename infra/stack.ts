@@ -33,6 +33,7 @@ export class BudgeteerStack extends Stack {
   /** The daily digest, when `digest` is on. */
   public readonly digest?: Digest;
   public readonly operations: Operations;
+  public readonly prices: Prices;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
     super(scope, id, props);
@@ -103,11 +104,15 @@ export class BudgeteerStack extends Stack {
         new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [this.tables.budgets.tableArn] }),
       );
     }
-    new Prices(this, 'Prices', {
+    this.prices = new Prices(this, 'Prices', {
       table: this.tables.prices,
       readers: [this.ingestion.function],
       writers: [this.administration.function],
       cacheSeconds: config.priceCacheSeconds,
+      audit: this.audit,
+      alerts: this.topics.alerts,
+      refreshers: [this.administration.function],
+      logRetentionDays: config.logRetentionDays,
     });
     this.operations = new Operations(this, 'Operations', {
       functions: {
@@ -138,6 +143,7 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'BudgetsTableName', { value: this.tables.budgets.tableName });
     new CfnOutput(this, 'UsageTableName', { value: this.tables.usage.tableName });
     new CfnOutput(this, 'PricesTableName', { value: this.tables.prices.tableName });
+    new CfnOutput(this, 'PricesFunctionName', { value: this.prices.function.function.functionName });
     new CfnOutput(this, 'RejectedQueueUrl', { value: this.ingestion.rejectedQueue.queueUrl });
     new CfnOutput(this, 'CloudTrailQueueUrl', { value: this.ingestion.cloudTrailQueue.queueUrl });
     new CfnOutput(this, 'AuditTableName', { value: this.audit.table.tableName });

@@ -16,6 +16,8 @@ export interface SignedFetchOptions {
   readonly body?: string;
   /** Region of the function URL; the signature is only valid there. */
   readonly region: string;
+  /** The service the request is signed for (an AWS JSON API such as `pricing`). @default 'lambda' */
+  readonly service?: string;
   /** @default the SDK's default provider chain (environment, SSO, shared files, container, instance metadata) */
   readonly credentials?: SigningCredentials;
   /** Sent and signed. @default `content-type: application/json` when there is a body */
@@ -55,7 +57,7 @@ export async function signedFetch(url: string, options: SignedFetchOptions): Pro
     query[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
   }
   const signer = new SignatureV4({
-    service: 'lambda',
+    service: options.service ?? 'lambda',
     region: options.region,
     credentials: options.credentials ?? defaultChain(),
     sha256: Hash.bind(null, 'sha256'),

@@ -15,7 +15,8 @@ import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { usd } from '../../shared/money';
 import { PriceRecorder } from '../../shared/pricing/admin';
-import { PRICES_TABLE_ENV, PriceStore } from '../../shared/pricing/store';
+import { priceRefresher } from '../../shared/pricing/price-list-client';
+import { PRICES_FUNCTION_ENV, PRICES_TABLE_ENV, PriceStore } from '../../shared/pricing/store';
 import { answer, callerOf } from './admin';
 
 const budgetsTable = requireEnv('BUDGETS_TABLE');
@@ -47,6 +48,7 @@ const service = new AdminService(
     approvals: Approvals.fromEnv({ documents, sns, sfn, audit }),
     defaultReview: new DefaultLimitReview(budgets, outbox, periodKind),
     prices: new PriceRecorder(new PriceStore(documents, requireEnv(PRICES_TABLE_ENV)), audit),
+    refreshPrices: priceRefresher(new LambdaClient({}), requireEnv(PRICES_FUNCTION_ENV)),
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-admin' });

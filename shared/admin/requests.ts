@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { limitUsdText } from '../money';
 import { priceEntriesSchema } from '../pricing/admin';
+import { fetchedPricesSchema } from '../pricing/price-list';
 
 /**
  * What an admin may ask of the admin function: one JSON object per request, the same names the CLI uses. The
@@ -30,6 +31,8 @@ export const adminRequest = z.discriminatedUnion('action', [
     amountUsd: limitUsdText.optional(),
   }),
   z.strictObject({ action: z.literal('prices set'), prices: priceEntriesSchema }),
+  /** Runs the Price List fetch now; with `fetched`, records those prices instead (air-gapped accounts, tests). */
+  z.strictObject({ action: z.literal('prices refresh'), fetched: fetchedPricesSchema.optional() }),
   z.strictObject({
     action: z.literal('prices remove'),
     model: z.string().trim().min(1).max(256),

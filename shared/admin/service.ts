@@ -8,6 +8,7 @@ import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn }
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
 import type { PriceRecorder } from '../pricing/admin';
+import type { FetchedPrices } from '../pricing/price-list';
 import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
 import { AdminError, type PeriodSettings, rateRuleOf, replyOf, setBudgetLimit } from './set-limit';
@@ -35,6 +36,8 @@ export interface AdminServiceDeps {
   readonly defaultReview: Pick<DefaultLimitReview, 'review'>;
   /** Records admin (negotiated) price versions, audited as `price.changed`. */
   readonly prices: Pick<PriceRecorder, 'set' | 'remove'>;
+  /** Runs the Price List fetch now (the prices function), with the prices given or from the Price List. */
+  readonly refreshPrices: (request: { fetched?: FetchedPrices[]; actor: string }) => Promise<Record<string, unknown>>;
   readonly now?: () => Date;
 }
 
@@ -147,6 +150,13 @@ export class AdminService {
             : await this.deps.prices.remove(request.model, request.effectiveFrom, changed);
         return { status: 200, message: `${prices.length} price version(s) recorded`, result: { prices } };
       }
+      case 'prices refresh': {
+        const report = await this.deps.refreshPrices({
+          ...(request.fetched ? { fetched: request.fetched } : {}),
+          actor: caller.arn,
+        });
+        return { status: 200, message: 'prices refreshed', result: report };
+      }
       case 'override': {
         const decided = await this.deps.approvals.decide(request.id, {
           decision: request.decision,
@@ -181,6 +191,7 @@ export class AdminService {
       resume: undefined,
       'prices set': undefined,
       'prices remove': undefined,
+      'prices refresh': undefined,
     }[request.action];
     if (what === undefined) return undefined;
     if (subject === own) return what;

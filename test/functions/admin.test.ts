@@ -82,6 +82,7 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       approvals: approvals as unknown as Approvals,
       defaultReview,
       prices: new PriceRecorder(priceStore, audit as unknown as AuditLog, () => now),
+      refreshPrices: async () => ({}),
       now: () => now,
     },
   );

@@ -50,6 +50,7 @@ const UNSCOPED_ACTIONS: Record<string, string> = {
   'states:SendTaskFailure': 'the task token names the execution; naming the machines makes a dependency cycle',
   'bedrock:PutModelInvocationLoggingConfiguration': 'an account setting: no resource',
   'bedrock:DeleteModelInvocationLoggingConfiguration': 'an account setting: no resource',
+  'pricing:GetProducts': 'the AWS Price List is public data with no resource type',
 };
 
 const allows = (t: Template) =>
