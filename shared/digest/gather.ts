@@ -8,6 +8,7 @@ import { ACCOUNT_PRINCIPAL } from '../identity';
 import { sum, type Usd, ZERO } from '../money';
 import { type PeriodKind, periodKey, periodStartOfKey } from '../period';
 import { chargedCalls, markedEvents } from '../report/read';
+import type { ChargedCall } from '../report/report';
 import type {
   Crossing,
   DigestData,
@@ -39,11 +40,19 @@ export interface DigestTables {
 
 const DAY_MS = 86_400_000;
 
+/** What was charged on the day, by principal and by model, and in all. */
+interface DaySpend {
+  readonly byPrincipal: ReadonlyMap<string, Usd>;
+  readonly byModel: ReadonlyMap<string, Usd>;
+  readonly account: Usd;
+}
+
 /**
  * Reads what a day's digest reports, through the read paths the report and `status` use: the period's counters and
- * limits (BudgetStore.periodBudgets), the day's charged calls and audited crossings (shared/report/read.ts), the
- * waits nobody decided (PendingWaits), the unknown-model markers and the rejected-records queue's counts. Reading
- * the day's calls scans the Usage table once a day.
+ * limits (BudgetStore.periodBudgets), the day's spend, its audited crossings (shared/report/read.ts), the waits
+ * nobody decided (PendingWaits), the unknown-model markers and the rejected-records queue's counts. Where the
+ * deployment keeps daily counters, the day's spend is its counters (and the account's per-model spend); otherwise
+ * it is the day's charged calls, a scan of the Usage table once a day.
  */
 export async function gatherDigest(
   sources: DigestSources,
@@ -68,9 +77,12 @@ export async function gatherDigest(
     }
     return budgets;
   };
-  const [budgets, calls, events, suspensions, pending, markers, rejected] = await Promise.all([
+  const keepsDaily = kind === 'daily' || tables.extraPeriodKinds.includes('daily');
+  const [budgets, spent, events, suspensions, pending, markers, rejected] = await Promise.all([
     budgetsOf(period),
-    chargedCalls(sources.documents, tables.usageTable, dayStart, dayEnd),
+    keepsDaily
+      ? dailyCounters(sources.budgets, budgetsOf, day)
+      : chargedCalls(sources.documents, tables.usageTable, dayStart, dayEnd).then(callsSpend),
     markedEvents(sources.audit, dayStart, new Date(dayEnd.getTime() - 1)),
     suspensionsInForce([kind, ...tables.extraPeriodKinds], now, budgetsOf),
     pendingDecisions(sources.waits, now),
@@ -81,12 +93,7 @@ export async function gatherDigest(
     }),
   ]);
 
-  const dayByPrincipal = new Map<string, Usd>();
-  const dayByModel = new Map<string, Usd>();
-  for (const call of calls) {
-    dayByPrincipal.set(call.principal, (dayByPrincipal.get(call.principal) ?? ZERO).plus(call.costUsd));
-    dayByModel.set(call.model, (dayByModel.get(call.model) ?? ZERO).plus(call.costUsd));
-  }
+  const { byPrincipal: dayByPrincipal, byModel: dayByModel } = spent;
   const counters = new Map(budgets.counters.map((counter) => [counter.principal, counter]));
   // A limit stands against a period of its own kind only (as in `status`): a weekly limit says nothing of a month.
   const lineOf = async (principal: string, dayUsd: Usd): Promise<SpendLine> => {
@@ -103,7 +110,7 @@ export async function gatherDigest(
   const names = new Set([...counters.keys(), ...dayByPrincipal.keys()]);
   names.delete(ACCOUNT_PRINCIPAL);
   const principals = await Promise.all([...names].map((name) => lineOf(name, dayByPrincipal.get(name) ?? ZERO)));
-  const account = await lineOf(ACCOUNT_PRINCIPAL, sum(dayByPrincipal.values()));
+  const account = await lineOf(ACCOUNT_PRINCIPAL, spent.account);
 
   const crossings: Crossing[] = events.flatMap((event): Crossing[] => {
     if (event.action === 'threshold.alerted') {
@@ -133,6 +140,30 @@ export async function gatherDigest(
     unknownModels,
     ...(rejected ? { rejected } : {}),
   };
+}
+
+/** The day's spend from its charged calls. */
+function callsSpend(calls: readonly ChargedCall[]): DaySpend {
+  const byPrincipal = new Map<string, Usd>();
+  const byModel = new Map<string, Usd>();
+  for (const call of calls) {
+    byPrincipal.set(call.principal, (byPrincipal.get(call.principal) ?? ZERO).plus(call.costUsd));
+    byModel.set(call.model, (byModel.get(call.model) ?? ZERO).plus(call.costUsd));
+  }
+  return { byPrincipal, byModel, account: sum(byPrincipal.values()) };
+}
+
+/** The day's spend from its daily counters: each principal's, the account's shards and their spend per model. */
+async function dailyCounters(
+  store: BudgetStore,
+  budgetsOf: (period: string) => Promise<PeriodBudgets>,
+  day: string,
+): Promise<DaySpend> {
+  const [{ counters }, account] = await Promise.all([budgetsOf(day), store.accountTotal(day)]);
+  const byPrincipal = new Map(
+    counters.filter((c) => c.principal !== ACCOUNT_PRINCIPAL).map((c) => [c.principal, c.spendUsd] as const),
+  );
+  return { byPrincipal, byModel: account.modelSpend, account: account.spendUsd };
 }
 
 /** Principals suspended and the account stopped, in each kind's current period. */
