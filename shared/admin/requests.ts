@@ -16,10 +16,10 @@ export const adminRequest = z.discriminatedUnion('action', [
     principal,
     limitUsd: limitUsdText,
     period: z.enum(['monthly', 'weekly', 'daily']).optional(),
-  }),
     /** The burn-rate guard: the most a rolling hour may cost, and what spend above it does (default alert). */
     maxUsdPerHour: limitUsdText.optional(),
     onRate: z.enum(['alert', 'suspend']).optional(),
+  }),
   z.strictObject({ action: z.literal('lift'), principal, reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('emergency-stop'), reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('resume'), reason, period: z.string().max(16).optional() }),

@@ -114,10 +114,10 @@ export class AdminService {
             limitUsd: parseLimitUsd(request.limitUsd),
             actor: caller.arn,
             ...(request.period ? { period: request.period } : {}),
+            ...rateRuleOf(request),
             context,
           },
           this.now(),
-            ...rateRuleOf(request),
           this.deps.defaultReview,
         );
         return { status: 200, message: `${result.principal}: limit set`, result: { ...replyOf(result) } };
