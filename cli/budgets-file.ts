@@ -2,15 +2,27 @@ import { DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { shown } from '../shared/events/limits';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { MoneyError, parseLimitUsd, toDecimalString } from '../shared/money';
+import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
 import { isPrincipalId, isPrincipalName } from './args';
 import { InputFileError, parseJsonFile } from './json-file';
 
+/** One principal's budget as `budget set` takes it: a limit, and optionally a rate rule (the burn-rate guard). */
+export interface BudgetEntry {
+  readonly usd: string;
+  readonly maxUsdPerHour?: string;
+  readonly onRate?: RateAction;
+}
+
+const ENTRY_FIELDS = ['usd', 'maxUsdPerHour', 'onRate'];
+
 /**
  * A `--budgets` file: one JSON object of principal id (or the user, role or session name it ends with), `default`
- * or `account` to a limit in USD. Limits are read by the parser of `budget set` (shared/money's parseLimitUsd), so
- * the file takes exactly what the command takes: a JSON number is refused with a hint to quote it.
+ * or `account` to a limit in USD, or to an object holding the limit and a rate rule:
+ * `{"BedrockAPIKey-leak1": {"usd": "1000", "maxUsdPerHour": "5", "onRate": "suspend"}}`. Amounts are read by the
+ * parser of `budget set` (shared/money's parseLimitUsd), so the file takes exactly what the command takes: a JSON
+ * number is refused with a hint to quote it.
  */
-export function parseBudgetsFile(text: string, file: string): Record<string, string> {
+export function parseBudgetsFile(text: string, file: string): Record<string, BudgetEntry> {
   const raw = parseJsonFile(text, file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new InputFileError(
@@ -26,14 +38,41 @@ export function parseBudgetsFile(text: string, file: string): Record<string, str
             'role/<role>/<session>, federated-user/<name>, root), the IAM name it ends with, default or account',
         );
       }
-      try {
-        return [key, toDecimalString(parseLimitUsd(value))];
-      } catch (error) {
-        if (!(error instanceof MoneyError)) throw error;
-        throw new InputFileError(`${file}: the limit for ${key}: ${error.message}`, { cause: error });
-      }
+      return [key, budgetEntryOf(value, `${file}: the limit for ${key}`)];
     }),
   );
+}
+
+/** A budgets file's value: a limit string, or an object of the limit (`usd`) and a rate rule. */
+function budgetEntryOf(value: unknown, where: string): BudgetEntry {
+  const amount = (text: unknown, what: string) => {
+    try {
+      return toDecimalString(parseLimitUsd(text));
+    } catch (error) {
+      if (!(error instanceof MoneyError)) throw error;
+      throw new InputFileError(`${where}${what}: ${error.message}`, { cause: error });
+    }
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { usd: amount(value, '') };
+  const entry = value as Record<string, unknown>;
+  const unknown = Object.keys(entry).filter((name) => !ENTRY_FIELDS.includes(name));
+  if (unknown.length > 0 || entry.usd === undefined) {
+    throw new InputFileError(
+      `${where}: an object holds "usd" and may hold "maxUsdPerHour" and "onRate"` +
+        (unknown.length > 0 ? `, not ${unknown.map(shown).join(', ')}` : ''),
+    );
+  }
+  if (entry.onRate !== undefined && !(RATE_ACTIONS as readonly unknown[]).includes(entry.onRate)) {
+    throw new InputFileError(`${where}: onRate is ${RATE_ACTIONS.map((a) => `"${a}"`).join(' or ')}`);
+  }
+  if (entry.onRate !== undefined && entry.maxUsdPerHour === undefined) {
+    throw new InputFileError(`${where}: onRate needs maxUsdPerHour: above which rate?`);
+  }
+  return {
+    usd: amount(entry.usd, ''),
+    ...(entry.maxUsdPerHour === undefined ? {} : { maxUsdPerHour: amount(entry.maxUsdPerHour, ' (maxUsdPerHour)') }),
+    ...(entry.onRate === undefined ? {} : { onRate: entry.onRate as RateAction }),
+  };
 }
 
 /**

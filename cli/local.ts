@@ -16,7 +16,7 @@ import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
 import { formatUsd, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey } from '../shared/period';
 import { callAdmin } from './admin-client';
-import { parseBudgetsFile, resolveBudgetKey } from './budgets-file';
+import { type BudgetEntry, parseBudgetsFile, resolveBudgetKey } from './budgets-file';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
 import { parsePricesFile } from './prices';
@@ -55,7 +55,7 @@ interface SummaryRow {
   readonly alerts: readonly number[];
   /** `active` or `suspended` for a principal; `active` or `stopped` for the account. */
   readonly state: string;
-  /** Why a principal is suspended: `budget`, or `emergency-stop` while the account is stopped. */
+  /** Why a principal is suspended: `budget`, `rate` (its rolling hour), or `emergency-stop` while the account is stopped. */
   readonly reason?: string;
   /** The decisions' generation (a limit change or a lift starts a new one). */
   readonly generation: number;
@@ -127,9 +127,12 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
  * The limits to set before the replay. The bundled budgets name the bundled scenario's principals, so they go with it
  * only: a scenario of one's own without `--budgets` runs with the configured default and account budgets.
  */
-function readBudgets(options: LocalRunOptions): Record<string, string> {
+function readBudgets(options: LocalRunOptions): Record<string, BudgetEntry> {
   if (options.budgets) return parseBudgetsFile(readInput(options.budgets), options.budgets);
-  return options.scenario ? {} : DEFAULT_BUDGETS;
+  if (options.scenario) return {};
+  return Object.fromEntries(
+    Object.entries(DEFAULT_BUDGETS).map(([key, value]) => [key, typeof value === 'string' ? { usd: value } : value]),
+  );
 }
 
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
@@ -165,9 +168,10 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   const budgets = readBudgets(options);
   const prices = options.prices ? parsePricesFile(readInput(options.prices), options.prices) : [];
   const principals = principalsIn(items, rules);
-  const limits = Object.entries(budgets).map(([key, value]) => ({
+  const limits = Object.entries(budgets).map(([key, entry]) => ({
     principal: resolveBudgetKey(key, principals),
-    limit: usd(value),
+    limit: usd(entry.usd),
+    entry,
   }));
   // Identifies this run in the local state file, so that only this run removes what it wrote there.
   const runId = randomUUID();
@@ -201,10 +205,19 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     // Set as an admin would: `budgeteer budget set`, signed by the local admin, through the admin function.
     const target = { clientConfig: stack.local.clientConfig, outputs: deployment.outputs, admin: stack.admin };
     const asAdmin = (request: AdminRequest) => callAdmin(target, request, stack.admin);
-    for (const { principal, limit } of limits) {
-      await asAdmin({ action: 'budget set', principal, limitUsd: toDecimalString(limit) });
+    for (const { principal, limit, entry } of limits) {
+      await asAdmin({
+        action: 'budget set',
+        principal,
+        limitUsd: toDecimalString(limit),
+        ...(entry.maxUsdPerHour ? { maxUsdPerHour: entry.maxUsdPerHour } : {}),
+        ...(entry.onRate ? { onRate: entry.onRate } : {}),
+      });
     }
-    if (limits.length) say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}`).join(', ')}`);
+    const rateOf = (entry: BudgetEntry) =>
+      entry.maxUsdPerHour ? ` (at most ${formatUsd(usd(entry.maxUsdPerHour))}/h: ${entry.onRate ?? 'alert'})` : '';
+    if (limits.length)
+      say(`▸ budgets set: ${limits.map((l) => `${l.principal} ${formatUsd(l.limit)}${rateOf(l.entry)}`).join(', ')}`);
     else
       say(
         `▸ budgets: the configured ones, ${formatUsd(usd(DEFAULT_CONFIG.defaultBudgetUsd))} a principal and ` +
@@ -416,6 +429,8 @@ interface CounterView {
   readonly state: string;
   readonly stopDenied: boolean;
   readonly generation: number;
+  /** Why a suspension in force was decided (`budget`, `rate`), as its record on the counter says. */
+  readonly suspensionReason?: string;
 }
 
 async function countersOf(store: BudgetStore, period: string): Promise<Map<string, CounterView>> {
@@ -423,7 +438,14 @@ async function countersOf(store: BudgetStore, period: string): Promise<Map<strin
   return new Map(
     counters.map((c) => [
       c.principal,
-      { spend: c.spendUsd, alerts: c.alerts, state: c.state, stopDenied: c.stopDenied, generation: c.generation },
+      {
+        spend: c.spendUsd,
+        alerts: c.alerts,
+        state: c.state,
+        stopDenied: c.stopDenied,
+        generation: c.generation,
+        ...(c.suspension ? { suspensionReason: c.suspension.reason } : {}),
+      },
     ]),
   );
 }
@@ -480,7 +502,9 @@ async function summarize(
       percent: percentUsed(spend, limit),
       alerts: counter?.alerts ?? [],
       state,
-      ...(state === 'suspended' ? { reason: ownState === 'suspended' ? 'budget' : 'emergency-stop' } : {}),
+      ...(state === 'suspended'
+        ? { reason: ownState === 'suspended' ? (counter?.suspensionReason ?? 'budget') : 'emergency-stop' }
+        : {}),
       generation: counter?.generation ?? 0,
     };
   };

@@ -30,16 +30,32 @@ export const ACTORS = {
   maria: session(SSO_ROLE, 'maria@example.com'),
   li: session(SSO_ROLE, 'li@example.com'),
   chat: session('chat-frontend', 'worker-7'),
+  leak: user('BedrockAPIKey-leak1'),
 };
 
-/** Limits set before the replay (USD), keyed as `--budgets` files are: principal id or the name it ends with. */
-export const DEFAULT_BUDGETS: Record<string, string> = {
+/**
+ * Limits set before the replay (USD), keyed as `--budgets` files are: principal id or the name it ends with; a
+ * limit with a rate rule (the burn-rate guard) is an object, as in a budgets file.
+ */
+export const DEFAULT_BUDGETS: Record<
+  string,
+  string | { readonly usd: string; readonly maxUsdPerHour?: string; readonly onRate?: 'alert' | 'suspend' }
+> = {
   default: '10',
   account: '60',
   alice: '5',
   'BedrockAPIKey-4xq9': '0.07',
   'summarizer-app': '1.35',
+  // A key that leaks mid-period: $10 a month, but never more than $1 in any rolling hour.
+  'BedrockAPIKey-leak1': { usd: '10', maxUsdPerHour: '1', onRate: 'suspend' },
 };
+
+/**
+ * The leaked key's calls: Sonnet 4 with long prompts, one a minute from mid-period (100000 x 3 + 2000 x 15 per M =
+ * $0.33 each). The fourth puts its rolling hour at $1.32, above its $1: the guard suspends it there, at 13.2% of its
+ * $10 month. (The replay delivers what the scenario holds; the deny would refuse any call after it.)
+ */
+export const LEAK_CALLS = 4;
 
 interface Call {
   readonly actor: Actor;
@@ -297,6 +313,14 @@ export function defaultScenario(periodStart: Date, now: Date): ScenarioEvent[] {
       events.push({ at, document: { schemaType: 'ModelInvocationLog', requestId: 'req-broken', identity: {} } });
     }
   });
+  // The leaked key starts spending fast mid-period.
+  const leakStart = periodStart.getTime() + Math.floor(span * 0.5);
+  for (let i = 0; i < LEAK_CALLS; i++) {
+    const at = new Date(leakStart + i * 60_000).toISOString();
+    const call: Call = { actor: ACTORS.leak, operation: 'InvokeModel', modelId: SONNET, input: 100_000, output: 2_000 };
+    events.push({ at, document: cloudTrailEvent(call, `req-leak-${i + 1}`, at) });
+    events.push({ at, document: invocationLog(call, `req-leak-${i + 1}`, at) });
+  }
   // An override: after alice is suspended, an admin raises her limit above her spend; the deny is lifted at once.
   const overrideAt = new Date(periodStart.getTime() + Math.floor(span * 0.75)).toISOString();
   events.push({ at: overrideAt, document: { budgeteer: 'budget set', principal: 'alice', usd: '6' } });

@@ -231,11 +231,13 @@ export class Enforcer {
     taskToken: string,
   ): Promise<string> {
     const id = waitIdOf(executionArnOf(input), input.kind);
+    // A rate suspension's decision lapses when its hour should fall back: the workflow lifts it by itself then.
+    const waitSeconds =
+      input.kind === 'suspension' && input.reason === 'rate'
+        ? await this.rateWaitSeconds(input)
+        : this.waitSeconds(input.period);
     const expiresAt = new Date(
-      Math.min(
-        this.now().getTime() + this.config.decisionHours * 3_600_000,
-        this.now().getTime() + this.waitSeconds(input.period) * 1000,
-      ),
+      Math.min(this.now().getTime() + this.config.decisionHours * 3_600_000, this.now().getTime() + waitSeconds * 1000),
     ).toISOString();
     const registered = await this.deps.waits.register(
       {

@@ -6,10 +6,19 @@ describe('a --budgets file', () => {
     expect(
       parseBudgetsFile('{"alice": "5", "role/app": "20.50", "default": "10", "account": "0.000001"}', 'b.json'),
     ).toEqual({
-      alice: '5',
-      'role/app': '20.5',
-      default: '10',
-      account: '0.000001',
+      alice: { usd: '5' },
+      'role/app': { usd: '20.5' },
+      default: { usd: '10' },
+      account: { usd: '0.000001' },
+    });
+  });
+
+  it('takes an object of the limit and a rate rule for the burn-rate guard', () => {
+    const text =
+      '{"BedrockAPIKey-leak1": {"usd": "1000", "maxUsdPerHour": "5", "onRate": "suspend"}, "default": {"usd": "40", "maxUsdPerHour": "10.50"}}';
+    expect(parseBudgetsFile(text, 'b.json')).toEqual({
+      'BedrockAPIKey-leak1': { usd: '1000', maxUsdPerHour: '5', onRate: 'suspend' },
+      default: { usd: '40', maxUsdPerHour: '10.5' },
     });
   });
 
@@ -21,6 +30,11 @@ describe('a --budgets file', () => {
     ['{"carol": "-5"}', 'a limit cannot be negative: "-5"'],
     ['{"carol": "1e3"}', 'plain decimal digits (1000, not 1e3)'],
     ['["carol", "5"]', 'b.json: --budgets must be a JSON object of principal (or name) to USD limit'],
+    ['{"carol": {"maxUsdPerHour": "5"}}', 'the limit for carol: an object holds "usd" and may hold'],
+    ['{"carol": {"usd": "5", "hourly": "1"}}', 'may hold "maxUsdPerHour" and "onRate", not "hourly"'],
+    ['{"carol": {"usd": "5", "maxUsdPerHour": 1}}', 'the limit for carol (maxUsdPerHour): write the limit as a quoted'],
+    ['{"carol": {"usd": "5", "maxUsdPerHour": "1", "onRate": "stop"}}', 'onRate is "alert" or "suspend"'],
+    ['{"carol": {"usd": "5", "onRate": "suspend"}}', 'onRate needs maxUsdPerHour'],
   ])('refuses %s: %s', (text, message) => {
     expect(() => parseBudgetsFile(text, 'b.json')).toThrow(InputFileError);
     expect(() => parseBudgetsFile(text, 'b.json')).toThrow(message);

@@ -174,9 +174,12 @@ describe('budgeteer local --scenario --budgets --json', () => {
       //   (400 x 3 + 1200 x 15 + 30000 x 0.30 + 8000 x 3.75 + 16000 x 6 = 0.1542) = 1.8504
       // + 8 x Haiku 4.5 ConverseStream, 1h writes (500 x 1.10 + 300 x 5.50 + 10000 x 2.20 = 0.0242) = 0.1936
       'role/chat-frontend': '2.1155',
+      // The leaked key: 4 x Sonnet 4 a minute apart from mid-period (0.33 each); the fourth puts its rolling hour
+      // above its $1 and the guard cuts it off there.
+      'user/BedrockAPIKey-leak1': '1.32',
     });
-    // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155
-    if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('10.77088');
+    // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155 + 1.32
+    if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('12.09088');
     // alice passed her $5 budget and was suspended; the scenario's admin then raised her limit to $6 above her spend:
     // the deny was lifted and a new generation started.
     const rows = summary.principals as unknown as {
@@ -190,13 +193,26 @@ describe('budgeteer local --scenario --budgets --json', () => {
       generation: 1,
       limitUsd: '6',
     });
+    // The leaked key was suspended for its rate at $1.32 of its $10 (13.20%, no threshold alert). Its calls were
+    // at mid-period: once their hour has passed (the month is more than about 2 h 20 min old), the workflow has
+    // lifted it by itself (no new generation); before that it is still suspended, reason rate.
+    const leakFellBack = Date.now() - monthStart.getTime() > 3 * 3_600_000;
+    const leak = (summary.principals as unknown as Record<string, unknown>[]).find(
+      (p) => p.principal === 'user/BedrockAPIKey-leak1',
+    );
+    expect(leak).toMatchObject({ limitUsd: '10', percent: '13.20', alerts: [], generation: 0 });
+    if (leakFellBack) expect(leak).toMatchObject({ state: 'active' });
+    else expect(leak).toMatchObject({ state: 'suspended', reason: 'rate' });
     // The summarizer role passes its $1.35 with its last call: suspended when the replay ends, its decision pending,
     // with a signed link in the summary.
-    expect(rows.filter((p) => p.state !== 'active')).toEqual([
-      expect.objectContaining({ principal: 'role/summarizer-app', state: 'suspended' }),
+    expect(rows.filter((p) => p.state !== 'active' && p.principal !== 'user/BedrockAPIKey-leak1')).toEqual([
+      expect.objectContaining({ principal: 'role/summarizer-app', state: 'suspended', reason: 'budget' }),
     ]);
     expect(JSON.parse(run.stdout).account.state).toBe('active');
-    expect(JSON.parse(run.stdout).approvals).toEqual([
+    // The leaked key's decision lapses when its hour falls back: only the summarizer's is left then.
+    const approvals = JSON.parse(run.stdout).approvals as { principal: string }[];
+    if (!leakFellBack) expect(approvals.map((a) => a.principal)).toContain('user/BedrockAPIKey-leak1');
+    expect(leakFellBack ? approvals : approvals.filter((a) => a.principal !== 'user/BedrockAPIKey-leak1')).toEqual([
       {
         id: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
         principal: 'role/summarizer-app',
