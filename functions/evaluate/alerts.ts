@@ -65,6 +65,14 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
     body: lines.join('\n'),
     summary,
     facts,
+    // What an admin reading it in chat may run next: see the spend, or raise the limit before it suspends.
+    commands:
+      alert.principal === 'ACCOUNT'
+        ? ['npx budgeteer status', 'npx budgeteer budget set account <higher USD>']
+        : [
+            `npx budgeteer status --principal ${alert.principal}`,
+            `npx budgeteer budget set ${alert.principal} <higher USD>`,
+          ],
     data: {
       ...(alert.principalArn ? { principalArn: alert.principalArn } : {}),
       threshold: alert.threshold,

@@ -160,6 +160,10 @@ describe('one publish, a message per protocol', () => {
     });
     expect(links).toContainEqual({ label: 'Keep suspended', url: `${URL}&d=keep`, choice: 'keep' });
     expect(protocolMessages(message).lambda).toBe(protocolMessages(message).sqs);
+    expect(parse(message).chat.content.nextSteps).toEqual([
+      '`npx budgeteer status --principal user/bob`',
+      '`npx budgeteer budget set user/bob <higher USD>`',
+    ]);
   });
 
   it('a message claimed before the structured parts existed still goes to every channel', () => {
