@@ -6,7 +6,8 @@ import { KEYS } from '../budgets/items';
  * period counter does. Rolling windows are sums of consecutive buckets read with one Query on the principal (the
  * keys sort by time). The period key starts with `RATE#`, which no budget period (`2026-12`, `2026-W49`,
  * `2026-12-01`) nor LIMIT does: readers that look for a principal's budget periods ask for an exact period or parse
- * the key's kind, and a bucket is neither. Buckets expire with the table's TTL after RATE_TTL_DAYS.
+ * the key's kind, and a bucket is neither. Buckets expire with the table's TTL after RATE_TTL_DAYS. A group's rate
+ * (issue #15, groups) is the same item under the group's key, added in the same transaction as its counter.
  */
 export const BUCKET_MINUTES = 5;
 export const BUCKET_MS = BUCKET_MINUTES * 60_000;
