@@ -8,6 +8,7 @@ import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
 import { inspect } from './inspect';
 import { registerPricesCommands } from './prices';
+import { registerReconcileCommand } from './reconcile';
 import { registerReportCommand } from './report';
 import { registerStatusCommand } from './status';
 
@@ -43,6 +44,7 @@ registerStatusCommand(program);
 registerEnforcementCommands(program);
 registerReportCommand(program);
 registerPricesCommands(program);
+registerReconcileCommand(program);
 
 program
   .command('local')

@@ -1,0 +1,102 @@
+import type { Command } from 'commander';
+import { jsonListFromEnv } from '../shared/config';
+import { MoneyError, parseLimitUsd, type Usd } from '../shared/money';
+import {
+  type Bill,
+  billFromFile,
+  checkDay,
+  drifted,
+  meteredOf,
+  ReconcileError,
+  type Reconciliation,
+  reconcile,
+} from '../shared/reconcile/reconcile';
+import { chargedCalls } from '../shared/report/read';
+import { CommandError } from './args';
+import { readInput } from './documents';
+import { alignedTable } from './format';
+import { output, type TargetOptions, targetOptions, withDocuments } from './target';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The day's reconciliation: the calls the Usage table charged that UTC day against the bill. */
+export async function reconcileDay(
+  documents: Parameters<typeof chargedCalls>[0],
+  usageTable: string,
+  date: string,
+  bill: Bill,
+): Promise<Reconciliation> {
+  const start = new Date(`${checkDay(date)}T00:00:00.000Z`);
+  const calls = await chargedCalls(documents, usageTable, start, new Date(start.getTime() + DAY_MS));
+  const rules = { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) };
+  return reconcile(date, meteredOf(calls), bill, rules);
+}
+
+export function formatReconciliation(reconciliation: Reconciliation, tolerance: Usd): string {
+  const over = new Set(drifted(reconciliation, tolerance).map((p) => p.principal));
+  const rows = reconciliation.principals.map((p) => [
+    p.principal,
+    p.meteredUsd,
+    p.billedUsd,
+    p.differenceUsd,
+    over.has(p.principal) ? 'drift' : '',
+  ]);
+  return (
+    `${reconciliation.date}: metered against billed per principal (USD), tolerance ${tolerance.toFixed()}\n` +
+    (rows.length === 0
+      ? 'nothing metered or billed that day\n'
+      : alignedTable(['principal', 'metered', 'billed', 'difference', ''], rows, [1, 2, 3]))
+  );
+}
+
+type ReconcileOptions = TargetOptions & { date: string; from?: string; tolerance: string; json?: boolean };
+
+/** `reconcile --date D --from FILE`. */
+export function registerReconcileCommand(program: Command): void {
+  targetOptions(
+    program
+      .command('reconcile')
+      .description(
+        "compare each principal's metered spend for a UTC day with what AWS billed for it (CUR 2.0 CSV with IAM " +
+          'principal data, or a saved Cost Explorer answer); exits 1 when a difference is above the tolerance',
+      )
+      .requiredOption('--date <day>', 'the UTC day, 2026-11-30')
+      .option(
+        '--from <file>',
+        'a CUR 2.0 export in CSV (columns line_item_usage_start_date, line_item_product_code, ' +
+          'line_item_iam_principal, line_item_unblended_cost) or a GetCostAndUsage answer in JSON',
+      )
+      .option('--tolerance <usd>', 'how far metered may be from billed before it counts as drift', '0.01')
+      .option(
+        '--json',
+        'print {"date", "principals": [{principal, principalArn, meteredUsd, billedUsd, differenceUsd}]}',
+      ),
+  ).action(async (options: ReconcileOptions) => {
+    if (!options.from) {
+      throw new CommandError('give the bill with --from FILE (a CUR 2.0 CSV export or a saved Cost Explorer answer)');
+    }
+    let tolerance: Usd;
+    try {
+      tolerance = parseLimitUsd(options.tolerance);
+    } catch (error) {
+      if (error instanceof MoneyError) throw new CommandError(`--tolerance: ${error.message}`);
+      throw error;
+    }
+    let bill: Bill;
+    try {
+      bill = billFromFile(readInput(options.from), checkDay(options.date));
+    } catch (error) {
+      if (error instanceof ReconcileError || error instanceof SyntaxError) {
+        throw new CommandError(`${options.from}: ${(error as Error).message}`);
+      }
+      throw error;
+    }
+    await withDocuments(options, async (documents, target) => {
+      const result = await reconcileDay(documents, output(target, 'UsageTableName'), options.date, bill);
+      process.stdout.write(
+        options.json ? `${JSON.stringify(result, null, 2)}\n` : formatReconciliation(result, tolerance),
+      );
+      if (drifted(result, tolerance).length > 0) process.exitCode = 1;
+    });
+  });
+}
