@@ -1,0 +1,16 @@
+/**
+ * What the central stack and the member stacks of an organization deployment agree on: the names of the member
+ * stack's roles. The central suspend function assumes the enforcement role of a member account by its ARN, and
+ * both the role's own policy and the organization's SCP exempt every role named with the member prefix.
+ */
+export const MEMBER_ROLE_PREFIX = 'BudgeteerMember-';
+/** The role in each member account that puts and deletes `BudgeteerDeny` there, for the central suspend function. */
+export const MEMBER_ENFORCEMENT_ROLE_NAME = `${MEMBER_ROLE_PREFIX}Enforcement`;
+/** Where EventBridge forwards a member account's Bedrock CloudTrail events to the central bus from. */
+export const MEMBER_FORWARDING_ROLE_NAME = `${MEMBER_ROLE_PREFIX}EventForwarding`;
+/** The roles a service-managed StackSet deploys the member stack with (`stacksets-exec-<hash>`). */
+export const STACKSET_EXECUTION_ROLE_PATTERN = 'stacksets-exec-*';
+
+/** The enforcement role of a member account, as the central suspend function assumes it. */
+export const memberEnforcementRoleArn = (partition: string, account: string): string =>
+  `arn:${partition}:iam::${account}:role/${MEMBER_ENFORCEMENT_ROLE_NAME}`;
