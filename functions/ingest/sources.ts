@@ -1,5 +1,6 @@
 import { MAX_EVENT_BYTES } from '../../shared/events/limits';
 import {
+  decodeLogsSubscription,
   EnvelopeError,
   expandDocument,
   PayloadError,
@@ -13,7 +14,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 /**
  * Turns whatever invoked ingest into records: an SQS batch of EventBridge events (CloudTrail route), a CloudWatch
- * Logs subscription payload (invocation log route), or one EventBridge event delivered directly. The route is what
+ * Logs subscription payload (invocation log route), a Kinesis batch of subscription deliveries (an organization's
+ * invocation logs, through the central Logs destination), or one EventBridge event delivered directly. The route is what
  * invoked ingest, never what a message says of itself: an SQS message carries one EventBridge event, so a Logs
  * payload put in one is not unpacked (parsing rejects it as off its route). A delivery whose envelope is not from
  * `trusted` is rejected whole, with its reason.
@@ -23,6 +25,14 @@ export function recordsOf(event: unknown, trusted?: TrustedSources): { records: 
   const rejected: Rejection[] = [];
   if (isObject(event) && Array.isArray(event.Records)) {
     for (const message of event.Records) {
+      if (isObject(message) && message.eventSource === 'aws:kinesis') {
+        const kinesis = isObject(message.kinesis) ? message.kinesis : {};
+        const id = typeof kinesis.sequenceNumber === 'string' ? kinesis.sequenceNumber : 'unknown';
+        const data = typeof kinesis.data === 'string' ? kinesis.data : '';
+        // A Logs destination puts each subscription delivery as one record, gzip JSON as `awslogs.data` holds it.
+        expandInto(records, rejected, id, message, () => decodeLogsSubscription(data, trusted));
+        continue;
+      }
       const id = isObject(message) && typeof message.messageId === 'string' ? message.messageId : 'unknown';
       const body = isObject(message) ? message.body : undefined;
       if (typeof body !== 'string') {
@@ -44,14 +54,25 @@ export function recordsOf(event: unknown, trusted?: TrustedSources): { records: 
     return { records, rejected };
   }
   const id = isObject(event) && typeof event.id === 'string' ? event.id : 'event';
+  expandInto(records, rejected, id, event, () => expandDocument(event, id, trusted));
+  return { records, rejected };
+}
+
+/** The records a delivery holds, or its rejection whole: an envelope not from `trusted`, or a payload not read. */
+function expandInto(
+  records: RawRecord[],
+  rejected: Rejection[],
+  id: string,
+  delivery: unknown,
+  expand: () => RawRecord[],
+): void {
   try {
-    records.push(...expandDocument(event, id, trusted));
+    records.push(...expand());
   } catch (error) {
     if (error instanceof EnvelopeError) {
       rejected.push({ id, error: error.message, kind: 'untrusted-envelope', body: error.payload });
     } else if (error instanceof PayloadError) {
-      rejected.push({ id, error: error.message, kind: 'unreadable-payload', body: event });
+      rejected.push({ id, error: error.message, kind: 'unreadable-payload', body: delivery });
     } else throw error;
   }
-  return { records, rejected };
 }
