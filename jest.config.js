@@ -16,23 +16,19 @@ const base = {
 };
 
 module.exports = {
+  // Jest's 5 s default fails tests on a busy 2-core machine for its load, not for their behaviour (the sweep test on
+  // CI). Speed is measured by `npm run bench`, not by timeouts. Some unit tests run the CLI as a process (tsx
+  // compiles it: 3 s under load) or a few thousand property runs; the local and integration tests use a live server.
+  // Top level: jest takes testTimeout from the global config only, a project's own is ignored.
+  testTimeout: 60_000,
   projects: [
-    // Timeouts: jest's 5 s default fails tests on a busy 2-core machine for its load, not for their behaviour (the
-    // sweep test on CI). Speed is measured by `npm run bench`, not by timeouts. Some unit tests run the CLI as a
-    // process (tsx compiles it: 3 s under load) or a few thousand property runs; the local AWS's run a live server.
-    {
-      ...base,
-      displayName: 'unit',
-      testMatch: ['<rootDir>/test/{shared,functions,cli,bench}/**/*.test.ts'],
-      testTimeout: 30_000,
-    },
-    { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'], testTimeout: 30_000 },
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/{shared,functions,cli,bench}/**/*.test.ts'] },
+    { ...base, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     // The local AWS itself: each file starts and stops its own moto server.
-    { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'], testTimeout: 60_000 },
+    { ...base, displayName: 'local', testMatch: ['<rootDir>/test/local/**/*.test.ts'] },
     {
       ...base,
       displayName: 'integration',
-      testTimeout: 60_000,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
