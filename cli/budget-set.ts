@@ -47,7 +47,12 @@ function describeReview(reviewed: NonNullable<SetLimitReply['reviewed']>): strin
   return `${principals(queued)} on the default that spent in ${period} judged again against it now${again}\n`;
 }
 
-type SetOptions = TargetOptions & { period?: PeriodKind; maxUsdPerHour?: Usd; onRate?: RateAction };
+type SetOptions = TargetOptions & {
+  period?: PeriodKind;
+  maxUsdPerHour?: Usd;
+  onRate?: RateAction;
+  onAnomaly?: RateAction;
+};
 
 /** `budget set <principal> <usd>`: through the admin function, as the signed-in caller. */
 export function registerBudgetSet(budget: Command): void {
@@ -84,6 +89,13 @@ export function registerBudgetSet(budget: Command): void {
         new Option('--on-rate <action>', 'what spend above --max-usd-per-hour does (default alert)').choices(
           RATE_ACTIONS,
         ),
+      )
+      .addOption(
+        new Option(
+          '--on-anomaly <action>',
+          'what an hour of 10 times the usual spend (and at least $5) does: alert (default), or suspend until an ' +
+            'admin decides or the period ends',
+        ).choices(RATE_ACTIONS),
       ),
   ).action(async (principal: string, limitUsd: Usd, options: SetOptions) => {
     const target = await resolveTarget(options);
@@ -92,6 +104,7 @@ export function registerBudgetSet(budget: Command): void {
       rateRuleOf({
         ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
         ...(options.onRate ? { onRate: options.onRate } : {}),
+        ...(options.onAnomaly ? { onAnomaly: options.onAnomaly } : {}),
       });
     } catch (error) {
       if (error instanceof AdminError) throw new CommandError(error.message);
@@ -104,6 +117,7 @@ export function registerBudgetSet(budget: Command): void {
       ...(options.period ? { period: options.period } : {}),
       ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
       ...(options.onRate ? { onRate: options.onRate } : {}),
+      ...(options.onAnomaly ? { onAnomaly: options.onAnomaly } : {}),
     });
     process.stdout.write(describeSet(reply.result as unknown as SetLimitReply));
   });

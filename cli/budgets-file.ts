@@ -11,9 +11,10 @@ export interface BudgetEntry {
   readonly usd: string;
   readonly maxUsdPerHour?: string;
   readonly onRate?: RateAction;
+  readonly onAnomaly?: RateAction;
 }
 
-const ENTRY_FIELDS = ['usd', 'maxUsdPerHour', 'onRate'];
+const ENTRY_FIELDS = ['usd', 'maxUsdPerHour', 'onRate', 'onAnomaly'];
 
 /**
  * A `--budgets` file: one JSON object of principal id (or the user, role or session name it ends with), `default`
@@ -58,20 +59,23 @@ function budgetEntryOf(value: unknown, where: string): BudgetEntry {
   const unknown = Object.keys(entry).filter((name) => !ENTRY_FIELDS.includes(name));
   if (unknown.length > 0 || entry.usd === undefined) {
     throw new InputFileError(
-      `${where}: an object holds "usd" and may hold "maxUsdPerHour" and "onRate"` +
+      `${where}: an object holds "usd" and may hold "maxUsdPerHour", "onRate" and "onAnomaly"` +
         (unknown.length > 0 ? `, not ${unknown.map(shown).join(', ')}` : ''),
     );
   }
-  if (entry.onRate !== undefined && !(RATE_ACTIONS as readonly unknown[]).includes(entry.onRate)) {
-    throw new InputFileError(`${where}: onRate is ${RATE_ACTIONS.map((a) => `"${a}"`).join(' or ')}`);
-  }
-  if (entry.onRate !== undefined && entry.maxUsdPerHour === undefined) {
-    throw new InputFileError(`${where}: onRate needs maxUsdPerHour: above which rate?`);
+  for (const field of ['onRate', 'onAnomaly'] as const) {
+    if (entry[field] !== undefined && !(RATE_ACTIONS as readonly unknown[]).includes(entry[field])) {
+      throw new InputFileError(`${where}: ${field} is ${RATE_ACTIONS.map((a) => `"${a}"`).join(' or ')}`);
+    }
+    if (entry[field] !== undefined && entry.maxUsdPerHour === undefined) {
+      throw new InputFileError(`${where}: ${field} needs maxUsdPerHour: the guard judges principals with a rule`);
+    }
   }
   return {
     usd: amount(entry.usd, ''),
     ...(entry.maxUsdPerHour === undefined ? {} : { maxUsdPerHour: amount(entry.maxUsdPerHour, ' (maxUsdPerHour)') }),
     ...(entry.onRate === undefined ? {} : { onRate: entry.onRate as RateAction }),
+    ...(entry.onAnomaly === undefined ? {} : { onAnomaly: entry.onAnomaly as RateAction }),
   };
 }
 

@@ -212,6 +212,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         limitUsd: toDecimalString(limit),
         ...(entry.maxUsdPerHour ? { maxUsdPerHour: entry.maxUsdPerHour } : {}),
         ...(entry.onRate ? { onRate: entry.onRate } : {}),
+        ...(entry.onAnomaly ? { onAnomaly: entry.onAnomaly } : {}),
       });
     }
     const rateOf = (entry: BudgetEntry) =>

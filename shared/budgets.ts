@@ -142,7 +142,13 @@ function limitRecordOf(raw: Item): LimitRecord {
     ...(item.periodKind ? { periodKind: item.periodKind } : {}),
     ...(item.maxUsdPerHour === undefined
       ? {}
-      : { rate: { maxUsdPerHour: decimalOf(item.maxUsdPerHour), onRate: item.onRate ?? 'alert' } }),
+      : {
+          rate: {
+            maxUsdPerHour: decimalOf(item.maxUsdPerHour),
+            onRate: item.onRate ?? 'alert',
+            ...(item.onAnomaly ? { onAnomaly: item.onAnomaly } : {}),
+          },
+        }),
     ...(item.setBy === undefined ? {} : { setBy: item.setBy }),
     ...(item.setAt === undefined ? {} : { setAt: item.setAt }),
   };
@@ -231,7 +237,11 @@ export class BudgetStore {
             limitUsd: NumberValue.from(toDecimalString(limitUsd)),
             ...(periodKind ? { periodKind } : {}),
             ...(rate
-              ? { maxUsdPerHour: NumberValue.from(toDecimalString(rate.maxUsdPerHour)), onRate: rate.onRate }
+              ? {
+                  maxUsdPerHour: NumberValue.from(toDecimalString(rate.maxUsdPerHour)),
+                  onRate: rate.onRate,
+                  ...(rate.onAnomaly ? { onAnomaly: rate.onAnomaly } : {}),
+                }
               : {}),
             setBy,
             setAt: now.toISOString(),

@@ -85,7 +85,7 @@ export class RateGuard {
     if (hour.spendUsd.gte(anomaly.floorUsd)) {
       const trailing = await this.buckets(bucket.principal, end, (anomaly.trailingHours + 1) * HOUR_BUCKETS);
       const judged = anomalyOf(trailing, end, anomaly);
-      if (judged.anomalous) await this.anomalous(counter, judged.lastHour, judged.usualHourUsd, anomaly);
+      if (judged.anomalous) await this.anomalous(counter, judged.lastHour, judged.usualHourUsd, anomaly, rule);
     }
   }
 
@@ -97,17 +97,7 @@ export class RateGuard {
     if (typeof alertedUntil === 'string' && alertedUntil > iso(hour.from)) return;
     const g = generationOf(counter);
     const decisionId = `rate|${principal}|${period}|g${g}|${iso(hour.from)}/${iso(hour.to)}`;
-    const principalArn = typeof counter.principalArn === 'string' ? counter.principalArn : undefined;
-    const target = enforcementTarget(
-      { id: principal, ...(principalArn ? { arn: principalArn } : {}) },
-      this.config.protection,
-      false,
-    );
-    const suspend =
-      rule.onRate === 'suspend' &&
-      target.status !== 'protected' &&
-      counter[A.state] !== 'suspended' &&
-      counter[A.lifted] === undefined;
+    const deny = this.deniable(counter, rule.onRate);
     const details = {
       reason: 'rate',
       maxUsdPerHour: toDecimalString(rule.maxUsdPerHour),
@@ -123,39 +113,11 @@ export class RateGuard {
       period,
       rule,
       hour,
-      ...(suspend ? { executionName: name } : {}),
-      ...(target.status === 'protected' ? { exemptBecause: target.reason } : {}),
+      ...(deny.suspend ? { executionName: name } : {}),
+      ...(deny.exemptBecause ? { exemptBecause: deny.exemptBecause } : {}),
     });
-    const effects: Effects = suspend
-      ? {
-          decisionId,
-          messages: [{ topic: 'critical', message }],
-          audit: {
-            actor: ACTOR,
-            action: 'suspension.requested',
-            subject: principal,
-            period,
-            executionArn: executionArnOf(this.config.suspendStateMachineArn, name),
-            details,
-          },
-          start: {
-            machine: 'suspend',
-            name,
-            input: {
-              principal,
-              principalArn: principalArn ?? null,
-              period,
-              generation: g,
-              decisionId,
-              holder: suspendHolder(name),
-              reason: 'rate',
-              graceSeconds: this.config.graceSeconds ?? 0,
-              spendUsd: toDecimalString(decimalOf(counter.spendUsd)),
-              maxUsdPerHour: toDecimalString(rule.maxUsdPerHour),
-              hourUsd: toDecimalString(hour.spendUsd),
-            },
-          },
-        }
+    const effects: Effects = deny.suspend
+      ? this.suspension(counter, decisionId, name, details, message)
       : {
           decisionId,
           messages: [{ topic: rule.onRate === 'suspend' ? 'critical' : 'alerts', message }],
@@ -167,6 +129,61 @@ export class RateGuard {
       ExpressionAttributeNames: { '#until': ATTRIBUTES.rateAlertedUntil, '#g': A.generation },
       ExpressionAttributeValues: { ':to': iso(hour.to), ':from': iso(hour.from), ':g': g },
     });
+  }
+
+  /** Whether a decision that says `action` suspends this principal now, or why it may not be denied at all. */
+  private deniable(counter: Item, action: RateRule['onRate'] | undefined) {
+    const principalArn = typeof counter.principalArn === 'string' ? counter.principalArn : undefined;
+    const target = enforcementTarget(
+      { id: String(counter.principal), ...(principalArn ? { arn: principalArn } : {}) },
+      this.config.protection,
+      false,
+    );
+    const exemptBecause = target.status === 'protected' ? target.reason : undefined;
+    // Suspended already (for its budget or another episode), or lifted by an admin for the period: alert only.
+    const suspend =
+      action === 'suspend' && !exemptBecause && counter[A.state] !== 'suspended' && counter[A.lifted] === undefined;
+    return { suspend, ...(exemptBecause ? { exemptBecause } : {}) };
+  }
+
+  /** A suspension through the suspend workflow, as at 100%, with its reason (`rate`, `anomaly`) in its details. */
+  private suspension(
+    counter: Item,
+    decisionId: string,
+    name: string,
+    details: { reason: string; generation: number } & Record<string, string | number>,
+    message: AlertMessage,
+  ): Effects {
+    const principal = String(counter.principal);
+    const period = String(counter.period);
+    const principalArn = typeof counter.principalArn === 'string' ? counter.principalArn : undefined;
+    return {
+      decisionId,
+      messages: [{ topic: 'critical', message }],
+      audit: {
+        actor: ACTOR,
+        action: 'suspension.requested',
+        subject: principal,
+        period,
+        executionArn: executionArnOf(this.config.suspendStateMachineArn, name),
+        details,
+      },
+      start: {
+        machine: 'suspend',
+        name,
+        input: {
+          principal,
+          principalArn: principalArn ?? null,
+          period,
+          generation: details.generation,
+          decisionId,
+          holder: suspendHolder(name),
+          reason: details.reason,
+          graceSeconds: this.config.graceSeconds ?? 0,
+          spendUsd: toDecimalString(decimalOf(counter.spendUsd)),
+        },
+      },
+    };
   }
 
   /** At the rate of the last hours the budget runs out before the period ends: once per generation. */
@@ -209,32 +226,54 @@ export class RateGuard {
   }
 
   /** An hour far above the principal's usual one: a critical alert, once per hour window. */
-  private async anomalous(counter: Item, hour: RateWindow, usual: Usd, rule: AnomalyRule): Promise<void> {
+  private async anomalous(
+    counter: Item,
+    hour: RateWindow,
+    usual: Usd,
+    anomaly: AnomalyRule,
+    rule: RateRule,
+  ): Promise<void> {
     const alertedUntil = counter[ATTRIBUTES.anomalyAlertedUntil];
     if (typeof alertedUntil === 'string' && alertedUntil > iso(hour.from)) return;
     const principal = String(counter.principal);
     const period = String(counter.period);
-    const decisionId = `anomaly|${principal}|${iso(hour.from)}/${iso(hour.to)}`;
+    const g = generationOf(counter);
+    const decisionId = `anomaly|${principal}|${period}|g${g}|${iso(hour.from)}/${iso(hour.to)}`;
+    const deny = this.deniable(counter, rule.onAnomaly);
     const details = {
+      reason: 'anomaly',
       hourUsd: toDecimalString(hour.spendUsd),
       usualHourUsd: toDecimalString(usual),
-      factor: rule.factor,
-      floorUsd: toDecimalString(rule.floorUsd),
+      factor: anomaly.factor,
+      floorUsd: toDecimalString(anomaly.floorUsd),
       from: iso(hour.from),
       to: iso(hour.to),
+      generation: g,
     };
+    // Suspended for an anomaly, a principal stays so until an admin decides (the message's links) or the period ends.
+    const name = executionName('suspend', decisionId, `${period}-g${g}-anomaly-${principal}`);
+    const message = anomalyMessage({
+      principal,
+      period,
+      hour,
+      usual,
+      rule: anomaly,
+      ...(deny.suspend ? { executionName: name } : {}),
+    });
     await this.claim(
       counter,
-      {
-        decisionId,
-        messages: [{ topic: 'critical', message: anomalyMessage({ principal, period, hour, usual, rule }) }],
-        audit: { actor: ACTOR, action: 'rate.anomaly', subject: principal, period, details },
-      },
+      deny.suspend
+        ? this.suspension(counter, decisionId, name, details, message)
+        : {
+            decisionId,
+            messages: [{ topic: 'critical', message }],
+            audit: { actor: ACTOR, action: 'rate.anomaly', subject: principal, period, details },
+          },
       {
         UpdateExpression: 'SET #until = :to',
-        ConditionExpression: 'attribute_not_exists(#until) OR #until <= :from',
-        ExpressionAttributeNames: { '#until': ATTRIBUTES.anomalyAlertedUntil },
-        ExpressionAttributeValues: { ':to': iso(hour.to), ':from': iso(hour.from) },
+        ConditionExpression: `(attribute_not_exists(#until) OR #until <= :from) AND ${inGeneration(g)}`,
+        ExpressionAttributeNames: { '#until': ATTRIBUTES.anomalyAlertedUntil, '#g': A.generation },
+        ExpressionAttributeValues: { ':to': iso(hour.to), ':from': iso(hour.from), ':g': g },
       },
     );
   }
@@ -318,6 +357,7 @@ function anomalyMessage(notice: {
   hour: RateWindow;
   usual: Usd;
   rule: AnomalyRule;
+  executionName?: string;
 }): AlertMessage {
   const { principal, hour } = notice;
   return {
@@ -325,7 +365,9 @@ function anomalyMessage(notice: {
     body: [
       `${principal} spent ${formatUsd(hour.spendUsd, 4)} between ${iso(hour.from)} and ${iso(hour.to)}: at least ${notice.rule.factor} times its usual hour (the median of the ${notice.rule.trailingHours} hours before, ${formatUsd(notice.usual, 4)}) and at least ${formatUsd(notice.rule.floorUsd)}.`,
       '',
-      `A leaked key or a runaway loop looks like this. Suspend it: budgeteer budget set ${principal} 0`,
+      notice.executionName
+        ? `Suspended (reason: anomaly) until an admin decides or the period ends (workflow ${notice.executionName}).`
+        : `A leaked key or a runaway loop looks like this. Suspend it: budgeteer budget set ${principal} 0`,
     ].join('\n'),
     attributes: { kind: 'anomaly', severity: 'critical', principal, period: notice.period },
   };

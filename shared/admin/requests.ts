@@ -19,6 +19,7 @@ export const adminRequest = z.discriminatedUnion('action', [
     /** The burn-rate guard: the most a rolling hour may cost, and what spend above it does (default alert). */
     maxUsdPerHour: limitUsdText.optional(),
     onRate: z.enum(['alert', 'suspend']).optional(),
+    onAnomaly: z.enum(['alert', 'suspend']).optional(),
   }),
   z.strictObject({ action: z.literal('lift'), principal, reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('emergency-stop'), reason, period: z.string().max(16).optional() }),

@@ -66,14 +66,25 @@ export interface SetLimitRequest {
  * The rate rule a `budget set` asks for: `maxUsdPerHour` with what spend above it does (`alert` unless told);
  * `onRate` alone is refused, as it would say what to do above no rate.
  */
-export function rateRuleOf(request: { readonly maxUsdPerHour?: string; readonly onRate?: RateRule['onRate'] }): {
-  rate?: RateRule;
-} {
+export function rateRuleOf(request: {
+  readonly maxUsdPerHour?: string;
+  readonly onRate?: RateRule['onRate'];
+  readonly onAnomaly?: RateRule['onRate'];
+}): { rate?: RateRule } {
   if (request.maxUsdPerHour === undefined) {
     if (request.onRate !== undefined) throw new AdminError('--on-rate needs --max-usd-per-hour: above which rate?');
+    if (request.onAnomaly !== undefined) {
+      throw new AdminError('--on-anomaly needs --max-usd-per-hour: anomalies are judged for principals with a rule');
+    }
     return {};
   }
-  return { rate: { maxUsdPerHour: parseLimitUsd(request.maxUsdPerHour), onRate: request.onRate ?? 'alert' } };
+  return {
+    rate: {
+      maxUsdPerHour: parseLimitUsd(request.maxUsdPerHour),
+      onRate: request.onRate ?? 'alert',
+      ...(request.onAnomaly ? { onAnomaly: request.onAnomaly } : {}),
+    },
+  };
 }
 
 export interface SetLimitResult {
@@ -121,7 +132,11 @@ export async function setBudgetLimit(
         previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
         periodKind,
         ...(request.rate
-          ? { maxUsdPerHour: toDecimalString(request.rate.maxUsdPerHour), onRate: request.rate.onRate }
+          ? {
+              maxUsdPerHour: toDecimalString(request.rate.maxUsdPerHour),
+              onRate: request.rate.onRate,
+              onAnomaly: request.rate.onAnomaly ?? 'alert',
+            }
           : {}),
         ...request.context,
       },
@@ -192,7 +207,11 @@ export interface SetLimitReply {
   readonly previousUsd?: string;
   readonly periodKind: PeriodKind;
   /** The rate rule set with the limit (USD per rolling hour, as a decimal string). */
-  readonly rate?: { readonly maxUsdPerHour: string; readonly onRate: RateRule['onRate'] };
+  readonly rate?: {
+    readonly maxUsdPerHour: string;
+    readonly onRate: RateRule['onRate'];
+    readonly onAnomaly?: RateRule['onRate'];
+  };
   readonly setBy: string;
   readonly auditSeq: string;
   /** For `default`: how many principals on it that spent this period are judged again now (and were already). */
@@ -205,7 +224,13 @@ export const replyOf = (result: SetLimitResult): SetLimitReply => ({
   ...(result.previousUsd ? { previousUsd: toDecimalString(result.previousUsd) } : {}),
   periodKind: result.periodKind,
   ...(result.rate
-    ? { rate: { maxUsdPerHour: toDecimalString(result.rate.maxUsdPerHour), onRate: result.rate.onRate } }
+    ? {
+        rate: {
+          maxUsdPerHour: toDecimalString(result.rate.maxUsdPerHour),
+          onRate: result.rate.onRate,
+          ...(result.rate.onAnomaly ? { onAnomaly: result.rate.onAnomaly } : {}),
+        },
+      }
     : {}),
   setBy: result.setBy,
   auditSeq: result.audit.seq,

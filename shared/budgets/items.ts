@@ -72,6 +72,7 @@ export const ATTRIBUTES = {
   /** A limit's rate rule (see shared/rate/rules.ts): the most a rolling hour may cost, and what above it does. */
   maxUsdPerHour: 'maxUsdPerHour',
   onRate: 'onRate',
+  onAnomaly: 'onAnomaly',
   setBy: 'setBy',
   setAt: 'setAt',
   // counters and account shards
@@ -213,6 +214,7 @@ const limitShape = {
   periodKind: z.enum(PERIOD_KINDS).optional(),
   maxUsdPerHour: decimal.optional(),
   onRate: z.enum(['alert', 'suspend']).optional(),
+  onAnomaly: z.enum(['alert', 'suspend']).optional(),
   setBy: z.string().optional(),
   setAt: z.string().optional(),
 };

@@ -9,6 +9,8 @@ export type RateAction = (typeof RATE_ACTIONS)[number];
 export interface RateRule {
   readonly maxUsdPerHour: Usd;
   readonly onRate: RateAction;
+  /** What an anomalous hour does (see anomalyOf): alert, or suspend until an admin decides or the period ends. */
+  readonly onAnomaly?: RateAction;
 }
 
 /** One 5-minute bucket's spend (see buckets.ts). */

@@ -15,9 +15,9 @@ describe('a --budgets file', () => {
 
   it('takes an object of the limit and a rate rule for the burn-rate guard', () => {
     const text =
-      '{"BedrockAPIKey-leak1": {"usd": "1000", "maxUsdPerHour": "5", "onRate": "suspend"}, "default": {"usd": "40", "maxUsdPerHour": "10.50"}}';
+      '{"BedrockAPIKey-leak1": {"usd": "1000", "maxUsdPerHour": "5", "onRate": "suspend", "onAnomaly": "suspend"}, "default": {"usd": "40", "maxUsdPerHour": "10.50"}}';
     expect(parseBudgetsFile(text, 'b.json')).toEqual({
-      'BedrockAPIKey-leak1': { usd: '1000', maxUsdPerHour: '5', onRate: 'suspend' },
+      'BedrockAPIKey-leak1': { usd: '1000', maxUsdPerHour: '5', onRate: 'suspend', onAnomaly: 'suspend' },
       default: { usd: '40', maxUsdPerHour: '10.5' },
     });
   });
@@ -31,10 +31,11 @@ describe('a --budgets file', () => {
     ['{"carol": "1e3"}', 'plain decimal digits (1000, not 1e3)'],
     ['["carol", "5"]', 'b.json: --budgets must be a JSON object of principal (or name) to USD limit'],
     ['{"carol": {"maxUsdPerHour": "5"}}', 'the limit for carol: an object holds "usd" and may hold'],
-    ['{"carol": {"usd": "5", "hourly": "1"}}', 'may hold "maxUsdPerHour" and "onRate", not "hourly"'],
+    ['{"carol": {"usd": "5", "hourly": "1"}}', 'may hold "maxUsdPerHour", "onRate" and "onAnomaly", not "hourly"'],
     ['{"carol": {"usd": "5", "maxUsdPerHour": 1}}', 'the limit for carol (maxUsdPerHour): write the limit as a quoted'],
     ['{"carol": {"usd": "5", "maxUsdPerHour": "1", "onRate": "stop"}}', 'onRate is "alert" or "suspend"'],
     ['{"carol": {"usd": "5", "onRate": "suspend"}}', 'onRate needs maxUsdPerHour'],
+    ['{"carol": {"usd": "5", "onAnomaly": "suspend"}}', 'onAnomaly needs maxUsdPerHour'],
   ])('refuses %s: %s', (text, message) => {
     expect(() => parseBudgetsFile(text, 'b.json')).toThrow(InputFileError);
     expect(() => parseBudgetsFile(text, 'b.json')).toThrow(message);

@@ -135,6 +135,30 @@ describe('burn-rate guard on the local stack', () => {
     expect((await counter(principal, period))?.state).toBe('active');
   }, 90_000);
 
+  it('with onAnomaly suspend suspends an hour far above the usual one (reason anomaly), under its rate', async () => {
+    const { name, principal, arn } = await userWithRule('100', {
+      maxUsdPerHour: usd('50'),
+      onRate: 'alert',
+      onAnomaly: 'suspend',
+    });
+    const period = thisMonth();
+
+    // $6 in an hour, never anything before: at least $5 and 10 times a usual hour of nothing; under its $50 rate.
+    await spend(arn, 6, new Date());
+    await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+
+    const suspended = await counter(principal, period);
+    expect((suspended?.suspension as { reason: string } | undefined)?.reason).toBe('anomaly');
+    const audited = await entries(principal);
+    expect(audited.filter((e) => e.action === 'suspension.requested').map((e) => e.details)).toEqual([
+      expect.objectContaining({ reason: 'anomaly', hourUsd: '6', usualHourUsd: '0', factor: 10, floorUsd: '5' }),
+    ]);
+    expect(audited.filter((e) => e.action === 'rate.exceeded')).toEqual([]);
+    // It waits for an admin (or the period end): the lift.
+    await admin.lift(principal, period, ADMIN, 'a planned batch job');
+    await eventually('the lift', async () => ((await userDeny(name)) === undefined ? true : undefined));
+  }, 90_000);
+
   it('with onRate alert only alerts, once per episode, and never denies', async () => {
     const { name, principal, arn } = await userWithRule('100', { maxUsdPerHour: usd('1'), onRate: 'alert' });
     const now = new Date();
