@@ -10,7 +10,14 @@ import { type TargetOptions, targetOptions, withDocuments } from './target';
 export interface LimitList {
   readonly periodKind: PeriodKind;
   readonly configured: { readonly defaultUsd: string; readonly accountUsd: string };
-  readonly limits: readonly { principal: string; limitUsd: string; setBy?: string; setAt?: string }[];
+  readonly limits: readonly {
+    principal: string;
+    limitUsd: string;
+    /** The burn-rate guard's rule stored with the limit (USD per rolling hour as a decimal string). */
+    rate?: { maxUsdPerHour: string; onRate: string; onAnomaly?: string };
+    setBy?: string;
+    setAt?: string;
+  }[];
 }
 
 export async function listBudgetLimits(store: BudgetStore, deployment: Deployment): Promise<LimitList> {
@@ -21,16 +28,32 @@ export async function listBudgetLimits(store: BudgetStore, deployment: Deploymen
       defaultUsd: toDecimalString(deployment.configuredDefault),
       accountUsd: toDecimalString(deployment.configuredAccount),
     },
-    limits: limits.map((limit) => ({ ...limit, limitUsd: toDecimalString(limit.limitUsd) })),
+    limits: limits.map(({ rate, ...limit }) => ({
+      ...limit,
+      limitUsd: toDecimalString(limit.limitUsd),
+      ...(rate ? { rate: { ...rate, maxUsdPerHour: toDecimalString(rate.maxUsdPerHour) } } : {}),
+    })),
   };
 }
 
 export function formatLimits(list: LimitList): string {
-  const rows = list.limits.map((l) => [l.principal, limitMeaning(l.limitUsd), l.setBy ?? '', l.setAt ?? '']);
+  // The rate column only where some limit carries a rule (the burn-rate guard).
+  const rated = list.limits.some((l) => l.rate);
+  const rateOf = (rate: LimitList['limits'][number]['rate']) =>
+    rate
+      ? `${dollars(usd(rate.maxUsdPerHour))}/h ${rate.onRate}${rate.onAnomaly === 'suspend' ? ', anomaly suspend' : ''}`
+      : '';
+  const rows = list.limits.map((l) => [
+    l.principal,
+    limitMeaning(l.limitUsd),
+    ...(rated ? [rateOf(l.rate)] : []),
+    l.setBy ?? '',
+    l.setAt ?? '',
+  ]);
   const table =
     rows.length === 0
       ? 'no limits set: every principal has the default\n'
-      : alignedTable(['principal', 'limit', 'set by', 'set at'], rows, [1]);
+      : alignedTable(['principal', 'limit', ...(rated ? ['rate rule'] : []), 'set by', 'set at'], rows, [1]);
   const per = periodNoun(list.periodKind);
   return (
     `${table}configured: ${dollars(usd(list.configured.defaultUsd))} per principal per ${per} unless ` +

@@ -24,7 +24,7 @@ export function describeSet(result: SetLimitReply): string {
     `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
     zero +
     (result.rate
-      ? `above ${dollars(usd(result.rate.maxUsdPerHour))} in any rolling hour: ${result.rate.onRate === 'suspend' ? 'suspended until the hour falls back' : 'alerted'}\n`
+      ? `above ${dollars(usd(result.rate.maxUsdPerHour))} in any rolling hour: ${result.rate.onRate === 'suspend' ? 'suspended until the hour falls back' : 'alerted'}${result.rate.onAnomaly === 'suspend' ? '; an anomalous hour suspends' : ''}\n`
       : '') +
     `set by ${result.setBy}; audit entry ${result.auditSeq} of ${result.principal} (budget.limit-set)\n` +
     (result.reviewed ? describeReview(result.reviewed) : '')

@@ -306,6 +306,43 @@ describe('budget list', () => {
     expect(table[2]).toMatch(/^user\/bob\s+\$20\.00\s/);
     expect(table[3]).toContain('configured: $50.00 per principal per month');
   });
+
+  it('shows the rate rule a limit carries (the burn-rate guard), as decimal strings in JSON', async () => {
+    ddb.on(ScanCommand).resolves({
+      Items: [
+        { ...limitItem('user/leak1', '1000'), maxUsdPerHour: n('5'), onRate: 'suspend', onAnomaly: 'suspend' },
+        limitItem('user/bob', '20'),
+      ],
+    });
+
+    const list = await listBudgetLimits(store, deployment);
+
+    expect(list.limits[0]).toEqual({
+      principal: 'user/bob',
+      limitUsd: '20',
+      setBy: ADMIN,
+      setAt: '2026-11-01T09:00:00.000Z',
+    });
+    expect(list.limits[1]).toMatchObject({
+      principal: 'user/leak1',
+      rate: { maxUsdPerHour: '5', onRate: 'suspend', onAnomaly: 'suspend' },
+    });
+    const table = formatLimits(list).split('\n');
+    expect(table[0]).toMatch(/^principal\s+limit\s+rate rule\s+set by\s+set at$/);
+    expect(table[2]).toMatch(/^user\/leak1\s+\$1000\.00\s+\$5\.00\/h suspend, anomaly suspend\s+arn:/);
+  });
+
+  it('budget set says the rate rule it stored', () => {
+    const text = describeSet({
+      principal: 'user/leak1',
+      limitUsd: '1000',
+      periodKind: 'monthly',
+      rate: { maxUsdPerHour: '5', onRate: 'suspend' },
+      setBy: ADMIN,
+      auditSeq: '000000000001',
+    });
+    expect(text).toContain('above $5.00 in any rolling hour: suspended until the hour falls back\n');
+  });
 });
 
 describe('a zero limit (a principal that may not spend)', () => {
