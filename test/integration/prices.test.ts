@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NumberValue } from '@aws-sdk/lib-dynamodb';
 import Big from 'big.js';
 import { callAdmin } from '../../cli/admin-client';
 import { AuditLog } from '../../shared/audit/log';
-import { mapPriceList, productsOf, readMapping } from '../../shared/pricing/price-list';
+import { mapPriceList, readMapping } from '../../shared/pricing/price-list';
+import { savedPriceList } from '../../shared/pricing/price-list-client';
 import { PriceStore } from '../../shared/pricing/store';
 import { invocationLog } from '../fixtures';
 import { deliverLogs, documents, invoke, item, local, output, unique } from './support';
@@ -136,29 +135,36 @@ describe('price versions on the local stack', () => {
 });
 
 describe('the Price List fetch on the local stack (its answers from local/price-list)', () => {
-  const changedPages = JSON.parse(
-    readFileSync(join(__dirname, '..', 'fixtures', 'price-list', 'get-products-changed.json'), 'utf8'),
-  ) as unknown;
-  const refreshFrom = (pages: unknown) =>
-    callAdmin(
-      target,
-      {
-        action: 'prices refresh',
-        fetched: mapPriceList(productsOf(pages), readMapping()).prices.map((p) => ({ ...p, skus: [...p.skus] })),
-      },
-      local.admin,
+  // Fetched prices apply to every suite's calls from the fetch on: the local Price List prices the models it
+  // shares with other suites at the catalog's price, and the change below is in a Region no other suite calls from.
+  const REGION = 'ap-southeast-4';
+  const base = mapPriceList(savedPriceList(), readMapping()).prices.map((p) => ({ ...p, skus: [...p.skus] }));
+  const lite = (input: string) => ({
+    model: 'amazon.nova-lite-v1:0',
+    scope: REGION,
+    prices: { input, output: '0.24' },
+    skus: ['NLAPSE4IN0000001'],
+  });
+  const refreshFrom = (fetched: typeof base) =>
+    callAdmin(target, { action: 'prices refresh', fetched }, local.admin).then(
+      (reply) => reply.result as { changes: { model: string; scope: string; change: string }[] },
     );
 
   it('prices a new model without a release, charges a changed price from the fetch on and old calls at the old; audited price.changed with SKUs', async () => {
     // The scheduled run, as EventBridge starts it: no pages, so the function reads the Price List (here, local/price-list).
-    const first = (await invoke('functions/prices/handler.ts', { 'detail-type': 'Scheduled Event', detail: {} })) as {
-      changes: { model: string; scope: string; change: string }[];
+    const scheduled = (await invoke('functions/prices/handler.ts', {
+      'detail-type': 'Scheduled Event',
+      detail: {},
+    })) as {
       unmapped: string[];
     };
-    expect(first.unmapped).toContain('AmazonBedrock: Nova 2.0 Pro Preview');
+    expect(scheduled.unmapped).toContain('AmazonBedrock: Nova 2.0 Pro Preview');
+    expect((await refreshFrom([...base, lite('0.06')])).changes.map((c) => [c.change, c.model, c.scope])).toEqual([
+      ['new', 'amazon.nova-lite-v1:0', REGION],
+    ]);
     const between = new Date().toISOString();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const second = (await refreshFrom(changedPages)).result as { changes: { model: string; change: string }[] };
+    const second = await refreshFrom([...base.filter((p) => p.model !== 'amazon.nova-2-pro-v1:0'), lite('0.05')]);
     expect(second.changes.map((c) => [c.change, c.model])).toEqual([
       ['changed', 'amazon.nova-lite-v1:0'],
       ['vanished', 'amazon.nova-2-pro-v1:0'],
@@ -167,18 +173,19 @@ describe('the Price List fetch on the local stack (its answers from local/price-
 
     const user = `fetched-${unique()}`;
     const id = unique();
-    const call = (n: number, modelId: string, timestamp: string) =>
+    const call = (n: number, modelId: string, timestamp: string, region: string) =>
       invocationLog(`${id}-${n}`, userArn(user), {
         timestamp,
         modelId,
+        region,
         input: { inputTokenCount: 1_000_000 },
         output: { outputTokenCount: 0 },
       });
     const after = new Date().toISOString();
     await deliverLogs([
-      call(1, 'amazon.nova-lite-v1:0', between),
-      call(2, 'amazon.nova-lite-v1:0', after),
-      call(3, 'amazon.nova-2-pro-v1:0', between),
+      call(1, 'amazon.nova-lite-v1:0', between, REGION),
+      call(2, 'amazon.nova-lite-v1:0', after, REGION),
+      call(3, 'amazon.nova-2-pro-v1:0', between, 'us-east-1'),
     ]);
 
     const costs = [];
@@ -187,11 +194,20 @@ describe('the Price List fetch on the local stack (its answers from local/price-
     expect(costs).toEqual(['0.06', '0.05', '1.25']);
     expect((await item('UsageTableName', { requestId: `${id}-3` }))?.unknownModel).toBe(false);
 
-    const changes = (await entriesOf('MODEL#amazon.nova-lite-v1:0')).filter((e) => e.action === 'price.changed');
+    const changes = (await entriesOf('MODEL#amazon.nova-lite-v1:0')).filter(
+      (e) => e.action === 'price.changed' && e.details.scope === REGION,
+    );
     expect(changes.map((e) => [e.actor, e.details.source, e.details.skus])).toEqual([
-      ['system:prices', 'fetched', ['NL000000CR000001', 'NL000000IN000001', 'NL000000OUT00001']],
-      [local.admin.arn, 'fetched', ['NL000000CR000001', 'NL000000IN000001', 'NL000000OUT00001']],
+      [local.admin.arn, 'fetched', ['NLAPSE4IN0000001']],
+      [local.admin.arn, 'fetched', ['NLAPSE4IN0000001']],
     ]);
     expect(changes[1]?.details).toMatchObject({ old: { input: '0.06' }, new: { input: '0.05' } });
+    const scheduledEntries = (await entriesOf('MODEL#amazon.nova-2-pro-v1:0')).filter(
+      (e) => e.actor === 'system:prices',
+    );
+    expect(scheduledEntries[0]?.details).toMatchObject({
+      source: 'fetched',
+      skus: ['N2P00000IN000001', 'N2P00000OUT00001'],
+    });
   });
 });
