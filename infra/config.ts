@@ -61,6 +61,13 @@ export interface BudgeteerConfig {
   readonly identityCenterInstanceArn: string;
   /** A daily digest (yesterday's spend, crossings, suspensions, pending decisions, ...) on both topics. Opt-in. */
   readonly digest: boolean;
+  /**
+   * The AWS Organization this deployment meters (`o-...`): the stack becomes the central stack of a budget account
+   * (a delegated administrator) and a member stack is synthesized beside it. Empty: a single account.
+   */
+  readonly organizationId: string;
+  /** The organizational units (or root) whose accounts get the member stack by a service-managed StackSet. */
+  readonly organizationalUnitIds: readonly string[];
 }
 
 export const DEFAULT_CONFIG: BudgeteerConfig = {
@@ -90,6 +97,8 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   approvalLinkHours: 24,
   identityCenterInstanceArn: '',
   digest: false,
+  organizationId: '',
+  organizationalUnitIds: [],
 };
 
 /** Every period kind the deployment keeps counters for: its own first. */
@@ -126,6 +135,14 @@ const stringList = (pattern: RegExp, what: string) =>
     error: must('a list of strings'),
   });
 const capacity = wholeNumber(1);
+/** A list given on the command line as one string, items joined by commas. */
+const commaList = (value: unknown) =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '')
+    : value;
 const UUID = /^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$/;
 const chatConfigurationName = z
   .string()
@@ -154,16 +171,7 @@ const configSchema = z.object({
   perSessionRoles: stringList(/^[\w+=,.@*-]+$/, 'an IAM role name pattern (* as a wildcard)'),
   alertEmails: stringList(EMAIL, 'an email address'),
   // `-c operationsEmails=ops@example.com` (or `a@example.com,b@example.com`) arrives as one string.
-  operationsEmails: z.preprocess(
-    (value) =>
-      typeof value === 'string'
-        ? value
-            .split(',')
-            .map((address) => address.trim())
-            .filter((address) => address !== '')
-        : value,
-    stringList(EMAIL, 'an email address'),
-  ),
+  operationsEmails: z.preprocess(commaList, stringList(EMAIL, 'an email address')),
   slackChannels: z.array(
     z.object({
       workspaceId: z.string().regex(/^[0-9A-Z]{1,255}$/, { error: must('a Slack workspace id (T0123ABCD)') }),
@@ -210,6 +218,17 @@ const configSchema = z.object({
       error: must('an IAM Identity Center instance ARN, or empty'),
     }),
   digest: z.boolean({ error: must('true or false') }),
+  organizationId: z
+    .string({ error: must('an organization id (o-...), or empty') })
+    .regex(/^(o-[a-z0-9]{10,32})?$/, { error: must('an organization id (o-...), or empty') }),
+  // `-c organizationalUnitIds=ou-ab12-cdef3456,ou-...` arrives as one string.
+  organizationalUnitIds: z.preprocess(
+    commaList,
+    stringList(
+      /^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$/,
+      'an organizational unit id (ou-...) or root id',
+    ),
+  ),
 });
 
 const MONEY_KEYS = new Set<string>([

@@ -15,6 +15,7 @@ import { Operations } from './constructs/operations';
 import { Prices } from './constructs/prices';
 import { Tables } from './constructs/tables';
 import { Topics } from './constructs/topics';
+import { OrganizationCentral } from './organization/central';
 
 export interface BudgeteerStackProps extends StackProps {
   readonly config: BudgeteerConfig;
@@ -34,6 +35,8 @@ export class BudgeteerStack extends Stack {
   public readonly digest?: Digest;
   public readonly operations: Operations;
   public readonly prices: Prices;
+  /** With `organizationId`: what makes this the central stack of an AWS Organization. */
+  public readonly organization?: OrganizationCentral;
 
   constructor(scope: Construct, id: string, props: BudgeteerStackProps) {
     super(scope, id, props);
@@ -104,6 +107,13 @@ export class BudgeteerStack extends Stack {
         new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [this.tables.budgets.tableArn] }),
       );
     }
+    if (config.organizationId) {
+      this.organization = new OrganizationCentral(this, 'Organization', {
+        config,
+        ingestion: this.ingestion,
+        enforcement: this.enforcement,
+      });
+    }
     this.prices = new Prices(this, 'Prices', {
       table: this.tables.prices,
       readers: [this.ingestion.function],
@@ -127,6 +137,7 @@ export class BudgeteerStack extends Stack {
       deadLetterQueues: {
         CloudTrail: this.ingestion.cloudTrailDeadLetters,
         StreamFailures: this.evaluation.streamFailures,
+        ...(this.organization ? { OrganizationLogFailures: this.organization.streamFailures } : {}),
       },
       ingestQueue: this.ingestion.cloudTrailQueue,
       stateMachines: {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -31,6 +31,19 @@ export interface IngestionProps {
   readonly rejectionAlarmThreshold?: number;
 }
 
+/** Bedrock inference recorded by CloudTrail, as EventBridge matches it (here, and in an organization's members). */
+export const BEDROCK_CALLS: events.EventPattern = {
+  // aws.bedrock and aws.bedrock-mantle; only AWS can send an `aws.` source, so no one can forge a call here.
+  source: events.Match.prefix('aws.bedrock'),
+  detailType: ['AWS API Call via CloudTrail'],
+  detail: {
+    eventSource: [RUNTIME_EVENT_SOURCE, MANTLE_EVENT_SOURCE],
+    eventName: [...METERED_OPERATIONS, ...MANTLE_INFERENCE_OPERATIONS],
+  },
+};
+/** The invocation log records ingest meters, as a CloudWatch Logs subscription filters them. */
+export const INVOCATION_LOG_RECORDS = logs.FilterPattern.literal('{ $.schemaType = "ModelInvocationLog" }');
+
 /** CloudTrail events arrive through SQS so ingest sees them in large batches: fewer, bigger DynamoDB writes. */
 export const CLOUDTRAIL_BATCH_SIZE = 1000;
 export const CLOUDTRAIL_BATCH_WINDOW = Duration.seconds(5);
@@ -49,6 +62,8 @@ export class Ingestion extends Construct {
   public readonly invocationLogGroup: logs.ILogGroup;
   /** Goes off when ingest rejects more records than the threshold in five minutes: a new record shape, or a bug. */
   public readonly rejectionAlarm: cloudwatch.Alarm;
+  /** The ARNs of the rules allowed to send to the CloudTrail queue. */
+  private readonly senders: string[] = [];
 
   constructor(scope: Construct, id: string, props: IngestionProps) {
     super(scope, id);
@@ -110,17 +125,10 @@ export class Ingestion extends Construct {
     this.rule = new events.Rule(this, 'BedrockCalls', {
       description:
         'Bedrock inference recorded by CloudTrail: runtime calls (read-only management events) and bedrock-mantle inference (data events)',
-      eventPattern: {
-        // aws.bedrock and aws.bedrock-mantle; only AWS can send an `aws.` source, so no one can forge a call here.
-        source: events.Match.prefix('aws.bedrock'),
-        detailType: ['AWS API Call via CloudTrail'],
-        detail: {
-          eventSource: [RUNTIME_EVENT_SOURCE, MANTLE_EVENT_SOURCE],
-          eventName: [...METERED_OPERATIONS, ...MANTLE_INFERENCE_OPERATIONS],
-        },
-      },
+      eventPattern: BEDROCK_CALLS,
       targets: [new targets.SqsQueue(this.cloudTrailQueue)],
     });
+    this.senders.push(this.rule.ruleArn);
     // InvokeModel and friends are read-only management events: a rule in the default state never sees them.
     // Mantle's CreateInference is a data event: it reaches EventBridge only from a trail that logs it.
     (this.rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
@@ -135,7 +143,14 @@ export class Ingestion extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['sqs:SendMessage'],
         resources: [this.cloudTrailQueue.queueArn],
-        conditions: { ArnNotEquals: { 'aws:SourceArn': this.rule.ruleArn } },
+        // The rule's ARN, or every rule's (acceptFrom adds the organization bus's): a request matching none is denied.
+        conditions: {
+          ArnNotEquals: {
+            'aws:SourceArn': Lazy.any({
+              produce: () => (this.senders.length === 1 ? this.senders[0] : this.senders),
+            }),
+          },
+        },
       }),
     );
 
@@ -166,8 +181,23 @@ export class Ingestion extends Construct {
     new logs.SubscriptionFilter(this, 'InvocationLogSubscription', {
       logGroup: this.invocationLogGroup,
       destination: new destinations.LambdaDestination(fn),
-      filterPattern: logs.FilterPattern.literal('{ $.schemaType = "ModelInvocationLog" }'),
+      filterPattern: INVOCATION_LOG_RECORDS,
     });
+  }
+
+  /**
+   * Meters the Bedrock calls another event bus receives (an organization's central bus): the same events, through
+   * the same queue, by a rule of that bus, which the queue's policy then lets send too.
+   */
+  acceptFrom(bus: events.IEventBus, id: string): events.Rule {
+    const rule = new events.Rule(this, id, {
+      eventBus: bus,
+      description: `Bedrock inference recorded by CloudTrail in other accounts, forwarded to ${id}`,
+      eventPattern: BEDROCK_CALLS,
+      targets: [new targets.SqsQueue(this.cloudTrailQueue)],
+    });
+    this.senders.push(rule.ruleArn);
+    return rule;
   }
 
   /** Bedrock has no CloudFormation resource for its logging settings: set them with the API, and undo on delete. */

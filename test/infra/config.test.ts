@@ -25,6 +25,19 @@ describe('deployment configuration', () => {
     });
   });
 
+  it('reads an organization id and its OUs as -c gives them (ids joined by commas), and names a wrong one', () => {
+    expect(
+      configOf({ organizationId: 'o-abcdefghij', organizationalUnitIds: 'ou-ab12-cdef3456, r-ab12' }),
+    ).toMatchObject({
+      organizationId: 'o-abcdefghij',
+      organizationalUnitIds: ['ou-ab12-cdef3456', 'r-ab12'],
+    });
+    expect(() => configOf({ organizationId: '123456789012' })).toThrow(/organizationId: must be an organization id/);
+    expect(() => configOf({ organizationalUnitIds: 'ou-ab12' })).toThrow(
+      /organizationalUnitIds: "ou-ab12" is not an organizational unit id/,
+    );
+  });
+
   it('reads operationsEmails as a list, one address, or addresses joined by commas, and names a wrong one', () => {
     expect(configOf({}).operationsEmails).toEqual([]);
     expect(configOf({ operationsEmails: ['ops@example.com'] }).operationsEmails).toEqual(['ops@example.com']);

@@ -3,7 +3,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
+import { readConfig } from '../../infra/config';
 import { acknowledgeWildcardResources } from '../../infra/nag';
+import { BudgeteerMemberStack } from '../../infra/organization/member';
 import { EVERYTHING_ON, synthStack, TEST_APP } from './stack-helpers';
 
 /** What cdk-nag's AWS Solutions pack still reports on `scope`: every error and warning, one line per resource. */
@@ -32,6 +34,8 @@ function acknowledgements(scope: IConstruct): { path: string; id: string; reason
   );
 }
 
+const ORGANIZATION = { organizationId: 'o-abcdefghij', organizationalUnitIds: ['ou-ab12-cdef3456'] };
+
 const role = (scope: Stack) =>
   new iam.Role(scope, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
 
@@ -39,8 +43,16 @@ describe('cdk-nag AwsSolutions checks', () => {
   it.each([
     ['the default configuration', {}],
     ['every optional resource and permission switched on', EVERYTHING_ON],
+    ['the central stack of an organization', { ...EVERYTHING_ON, ...ORGANIZATION }],
   ])('leave no finding unfixed or unacknowledged, error or warning, with %s', (_, context) => {
     const { app } = synthStack(context);
+
+    expect(findings(app)).toEqual([]);
+  });
+
+  it('leave no finding unfixed or unacknowledged on the member stack of an organization', () => {
+    const app = new App({ ...TEST_APP, context: { ...EVERYTHING_ON, ...ORGANIZATION } });
+    new BudgeteerMemberStack(app, 'Member', { config: readConfig(app.node) });
 
     expect(findings(app)).toEqual([]);
   });

@@ -1,0 +1,188 @@
+import { ArnFormat, CfnOutput, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { MEMBER_ENFORCEMENT_ROLE_NAME } from '../../shared/enforcement/organization';
+import type { BudgeteerConfig } from '../config';
+import type { Enforcement } from '../constructs/enforcement';
+import { KEEPING_QUEUE } from '../constructs/function';
+import type { Ingestion } from '../constructs/ingestion';
+import { acknowledgeWildcardResources } from '../nag';
+import { type MEMBER_PARAMETERS, memberTemplate } from './member';
+
+export interface OrganizationCentralProps {
+  readonly config: BudgeteerConfig;
+  /** The deployment's ingest: it meters the members' events and invocation logs as it does the account's own. */
+  readonly ingestion: Ingestion;
+  /** The deployment's suspend function: the only principal the members' enforcement roles trust. */
+  readonly enforcement: Enforcement;
+}
+
+/** Invocation log batches the ingest function takes from the stream at a time (each holds many log events). */
+export const INVOCATION_LOG_BATCH_SIZE = 100;
+
+/**
+ * What a budget account adds to meter and enforce across an AWS Organization: a central event bus the members'
+ * CloudTrail events are forwarded to, a Logs destination their invocation logs are subscribed to (through a Kinesis
+ * data stream: a cross-account destination cannot target Lambda), leave for the suspend function to assume their
+ * enforcement roles, and a service-managed StackSet that deploys the member stack to the configured OUs.
+ */
+export class OrganizationCentral extends Construct {
+  public readonly bus: events.EventBus;
+  public readonly stream: kinesis.Stream;
+  public readonly destination: logs.CrossAccountDestination;
+  /** Stream batches ingest failed on past its retries (their position, for an operator to replay). */
+  public readonly streamFailures: sqs.Queue;
+  /** The member stack's deployment to the OUs; absent when no OU is configured (members by `cdk deploy`). */
+  public readonly stackSet?: cloudformation.CfnStackSet;
+
+  constructor(scope: Construct, id: string, props: OrganizationCentralProps) {
+    super(scope, id);
+    const { config, ingestion, enforcement } = props;
+    const stack = Stack.of(this);
+    const inOrganization = { StringEquals: { 'aws:PrincipalOrgID': config.organizationId } };
+
+    // Events: every account of the organization may put events on the bus, nobody else; ingest's rule on it
+    // takes the Bedrock calls into the same CloudTrail queue as the account's own.
+    this.bus = new events.EventBus(this, 'Bus', { eventBusName: `${stack.stackName}-organization` });
+    this.bus.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OrganizationAccountsPutEvents',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [this.bus.eventBusArn],
+        conditions: inOrganization,
+      }),
+    );
+    ingestion.acceptFrom(this.bus, 'OrganizationBedrockCalls');
+
+    // Invocation logs. On-demand: the stream follows the organization's volume (up to 200 MiB/s of writes)
+    // without a shard count to size and resize as accounts join; pay per GB, not per idle shard.
+    this.stream = new kinesis.Stream(this, 'InvocationLogs', {
+      streamMode: kinesis.StreamMode.ON_DEMAND,
+      encryption: kinesis.StreamEncryption.MANAGED,
+      retentionPeriod: Duration.hours(24),
+    });
+    const logsRole = new iam.Role(this, 'LogsDeliveryRole', {
+      description: 'CloudWatch Logs puts the member accounts invocation log subscriptions on the stream',
+      assumedBy: new iam.ServicePrincipal('logs.amazonaws.com', {
+        conditions: {
+          StringLike: { 'aws:SourceArn': stack.formatArn({ service: 'logs', account: '*', resource: '*' }) },
+        },
+      }),
+    });
+    logsRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['kinesis:PutRecord'], resources: [this.stream.streamArn] }),
+    );
+    const destinationName = `${stack.stackName}-invocation-logs`;
+    this.destination = new logs.CrossAccountDestination(this, 'Destination', {
+      destinationName,
+      role: logsRole,
+      targetArn: this.stream.streamArn,
+    });
+    this.destination.node.addDependency(logsRole);
+    // Named, not the resource's own ARN attribute: a resource's policy cannot refer to the resource itself.
+    const destinationArn = stack.formatArn({
+      service: 'logs',
+      resource: 'destination',
+      resourceName: destinationName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.destination.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'OrganizationAccountsSubscribe',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['logs:PutSubscriptionFilter'],
+        resources: [destinationArn],
+        conditions: inOrganization,
+      }),
+    );
+
+    this.streamFailures = new sqs.Queue(this, 'StreamFailures', KEEPING_QUEUE);
+    Validations.of(this.streamFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself where failures end: the event source mapping puts here the position of each ' +
+        'invocation log batch ingest failed on past its retries, for an operator to replay. Nothing consumes it',
+    });
+    // The same function, handler and guarantees as the account's own logs: ingest counts a request once whichever
+    // route brings it, and dead-letters what it cannot read to the rejected-records queue.
+    ingestion.function.function.addEventSource(
+      new KinesisEventSource(this.stream, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: INVOCATION_LOG_BATCH_SIZE,
+        maxBatchingWindow: Duration.seconds(5),
+        bisectBatchOnError: true,
+        retryAttempts: 5,
+        reportBatchItemFailures: true,
+        onFailure: new SqsDlq(this.streamFailures),
+      }),
+    );
+
+    // Enforcement: the suspend function may assume the enforcement role of the organization's accounts, only.
+    const memberEnforcementRoles = stack.formatArn({
+      service: 'iam',
+      region: '',
+      account: '*',
+      resource: 'role',
+      resourceName: MEMBER_ENFORCEMENT_ROLE_NAME,
+    });
+    enforcement.function.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'MemberEnforcementRoles',
+        actions: ['sts:AssumeRole'],
+        resources: [memberEnforcementRoles],
+        conditions: { StringEquals: { 'aws:ResourceOrgID': config.organizationId } },
+      }),
+    );
+    acknowledgeWildcardResources(
+      enforcement.function.role,
+      [memberEnforcementRoles],
+      "A suspension falls in whichever member account spent past its limit: the role's name is fixed, its " +
+        'account is any of the organization (aws:ResourceOrgID), and each such role trusts this role alone',
+    );
+
+    const parameters: Record<keyof typeof MEMBER_PARAMETERS, string> = {
+      CentralEventBusArn: this.bus.eventBusArn,
+      InvocationLogDestinationArn: this.destination.destinationArn,
+      SuspendRoleArn: enforcement.function.role.roleArn,
+    };
+    // What a single extra account's `cdk deploy` of the member stack is given (--parameters).
+    for (const [name, value] of Object.entries(parameters)) new CfnOutput(this, name, { value });
+
+    if (config.organizationalUnitIds.length > 0) {
+      this.stackSet = new cloudformation.CfnStackSet(this, 'Members', {
+        stackSetName: `${stack.stackName}-members`,
+        description: 'Budgeteer member stack: forwards Bedrock usage to the budget account and lets it enforce',
+        permissionModel: 'SERVICE_MANAGED',
+        // Run from the budget account, registered as a delegated administrator for StackSets.
+        callAs: 'DELEGATED_ADMIN',
+        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+        capabilities: ['CAPABILITY_NAMED_IAM'],
+        managedExecution: { Active: true },
+        operationPreferences: {
+          failureTolerancePercentage: 10,
+          maxConcurrentPercentage: 25,
+          regionConcurrencyType: 'PARALLEL',
+        },
+        templateBody: JSON.stringify(memberTemplate(config)),
+        parameters: Object.entries(parameters).map(([parameterKey, parameterValue]) => ({
+          parameterKey,
+          parameterValue,
+        })),
+        stackInstancesGroup: [
+          {
+            deploymentTargets: { organizationalUnitIds: [...config.organizationalUnitIds] },
+            regions: [stack.region],
+          },
+        ],
+      });
+    }
+  }
+}
