@@ -132,6 +132,7 @@ export class BudgeteerStack extends Stack {
         Approve: this.approvals.function,
         Admin: this.administration.function,
         Sweep: this.coverage.function,
+        Prices: this.prices.function,
         ...(this.digest ? { Digest: this.digest.function } : {}),
       },
       deadLetterQueues: {
