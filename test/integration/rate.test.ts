@@ -47,6 +47,14 @@ async function entries(principal: string) {
   return found.map((e) => ({ action: e.action, actor: e.actor, details: e.details as Record<string, unknown> }));
 }
 
+/** The deny in IAM and its step done: `deny.applied` is audited after the principal is marked suspended. */
+async function denied(name: string, principal: string) {
+  await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+  await eventually('the deny audited', async () =>
+    (await entries(principal)).some((e) => e.action === 'deny.applied') ? true : undefined,
+  );
+}
+
 const counter = (principal: string, period: string) => item('BudgetsTableName', { principal, period });
 const spendOf = async (principal: string, period: string) =>
   (await counter(principal, period))?.spendUsd as NumberValue | undefined;
@@ -62,7 +70,7 @@ describe('burn-rate guard on the local stack', () => {
     await spend(arn, 3, now);
     expect(await userDeny(name)).toBeUndefined();
     await spend(arn, 3, now);
-    await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+    await denied(name, principal);
 
     expect(await userDeny(name)).toContain('bedrock:CallWithBearerToken');
     const suspended = await counter(principal, period);
@@ -74,6 +82,11 @@ describe('burn-rate guard on the local stack', () => {
     // The bucket holds the three calls, exactly.
     const bucket = await item('BudgetsTableName', { principal, period: bucketKey(now) });
     expect((bucket?.spendUsd as NumberValue | undefined)?.value).toBe('9');
+    // Readers of a period (status, the report, the summary) and of the default's principals see the counter only.
+    const { counters } = await store.periodBudgets(period);
+    expect(counters.filter((c) => c.principal === principal).map((c) => [c.period, c.spendUsd.toFixed()])).toEqual([
+      [period, '9'],
+    ]);
 
     const audited = await entries(principal);
     const requested = audited.filter((e) => e.action === 'suspension.requested');
@@ -104,7 +117,11 @@ describe('burn-rate guard on the local stack', () => {
     await eventually('active again', async () =>
       (await counter(principal, period))?.state === 'active' ? true : undefined,
     );
-    const lifted = (await entries(principal)).filter((e) => e.action === 'deny.lifted');
+    // The lift step audits after it marks the principal active: wait for its entry.
+    const lifted = await eventually('the lift audited', async () => {
+      const found = (await entries(principal)).filter((e) => e.action === 'deny.lifted');
+      return found.length > 0 ? found : undefined;
+    });
     expect(lifted).toEqual([
       expect.objectContaining({ actor: ADMIN, details: expect.objectContaining({ reason: 'admin' }) }),
     ]);
@@ -145,7 +162,7 @@ describe('burn-rate guard on the local stack', () => {
 
     // $6 in an hour, never anything before: at least $5 and 10 times a usual hour of nothing; under its $50 rate.
     await spend(arn, 6, new Date());
-    await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+    await denied(name, principal);
 
     const suspended = await counter(principal, period);
     expect((suspended?.suspension as { reason: string } | undefined)?.reason).toBe('anomaly');
