@@ -92,6 +92,55 @@ export function breakGlassResources(arns: readonly string[]): string[] {
   });
 }
 
+/**
+ * Lets `role` read, put and delete inline policies of the account's users and roles (the deny policy, whose name and
+ * content are the suspend function's: IAM has no condition key for an inline policy's name), with explicit Denies on
+ * the system's own roles and the break-glass principals, whatever the code asks.
+ */
+export function grantDenyPolicyEditing(
+  role: iam.IRole,
+  options: {
+    readonly systemRoles: readonly string[];
+    readonly breakGlassPrincipals: readonly string[];
+    readonly reason: string;
+  },
+): void {
+  const stack = Stack.of(role);
+  const iamArn = (resource: string, name: string) =>
+    stack.formatArn({ service: 'iam', region: '', resource, resourceName: name });
+  const entities = [iamArn('user', '*'), iamArn('role', '*')];
+  // Only inline policies, and only their verbs: no managed policies, trust policies, keys or passwords.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'DenyPolicyOnly',
+      actions: [...INLINE_POLICY_ACTIONS.write, ...INLINE_POLICY_ACTIONS.read],
+      resources: entities,
+    }),
+  );
+  acknowledgeWildcardResources(role, entities, options.reason);
+  // Defence in depth: whatever the code does, the role cannot touch the system's own roles.
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'NeverTheSystemRoles',
+      effect: iam.Effect.DENY,
+      actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
+      resources: options.systemRoles.map((pattern) => iamArn('role', pattern)),
+    }),
+  );
+  // Nor the break-glass principals (shared/enforcement/target.ts refuses them too).
+  const breakGlass = breakGlassResources(options.breakGlassPrincipals);
+  if (breakGlass.length > 0) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NeverBreakGlass',
+        effect: iam.Effect.DENY,
+        actions: [...INLINE_POLICY_ACTIONS.write],
+        resources: breakGlass,
+      }),
+    );
+  }
+}
+
 /** The permission sets (and the accounts they are provisioned to) of one IAM Identity Center instance. */
 export function identityCenterResources(instanceArn: string): string[] {
   const [, partition] = instanceArn.split(':');
@@ -155,48 +204,14 @@ export class Enforcement extends Construct {
     this.pending.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Scan');
     props.audit.grantAppend(fn);
     props.criticalTopic.grantPublish(fn);
-    const iamArn = (resource: string) => stack.formatArn({ service: 'iam', region: '', resource, resourceName: '*' });
-    const entities = [iamArn('user'), iamArn('role')];
-    // Only inline policies, and only their verbs: no managed policies, trust policies, keys or passwords. IAM has
-    // no condition key for an inline policy's name (the resource of PutRolePolicy is the role), so the name
-    // (BudgeteerDeny) and the content (Deny statements only) are the code's: shared/enforcement/policy.ts.
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'DenyPolicyOnly',
-        actions: [...INLINE_POLICY_ACTIONS.write, ...INLINE_POLICY_ACTIONS.read],
-        resources: entities,
-      }),
-    );
-    acknowledgeWildcardResources(
-      this.function.role,
-      entities,
-      'A suspension falls on whichever IAM user or role of the account spent past its limit: none is known at ' +
+    grantDenyPolicyEditing(this.function.role, {
+      systemRoles: [systemRolePattern(stack)],
+      breakGlassPrincipals: config.breakGlassPrincipals,
+      reason:
+        'A suspension falls on whichever IAM user or role of the account spent past its limit: none is known at ' +
         'deploy time. The statement allows only inline-policy verbs; the Deny statements beside it exclude the ' +
         "stack's own roles and the break-glass principals",
-    );
-    // Defence in depth: whatever the code does, this role cannot touch the stack's own roles.
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'NeverTheSystemRoles',
-        effect: iam.Effect.DENY,
-        actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
-        resources: [
-          stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: systemRolePattern(stack) }),
-        ],
-      }),
-    );
-    // Nor the break-glass principals (shared/enforcement/target.ts refuses them too).
-    const breakGlass = breakGlassResources(config.breakGlassPrincipals);
-    if (breakGlass.length > 0) {
-      fn.addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'NeverBreakGlass',
-          effect: iam.Effect.DENY,
-          actions: [...INLINE_POLICY_ACTIONS.write],
-          resources: breakGlass,
-        }),
-      );
-    }
+    });
     if (config.identityCenterInstanceArn) {
       const permissionSets = identityCenterResources(config.identityCenterInstanceArn);
       fn.addToRolePolicy(

@@ -15,9 +15,8 @@ import {
 } from '../../shared/enforcement/organization';
 import { DENY_POLICY_NAME } from '../../shared/enforcement/policy';
 import type { BudgeteerConfig } from '../config';
-import { breakGlassResources, INLINE_POLICY_ACTIONS } from '../constructs/enforcement';
+import { grantDenyPolicyEditing } from '../constructs/enforcement';
 import { BEDROCK_CALLS, INVOCATION_LOG_RECORDS } from '../constructs/ingestion';
-import { acknowledgeWildcardResources } from '../nag';
 
 /** What the member stack is told of the central stack: its outputs of the same names. */
 export const MEMBER_PARAMETERS = {
@@ -82,46 +81,15 @@ export class BudgeteerMemberStack extends Stack {
         StringEquals: { 'aws:PrincipalOrgID': config.organizationId },
       }),
     });
-    const iamArn = (resource: string, name: string) =>
-      this.formatArn({ service: 'iam', region: '', resource, resourceName: name });
-    const entities = [iamArn('user', '*'), iamArn('role', '*')];
-    // Inline-policy verbs only (reads: the suspend function merges holds into what is there). IAM has no condition
-    // key for an inline policy's name: the name (BudgeteerDeny) and the content (Deny statements only) are the
-    // suspend function's (shared/enforcement/policy.ts), as in the single-account stack.
-    this.enforcementRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'DenyPolicyOnly',
-        actions: [...INLINE_POLICY_ACTIONS.write, ...INLINE_POLICY_ACTIONS.read],
-        resources: entities,
-      }),
-    );
-    acknowledgeWildcardResources(
-      this.enforcementRole,
-      entities,
-      'A suspension falls on whichever IAM user or role of the member account spent past its limit: none is known ' +
-        "at deploy time. Inline-policy verbs only; the Deny statements beside it exclude the member stack's own " +
-        'roles, the StackSet execution roles and the break-glass principals',
-    );
-    // Never the system's own roles (root is no IAM user: no inline policy can be put on it).
-    this.enforcementRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'NeverTheSystemRoles',
-        effect: iam.Effect.DENY,
-        actions: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
-        resources: [iamArn('role', `${MEMBER_ROLE_PREFIX}*`), iamArn('role', STACKSET_EXECUTION_ROLE_PATTERN)],
-      }),
-    );
-    const breakGlass = breakGlassResources(config.breakGlassPrincipals);
-    if (breakGlass.length > 0) {
-      this.enforcementRole.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'NeverBreakGlass',
-          effect: iam.Effect.DENY,
-          actions: [...INLINE_POLICY_ACTIONS.write],
-          resources: breakGlass,
-        }),
-      );
-    }
+    // Root is no IAM user: no inline policy can be put on it.
+    grantDenyPolicyEditing(this.enforcementRole, {
+      systemRoles: [`${MEMBER_ROLE_PREFIX}*`, STACKSET_EXECUTION_ROLE_PATTERN],
+      breakGlassPrincipals: config.breakGlassPrincipals,
+      reason:
+        'A suspension falls on whichever IAM user or role of the member account spent past its limit: none is ' +
+        "known at deploy time. Inline-policy verbs only; the Deny statements beside it exclude the member stack's " +
+        'own roles, the StackSet execution roles and the break-glass principals',
+    });
   }
 }
 
