@@ -268,6 +268,11 @@ export function readConfig(node: Node): BudgeteerConfig {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map(problemOf));
   const config = parsed.data;
+  if (config.organizationalUnitIds.length > 0 && config.organizationId === '') {
+    throw new ConfigValidationError([
+      'organizationalUnitIds: the member stack goes to OUs of an organization: set organizationId too',
+    ]);
+  }
   return {
     ...config,
     // The deployment's own kind is always kept; listing it again (or twice) adds nothing.

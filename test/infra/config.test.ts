@@ -33,7 +33,10 @@ describe('deployment configuration', () => {
       organizationalUnitIds: ['ou-ab12-cdef3456', 'r-ab12'],
     });
     expect(() => configOf({ organizationId: '123456789012' })).toThrow(/organizationId: must be an organization id/);
-    expect(() => configOf({ organizationalUnitIds: 'ou-ab12' })).toThrow(
+    expect(() => configOf({ organizationalUnitIds: 'ou-ab12-cdef3456' })).toThrow(
+      /organizationalUnitIds: .*set organizationId too/,
+    );
+    expect(() => configOf({ organizationId: 'o-abcdefghij', organizationalUnitIds: 'ou-ab12' })).toThrow(
       /organizationalUnitIds: "ou-ab12" is not an organizational unit id/,
     );
   });
