@@ -82,8 +82,10 @@ describe('budgeteer local --scenario --budgets --json', () => {
       { line: 6, error: 'line is not valid JSON' },
       { line: 7, error: expect.stringMatching(/^invalid invocation log record: timestamp/) },
     ]);
-    // Three budgets set and one alert, each audited.
-    expect(summary.auditEntries).toBe(4);
+    // Three budgets set and one alert, each audited; and the scheduled Price List fetch's first versions, each
+    // audited price.changed: the four model prices local/price-list serves (Nova Lite and Nova 2.0 Pro in us-east-1,
+    // Claude Sonnet 4.5 in us-east-1 and through a global profile).
+    expect(summary.auditEntries).toBe(8);
   });
 
   it('decides a pending override from a scenario line, as an admin following the link would', () => {
