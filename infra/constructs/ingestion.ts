@@ -192,7 +192,7 @@ export class Ingestion extends Construct {
   acceptFrom(bus: events.IEventBus, id: string): events.Rule {
     const rule = new events.Rule(this, id, {
       eventBus: bus,
-      description: `Bedrock inference recorded by CloudTrail in other accounts, forwarded to ${id}`,
+      description: 'Bedrock inference recorded by CloudTrail in other accounts, forwarded to this bus',
       eventPattern: BEDROCK_CALLS,
       targets: [new targets.SqsQueue(this.cloudTrailQueue)],
     });
