@@ -605,6 +605,13 @@ export class Enforcer {
       throw new EnforcementError(`unverified decision: a period-end lift before ${input.period} has ended`);
     }
     if (input.reason === 'rate-fell') {
+      // Only a burn-rate suspension ends when its hour falls back: a budget or anomaly suspension is not lifted by a
+      // task output that says so, whatever the principal's hour.
+      if (suspension.reason !== 'rate') {
+        throw new EnforcementError(
+          `unverified decision: rate-fell cannot end ${input.principal}'s ${suspension.reason} suspension`,
+        );
+      }
       if ((await this.rateFallsBackAt(input.principal)).getTime() <= this.now().getTime()) return;
       throw new EnforcementError(`unverified decision: the rolling hour of ${input.principal} is still above its rate`);
     }

@@ -2,8 +2,8 @@ import { DENIED_ACTIONS, policySize, SID_PREFIX } from './policy';
 
 /**
  * The organization's stop: one service control policy that denies the same Bedrock inference actions as
- * `BudgeteerDeny` (bedrock-mantle's included) to every principal of the accounts it is attached to, except the
- * system's own roles and the break-glass principals. SCPs never apply to the management account: its principals are
+ * `BudgeteerDeny` (bedrock-mantle's included) to every principal of the accounts it is attached to, except each
+ * account's root user, the system's own roles and the break-glass principals. SCPs never apply to the management account: its principals are
  * stopped by the deny policy, never by this.
  */
 export const SCP_NAME = 'BudgeteerOrganizationStop';
@@ -43,7 +43,9 @@ export class ScpSizeError extends Error {
 export function exemptPrincipals(exceptions: ScpExceptions): string[] {
   const partition = exceptions.partition ?? 'aws';
   const roles = exceptions.systemRolePatterns.map((pattern) => `arn:${partition}:iam::*:role/${pattern}`);
-  return [...new Set([...roles, ...exceptions.breakGlassPrincipals])].sort();
+  // Every member account's root user: nothing may lock out an account's root, here as in a single account.
+  const root = `arn:${partition}:iam::*:root`;
+  return [...new Set([root, ...roles, ...exceptions.breakGlassPrincipals])].sort();
 }
 
 /**

@@ -817,6 +817,24 @@ describe('Enforcer', () => {
         expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
       });
 
+      it('refuses rate-fell for a budget suspension: only a burn-rate suspension ends when its hour falls back', async () => {
+        // No rate rule, so the hour "has fallen back" at once: a forged task output saying rate-fell must still fail.
+        ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves({
+          Item: {
+            ...counterKey('user/alice'),
+            generation: 1,
+            suspension: { holder: 'suspend:e1', waitId: 'w-1', reason: 'budget' },
+          },
+        });
+        ddb.on(GetCommand, { TableName: 'Pending' }).resolves({ Item: { id: 'w-1', taskToken: 't' } });
+
+        await expect(enforcer().lift({ ...input('user/alice'), reason: 'rate-fell' })).rejects.toThrow(
+          /unverified decision: rate-fell cannot end user\/alice's budget suspension/,
+        );
+        expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
+        expect(audit.append).not.toHaveBeenCalled();
+      });
+
       it('lifts when a lift or raise came before the wait began (no waitId; the generation moved past the suspension)', async () => {
         ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves({
           Item: {

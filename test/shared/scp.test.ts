@@ -15,7 +15,7 @@ describe('the organization stop (SCP)', () => {
     expect(scp.Statement[0]).toMatchObject({ Effect: 'Deny', Resource: '*' });
   });
 
-  it("exempts the system's roles in every account and each break-glass principal by aws:PrincipalArn", () => {
+  it("exempts every account's root user, the system's roles in every account and each break-glass principal by aws:PrincipalArn", () => {
     const scp = organizationStopPolicy({ ...SYSTEM, breakGlassPrincipals: BREAK_GLASS });
 
     expect(scp.Statement[0].Condition).toEqual({
@@ -23,6 +23,7 @@ describe('the organization stop (SCP)', () => {
         'aws:PrincipalArn': [
           'arn:aws:iam::*:role/Budgeteer-*',
           'arn:aws:iam::*:role/BudgeteerMember-*',
+          'arn:aws:iam::*:root',
           'arn:aws:iam::111122223333:role/ops/BreakGlass',
           'arn:aws:iam::444455556666:user/emergency',
         ],
