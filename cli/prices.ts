@@ -196,7 +196,9 @@ export function registerPricesCommands(program: Command): Command {
       if (mapped.prices.length > MAX_FETCHED_PER_REQUEST) {
         throw new CommandError(
           `${options.from} prices ${mapped.prices.length} models and scopes; one refresh takes at most ` +
-            `${MAX_FETCHED_PER_REQUEST}: split the pages`,
+            `${MAX_FETCHED_PER_REQUEST}. Do not split it: a refresh withdraws every fetched price its file lacks, so ` +
+            'parts would withdraw each other. Record the prices you need with prices set, or run prices refresh ' +
+            'without --from where the account reaches the Price List',
         );
       }
       fetched = mapped.prices.map((p) => ({ ...p, skus: [...p.skus] }));

@@ -59,6 +59,12 @@ export async function fetchPriceList(
       nextToken = page.NextToken || undefined;
       pages++;
     } while (nextToken && pages < MAX_PAGES);
+    // A Price List cut short would withdraw every price past the cut (a fetch records what vanished from it).
+    if (nextToken) {
+      throw new PriceListError(
+        `GetProducts ${serviceCode} has more than ${MAX_PAGES} pages: refusing a partial Price List`,
+      );
+    }
   }
   return products;
 }

@@ -96,4 +96,18 @@ describe('fetchPriceList: pricing:GetProducts for both service codes, every page
       ['pricing', 'us-east-1', 'AmazonBedrockFoundationModels'],
     ]);
   });
+
+  it('refuses a Price List that never ends rather than record a part of it (the rest would count as vanished)', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL;
+    delete process.env.AWS_ENDPOINT_URL;
+    const send = jest.fn(async () => ({ status: 200, text: JSON.stringify({ PriceList: [], NextToken: 'more' }) }));
+    try {
+      await expect(fetchPriceList('https://api.pricing.us-east-1.amazonaws.com/', send as never)).rejects.toThrow(
+        /GetProducts AmazonBedrock has more than 200 pages: refusing a partial Price List/,
+      );
+    } finally {
+      if (saved !== undefined) process.env.AWS_ENDPOINT_URL = saved;
+    }
+    expect(send).toHaveBeenCalledTimes(200);
+  });
 });
