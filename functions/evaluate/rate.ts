@@ -79,13 +79,19 @@ export class RateGuard {
     if (!counter) return;
     const buckets = await this.buckets(bucket.principal, end, FORECAST_HOURS * HOUR_BUCKETS);
     const hour = windowEnding(buckets, end);
-    if (isOverRate(hour.spendUsd, rule)) await this.overRate(counter, rule, hour);
+    const overRate = isOverRate(hour.spendUsd, rule);
+    if (overRate) await this.overRate(counter, rule, hour);
     await this.forecast(counter, budget.limitUsd, windowEnding(buckets, end, FORECAST_HOURS));
     const anomaly = this.config.anomaly ?? DEFAULT_ANOMALY_RULE;
     if (hour.spendUsd.gte(anomaly.floorUsd)) {
       const trailing = await this.buckets(bucket.principal, end, (anomaly.trailingHours + 1) * HOUR_BUCKETS);
       const judged = anomalyOf(trailing, end, anomaly);
-      if (judged.anomalous) await this.anomalous(counter, judged.lastHour, judged.usualHourUsd, anomaly, rule);
+      // Over the rate with onRate suspend, the rate's suspension is the one: the anomaly alerts beside it but starts
+      // no second workflow (both judge the same snapshot of the counter, read before either claim).
+      const onAnomaly = overRate && rule.onRate === 'suspend' ? 'alert' : rule.onAnomaly;
+      if (judged.anomalous) {
+        await this.anomalous(counter, judged.lastHour, judged.usualHourUsd, anomaly, { ...rule, onAnomaly });
+      }
     }
   }
 

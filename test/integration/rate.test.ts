@@ -176,6 +176,25 @@ describe('burn-rate guard on the local stack', () => {
     await eventually('the lift', async () => ((await userDeny(name)) === undefined ? true : undefined));
   }, 90_000);
 
+  it('with onRate and onAnomaly both suspend, one call over both starts one suspension (the rate), the anomaly alerts', async () => {
+    const { name, principal, arn } = await userWithRule('100', {
+      maxUsdPerHour: usd('8'),
+      onRate: 'suspend',
+      onAnomaly: 'suspend',
+    });
+    const period = thisMonth();
+
+    // One $9 call: over the $8 rate and, with nothing spent before, an anomaly, judged from one bucket change.
+    await spend(arn, 9, new Date());
+    await denied(name, principal);
+
+    const audited = await entries(principal);
+    expect(audited.filter((e) => e.action === 'suspension.requested').map((e) => e.details.reason)).toEqual(['rate']);
+    expect(audited.filter((e) => e.action === 'rate.anomaly')).toHaveLength(1);
+    await admin.lift(principal, period, ADMIN, 'reviewed');
+    await eventually('the lift', async () => ((await userDeny(name)) === undefined ? true : undefined));
+  }, 90_000);
+
   it('with onRate alert only alerts, once per episode, and never denies', async () => {
     const { name, principal, arn } = await userWithRule('100', { maxUsdPerHour: usd('1'), onRate: 'alert' });
     const now = new Date();
