@@ -83,6 +83,9 @@ function* csvRows(text: string): Generator<string[]> {
  * The day's Bedrock cost per principal from a CUR 2.0 export in CSV, read by its column names (any order, other
  * columns ignored). Parquet is not read: export the CUR as CSV, or convert it.
  */
+/** CUR line item types that are usage at its list or discounted rate (not Tax, Credit, Refund, Fee, ...). */
+const USAGE_LINE_TYPES = new Set(['Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage']);
+
 export function billFromCur(text: string, date: string): Bill {
   if (text.startsWith('PAR1')) {
     throw new ReconcileError(
@@ -102,12 +105,16 @@ export function billFromCur(text: string, date: string): Bill {
       `the CUR file lacks ${missing.join(', ')} (IAM principal data must be included in the CUR 2.0 export)`,
     );
   }
+  // Where the export has the line type, only usage lines are what metering charged: tax, credits, refunds and
+  // discounts are not spend on calls, and would read as drift (often of no principal).
+  const lineType = header.indexOf('line_item_line_item_type');
   const bill = new Map<string, Usd>();
   let line = 1;
   for (const row of rows) {
     line++;
     const start = row[at.line_item_usage_start_date] ?? '';
     if (!start.startsWith(date) || !isBedrock(row[at.line_item_product_code] ?? '')) continue;
+    if (lineType >= 0 && !USAGE_LINE_TYPES.has((row[lineType] ?? '').trim())) continue;
     const cost = (row[at.line_item_unblended_cost] ?? '').trim();
     let amount: Usd;
     try {

@@ -24,6 +24,19 @@ describe('the bill of a day', () => {
     });
   });
 
+  it('counts only usage lines where the export has the line type: tax, credits and refunds are no calls', () => {
+    const csv = [
+      'line_item_usage_start_date,line_item_product_code,line_item_iam_principal,line_item_unblended_cost,line_item_line_item_type',
+      '2026-11-30T10:00:00Z,AmazonBedrock,arn:aws:iam::111122223333:user/alice,0.25,Usage',
+      '2026-11-30T10:00:00Z,AmazonBedrock,arn:aws:iam::111122223333:user/alice,0.05,DiscountedUsage',
+      '2026-11-30T10:00:00Z,AmazonBedrock,arn:aws:iam::111122223333:user/alice,-0.10,Credit',
+      '2026-11-30T10:00:00Z,AmazonBedrock,,0.02,Tax',
+      '2026-11-30T10:00:00Z,AmazonBedrock,arn:aws:iam::111122223333:user/alice,-0.25,Refund',
+    ].join('\n');
+
+    expect(text(billFromCur(csv, '2026-11-30'))).toEqual({ 'arn:aws:iam::111122223333:user/alice': '0.3' });
+  });
+
   it('names the columns a CUR lacks, and refuses Parquet with what to do instead', () => {
     expect(() => billFromCur('line_item_usage_start_date,line_item_product_code\n', '2026-11-30')).toThrow(
       'the CUR file lacks line_item_iam_principal, line_item_unblended_cost',
