@@ -94,7 +94,8 @@ describe('the daily digest on the local stack', () => {
     const arn = `arn:aws:iam::111122223333:user/${name}`;
     const model = `acme.digest-${unique()}-v1`;
     const day = isolatedDay(7);
-    const earlier = `${day.slice(0, 8)}0${day.slice(9)}`;
+    // The 1st of the month: before every day isolatedDay draws (the 10th to the 18th).
+    const earlier = `${day.slice(0, 8)}01`;
     await deliverLogs([
       invocationLog(`${name}-1`, arn, { timestamp: `${day}T09:00:00Z` }),
       invocationLog(`${name}-2`, arn, { timestamp: `${day}T10:00:00Z`, modelId: model }),
