@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { jsonListFromEnv } from '../shared/config';
+import type { IdentityRules } from '../shared/identity';
 import { MoneyError, parseLimitUsd, type Usd } from '../shared/money';
 import {
   type Bill,
@@ -15,7 +15,7 @@ import { chargedCalls } from '../shared/report/read';
 import { CommandError } from './args';
 import { readInput } from './documents';
 import { alignedTable } from './format';
-import { output, type TargetOptions, targetOptions, withDocuments } from './target';
+import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -25,11 +25,25 @@ export async function reconcileDay(
   usageTable: string,
   date: string,
   bill: Bill,
+  rules: IdentityRules,
 ): Promise<Reconciliation> {
   const start = new Date(`${checkDay(date)}T00:00:00.000Z`);
   const calls = await chargedCalls(documents, usageTable, start, new Date(start.getTime() + DAY_MS));
-  const rules = { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) };
   return reconcile(date, meteredOf(calls), bill, rules);
+}
+
+/**
+ * The deployment's per-session role patterns (its PerSessionRoles output), so the bill's ARNs are named as ingest
+ * named the calls; a stack from before that output has the default.
+ */
+export function identityRulesOf(target: Target): IdentityRules {
+  const raw = target.outputs.PerSessionRoles;
+  if (raw === undefined) return { perSessionRoles: ['AWSReservedSSO_*'] };
+  const patterns = JSON.parse(raw) as unknown;
+  if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === 'string')) {
+    throw new TargetError('the stack output PerSessionRoles is not a JSON list of role name patterns');
+  }
+  return { perSessionRoles: patterns };
 }
 
 export function formatReconciliation(reconciliation: Reconciliation, tolerance: Usd): string {
@@ -92,7 +106,13 @@ export function registerReconcileCommand(program: Command): void {
       throw error;
     }
     await withDocuments(options, async (documents, target) => {
-      const result = await reconcileDay(documents, output(target, 'UsageTableName'), options.date, bill);
+      const result = await reconcileDay(
+        documents,
+        output(target, 'UsageTableName'),
+        options.date,
+        bill,
+        identityRulesOf(target),
+      );
       process.stdout.write(
         options.json ? `${JSON.stringify(result, null, 2)}\n` : formatReconciliation(result, tolerance),
       );

@@ -171,6 +171,8 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'PeriodKind', { value: config.period });
     new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });
     new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });
+    // How ingest names principals (which roles' sessions are principals of their own): reconcile names a bill so too.
+    new CfnOutput(this, 'PerSessionRoles', { value: JSON.stringify(config.perSessionRoles) });
     new CfnOutput(this, 'DefaultBudgetUsd', { value: config.defaultBudgetUsd });
     new CfnOutput(this, 'AccountBudgetUsd', { value: config.accountBudgetUsd });
   }

@@ -1,8 +1,8 @@
-import { reconcileDay } from '../../cli/reconcile';
+import { identityRulesOf, reconcileDay } from '../../cli/reconcile';
 import { usd } from '../../shared/money';
 import { billFromCur, drifted } from '../../shared/reconcile/reconcile';
 import { invocationLog } from '../fixtures';
-import { deliverLogs, documents, output, unique } from './support';
+import { deliverLogs, documents, local, output, unique } from './support';
 
 const ACCOUNT = '111122223333';
 const userArn = (name: string) => `arn:aws:iam::${ACCOUNT}:user/${name}`;
@@ -28,7 +28,10 @@ describe('reconciliation on the local stack', () => {
       `${day}T12:00:00Z,AmazonBedrockFoundationModels,${userArn(bob)},0.00375,USE1-MP:USE1_InputTokenCount-Units`,
     ].join('\n');
 
-    const result = await reconcileDay(documents, output('UsageTableName'), day, billFromCur(cur, day));
+    // The deployment's own per-session role patterns, from its PerSessionRoles output, as the CLI reads them.
+    const rules = identityRulesOf({ clientConfig: local.clientConfig, outputs: local.outputs });
+    expect(rules.perSessionRoles).toEqual(['AWSReservedSSO_*']);
+    const result = await reconcileDay(documents, output('UsageTableName'), day, billFromCur(cur, day), rules);
 
     const ours = result.principals.filter((p) => [`user/${alice}`, `user/${bob}`].includes(p.principal));
     expect(ours).toEqual([
