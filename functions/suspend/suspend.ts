@@ -451,7 +451,7 @@ export class Enforcer {
   async failed(
     input: EnforcementInput & { step: string; error: unknown; wait?: { retries?: number } },
   ): Promise<AwaitRetry | undefined> {
-    const retry = input.step === 'await' ? this.awaitRetry(input) : undefined;
+    const retry = input.step === 'await' ? await this.awaitRetry(input) : undefined;
     if (retry && retry.retries > 1) return retry;
     const error = describeError(input.error);
     await this.audit(input, 'enforcement.failed', `${input.decisionId}:failed:${input.step}:${input.principal}`, {
@@ -463,8 +463,19 @@ export class Enforcer {
     return retry;
   }
 
-  private awaitRetry(input: EnforcementInput & { wait?: { retries?: number } }): AwaitRetry {
+  private async awaitRetry(input: EnforcementInput & { wait?: { retries?: number } }): Promise<AwaitRetry> {
     const untilEnd = this.waitSeconds(input.period);
+    if (input.reason === 'rate') {
+      // A rate suspension's next wait lasts until its hour should have fallen back, as its first did; the recheck
+      // after it lifts, or waits again, and ends at the period end. Never the period-long wait of a budget's.
+      return {
+        seconds: await this.rateWaitSeconds(input),
+        retrySeconds: AWAIT_RETRY_SECONDS,
+        untilEnd,
+        lastChance: false,
+        retries: (input.wait?.retries ?? 0) + 1,
+      };
+    }
     const lastChance = untilEnd <= AWAIT_RETRY_SECONDS;
     return {
       seconds: lastChance ? 1 : untilEnd - AWAIT_RETRY_SECONDS,

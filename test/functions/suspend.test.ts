@@ -914,6 +914,21 @@ describe('Enforcer', () => {
     expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
   });
 
+  it('after a failed wait of a rate suspension, waits again only until its hour falls back, not until the period ends', async () => {
+    // No rate rule in force here, so the hour has fallen back already: the next wait is of one second, then the
+    // recheck lifts. A budget suspension's (above) would wait until the period's end.
+    const retry = await enforcer().failed({
+      ...input('user/alice'),
+      reason: 'rate',
+      step: 'await',
+      error: { Error: 'Throttling' },
+      wait: { retries: 0 },
+    });
+    const untilEnd = (Date.parse('2026-12-01T00:00:00Z') - now.getTime()) / 1000;
+
+    expect(retry).toEqual({ seconds: 1, retrySeconds: 600, untilEnd, lastChance: false, retries: 1 });
+  });
+
   it('after a failed wait in the period’s last 10 minutes, tells the workflow to wait for the period end', async () => {
     const late = new Enforcer(
       { budgetsTable: 'Budgets', criticalTopicArn: TOPIC, protection, identityCenter: false, decisionHours: 24 },
