@@ -21,6 +21,7 @@ import {
   windowEnding,
 } from '../../shared/rate/rules';
 import { readBuckets } from '../../shared/rate/store';
+import type { Decision } from './evaluate';
 
 export interface RateGuardConfig {
   readonly budgetsTable: string;
@@ -37,6 +38,8 @@ export interface RateGuardDeps {
   readonly budgets: BudgetStore;
   readonly outbox: Outbox;
   readonly now?: () => Date;
+  /** Told of each suspension claimed, as the evaluator's own (its metrics count them). */
+  readonly onDecision?: (decision: Decision) => void;
 }
 
 type Item = Record<string, unknown>;
@@ -287,7 +290,9 @@ export class RateGuard {
   private async claim(counter: Item, effects: Effects, update: Parameters<Outbox['claim']>[1]): Promise<void> {
     const key = { principal: String(counter.principal), period: String(counter.period) };
     const claimed = await this.deps.outbox.claim(key, update, effects);
-    if (claimed) await this.deps.outbox.deliver(key, effects);
+    if (!claimed) return;
+    if (effects.start) this.deps.onDecision?.({ kind: 'suspension', principal: key.principal, claimedAt: this.now() });
+    await this.deps.outbox.deliver(key, effects);
   }
 
   private async counter(principal: string, period: string): Promise<Item | undefined> {
