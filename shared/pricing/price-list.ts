@@ -183,6 +183,7 @@ export function mapPriceList(products: readonly PriceListProduct[], mapping: rea
   const modelOf = new Map(mapping.map((m) => [`${m.serviceCode}\u0000${m.product}`, m.model]));
   const grouped = new Map<string, { model: string; scope: string; prices: VersionPrices; skus: Set<string> }>();
   const unmapped = new Set<string>();
+  const conflicts = new Set<string>();
   for (const item of products) {
     const { attributes, sku } = item.product;
     const serviceCode = item.serviceCode ?? attributes.servicecode ?? '';
@@ -214,12 +215,23 @@ export function mapPriceList(products: readonly PriceListProduct[], mapping: rea
     const perMillion = perThousand ? new Big(usd).times(THOUSAND) : new Big(usd);
     const key = `${model}\u0000${scope}`;
     const group = grouped.get(key) ?? { model, scope, prices: {}, skus: new Set<string>() };
+    const held = group.prices[kind];
+    if (held !== undefined && !new Big(held).eq(perMillion)) {
+      // Two products price one model, scope and token kind differently: which is right is not for the order of the
+      // answer to decide. Neither is recorded; the model keeps the price it had.
+      conflicts.add(key);
+      unmapped.add(
+        `${serviceCode}: ${product} (${scope} ${kind}: ${held} and ${perMillion.toFixed()} per 1M, conflicting)`,
+      );
+    }
     group.prices[kind] = perMillion.toFixed();
     group.skus.add(sku);
     grouped.set(key, group);
   }
   return {
-    prices: [...grouped.values()]
+    prices: [...grouped.entries()]
+      .filter(([key]) => !conflicts.has(key))
+      .map(([, g]) => g)
       .filter((g) => g.prices.input !== undefined || g.prices.output !== undefined)
       .map((g) => ({ model: g.model, scope: g.scope, prices: g.prices, skus: [...g.skus].sort() })),
     unmapped: [...unmapped].sort(),

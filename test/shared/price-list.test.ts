@@ -84,6 +84,30 @@ describe('the AWS Price List mapped to prices per 1M tokens', () => {
     expect(pricesOf('amazon.nova-2-pro-v1:0', 'us-east-1')?.input).toBe('1.25');
   });
 
+  it('records neither of two products that price one model, scope and token kind differently, and reports them', () => {
+    const lite = products.filter(
+      (p) => p.product.attributes.model === 'Nova Lite' && p.product.attributes.inferenceType === 'Input tokens',
+    );
+    const twin = structuredClone(lite[0]) as (typeof products)[number];
+    twin.product.sku = 'NLTWIN00IN000001';
+    for (const term of Object.values(twin.terms?.OnDemand ?? {})) {
+      for (const dimension of Object.values(term.priceDimensions)) dimension.pricePerUnit.USD = '0.0000500000';
+    }
+
+    for (const order of [
+      [...products, twin],
+      [twin, ...products],
+    ]) {
+      const both = mapPriceList(order, BUILT_IN_MAPPING);
+      expect(both.prices.find((p) => p.model === 'amazon.nova-lite-v1:0' && p.scope === 'us-east-1')).toBeUndefined();
+      expect(both.unmapped).toContainEqual(
+        expect.stringMatching(/^AmazonBedrock: Nova Lite \(us-east-1 input: .*conflicting\)$/),
+      );
+      // The other models are priced as before.
+      expect(both.prices.find((p) => p.model === 'amazon.nova-2-pro-v1:0')?.prices.input).toBe('1.25');
+    }
+  });
+
   it('names each price by the SKUs it came from', () => {
     expect(mapped.prices.find((p) => p.model === 'amazon.nova-lite-v1:0')?.skus).toEqual([
       'NL000000CR000001',
