@@ -1,17 +1,17 @@
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { deploymentOf } from '../../cli/deployment';
 import { type Inbox, type Notification, openInbox } from '../../local/inbox';
 import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
-import { Outbox } from '../../shared/decisions/outbox';
+import type { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { gatherDigest } from '../../shared/digest/gather';
 import { sendDigest } from '../../shared/digest/send';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
+import { outbox } from './scenario';
 import {
   deliverLogs,
   documents,
@@ -204,16 +204,6 @@ describe('the daily digest on the local stack', () => {
 
   it('after a crash between the claim and the delivery, the sweep sends what the claim owes, once; a later run sends nothing', async () => {
     const day = isolatedDay(1);
-    const outbox = new Outbox(
-      {
-        table: output('BudgetsTableName'),
-        alertsTopicArn: output('AlertsTopicArn'),
-        criticalTopicArn: output('CriticalTopicArn'),
-        suspendStateMachineArn: output('SuspendStateMachineArn'),
-        emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
-      },
-      { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
-    );
     // The digest function's own steps, dying right after its claim (as a process would between two writes).
     const crashing = Object.assign(Object.create(outbox) as Outbox, {
       deliver: () => Promise.reject(new Error('the process died after the claim')),

@@ -200,21 +200,24 @@ export async function suspensionsOf(user: string) {
   return found;
 }
 
+/** The decisions' outbox on the local stack's tables, topics and workflows, as the functions build it. */
+export const outbox = new Outbox(
+  {
+    table: output('BudgetsTableName'),
+    alertsTopicArn: output('AlertsTopicArn'),
+    criticalTopicArn: output('CriticalTopicArn'),
+    suspendStateMachineArn: output('SuspendStateMachineArn'),
+    emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
+  },
+  { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
+);
+
 /** The admin commands (lift, emergency stop) as the admin function runs them, on the local stack. */
 export const admin = new AdminActions({
   documents,
   table: output('BudgetsTableName'),
   waits: new PendingWaits(documents, sfn, output('PendingTableName')),
   audit,
-  outbox: new Outbox(
-    {
-      table: output('BudgetsTableName'),
-      alertsTopicArn: output('AlertsTopicArn'),
-      criticalTopicArn: output('CriticalTopicArn'),
-      suspendStateMachineArn: output('SuspendStateMachineArn'),
-      emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
-    },
-    { documents, sns: new SNSClient(local.clientConfig), sfn, audit },
-  ),
+  outbox,
   emergencyStopStateMachineArn: output('EmergencyStopStateMachineArn'),
 });
