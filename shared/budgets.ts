@@ -6,7 +6,6 @@ import {
   PutCommand,
   type PutCommandInput,
   QueryCommand,
-  ScanCommand,
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import {
@@ -25,6 +24,7 @@ import { ACCOUNT_PRINCIPAL } from './identity';
 import { percentOf, toDecimalString, type Usd, ZERO } from './money';
 import type { PeriodKind } from './period';
 import type { RateRule } from './rate/rules';
+import { scanItems } from './scan';
 
 export { ACTIVE_STATE, decimalOf } from './budgets/items';
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
@@ -433,15 +433,8 @@ export class BudgetStore {
     return items;
   }
 
-  private async *scan(input: Omit<ScanCommandInput, 'TableName'>): AsyncGenerator<Item> {
-    let ExclusiveStartKey: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new ScanCommand({ ...input, TableName: this.table, ConsistentRead: true, ExclusiveStartKey }),
-      );
-      for (const item of page.Items ?? []) yield item;
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+  private scan(input: Omit<ScanCommandInput, 'TableName'>): AsyncGenerator<Item> {
+    return scanItems(this.client, { ...input, TableName: this.table, ConsistentRead: true });
   }
 }
 

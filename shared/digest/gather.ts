@@ -1,5 +1,5 @@
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../audit/log';
 import type { BudgetStore, PeriodBudgets } from '../budgets';
 import { ACTIVE_STATE, ATTRIBUTES, KEYS, parseBudgetItem, wholeOf } from '../budgets/items';
@@ -9,6 +9,7 @@ import { sum, type Usd, ZERO } from '../money';
 import { type PeriodKind, periodKey, periodStartOfKey } from '../period';
 import { chargedCalls, markedEvents } from '../report/read';
 import type { ChargedCall } from '../report/report';
+import { scanItems } from '../scan';
 import type {
   Crossing,
   DigestData,
@@ -205,29 +206,21 @@ async function unknownModelMarkers(
   table: string,
 ): Promise<Omit<UnknownModel, 'dayUsd'>[]> {
   const markers: Omit<UnknownModel, 'dayUsd'>[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await documents.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: '#period = :unknown',
-        ExpressionAttributeNames: { '#period': ATTRIBUTES.period },
-        ExpressionAttributeValues: { ':unknown': KEYS.unknownModelPeriod },
-        ExclusiveStartKey,
-      }),
-    );
-    for (const raw of page.Items ?? []) {
-      const item = parseBudgetItem(raw);
-      if (item.kind !== 'unknown-model') continue;
-      markers.push({
-        model: item.principal.slice(KEYS.modelMarkerPrefix.length),
-        ...(item.firstSeen ? { firstSeen: item.firstSeen } : {}),
-        ...(item.lastSeen ? { lastSeen: item.lastSeen } : {}),
-        requests: wholeOf(item.requests) ?? 0,
-      });
-    }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
+  for await (const raw of scanItems(documents, {
+    TableName: table,
+    FilterExpression: '#period = :unknown',
+    ExpressionAttributeNames: { '#period': ATTRIBUTES.period },
+    ExpressionAttributeValues: { ':unknown': KEYS.unknownModelPeriod },
+  })) {
+    const item = parseBudgetItem(raw);
+    if (item.kind !== 'unknown-model') continue;
+    markers.push({
+      model: item.principal.slice(KEYS.modelMarkerPrefix.length),
+      ...(item.firstSeen ? { firstSeen: item.firstSeen } : {}),
+      ...(item.lastSeen ? { lastSeen: item.lastSeen } : {}),
+      requests: wholeOf(item.requests) ?? 0,
+    });
+  }
   return markers;
 }
 

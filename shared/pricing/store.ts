@@ -1,4 +1,5 @@
-import { type DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { scanItems } from '../scan';
 import { PriceBook, type PriceVersion, priceVersionSchema, versionKey } from './versions';
 
 /** The variable that names the Prices table in a function's environment. */
@@ -32,20 +33,13 @@ export class PriceStore {
   /** Every version (the table holds a few per model: one Scan of a few pages). */
   async all(): Promise<PriceVersion[]> {
     const versions: PriceVersion[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.documents.send(
-        new ScanCommand({ TableName: this.table, ConsistentRead: true, ExclusiveStartKey: start }),
-      );
-      for (const item of page?.Items ?? []) {
-        const { version: _key, ...fields } = item;
-        const parsed = priceVersionSchema.safeParse(fields);
-        // A malformed item is a defect of whoever wrote it; pricing from it could charge anything.
-        if (!parsed.success) throw new PriceStoreError(`price version ${String(item.version)} is malformed`);
-        versions.push(parsed.data);
-      }
-      start = page?.LastEvaluatedKey;
-    } while (start);
+    for await (const item of scanItems(this.documents, { TableName: this.table, ConsistentRead: true })) {
+      const { version: _key, ...fields } = item;
+      const parsed = priceVersionSchema.safeParse(fields);
+      // A malformed item is a defect of whoever wrote it; pricing from it could charge anything.
+      if (!parsed.success) throw new PriceStoreError(`price version ${String(item.version)} is malformed`);
+      versions.push(parsed.data);
+    }
     return versions;
   }
 

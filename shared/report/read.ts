@@ -1,7 +1,8 @@
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../audit/log';
 import { decimalOf } from '../budgets';
 import { usd } from '../money';
+import { scanItems } from '../scan';
 import { type AuditedEvent, type ChargedCall, isMarked } from './report';
 
 /**
@@ -15,27 +16,19 @@ export async function chargedCalls(
   end: Date,
 ): Promise<ChargedCall[]> {
   const calls: ChargedCall[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await documents.send(
-      new ScanCommand({
-        TableName: table,
-        ProjectionExpression: 'principal, callTime, costUsd, model',
-        FilterExpression: 'attribute_exists(costUsd) AND callTime >= :start AND callTime < :end',
-        ExpressionAttributeValues: { ':start': start.toISOString(), ':end': end.toISOString() },
-        ExclusiveStartKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      calls.push({
-        at: String(item.callTime),
-        principal: String(item.principal),
-        model: String(item.model),
-        costUsd: usd(decimalOf(item.costUsd)),
-      });
-    }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
+  for await (const item of scanItems(documents, {
+    TableName: table,
+    ProjectionExpression: 'principal, callTime, costUsd, model',
+    FilterExpression: 'attribute_exists(costUsd) AND callTime >= :start AND callTime < :end',
+    ExpressionAttributeValues: { ':start': start.toISOString(), ':end': end.toISOString() },
+  })) {
+    calls.push({
+      at: String(item.callTime),
+      principal: String(item.principal),
+      model: String(item.model),
+      costUsd: usd(decimalOf(item.costUsd)),
+    });
+  }
   return calls;
 }
 
