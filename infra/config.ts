@@ -37,6 +37,8 @@ export interface BudgeteerConfig {
   readonly unmeteredCallUsd: string;
   /** How long a function prices with the price versions it read before reading them again (a change's delay). */
   readonly priceCacheSeconds: number;
+  /** How long ingest counts by the groups it read before reading them again (a group change's delay). */
+  readonly groupCacheSeconds: number;
   /** A principal's metered spend for a day may differ from AWS's bill by this much before it is alerted (USD). */
   readonly reconcileToleranceUsd: string;
   /**
@@ -90,6 +92,7 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   logRetentionDays: 90,
   unmeteredCallUsd: '0.50',
   priceCacheSeconds: 60,
+  groupCacheSeconds: 60,
   reconcileToleranceUsd: '0.01',
   unmeteredDelayMinutes: 15,
   requireCloudTrailConfirmation: false,
@@ -207,6 +210,7 @@ const configSchema = z.object({
     .refine((days) => LOG_RETENTION_DAYS.includes(days), { error: must(`one of ${LOG_RETENTION_DAYS.join(', ')}`) }),
   unmeteredCallUsd: limitUsdText,
   priceCacheSeconds: wholeNumber(1).max(3600, { error: must('at most 3600 seconds') }),
+  groupCacheSeconds: wholeNumber(1).max(3600, { error: must('at most 3600 seconds') }),
   reconcileToleranceUsd: limitUsdText,
   unmeteredDelayMinutes: wholeNumber(1),
   requireCloudTrailConfirmation: z.boolean({ error: must('true or false') }),

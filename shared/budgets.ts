@@ -1,5 +1,4 @@
 import {
-  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   NumberValue,
@@ -24,7 +23,7 @@ import { ACCOUNT_PRINCIPAL } from './identity';
 import { percentOf, toDecimalString, type Usd, ZERO } from './money';
 import type { PeriodKind } from './period';
 import type { RateRule } from './rate/rules';
-import { scanItems } from './scan';
+import { BATCH_GET_KEYS, batchGetItems, scanItems } from './scan';
 
 export { ACTIVE_STATE, decimalOf } from './budgets/items';
 /** The principal key under which a deployment-wide default limit set at run time is stored. */
@@ -38,8 +37,6 @@ const MODEL_SPEND_PREFIX = ATTRIBUTE_PREFIXES.modelSpend;
  * every other period's. Only an item's creation writes to it (its keys never change), once per principal and period.
  */
 export const PERIOD_INDEX = 'byPeriod';
-/** BatchGetItem reads at most this many keys at once. */
-const BATCH_GET_KEYS = 100;
 
 /**
  * The percent of its limit a principal (or the account) has spent, exact to two places and rounded down; undefined
@@ -418,19 +415,8 @@ export class BudgetStore {
     return (await this.ownLimit(principal))?.limitUsd;
   }
 
-  /** Up to BATCH_GET_KEYS items by key, consistently; keys DynamoDB left unprocessed are asked again, backing off. */
-  private async batchGet(keys: Record<string, unknown>[]): Promise<Item[]> {
-    const items: Item[] = [];
-    let left = keys;
-    for (let attempt = 0; left.length > 0; attempt++) {
-      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
-      const { Responses, UnprocessedKeys } = await this.client.send(
-        new BatchGetCommand({ RequestItems: { [this.table]: { Keys: left, ConsistentRead: true } } }),
-      );
-      items.push(...(Responses?.[this.table] ?? []));
-      left = UnprocessedKeys?.[this.table]?.Keys ?? [];
-    }
-    return items;
+  private batchGet(keys: Record<string, unknown>[]): Promise<Item[]> {
+    return batchGetItems(this.client, this.table, keys);
   }
 
   private scan(input: Omit<ScanCommandInput, 'TableName'>): AsyncGenerator<Item> {

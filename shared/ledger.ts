@@ -1,9 +1,10 @@
 import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { ATTRIBUTE_PREFIXES, conflictKey, KEYS } from './budgets/items';
+import { ATTRIBUTE_PREFIXES, ATTRIBUTES, conflictKey, KEYS } from './budgets/items';
 import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
+import { groupPrincipal } from './groups/groups';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
 import { bucketExpiry, bucketKey } from './rate/buckets';
@@ -128,7 +129,13 @@ interface Counter {
   requests: number;
   /** Spend per resolved model, so an alert can name the models that cost the most. */
   readonly models: Map<string, Usd>;
+  /** A principal's counter: the groups its spend here was counted in. */
+  readonly groups: Set<string>;
 }
+
+/** The groups each principal of a batch is in, by principal id (shared/groups): their counters move with its own. */
+export type Memberships = ReadonlyMap<string, readonly string[]>;
+const NO_GROUPS: readonly string[] = [];
 
 /** What one record does to its principal's counters (and the account's): signed, as a credit is negative. */
 interface Movement {
@@ -175,7 +182,15 @@ export class Ledger {
     this.accountShard = options.accountShard ?? Math.floor(this.random() * this.accountShards);
   }
 
-  async record(charges: readonly Charge[], sightings: readonly BedrockCall[]): Promise<LedgerResult> {
+  /**
+   * @param memberships the groups of the principals charged (or credited): each group's counter is added to in the
+   *   same transaction as the principal's, so a group's spend is its members' exactly.
+   */
+  async record(
+    charges: readonly Charge[],
+    sightings: readonly BedrockCall[],
+    memberships: Memberships = new Map(),
+  ): Promise<LedgerResult> {
     const { rounds, duplicates } = plan(charges, sightings, this.rowsFound);
     const result: Progress = {
       charged: [],
@@ -187,7 +202,9 @@ export class Ledger {
       conflicts: { account: 0, counters: 0, rows: 0 },
     };
     // Records of one request that differ go in successive rounds: each is judged against the row the last left.
-    for (const items of rounds) for (const chunk of this.pack(items)) await this.commit(chunk, result);
+    for (const items of rounds) {
+      for (const chunk of this.pack(items, memberships)) await this.commit(chunk, result, memberships);
+    }
     return result;
   }
 
@@ -202,13 +219,13 @@ export class Ledger {
   }
 
   /** Greedy packing: charges sorted by principal so consecutive rows share counter updates. */
-  private pack(items: Item[]): Item[][] {
+  private pack(items: Item[], memberships: Memberships): Item[][] {
     const sorted = [...items].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
     const chunks: Item[][] = [];
     let chunk: Item[] = [];
     let counters = new Set<string>();
     for (const item of sorted) {
-      const keys = this.counterKeysOf(item);
+      const keys = this.counterKeysOf(item, memberships);
       const added = keys.filter((key) => !counters.has(key)).length;
       if (chunk.length + counters.size + 1 + added > MAX_TRANSACTION_ACTIONS) {
         chunks.push(chunk);
@@ -222,11 +239,12 @@ export class Ledger {
     return chunks;
   }
 
-  private counterKeysOf(item: Item): string[] {
+  private counterKeysOf(item: Item, memberships: Memberships): string[] {
     const keys = movementsOf(item).flatMap((movement) => [
       ...this.periodsOf(movement).flatMap((period) => [
         `${movement.principal}\u0000${period}`,
         `account\u0000${period}`,
+        ...(memberships.get(movement.principal) ?? NO_GROUPS).map((group) => `${groupPrincipal(group)}\u0000${period}`),
       ]),
       ...(movesSpend(movement) ? [`${movement.principal}\u0000${bucketKey(new Date(movement.time))}`] : []),
     ]);
@@ -237,10 +255,10 @@ export class Ledger {
     return keys;
   }
 
-  private async commit(chunk: Item[], result: Progress) {
+  private async commit(chunk: Item[], result: Progress, memberships: Memberships) {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const actions = this.actionsFor(pending);
+      const actions = this.actionsFor(pending, memberships);
       try {
         result.requests++;
         await this.client.send(new TransactWriteCommand({ TransactItems: actions }));
@@ -314,7 +332,7 @@ export class Ledger {
     this.accountShard = (this.accountShard + step) % this.accountShards;
   }
 
-  private actionsFor(items: Item[]) {
+  private actionsFor(items: Item[], memberships: Memberships) {
     const now = this.now();
     const nowIso = now.toISOString();
     const ttl = Math.floor(now.getTime() / 1000) + this.options.usageTtlDays * 86_400;
@@ -324,7 +342,7 @@ export class Ledger {
       if (item.kind === 'confirmation') return this.confirmationRow(item, nowIso);
       return this.secondRecordRow(item, nowIso, ttl);
     });
-    return [...rows, ...this.counterUpdates(items, nowIso), ...this.conflictMarkers(items, nowIso)];
+    return [...rows, ...this.counterUpdates(items, nowIso, memberships), ...this.conflictMarkers(items, nowIso)];
   }
 
   /** What a row says of the charge that stands on it. */
@@ -467,13 +485,25 @@ export class Ledger {
     };
   }
 
-  private counterUpdates(items: Item[], nowIso: string) {
+  private counterUpdates(items: Item[], nowIso: string, memberships: Memberships) {
     const counters = new Map<string, Counter>();
     const unknownModels = new Map<string, number>();
     const buckets = new Map<string, { principal: string; at: Date; spend: Usd; requests: number }>();
-    const bump = (key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models'>, movement: Movement) => {
+    const bump = (
+      key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models' | 'groups'>,
+      movement: Movement,
+      groups: readonly string[] = NO_GROUPS,
+    ) => {
       const id = `${key.principal}\u0000${key.period}`;
-      const counter = counters.get(id) ?? { ...key, spend: ZERO, confirmed: ZERO, requests: 0, models: new Map() };
+      const counter = counters.get(id) ?? {
+        ...key,
+        spend: ZERO,
+        confirmed: ZERO,
+        requests: 0,
+        models: new Map(),
+        groups: new Set(),
+      };
+      for (const group of groups) counter.groups.add(group);
       counter.spend = counter.spend.plus(movement.spendUsd);
       counter.confirmed = counter.confirmed.plus(movement.confirmedUsd);
       counter.requests += movement.requests;
@@ -486,9 +516,11 @@ export class Ledger {
         const identity = movement.principalArn
           ? { principalArn: movement.principalArn, principalKind: movement.principalKind }
           : {};
+        const groups = memberships.get(movement.principal) ?? NO_GROUPS;
         for (const period of this.periodsOf(movement)) {
-          bump({ principal: movement.principal, period, ...identity }, movement);
+          bump({ principal: movement.principal, period, ...identity }, movement, groups);
           bump({ principal: accountShardPrincipal(this.accountShard), period }, movement);
+          for (const group of groups) bump({ principal: groupPrincipal(group), period }, movement);
         }
         // The principal's 5-minute rate bucket (shared/rate/buckets.ts), exactly once with the charge.
         if (movesSpend(movement)) {
@@ -513,21 +545,24 @@ export class Ledger {
       const spends = [
         ...(counter.spend.eq(0) && counter.requests === 0 ? [] : ['spendUsd :spend', 'requests :n']),
         ...(counter.confirmed.eq(0) ? [] : ['confirmedSpendUsd :confirmed']),
+        ...(counter.groups.size === 0 ? [] : ['#groups :groups']),
       ];
       return {
         Update: {
           TableName: this.options.budgetsTable,
           Key: { principal: counter.principal, period: counter.period },
           UpdateExpression: `ADD ${spends.join(', ')}${modelAdds} SET updatedAt = :now${identity}`,
-          ExpressionAttributeNames: Object.fromEntries(
-            models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`]),
-          ),
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`])),
+            ...(counter.groups.size === 0 ? {} : { '#groups': ATTRIBUTES.groups }),
+          },
           ExpressionAttributeValues: {
             ...(spends.includes('spendUsd :spend')
               ? { ':spend': NumberValue.from(toDecimalString(counter.spend)), ':n': counter.requests }
               : {}),
             ...(counter.confirmed.eq(0) ? {} : { ':confirmed': NumberValue.from(toDecimalString(counter.confirmed)) }),
             ':now': nowIso,
+            ...(counter.groups.size === 0 ? {} : { ':groups': counter.groups }),
             ...(counter.principalArn ? { ':arn': counter.principalArn, ':kind': counter.principalKind } : {}),
             ...Object.fromEntries(models.map(([, spend], i) => [`:m${i}`, NumberValue.from(toDecimalString(spend))])),
           },

@@ -1,4 +1,9 @@
-import { type DynamoDBDocumentClient, ScanCommand, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  ScanCommand,
+  type ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 
 /** Every item a Scan returns, page after page (`LastEvaluatedKey` followed until there is none). */
 export async function* scanItems(
@@ -11,4 +16,26 @@ export async function* scanItems(
     for (const item of page?.Items ?? []) yield item;
     ExclusiveStartKey = page?.LastEvaluatedKey;
   } while (ExclusiveStartKey);
+}
+
+/** BatchGetItem reads at most this many keys at once. */
+export const BATCH_GET_KEYS = 100;
+
+/** Up to BATCH_GET_KEYS items by key, consistently; keys DynamoDB left unprocessed are asked again, backing off. */
+export async function batchGetItems(
+  documents: DynamoDBDocumentClient,
+  table: string,
+  keys: Record<string, unknown>[],
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let left = keys;
+  for (let attempt = 0; left.length > 0; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+    const { Responses, UnprocessedKeys } = await documents.send(
+      new BatchGetCommand({ RequestItems: { [table]: { Keys: left, ConsistentRead: true } } }),
+    );
+    items.push(...(Responses?.[table] ?? []));
+    left = UnprocessedKeys?.[table]?.Keys ?? [];
+  }
+  return items;
 }

@@ -13,6 +13,7 @@ import { AdminActions } from '../../shared/decisions/admin';
 import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
 import { PendingWaits } from '../../shared/decisions/pending';
+import { GroupStore } from '../../shared/groups/store';
 import { usd } from '../../shared/money';
 import { PriceRecorder } from '../../shared/pricing/admin';
 import { priceRefresher } from '../../shared/pricing/price-list-client';
@@ -49,6 +50,7 @@ const service = new AdminService(
     defaultReview: new DefaultLimitReview(budgets, outbox, periodKind),
     prices: new PriceRecorder(new PriceStore(documents, requireEnv(PRICES_TABLE_ENV)), audit),
     refreshPrices: priceRefresher(new LambdaClient({}), requireEnv(PRICES_FUNCTION_ENV)),
+    groups: new GroupStore(documents, budgetsTable),
   },
 );
 const logger = new Logger({ serviceName: 'budgeteer-admin' });

@@ -1,6 +1,13 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type BudgetStore, decimalOf, type LimitItemMemo, topModels } from '../../shared/budgets';
-import { ATTRIBUTES, type ConflictItem, KEYS, kindOfKey, parseBudgetItem } from '../../shared/budgets/items';
+import {
+  ATTRIBUTE_PREFIXES,
+  ATTRIBUTES,
+  type ConflictItem,
+  KEYS,
+  kindOfKey,
+  parseBudgetItem,
+} from '../../shared/budgets/items';
 import {
   type Effects,
   executionArnOf,
@@ -16,6 +23,7 @@ import {
   suspendHolder,
 } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
+import { groupNameOf, groupPrincipal, groupReason, isGroupPrincipal } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
@@ -67,6 +75,7 @@ export type DecisionKind =
   | 'suspension-skipped'
   | 'awaiting-confirmation'
   | 'emergency-stop'
+  | 'group-stop'
   | 'stop-deny'
   | 'unknown-model'
   | 'usage-conflict'
@@ -131,6 +140,8 @@ export class Evaluator {
   /** Limit items this batch read (DEFAULT once for every principal on it). */
   private readonly limitItems: LimitItemMemo = new Map();
   private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
+  /** The counters of the groups this batch's principals are in, by group and period. */
+  private readonly groups = new Map<string, Promise<BudgetItem | undefined>>();
   /** Periods whose account total this batch has judged already (see `evaluate`). */
   private readonly accountsJudged = new Set<string>();
   /** The burn-rate guard: judges rate buckets (rate.ts). */
@@ -150,6 +161,7 @@ export class Evaluator {
     this.budgets.clear();
     this.limitItems.clear();
     this.accounts.clear();
+    this.groups.clear();
     this.accountsJudged.clear();
   }
 
@@ -169,8 +181,14 @@ export class Evaluator {
         // The limit changed: what this batch read of it before is stale.
         this.budgets.delete(parsed.principal);
         this.limitItems.delete(parsed.principal);
-        // A new limit counts at once: re-evaluate the principal's current period against it.
-        if (parsed.principal !== ACCOUNT_PRINCIPAL && parsed.principal.includes('#')) return;
+        // A new limit counts at once: re-evaluate the principal's (or group's) current period against it.
+        if (
+          parsed.principal !== ACCOUNT_PRINCIPAL &&
+          !isGroupPrincipal(parsed.principal) &&
+          parsed.principal.includes('#')
+        ) {
+          return;
+        }
         const kind = (await this.budgetOf(parsed.principal)).periodKind ?? this.config.periodKind;
         const current = await this.read(parsed.principal, periodKey(kind, this.now()));
         if (current) await this.evaluateCounter(current);
@@ -185,6 +203,7 @@ export class Evaluator {
       case 'account':
         return this.evaluateAccount(parsed.period);
       case 'counter':
+      case 'group':
         return this.evaluateCounter(item);
       case 'conflict':
         return this.usageConflict(item, parsed);
@@ -207,6 +226,16 @@ export class Evaluator {
     await this.evaluateCounter(await this.accountImage(period));
   }
 
+  /** A principal's (or group's) own limit item, read once per batch. */
+  private ownLimit(principal: string) {
+    let item = this.limitItems.get(principal);
+    if (!item) {
+      item = this.deps.budgets.ownLimit(principal);
+      this.limitItems.set(principal, item);
+    }
+    return item;
+  }
+
   private budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
     let budget = this.budgets.get(principal);
     if (!budget) {
@@ -219,6 +248,8 @@ export class Evaluator {
   private async evaluateCounter(image: BudgetItem): Promise<void> {
     const key = { principal: image.principal, period: image.period };
     if (pendingEffects(image).length > 0) await this.outbox.deliverPending(key);
+    // A group is judged against its own limit only: a deleted group's counters are history, not on the default.
+    if (isGroupPrincipal(image.principal) && !(await this.ownLimit(image.principal))) return;
     const budget = await this.budgetOf(image.principal);
     // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only.
     if (periodKindOfKey(image.period) !== (budget.periodKind ?? this.config.periodKind)) return;
@@ -238,7 +269,7 @@ export class Evaluator {
         await this.awaitConfirmation(item, spend, limit, confirmed);
       } else await this.exhausted(item, spend, limit, confirmed);
     }
-    if (item.principal !== ACCOUNT_PRINCIPAL) await this.circuitBreaker(item);
+    if (item.principal !== ACCOUNT_PRINCIPAL && !isGroupPrincipal(item.principal)) await this.circuitBreaker(item);
   }
 
   /**
@@ -283,10 +314,10 @@ export class Evaluator {
     }
     const suspension = next[A.suspension] as Suspension | undefined;
     if (suspension?.waitId && !isExhausted(spend, limit)) {
-      const isAccount = item.principal === ACCOUNT_PRINCIPAL;
+      const isStop = item.principal === ACCOUNT_PRINCIPAL || isGroupPrincipal(item.principal);
       await this.deps.waits
         .decide(suspension.waitId, {
-          decision: isAccount ? 'resume' : 'lift',
+          decision: isStop ? 'resume' : 'lift',
           reason: 'limit-raised',
           actor: ACTOR,
         })
@@ -419,12 +450,15 @@ export class Evaluator {
   /** At 100%: a suspension (or, for the account, the emergency stop), once per generation. */
   private async exhausted(item: BudgetItem, spend: Usd, limit: Usd, confirmed: Usd): Promise<void> {
     const isAccount = item.principal === ACCOUNT_PRINCIPAL;
+    const isGroup = isGroupPrincipal(item.principal);
+    // The account's exhaustion stops all Bedrock use, a group's its members' (one stop each, its holds theirs).
+    const isStop = isAccount || isGroup;
     const state = item[A.state];
     if (state === 'suspended' || state === 'stopped' || item[A.lifted] !== undefined) return;
     const g = generationOf(item);
-    const decisionId = `${isAccount ? 'stop' : 'suspend'}|${item.principal}|${item.period}|g${g}`;
+    const decisionId = `${isStop ? 'stop' : 'suspend'}|${item.principal}|${item.period}|g${g}`;
     const principalArn = typeof item.principalArn === 'string' ? item.principalArn : undefined;
-    const target = isAccount
+    const target = isStop
       ? undefined
       : enforcementTarget(
           { id: item.principal, ...(principalArn ? { arn: principalArn } : {}) },
@@ -452,9 +486,14 @@ export class Evaluator {
         },
       };
     } else {
-      const kind = isAccount ? 'emergency-stop' : 'suspend';
+      const kind = isStop ? 'emergency-stop' : 'suspend';
       const name = executionName(kind, decisionId, `${item.period}-g${g}-${item.principal}`);
-      const machine = isAccount ? this.config.emergencyStopStateMachineArn : this.config.suspendStateMachineArn;
+      const machine = isStop ? this.config.emergencyStopStateMachineArn : this.config.suspendStateMachineArn;
+      const reason = isGroup
+        ? groupReason(groupNameOf(item.principal))
+        : isAccount
+          ? 'account budget exhausted'
+          : 'budget';
       const executionArn = executionArnOf(machine, name);
       effects = {
         decisionId,
@@ -466,19 +505,19 @@ export class Evaluator {
         ],
         audit: {
           actor: ACTOR,
-          action: isAccount ? 'emergency-stop.started' : 'suspension.requested',
+          action: isGroup ? 'group.stopped' : isAccount ? 'emergency-stop.started' : 'suspension.requested',
           subject: item.principal,
           period: item.period,
           executionArn,
           details: {
             ...money,
-            reason: 'budget exhausted',
+            reason: isGroup ? reason : 'budget exhausted',
             generation: g,
             cause: String(item[A.generationCause] ?? 'spend'),
           },
         },
         start: {
-          machine: isAccount ? 'emergency-stop' : 'suspend',
+          machine: isStop ? 'emergency-stop' : 'suspend',
           name,
           input: {
             principal: item.principal,
@@ -486,8 +525,8 @@ export class Evaluator {
             period: item.period,
             generation: g,
             decisionId,
-            holder: isAccount ? stopHolder(name) : suspendHolder(name),
-            reason: isAccount ? 'account budget exhausted' : 'budget',
+            holder: isStop ? stopHolder(name) : suspendHolder(name),
+            reason,
             graceSeconds: this.config.graceSeconds ?? 0,
             ...money,
           },
@@ -497,7 +536,13 @@ export class Evaluator {
     const same = inGeneration(g);
     await this.decide(
       {
-        kind: exemptBecause ? 'suspension-skipped' : isAccount ? 'emergency-stop' : 'suspension',
+        kind: exemptBecause
+          ? 'suspension-skipped'
+          : isGroup
+            ? 'group-stop'
+            : isAccount
+              ? 'emergency-stop'
+              : 'suspension',
         principal: item.principal,
       },
       { principal: item.principal, period: item.period },
@@ -511,12 +556,40 @@ export class Evaluator {
     );
   }
 
-  /** While the account is stopped, any principal seen spending is denied by the stop, once. */
+  /**
+   * While the account is stopped, any principal seen spending is denied by the stop, once; while a group it is
+   * counted in is stopped, by the group's stop, once (a member new to the group, or one the stop's start missed).
+   */
   private async circuitBreaker(item: BudgetItem): Promise<void> {
     const account = await this.account(item.period);
-    if (account?.[A.state] !== 'stopped') return;
-    const stop = account[A.suspension] as Suspension | undefined;
-    if (!stop || item[A.stopDenied] === stop.holder) return;
+    if (account?.[A.state] === 'stopped') {
+      const stop = account[A.suspension] as Suspension | undefined;
+      await this.denyByStop(item, stop, { of: ACCOUNT_PRINCIPAL, deniedBy: A.stopDenied, reason: 'emergency-stop' });
+    }
+    const groups = item[ATTRIBUTES.groups];
+    if (!(groups instanceof Set)) return;
+    for (const name of groups as Set<string>) {
+      const group = await this.groupCounter(groupPrincipal(name), item.period);
+      if (group?.[A.state] !== 'stopped') continue;
+      const stop = group[A.suspension] as Suspension | undefined;
+      await this.denyByStop(item, stop, {
+        of: groupPrincipal(name),
+        deniedBy: `${ATTRIBUTE_PREFIXES.groupStop}${name}`,
+        reason: groupReason(name),
+      });
+    }
+  }
+
+  /**
+   * A principal denied by a stop in force (`of`: whose stop, ACCOUNT or a group), claimed once per stop on the
+   * attribute that records it (`deniedBy`).
+   */
+  private async denyByStop(
+    item: BudgetItem,
+    stop: Suspension | undefined,
+    { of, deniedBy, reason }: { of: string; deniedBy: string; reason: string },
+  ): Promise<void> {
+    if (!stop || item[deniedBy] === stop.holder) return;
     const principalArn = typeof item.principalArn === 'string' ? item.principalArn : undefined;
     const effects: Effects = {
       decisionId: `${stop.holder}|${item.principal}`,
@@ -529,7 +602,8 @@ export class Evaluator {
           period: item.period,
           decisionId: stop.decisionId,
           holder: stop.holder,
-          reason: 'emergency-stop',
+          reason,
+          stopOf: of,
         },
       },
     };
@@ -539,11 +613,21 @@ export class Evaluator {
       {
         UpdateExpression: 'SET #denied = :holder',
         ConditionExpression: 'attribute_not_exists(#denied) OR #denied <> :holder',
-        ExpressionAttributeNames: { '#denied': A.stopDenied },
+        ExpressionAttributeNames: { '#denied': deniedBy },
         ExpressionAttributeValues: { ':holder': stop.holder },
       },
       effects,
     );
+  }
+
+  private groupCounter(principal: string, period: string): Promise<BudgetItem | undefined> {
+    const key = `${principal}\u0000${period}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = this.readItem(principal, period);
+      this.groups.set(key, group);
+    }
+    return group;
   }
 
   private account(period: string): Promise<BudgetItem | undefined> {

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { IAMClient } from '@aws-sdk/client-iam';
 import middy from '@middy/core';
 import { documents, sqs } from '../../shared/clients';
 import {
@@ -11,6 +12,9 @@ import {
   positiveIntFromEnv,
   requireEnv,
 } from '../../shared/config';
+import { GroupResolver } from '../../shared/groups/membership';
+import { GroupDirectory, GroupStore } from '../../shared/groups/store';
+import { TagReader } from '../../shared/groups/tags';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
 import { PRICE_CACHE_SECONDS_ENV, PRICES_TABLE_ENV, PriceBookCache, PriceStore } from '../../shared/pricing/store';
@@ -41,10 +45,21 @@ const prices = new PriceBookCache(
   positiveIntFromEnv(PRICE_CACHE_SECONDS_ENV, 60) * 1000,
 );
 
+// Groups are read once a minute, and a principal's IAM tags once per 5 minutes, per warm environment.
+const groups = new GroupResolver(
+  new GroupDirectory(
+    new GroupStore(documents, config.budgetsTable),
+    positiveIntFromEnv('GROUP_CACHE_SECONDS', 60) * 1000,
+  ),
+  new TagReader(new IAMClient({}), undefined, undefined, (principal, error) =>
+    logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+  ),
+);
+
 export async function ingestEvent(event: unknown) {
   const { records, rejected: unreadable } = recordsOf(event, config.trusted);
   const { book, requests: priceReads } = await prices.current();
-  const outcome = await ingest(records, ledger, config.rules, config.trusted, book);
+  const outcome = await ingest(records, ledger, config.rules, config.trusted, book, groups);
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });

@@ -5,6 +5,7 @@ import {
   type RejectionKind,
   type TrustedSources,
 } from '../../shared/events/parse';
+import type { GroupResolver } from '../../shared/groups/membership';
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
@@ -42,6 +43,8 @@ export async function ingest(
   trusted?: TrustedSources,
   /** Price versions (set and fetched) laid over the catalog, each call priced by those in effect at its time. */
   prices?: PriceBook,
+  /** The groups of the principals charged: their counters move with the principals' (shared/groups). */
+  groups?: Pick<GroupResolver, 'membershipsOf'>,
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
@@ -65,7 +68,8 @@ export async function ingest(
       }
     }
   }
-  const written = await ledger.record(charges, sightings);
+  const memberships = groups && (await groups.membershipsOf(charges.map((charge) => charge.call.principal.id)));
+  const written = await ledger.record(charges, sightings, memberships);
   return {
     charged: written.charged,
     duplicates: written.duplicates,

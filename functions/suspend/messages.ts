@@ -176,26 +176,38 @@ export function failedMessage(event: EnforcementEvent & { step: string; error: s
 }
 
 export function stoppedMessage(
-  event: EnforcementEvent & { denied: number; reason: string; decide?: DecisionLinks },
+  event: EnforcementEvent & { denied: number; reason: string; decide?: DecisionLinks; group?: string },
 ): AlertMessage {
-  const summary =
-    `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal\n` +
-    'that spends while the stop is on is denied when first seen.';
+  const { group } = event;
+  const summary = group
+    ? `Every member of group ${group} that used Bedrock in ${event.period} is denied (${event.denied} principals), and\n` +
+      'any member that spends while the group is stopped is denied when first seen.'
+    : `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal\n` +
+      'that spends while the stop is on is denied when first seen.';
   const facts = [
     { label: 'Reason', value: event.reason },
     ...(event.spendUsd
-      ? [{ label: 'Account spend', value: `${event.spendUsd} USD of a ${event.limitUsd} USD limit` }]
+      ? [
+          {
+            label: group ? 'Group spend' : 'Account spend',
+            value: `${event.spendUsd} USD of a ${event.limitUsd} USD limit`,
+          },
+        ]
       : []),
   ];
   const decide = decision(event.decide, 'emergency-stop');
   return {
-    subject: `EMERGENCY STOP: all Bedrock use in the account is stopped (${event.period})`,
+    subject: group
+      ? `GROUP STOPPED: Bedrock use by the members of ${group} is stopped (${event.period})`
+      : `EMERGENCY STOP: all Bedrock use in the account is stopped (${event.period})`,
     body: [
       summary,
       ...facts.map((fact) => `  ${fact.label}: ${fact.value}`),
       '',
       ...decide.lines,
-      'Or, as an admin, at any time: npx budgeteer resume --reason "…"   (or raise the account budget)',
+      group
+        ? `Or, as an admin, at any time: npx budgeteer group set ${group} --limit <USD>   (a limit above the spend resumes)`
+        : 'Or, as an admin, at any time: npx budgeteer resume --reason "…"   (or raise the account budget)',
       ...footer(event),
     ].join('\n'),
     summary,
@@ -209,12 +221,15 @@ export function stoppedMessage(
 }
 
 export function resumedMessage(
-  event: EnforcementEvent & { reason: string; actor: string; lifted: number },
+  event: EnforcementEvent & { reason: string; actor: string; lifted: number; group?: string },
 ): AlertMessage {
+  const what = event.group ? `The stop of group ${event.group}` : 'The emergency stop';
   return {
-    subject: `Bedrock emergency stop lifted (${event.period})`,
+    subject: event.group
+      ? `Bedrock stop of group ${event.group} lifted (${event.period})`
+      : `Bedrock emergency stop lifted (${event.period})`,
     body: [
-      `The emergency stop was lifted (${event.reason}, by ${event.actor}); ${event.lifted} denies it applied were removed.`,
+      `${what} was lifted (${event.reason}, by ${event.actor}); ${event.lifted} denies it applied were removed.`,
       'Principals suspended on their own budget stay suspended.',
       ...footer(event),
     ].join('\n'),

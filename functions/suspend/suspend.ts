@@ -1,12 +1,13 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
-import { kindOfKey } from '../../shared/budgets/items';
+import { ATTRIBUTE_PREFIXES, ATTRIBUTES, kindOfKey } from '../../shared/budgets/items';
 import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../shared/decisions/pending';
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
+import { groupNameOf, groupReason, isGroupPrincipal } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
@@ -62,7 +63,16 @@ export interface EnforcementInput {
   readonly reason?: string;
   /** The workflow execution (`$$.Execution.Id`). */
   readonly executionArn?: string;
+  /** A stop's deny of one principal: whose stop it is (ACCOUNT, or a group's `GROUP#<name>`). @default ACCOUNT */
+  readonly stopOf?: string;
 }
+
+/** Whose stop a stop workflow's input is about: a group's, or the account's. */
+const stopSubjectOf = (input: EnforcementInput): string =>
+  input.stopOf ?? (isGroupPrincipal(input.principal) ? input.principal : ACCOUNT_PRINCIPAL);
+/** The group a stop is of, if it is a group's. */
+const stoppedGroup = (subject: string): string | undefined =>
+  isGroupPrincipal(subject) ? groupNameOf(subject) : undefined;
 
 export type ApplyOutcome =
   | { readonly outcome: 'applied'; readonly waitSeconds: number; readonly target: string }
@@ -316,6 +326,7 @@ export class Enforcer {
           denied: denied.length,
           reason: input.reason ?? 'account budget exhausted',
           decide,
+          ...(isGroupPrincipal(input.principal) ? { group: groupNameOf(input.principal) } : {}),
         }),
       );
     }
@@ -352,8 +363,13 @@ export class Enforcer {
     await this.publish(liftedMessage({ ...this.event(input), reason: input.reason, actor }));
   }
 
-  /** Emergency stop, first step: the circuit breaker on, and every principal that spent this period, to deny. */
+  /**
+   * Emergency stop, first step: the circuit breaker on, and every principal that spent this period, to deny. A
+   * group's stop: the group's breaker on, and every member counted in it this period.
+   */
   async beginStop(input: EnforcementInput): Promise<{ principals: EnforcementInput[]; waitSeconds: number }> {
+    const subject = stopSubjectOf(input);
+    const group = stoppedGroup(subject);
     const suspension: Suspension = {
       holder: input.holder,
       executionArn: executionArnOf(input),
@@ -366,7 +382,7 @@ export class Enforcer {
       .send(
         new UpdateCommand({
           TableName: this.config.budgetsTable,
-          Key: { principal: ACCOUNT_PRINCIPAL, period: input.period },
+          Key: { principal: subject, period: input.period },
           UpdateExpression: 'SET #state = :stopped, #s = :s',
           ConditionExpression: 'attribute_not_exists(#s) OR #s.holder = :holder',
           ExpressionAttributeNames: { '#state': A.state, '#s': A.suspension },
@@ -379,13 +395,16 @@ export class Enforcer {
       });
     const principals: EnforcementInput[] = [];
     for await (const item of this.counters(input.period)) {
+      const groups = item[ATTRIBUTES.groups];
+      if (group !== undefined && !(groups instanceof Set && groups.has(group))) continue;
       principals.push({
         principal: String(item.principal),
         ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
         period: input.period,
         decisionId: input.decisionId,
         holder: input.holder,
-        reason: 'emergency-stop',
+        reason: group === undefined ? 'emergency-stop' : groupReason(group),
+        stopOf: subject,
       });
     }
     return { principals, waitSeconds: this.waitSeconds(input.period) };
@@ -393,16 +412,15 @@ export class Enforcer {
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */
   async endStop(input: EnforcementInput & { reason: string; actor?: string }): Promise<number> {
-    await this.checkDecision(
-      { ...input, principal: ACCOUNT_PRINCIPAL },
-      await this.counter(ACCOUNT_PRINCIPAL, input.period),
-    );
+    const subject = stopSubjectOf(input);
+    const group = stoppedGroup(subject);
+    await this.checkDecision({ ...input, principal: subject }, await this.counter(subject, input.period));
     // The breaker goes off first: a deny the evaluator asks for from now on finds the stop over and is not placed.
     await this.deps.documents
       .send(
         new UpdateCommand({
           TableName: this.config.budgetsTable,
-          Key: { principal: ACCOUNT_PRINCIPAL, period: input.period },
+          Key: { principal: subject, period: input.period },
           UpdateExpression: 'SET #state = :active REMOVE #s',
           ConditionExpression: '#s.holder = :holder',
           ExpressionAttributeNames: { '#state': A.state, '#s': A.suspension },
@@ -425,20 +443,22 @@ export class Enforcer {
         const principal = String((item[key] as { principal?: string })?.principal ?? key.slice(prefix.length));
         await this.deps.denies.release(entity, key.slice('hold:'.length));
         await this.audit({ ...input, principal }, 'deny.lifted', `${input.decisionId}:deny.lifted:${principal}`, {
-          reason: 'emergency-stop-resumed',
+          reason: group === undefined ? 'emergency-stop-resumed' : 'group-resumed',
           by: input.actor ?? ACTOR,
         });
         lifted++;
       }
     }
     const actor = input.actor ?? ACTOR;
-    await this.audit(
-      { ...input, principal: ACCOUNT_PRINCIPAL },
-      'emergency-stop.resumed',
-      `${input.decisionId}:emergency-stop.resumed`,
-      { reason: input.reason, by: actor, lifted },
+    const action = group === undefined ? 'emergency-stop.resumed' : 'group.resumed';
+    await this.audit({ ...input, principal: subject }, action, `${input.decisionId}:${action}`, {
+      reason: input.reason,
+      by: actor,
+      lifted,
+    });
+    await this.publish(
+      resumedMessage({ ...this.event(input), reason: input.reason, actor, lifted, ...(group ? { group } : {}) }),
     );
-    await this.publish(resumedMessage({ ...this.event(input), reason: input.reason, actor, lifted }));
     return lifted;
   }
 
@@ -527,15 +547,19 @@ export class Enforcer {
 
   private async markStopDenied(input: EnforcementInput): Promise<boolean> {
     // endStop turns the breaker off before it releases holds: a deny placed after that must not stay.
-    const account = await this.counter(ACCOUNT_PRINCIPAL, input.period);
-    const stop = account?.[A.suspension] as Suspension | undefined;
-    if (account?.[A.state] !== 'stopped' || stop?.holder !== input.holder) return false;
+    const subject = stopSubjectOf(input);
+    const stopped = await this.counter(subject, input.period);
+    const stop = stopped?.[A.suspension] as Suspension | undefined;
+    if (stopped?.[A.state] !== 'stopped' || stop?.holder !== input.holder) return false;
+    const group = stoppedGroup(subject);
     await this.deps.documents.send(
       new UpdateCommand({
         TableName: this.config.budgetsTable,
         Key: { principal: input.principal, period: input.period },
         UpdateExpression: 'SET #d = :holder',
-        ExpressionAttributeNames: { '#d': A.stopDenied },
+        ExpressionAttributeNames: {
+          '#d': group === undefined ? A.stopDenied : `${ATTRIBUTE_PREFIXES.groupStop}${group}`,
+        },
         ExpressionAttributeValues: { ':holder': input.holder },
       }),
     );
@@ -659,7 +683,13 @@ export class Enforcer {
 
   private async audit(
     input: EnforcementInput & { actor?: string },
-    action: 'deny.applied' | 'deny.lifted' | 'suspension.skipped' | 'enforcement.failed' | 'emergency-stop.resumed',
+    action:
+      | 'deny.applied'
+      | 'deny.lifted'
+      | 'suspension.skipped'
+      | 'enforcement.failed'
+      | 'emergency-stop.resumed'
+      | 'group.resumed',
     once: string,
     details: Record<string, string | number>,
   ): Promise<void> {

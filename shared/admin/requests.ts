@@ -21,6 +21,17 @@ export const adminRequest = z.discriminatedUnion('action', [
     onRate: z.enum(['alert', 'suspend']).optional(),
     onAnomaly: z.enum(['alert', 'suspend']).optional(),
   }),
+  /** A group: its limit and who is in it (members by id or pattern, an IAM tag), checked by shared/groups. */
+  z.strictObject({
+    action: z.literal('group set'),
+    name: z.string().max(64),
+    limitUsd: limitUsdText,
+    period: z.enum(['monthly', 'weekly', 'daily']).optional(),
+    members: z.array(z.string().max(300)).max(200).optional(),
+    tag: z.string().max(600).optional(),
+    owners: z.array(z.string().trim().min(1).max(300)).max(20).optional(),
+  }),
+  z.strictObject({ action: z.literal('group delete'), name: z.string().max(64) }),
   z.strictObject({ action: z.literal('lift'), principal, reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('emergency-stop'), reason, period: z.string().max(16).optional() }),
   z.strictObject({ action: z.literal('resume'), reason, period: z.string().max(16).optional() }),

@@ -4,6 +4,8 @@ import type { AdminActions } from '../decisions/admin';
 import { AdminActionError } from '../decisions/admin';
 import { type Approvals, OverrideError } from '../decisions/approvals';
 import { DecisionError } from '../decisions/pending';
+import { groupPrincipal } from '../groups/groups';
+import type { GroupStore } from '../groups/store';
 import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn } from '../identity';
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
@@ -11,6 +13,7 @@ import type { PriceRecorder } from '../pricing/admin';
 import type { FetchedPrices } from '../pricing/price-list';
 import type { DefaultLimitReview } from './default-review';
 import type { AdminRequest } from './requests';
+import { deleteGroup, groupReplyOf, setGroup } from './set-group';
 import { AdminError, type PeriodSettings, rateRuleOf, replyOf, setBudgetLimit } from './set-limit';
 
 /** Who asks, as the request's signature says (never as the request says). */
@@ -36,6 +39,8 @@ export interface AdminServiceDeps {
   readonly defaultReview: Pick<DefaultLimitReview, 'review'>;
   /** Records admin (negotiated) price versions, audited as `price.changed`. */
   readonly prices: Pick<PriceRecorder, 'set' | 'remove'>;
+  /** Groups (teams, applications): their limits and members. */
+  readonly groups: Pick<GroupStore, 'get' | 'put' | 'remove'>;
   /** Runs the Price List fetch now (the prices function), with the prices given or from the Price List. */
   readonly refreshPrices: (request: { fetched?: FetchedPrices[]; actor: string }) => Promise<Record<string, unknown>>;
   readonly now?: () => Date;
@@ -122,6 +127,22 @@ export class AdminService {
         );
         return { status: 200, message: `${result.principal}: limit set`, result: { ...replyOf(result) } };
       }
+      case 'group set': {
+        const { action: _, ...asked } = request;
+        const result = await setGroup(
+          this.deps.groups,
+          this.deps.audit,
+          this.config,
+          { ...asked, actor: caller.arn, context },
+          this.now(),
+        );
+        return { status: 200, message: `group ${result.group.name}: set`, result: { ...groupReplyOf(result) } };
+      }
+      case 'group delete': {
+        const { deleted } = await deleteGroup(this.deps.groups, this.deps.audit, request.name, caller.arn, context);
+        if (!deleted) throw new AdminError(`no group is named ${request.name}`, 404);
+        return { status: 200, message: `group ${request.name}: deleted` };
+      }
       case 'lift': {
         const at = period(request.period);
         const { wasSuspended } = await this.deps.admin.lift(request.principal, at, caller.arn, request.reason, context);
@@ -192,6 +213,9 @@ export class AdminService {
       'prices set': undefined,
       'prices remove': undefined,
       'prices refresh': undefined,
+      // A group's limit is not its members' own: an admin in a group may change it, audited as any change.
+      'group set': undefined,
+      'group delete': undefined,
     }[request.action];
     if (what === undefined) return undefined;
     if (subject === own) return what;
@@ -212,6 +236,9 @@ export class AdminService {
       case 'budget set':
       case 'lift':
         return request.principal;
+      case 'group set':
+      case 'group delete':
+        return groupPrincipal(request.name);
       case 'override':
         return (await this.deps.approvals.view(request.id))?.wait.principal ?? ACCOUNT_PRINCIPAL;
       default:

@@ -19,6 +19,12 @@ export const AUDIT_ACTIONS = {
   'override.denied': 'an admin refused an exception (details: approver, reason)',
   'emergency-stop.started': 'all Bedrock use in the account was stopped (details: reason)',
   'emergency-stop.resumed': 'the emergency stop was lifted (details: reason)',
+  'group.set':
+    "a group's limit or membership was set (details: limitUsd, previousUsd, members, tag, owners, periodKind)",
+  'group.deleted': 'a group was deleted (details: the definition it had)',
+  'group.stopped':
+    "a group's budget was exhausted: every member is denied by one stop of the group (details: spendUsd, limitUsd, reason = group:<name>)",
+  'group.resumed': "a group's stop ended and its members' denies were lifted (details: reason, lifted)",
   'config.changed': 'a deployment setting changed (details: key, from, to)',
   'model.unknown-seen': 'a model missing from the price catalog was used and charged at the fallback price',
   'price.changed':

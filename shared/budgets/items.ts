@@ -41,6 +41,8 @@ export const KEYS = {
   ratePrefix: 'RATE#',
   /** The principal of the daily digest's claim (its period is the day it reports): no principal's id is this. */
   digestPrincipal: 'DIGEST',
+  /** The principal prefix of a group's limit item and counters (`GROUP#data-science`, see shared/groups). */
+  groupPrefix: 'GROUP#',
 } as const;
 
 /** Attributes a principal's (or the account's) counter carries for enforcement. */
@@ -75,6 +77,10 @@ export const ATTRIBUTES = {
   onAnomaly: 'onAnomaly',
   setBy: 'setBy',
   setAt: 'setAt',
+  // a group's limit item: who is in it and whom its alerts name
+  members: 'members',
+  tag: 'tag',
+  owners: 'owners',
   // counters and account shards
   spendUsd: 'spendUsd',
   /** Of the spend, what CloudTrail confirmed: a sighting of the same request by the same principal. */
@@ -82,6 +88,8 @@ export const ATTRIBUTES = {
   requests: 'requests',
   principalArn: 'principalArn',
   principalKind: 'principalKind',
+  /** On a principal's counter: the groups its spend was counted in (a string set), so a group's stop finds them. */
+  groups: 'groups',
   updatedAt: 'updatedAt',
   // decisions on counters and the account
   alertLevel: 'alertLevel',
@@ -134,6 +142,8 @@ export const ATTRIBUTE_PREFIXES = {
   outbox: 'outbox:',
   /** `hold:<holder>`: one holder of a deny. */
   hold: 'hold:',
+  /** `groupStop:<group>`: on a member's counter, the holder of the group's stop that denied it (once per stop). */
+  groupStop: 'groupStop:',
 } as const;
 
 const FIXED_NAMES: ReadonlySet<string> = new Set(Object.values(ATTRIBUTES));
@@ -217,6 +227,10 @@ const limitShape = {
   onAnomaly: z.enum(['alert', 'suspend']).optional(),
   setBy: z.string().optional(),
   setAt: z.string().optional(),
+  /** A group's limit item only (shared/groups/store.ts). */
+  members: z.array(z.string()).optional(),
+  tag: z.string().optional(),
+  owners: z.array(z.string()).optional(),
 };
 
 const spendShape = {
@@ -265,6 +279,14 @@ export const CounterItemSchema = z.looseObject({
   ...spendShape,
   principalArn: z.string().optional(),
   principalKind: z.string().optional(),
+  groups: z.set(z.string()).optional(),
+  ...decisionShape,
+});
+/** A group's counter: the sum of its members' spend in the period, with its decisions (shared/groups). */
+export const GroupCounterItemSchema = z.looseObject({
+  kind: z.literal('group'),
+  ...spendShape,
+  principal: z.string().startsWith(KEYS.groupPrefix),
   ...decisionShape,
 });
 /** The account's decisions; its spend is in the shards (or, written before them, here too). */
@@ -390,6 +412,7 @@ export const BudgetItemSchema = z
     LimitItemSchema,
     DefaultLimitItemSchema,
     CounterItemSchema,
+    GroupCounterItemSchema,
     AccountItemSchema,
     AccountShardItemSchema,
     UnknownModelItemSchema,
@@ -405,6 +428,7 @@ export type BudgetItem = z.infer<typeof BudgetItemSchema>;
 export type BudgetItemKind = BudgetItem['kind'];
 export type LimitItem = z.infer<typeof LimitItemSchema> | z.infer<typeof DefaultLimitItemSchema>;
 export type CounterItem = z.infer<typeof CounterItemSchema>;
+export type GroupCounterItem = z.infer<typeof GroupCounterItemSchema>;
 export type AccountItem = z.infer<typeof AccountItemSchema>;
 export type ConflictItem = z.infer<typeof ConflictItemSchema>;
 export type RateItem = z.infer<typeof RateItemSchema>;
@@ -426,6 +450,7 @@ export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind |
   if (!periodKindOfKey(period)) return undefined;
   if (isAccountShard(principal)) return 'account-shard';
   if (principal === ACCOUNT_PRINCIPAL) return 'account';
+  if (principal.startsWith(KEYS.groupPrefix)) return principal.length > KEYS.groupPrefix.length ? 'group' : undefined;
   return principal.includes('#') ? undefined : 'counter';
 }
 

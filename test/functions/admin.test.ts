@@ -7,6 +7,7 @@ import type { BudgetStore } from '../../shared/budgets';
 import type { AdminActions } from '../../shared/decisions/admin';
 import type { Approvals } from '../../shared/decisions/approvals';
 import { DecisionError } from '../../shared/decisions/pending';
+import type { GroupDefinition } from '../../shared/groups/store';
 import { usd } from '../../shared/money';
 import { PriceRecorder } from '../../shared/pricing/admin';
 import type { PriceVersion } from '../../shared/pricing/versions';
@@ -68,6 +69,14 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       return true;
     },
   };
+  const groups = new Map<string, GroupDefinition>();
+  const groupStore = {
+    get: async (name: string) => groups.get(name),
+    put: jest.fn(async (group: GroupDefinition) => {
+      groups.set(group.name, group);
+    }),
+    remove: async (name: string) => groups.delete(name),
+  };
   const svc = new AdminService(
     {
       periodKind: 'monthly',
@@ -83,10 +92,11 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       defaultReview,
       prices: new PriceRecorder(priceStore, audit as unknown as AuditLog, () => now),
       refreshPrices: async () => ({}),
+      groups: groupStore,
       now: () => now,
     },
   );
-  return { svc, entries, limits, admin, approvals, budgets, defaultReview, versions };
+  return { svc, entries, limits, admin, approvals, budgets, defaultReview, versions, groups, groupStore };
 }
 
 describe('the admin function', () => {
@@ -131,6 +141,58 @@ describe('the admin function', () => {
       }),
     ]);
     expect(JSON.parse(String(ok.body)).result).toMatchObject({ principal: 'user/bob', limitUsd: '25.5', setBy: ADMIN });
+  });
+
+  it('sets a group as the signer, audited group.set before it is written; a bad member is refused with nothing written', async () => {
+    const { svc, entries, groups, groupStore } = service();
+    const bad = await answer(
+      event({ action: 'group set', name: 'ds', limitUsd: '500', members: ['alice'] }, { userArn: ADMIN }),
+      svc,
+    );
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(String(bad.body)).error).toContain('not a member: "alice"');
+    expect(groupStore.put).not.toHaveBeenCalled();
+    expect(entries).toEqual([]);
+
+    const ok = await answer(
+      event(
+        { action: 'group set', name: 'ds', limitUsd: '500', members: ['role/ds-*'], tag: 'team=ds' },
+        { userArn: ADMIN },
+      ),
+      svc,
+    );
+    expect(ok.statusCode).toBe(200);
+    expect(groups.get('ds')).toMatchObject({ members: ['role/ds-*'], tag: { key: 'team', value: 'ds' } });
+    expect(entries).toEqual([
+      expect.objectContaining({
+        action: 'group.set',
+        actor: ADMIN,
+        subject: 'GROUP#ds',
+        details: expect.objectContaining({
+          limitUsd: '500',
+          tag: 'team=ds',
+          previousUsd: null,
+          sourceIp: '203.0.113.9',
+        }),
+      }),
+    ]);
+    const gone = await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc);
+    expect(gone.statusCode).toBe(200);
+    expect((await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc)).statusCode).toBe(404);
+    expect(entries.map((e) => e.action)).toEqual(['group.set', 'group.deleted']);
+  });
+
+  it('refuses group changes from a caller who is not an admin', async () => {
+    const { svc, groupStore } = service();
+    const result = await answer(
+      event(
+        { action: 'group set', name: 'ds', limitUsd: '5', members: ['user/x'] },
+        { userArn: 'arn:aws:iam::111122223333:user/mallory' },
+      ),
+      svc,
+    );
+    expect(result.statusCode).toBe(403);
+    expect(groupStore.put).not.toHaveBeenCalled();
   });
 
   it('a change of the default judges the principals on it again at once, and answers how many; no other limit does', async () => {

@@ -73,6 +73,7 @@ const budgets = {
   })),
   // The real sum over the ACCOUNT item and its shards, through the mocked client.
   accountTotal: (period: string) => store.accountTotal(period),
+  ownLimit: jest.fn(async (p: string) => (limits[p] ? { principal: p, limitUsd: usd(limits[p]) } : undefined)),
 };
 
 function evaluator(overrides: Partial<EvaluatorConfig> = {}, onDecision?: (decision: Decision) => void) {
@@ -526,6 +527,32 @@ describe('exhaustion', () => {
     });
   });
 
+  it("starts one stop of a group at its limit, scoped to the group: its members' denies, reason group:<name>", async () => {
+    limits['GROUP#ds'] = '500';
+    const stopId = 'stop|GROUP#ds|2026-11|g0';
+    const name = executionName('emergency-stop', stopId, '2026-11-g0-GROUP#ds');
+    try {
+      await evaluator().evaluate(counter('GROUP#ds', '500.000001', { alertLevel: new NumberValue('95') }));
+    } finally {
+      delete limits['GROUP#ds'];
+    }
+
+    expect(claims()[0]).toMatchObject({ Key: { principal: 'GROUP#ds', period: '2026-11' } });
+    expect(started()[0]).toMatchObject({ stateMachineArn: config.emergencyStopStateMachineArn, name });
+    expect(startInput()).toMatchObject({ principal: 'GROUP#ds', holder: `stop:${name}`, reason: 'group:ds' });
+    expect(audit.append).toHaveBeenCalledWith(
+      expect.objectContaining({ action: 'group.stopped', subject: 'GROUP#ds' }),
+      { once: stopId },
+    );
+  });
+
+  it("judges a deleted group's counter no more: it is history, never held to the default limit", async () => {
+    await evaluator().evaluate(counter('GROUP#gone', '5000'));
+
+    expect(claims()).toEqual([]);
+    expect(started()).toEqual([]);
+  });
+
   it('reads the account shards once per batch: the first read already counts every shard record of it', async () => {
     const e = evaluator();
     e.startBatch();
@@ -738,8 +765,38 @@ describe('circuit breaker', () => {
         decisionId: stop.decisionId,
         holder: stop.holder,
         reason: 'emergency-stop',
+        stopOf: 'ACCOUNT',
       },
     });
+  });
+
+  it("denies a member seen spending while its group is stopped, once per stop, under the group's stop", async () => {
+    const groupStop = { ...stop, holder: 'stop:emergency-stop-grp', decisionId: 'stop|GROUP#ds|2026-11|g0' };
+    ddb
+      .on(GetCommand, { Key: { principal: 'ACCOUNT', period: '2026-11' } })
+      .resolves({ Item: counter('ACCOUNT', '10') })
+      .on(GetCommand, { Key: { principal: 'GROUP#ds', period: '2026-11' } })
+      .resolves({ Item: counter('GROUP#ds', '600', { state: 'stopped', suspension: groupStop }) });
+
+    await evaluator().evaluate(counter('user/bob', '10', { groups: new Set(['ds']) }));
+
+    expect(claims()).toEqual([
+      expect.objectContaining({
+        ExpressionAttributeNames: expect.objectContaining({ '#denied': 'groupStop:ds' }),
+        ExpressionAttributeValues: expect.objectContaining({ ':holder': groupStop.holder }),
+      }),
+    ]);
+    expect(payloadOf(functions.commandCalls(InvokeCommand)[0]?.args[0].input)).toMatchObject({
+      input: { principal: 'user/bob', holder: groupStop.holder, reason: 'group:ds', stopOf: 'GROUP#ds' },
+    });
+
+    ddb.resetHistory();
+    functions.resetHistory();
+    await evaluator().evaluate(
+      counter('user/bob', '11', { groups: new Set(['ds']), 'groupStop:ds': groupStop.holder }),
+    );
+    expect(claims()).toEqual([]);
+    expect(functions).not.toHaveReceivedCommand(InvokeCommand);
   });
 
   it('does not deny again a principal the same stop already denied', async () => {

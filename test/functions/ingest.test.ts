@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, type NumberValue, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, type NumberValue, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { cloudTrailEvent, fixture, invocationLog, logsSubscription } from '../fixtures';
 
@@ -42,6 +42,8 @@ beforeEach(() => {
   ddb.reset();
   sqs.reset();
   ddb.on(TransactWriteCommand).resolves({});
+  // No groups: ingest counts principals and the account only.
+  ddb.on(QueryCommand).resolves({ Items: [] });
   sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
 });
 

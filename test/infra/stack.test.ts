@@ -246,7 +246,7 @@ describe('functions', () => {
     });
   });
 
-  it('lets ingest only write to the tables, never read, scan or delete; its one read is the price versions', () => {
+  it('lets ingest write to the tables, never scan or delete; it reads only the price versions and the groups (limit items by the period index)', () => {
     const [prices] = Object.keys(
       template.findResources('AWS::DynamoDB::Table', {
         Properties: { KeySchema: [{ AttributeName: 'model', KeyType: 'HASH' }, Match.anyValue()] },
@@ -259,11 +259,19 @@ describe('functions', () => {
     const onPrices = (s: Statement) => JSON.stringify(s.Resource).includes(`"${prices}"`);
     const dynamo = (s: Statement[]) => s.flatMap((x) => list(x.Action)).filter((a) => a.startsWith('dynamodb:'));
     expect(dynamo(statements.filter((s) => !onPrices(s))).sort()).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:ConditionCheckItem',
       'dynamodb:PutItem',
+      'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);
     expect(dynamo(statements.filter(onPrices))).toEqual(['dynamodb:Scan']);
+    // Its Query is on the period index only (the groups' limit items), never on the table itself.
+    const queries = statements.filter((s) => list(s.Action).includes('dynamodb:Query'));
+    expect(queries.map((s) => JSON.stringify(s.Resource))).toEqual([expect.stringContaining('/index/byPeriod')]);
+    // And its IAM reads are tags of users and roles (group membership by tag), nothing else.
+    const iamActions = statements.flatMap((x) => list(x.Action)).filter((a) => a.startsWith('iam:'));
+    expect(iamActions.sort()).toEqual(['iam:ListRoleTags', 'iam:ListUserTags']);
   });
 });
 

@@ -80,8 +80,8 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
   });
 
   it('refuses a key no kind has, saying which', () => {
-    expect(errorOf({ principal: 'GROUP#team-a', period: '2026-11' })).toMatch(
-      /no kind of Budgets item has the key .*GROUP#team-a/,
+    expect(errorOf({ principal: 'TEAM#team-a', period: '2026-11' })).toMatch(
+      /no kind of Budgets item has the key .*TEAM#team-a/,
     );
     expect(errorOf({ principal: 'user/alice', period: 'yesterday' })).toMatch(/no kind/);
     expect(errorOf({ period: '2026-11' })).toMatch(/no kind/);

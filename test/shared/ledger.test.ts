@@ -306,6 +306,31 @@ describe('ledger writes', () => {
     ]);
   });
 
+  it("adds each member's spend to its groups' counters in the same transaction, and records the groups on its counter", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const memberships = new Map([
+      ['user/alice', ['data-science']],
+      ['user/bob', ['chatbot', 'data-science']],
+    ]);
+
+    await ledger.record(
+      [charge('g-1', 'alice', '0.1'), charge('g-2', 'bob', '0.2'), charge('g-3', 'carol', '0.4')],
+      [],
+      memberships,
+    );
+
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    const actions = sentActions(0);
+    expect(counterSpend(actions, 'GROUP#data-science')).toBe('0.3');
+    expect(counterSpend(actions, 'GROUP#chatbot')).toBe('0.2');
+    expect(counterSpend(actions, ACCOUNT_SHARD)).toBe('0.7');
+    const groupsOn = (principal: string) =>
+      actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[':groups'];
+    expect(groupsOn('user/bob')).toEqual(new Set(['chatbot', 'data-science']));
+    expect(groupsOn('user/carol')).toBeUndefined();
+    expect(groupsOn('GROUP#chatbot')).toBeUndefined();
+  });
+
   it('flags an unknown model once per batch with a marker item the evaluator alerts on', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const unknown = { model: 'acme.mystery-v1', unknownModel: true };

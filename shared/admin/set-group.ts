@@ -1,0 +1,152 @@
+import type { StoredEntry } from '../audit/entry';
+import type { AuditLog } from '../audit/log';
+import { checkGroupName, checkMember, GroupError, groupPrincipal, parseGroupTag, tagText } from '../groups/groups';
+import type { GroupDefinition, GroupStore } from '../groups/store';
+import { parseLimitUsd, toDecimalString } from '../money';
+import type { PeriodKind } from '../period';
+import { AdminError, checkPeriodKind, type PeriodSettings } from './set-limit';
+
+/** `group set`: a group's limit and who is in it, as an admin asks for it (amounts and tag as text). */
+export interface SetGroupRequest {
+  readonly name: string;
+  readonly limitUsd: string;
+  readonly period?: PeriodKind;
+  readonly members?: readonly string[];
+  /** `key=value`: users and roles carrying it are members. */
+  readonly tag?: string;
+  readonly owners?: readonly string[];
+  readonly actor: string;
+  /** Where the request came from, audited with it. */
+  readonly context?: Readonly<Record<string, string>>;
+}
+
+export interface SetGroupResult {
+  readonly group: GroupDefinition;
+  readonly previous?: GroupDefinition;
+  readonly audit: StoredEntry;
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** A group's definition as its audit entry keeps it: money as a decimal string. */
+const audited = (group: GroupDefinition) => ({
+  limitUsd: toDecimalString(group.limitUsd),
+  members: [...group.members],
+  tag: group.tag ? tagText(group.tag) : null,
+  owners: [...group.owners],
+  periodKind: group.periodKind ?? null,
+});
+
+/** The definition a request asks for, checked: a bad name, member, tag or amount is refused before anything. */
+export function groupOfRequest(request: SetGroupRequest, deployment: PeriodSettings): GroupDefinition {
+  try {
+    const name = checkGroupName(request.name);
+    const members = [...new Set((request.members ?? []).map(checkMember))];
+    const tag = request.tag === undefined ? undefined : parseGroupTag(request.tag);
+    if (members.length === 0 && !tag) {
+      throw new GroupError(`group ${name} has no members: name some (--member user/alice, role/ds-*) or a --tag`);
+    }
+    const periodKind = checkPeriodKind(request.period, deployment, groupPrincipal(name));
+    return {
+      name,
+      members,
+      ...(tag ? { tag } : {}),
+      owners: [...new Set(request.owners ?? [])],
+      limitUsd: parseLimitUsd(request.limitUsd),
+      // The deployment's own kind is not stored, as for a principal's limit.
+      ...(periodKind === deployment.periodKind ? {} : { periodKind }),
+    };
+  } catch (error) {
+    if (error instanceof GroupError) throw new AdminError(error.message, 400);
+    throw error;
+  }
+}
+
+/**
+ * Sets a group, audited (`group.set`) before it is written, as a limit is: a group is never in force without its
+ * entry. A group's new limit counts at once: the evaluator judges its counter again, and a stop that the new limit
+ * no longer justifies ends, lifting its members.
+ */
+export async function setGroup(
+  store: Pick<GroupStore, 'get' | 'put'>,
+  log: AuditLog,
+  deployment: PeriodSettings,
+  request: SetGroupRequest,
+  now: Date = new Date(),
+): Promise<SetGroupResult> {
+  const group = groupOfRequest(request, deployment);
+  const previous = await store.get(group.name);
+  let audit: StoredEntry;
+  try {
+    audit = await log.append({
+      subject: groupPrincipal(group.name),
+      actor: request.actor,
+      action: 'group.set',
+      details: {
+        ...audited(group),
+        previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
+        ...request.context,
+      },
+      at: now,
+    });
+  } catch (cause) {
+    throw new AdminError(
+      `group ${group.name} was not set: its audit entry could not be written (${messageOf(cause)})`,
+      500,
+      {
+        cause,
+      },
+    );
+  }
+  try {
+    await store.put(group, request.actor, now);
+  } catch (cause) {
+    throw new AdminError(
+      `group ${group.name} was not set (${messageOf(cause)}), but audit entry ${audit.seq} of ${groupPrincipal(group.name)} ` +
+        'records the change: run the command again to apply it',
+      500,
+      { cause },
+    );
+  }
+  return { group, ...(previous ? { previous } : {}), audit };
+}
+
+/** Deletes a group, audited (`group.deleted`) with the definition it had; its counters stay as history. */
+export async function deleteGroup(
+  store: Pick<GroupStore, 'get' | 'remove'>,
+  log: AuditLog,
+  name: string,
+  actor: string,
+  context: Readonly<Record<string, string>> = {},
+  now: Date = new Date(),
+): Promise<{ deleted: boolean; audit?: StoredEntry }> {
+  const previous = await store.get(name);
+  if (!previous) return { deleted: false };
+  const audit = await log.append({
+    subject: groupPrincipal(name),
+    actor,
+    action: 'group.deleted',
+    details: { ...audited(previous), ...context },
+    at: now,
+  });
+  return { deleted: await store.remove(name), audit };
+}
+
+/** What `group set` answers, as JSON: money as decimal strings. */
+export interface SetGroupReply {
+  readonly name: string;
+  readonly limitUsd: string;
+  readonly previousUsd: string | null;
+  readonly periodKind: PeriodKind | null;
+  readonly members: readonly string[];
+  readonly tag: string | null;
+  readonly owners: readonly string[];
+  readonly auditSeq: string;
+}
+
+export const groupReplyOf = (result: SetGroupResult): SetGroupReply => ({
+  name: result.group.name,
+  ...audited(result.group),
+  previousUsd: result.previous ? toDecimalString(result.previous.limitUsd) : null,
+  auditSeq: result.audit.seq,
+});

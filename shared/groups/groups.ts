@@ -1,0 +1,103 @@
+import { KEYS } from '../budgets/items';
+import { globToRegExp } from '../identity';
+
+/**
+ * Group budgets (teams, applications): a group has a limit per period like a principal, and its spend is the sum of
+ * its members' spend, kept as a counter of its own (`GROUP#<name>`) in the same ingest transaction as theirs. A
+ * principal is a member by an explicit id, a name pattern (`role/ds-*`), or an IAM tag on its user or role
+ * (`team=data-science`); it may be in several groups, and each counts it.
+ */
+
+export class GroupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GroupError';
+  }
+}
+
+/** A tag a member's IAM user or role carries. */
+export interface GroupTag {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** Who is in a group (its limit lives on its limit item like any principal's). */
+export interface GroupMembership {
+  readonly name: string;
+  /** Principal ids or patterns with `*` (`user/alice`, `role/ds-*`, `role/AWSReservedSSO_DS_*`). */
+  readonly members: readonly string[];
+  readonly tag?: GroupTag;
+}
+
+/** The principal id of a group's counters and limit. */
+export const GROUP_PREFIX = KEYS.groupPrefix;
+export const groupPrincipal = (name: string) => `${GROUP_PREFIX}${name}`;
+export const isGroupPrincipal = (principal: string) => principal.startsWith(GROUP_PREFIX);
+export const groupNameOf = (principal: string) => principal.slice(GROUP_PREFIX.length);
+
+/** A suspension's reason when a group's budget is exhausted: `group:<name>`. */
+export const groupReason = (name: string) => `group:${name}`;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A member is a principal id (`user/…`, `role/…`, `federated-user/…`) or pattern; `root` is never a member. */
+const MEMBER = /^(user|role|federated-user)\/[\w+=,.@*/-]{1,256}$/;
+/** IAM tag keys and values: letters, digits, spaces and `_ . : / = + - @`. */
+const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$/u;
+
+export function checkGroupName(name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new GroupError(
+      `not a group name: ${JSON.stringify(name)} (letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+export function checkMember(member: unknown): string {
+  if (typeof member !== 'string' || !MEMBER.test(member) || member.includes('//')) {
+    throw new GroupError(
+      `not a member: ${JSON.stringify(member)} (a principal id or pattern: user/alice, role/ds-*, role/<role>/<session>)`,
+    );
+  }
+  return member;
+}
+
+/** `team=data-science` → `{key: 'team', value: 'data-science'}`. */
+export function parseGroupTag(text: unknown): GroupTag {
+  const at = typeof text === 'string' ? text.indexOf('=') : -1;
+  const key = typeof text === 'string' ? text.slice(0, at) : '';
+  const value = typeof text === 'string' ? text.slice(at + 1) : '';
+  if (at <= 0 || !TAG_PART.test(key) || !TAG_PART.test(value)) {
+    throw new GroupError(`not a tag: ${JSON.stringify(text)} (write it as key=value, e.g. team=data-science)`);
+  }
+  return { key, value };
+}
+
+export const tagText = (tag: GroupTag) => `${tag.key}=${tag.value}`;
+
+/** Whether a principal id is named by a member entry (an id, or a pattern whose `*` matches any run). */
+export function matchesMember(principal: string, member: string): boolean {
+  return member.includes('*') ? globToRegExp(member).test(principal) : principal === member;
+}
+
+/**
+ * The groups a principal is in, by name: a member entry naming its id, or its user's or role's tags carrying the
+ * group's tag (`tags` undefined: not known, so tag membership is not counted). Sorted, so every reader agrees.
+ */
+export function groupsOf(
+  principal: string,
+  tags: ReadonlyMap<string, string> | undefined,
+  groups: readonly GroupMembership[],
+): string[] {
+  return groups
+    .filter(
+      (group) =>
+        group.members.some((member) => matchesMember(principal, member)) ||
+        (group.tag !== undefined && tags?.get(group.tag.key) === group.tag.value),
+    )
+    .map((group) => group.name)
+    .sort();
+}
+
+/** Whether any group's membership depends on IAM tags (then ingest reads its principals' tags). */
+export const needsTags = (groups: readonly GroupMembership[]) => groups.some((group) => group.tag !== undefined);

@@ -1,0 +1,138 @@
+import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import Big from 'big.js';
+import { deleteGroup, setGroup } from '../../shared/admin/set-group';
+import { groupPrincipal } from '../../shared/groups/groups';
+import { GroupStore } from '../../shared/groups/store';
+import { invocationLog } from '../fixtures';
+import { audit } from './scenario';
+import { deliverLogs, documents, eventually, item, local, output, settle, unique, userDeny } from './support';
+
+/*
+ * Group budgets on the local stack: the real ingest adds a group's counter in the same transaction as its members'
+ * (members by id, by pattern and by IAM tag), the real evaluator alerts and, at 100%, starts one stop of the group
+ * (the emergency-stop workflow scoped to the group), and raising the group's limit resumes it, lifting every member.
+ */
+
+const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
+const ACCOUNT = '111122223333';
+const ADMIN = 'arn:aws:iam::123456789012:user/admin';
+const iam = new IAMClient(local.clientConfig);
+const groups = new GroupStore(documents, output('BudgetsTableName'));
+const deployment = { periodKind: 'monthly' as const, extraPeriodKinds: ['weekly' as const] };
+/** A limit change re-judges a group's current period: this suite spends in it. */
+const thisMonth = () => new Date().toISOString().slice(0, 7);
+
+/** Spends `dollars` (Opus input at $15 per million: a multiple of $0.000015) as `user`, now, in one log record. */
+async function spend(user: string, dollars: string) {
+  await deliverLogs([
+    invocationLog(`grp-${unique()}-${unique()}`, `arn:aws:iam::${ACCOUNT}:user/${user}`, {
+      timestamp: new Date().toISOString(),
+      modelId: OPUS,
+      input: { inputTokenCount: new Big(dollars).times(1_000_000).div(15).toNumber() },
+      output: { outputTokenCount: 0 },
+    }),
+  ]);
+  await settle();
+}
+
+const spendOf = async (principal: string, period: string) => {
+  const counter = await item('BudgetsTableName', { principal, period });
+  return new Big((counter?.spendUsd as { value?: string } | undefined)?.value ?? '0').toFixed();
+};
+
+async function actionsOf(subject: string) {
+  const entries = [];
+  for await (const entry of audit.query({ subject })) entries.push(entry);
+  return entries;
+}
+
+describe('group budgets', () => {
+  it("counts a team's spend once in its own counter, stops its members at 100% (and a newcomer at its first call), and lifts them all when raised", async () => {
+    const id = unique();
+    const name = `team-${id}`;
+    // One member by id, one by name pattern, one by IAM tag.
+    const [alice, bob, carol, outsider] = [`grp-alice-${id}`, `grp-ds-bob-${id}`, `grp-carol-${id}`, `grp-eve-${id}`];
+    await iam.send(new CreateUserCommand({ UserName: alice }));
+    await iam.send(new CreateUserCommand({ UserName: bob }));
+    await iam.send(new CreateUserCommand({ UserName: carol, Tags: [{ Key: 'team', Value: name }] }));
+    await iam.send(new CreateUserCommand({ UserName: outsider }));
+    await setGroup(groups, audit, deployment, {
+      name,
+      limitUsd: '10',
+      members: [`user/${alice}`, `user/grp-ds-*-${id}`],
+      tag: `team=${name}`,
+      owners: ['data-science-leads@example.com'],
+      actor: ADMIN,
+    });
+    // The ingest function reads groups once per groupCacheSeconds (1 s on the test stack).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const period = thisMonth();
+
+    await spend(alice, '3');
+    await spend(bob, '3');
+    await spend(outsider, '4');
+    expect(await spendOf(groupPrincipal(name), period)).toBe('6');
+    await spend(carol, '2.4'); // 84%: alerted
+    expect(await spendOf(groupPrincipal(name), period)).toBe('8.4');
+    expect(await userDeny(alice)).toBeUndefined();
+
+    await spend(carol, '2.1'); // $10.50 of $10: the group is exhausted
+    for (const user of [alice, bob, carol]) {
+      await eventually(`${user} denied by the group's stop`, async () => ((await userDeny(user)) ? true : undefined));
+    }
+    expect(await userDeny(outsider)).toBeUndefined();
+    const stopped = await item('BudgetsTableName', { principal: groupPrincipal(name), period });
+    expect(stopped?.state).toBe('stopped');
+    expect((stopped?.suspension as { reason?: string } | undefined)?.reason).toBe(`group:${name}`);
+    // Each member's own counter is far from its own limit (the default): the group denied them.
+    expect(await spendOf(`user/${carol}`, period)).toBe('4.5');
+
+    const groupActions = await actionsOf(groupPrincipal(name));
+    // 80% alerted, then 95% (90% jumped past) as the spend went to 105%, then the stop and its resume links.
+    expect(groupActions.map((e) => e.action)).toEqual([
+      'group.set',
+      'threshold.alerted',
+      'threshold.alerted',
+      'group.stopped',
+      'override.requested',
+    ]);
+    expect(groupActions[1]?.details).toMatchObject({ threshold: 80, skipped: [] });
+    expect(groupActions[2]?.details).toMatchObject({ threshold: 95, skipped: [90] });
+    expect(groupActions[3]?.details).toMatchObject({ spendUsd: '10.5', limitUsd: '10', reason: `group:${name}` });
+    const denied = (await actionsOf(`user/${bob}`)).filter((e) => e.action === 'deny.applied');
+    expect(denied).toHaveLength(1);
+    expect(denied[0]?.details).toMatchObject({ reason: `group:${name}` });
+
+    // A member the stop's start could not know (new to the group) is denied by the stop at its first spend.
+    const dave = `grp-ds-dave-${id}`;
+    await iam.send(new CreateUserCommand({ UserName: dave }));
+    await spend(dave, '0.3');
+    await eventually('the newcomer denied by the stop', async () => ((await userDeny(dave)) ? true : undefined));
+
+    // An admin raises the group above its spend: the stop ends, and every member's deny is lifted.
+    await setGroup(groups, audit, deployment, {
+      name,
+      limitUsd: '50',
+      members: [`user/${alice}`, `user/grp-ds-*-${id}`],
+      tag: `team=${name}`,
+      actor: ADMIN,
+    });
+    for (const user of [alice, bob, carol, dave]) {
+      await eventually(`${user} lifted`, async () => ((await userDeny(user)) === undefined ? true : undefined), 40_000);
+    }
+    await eventually('the group active again', async () =>
+      (await item('BudgetsTableName', { principal: groupPrincipal(name), period }))?.state === 'active'
+        ? true
+        : undefined,
+    );
+    const after = (await actionsOf(groupPrincipal(name))).map((e) => e.action);
+    expect(after).toContain('group.resumed');
+    expect((await actionsOf(`user/${carol}`)).filter((e) => e.action === 'deny.lifted')).toHaveLength(1);
+    const resumed = (await actionsOf(groupPrincipal(name))).find((e) => e.action === 'group.resumed');
+    expect(resumed?.details).toMatchObject({ reason: 'limit-raised', lifted: 4 });
+    expect((await audit.verify(groupPrincipal(name))).ok).toBe(true);
+
+    await deleteGroup(groups, audit, name, ADMIN);
+    expect(await groups.get(name)).toBeUndefined();
+  }, 120_000);
+});

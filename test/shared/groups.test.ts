@@ -1,0 +1,150 @@
+import { ListRoleTagsCommand, ListUserTagsCommand } from '@aws-sdk/client-iam';
+import { kindOfKey } from '../../shared/budgets/items';
+import {
+  checkGroupName,
+  checkMember,
+  GroupError,
+  groupsOf,
+  matchesMember,
+  parseGroupTag,
+} from '../../shared/groups/groups';
+import { GroupResolver } from '../../shared/groups/membership';
+import { type GroupDefinition, GroupDirectory } from '../../shared/groups/store';
+import { TagReader, taggedEntityOf } from '../../shared/groups/tags';
+import { usd } from '../../shared/money';
+
+const DS = { name: 'data-science', members: ['user/alice', 'role/ds-*'], tag: { key: 'team', value: 'ds' } };
+const APP = { name: 'chatbot', members: ['role/chatbot-prod'] };
+
+describe('group membership', () => {
+  it.each([
+    ['user/alice', undefined, ['data-science']],
+    ['role/ds-training', undefined, ['data-science']],
+    // A session of a pattern's role is in the group too: `*` matches any run, slashes included.
+    ['role/ds-notebooks/maria', undefined, ['data-science']],
+    ['role/chatbot-prod', undefined, ['chatbot']],
+    ['user/bob', undefined, []],
+    ['user/bob', new Map([['team', 'ds']]), ['data-science']],
+    ['user/bob', new Map([['team', 'finance']]), []],
+    // A principal may be in several groups; each counts it, in name order.
+    ['role/chatbot-prod', new Map([['team', 'ds']]), ['chatbot', 'data-science']],
+  ] as const)('%s with tags %p is in %p', (principal, tags, expected) => {
+    expect(groupsOf(principal, tags, [DS, APP])).toEqual(expected);
+  });
+
+  it('matches an id exactly and a pattern only where its * stands', () => {
+    expect(matchesMember('user/alice2', 'user/alice')).toBe(false);
+    expect(matchesMember('user/xds-1', 'user/ds-*')).toBe(false);
+    expect(matchesMember('user/a.b', 'user/a*b')).toBe(true);
+    // A dot in a pattern is a dot, not any character.
+    expect(matchesMember('user/aXb', 'user/a.b')).toBe(false);
+  });
+
+  it.each(['', '-lead', 'a b', 'x'.repeat(65), 'GROUP#x', 42])('refuses the group name %p', (name) => {
+    expect(() => checkGroupName(name)).toThrow(GroupError);
+  });
+
+  it.each(['root', 'alice', 'user/', 'arn:aws:iam::1:user/a', 'group/x', 'user//a'])('refuses the member %p', (m) => {
+    expect(() => checkMember(m)).toThrow(GroupError);
+  });
+
+  it('reads a tag as key=value, and refuses what IAM would not take', () => {
+    expect(parseGroupTag('team=data-science')).toEqual({ key: 'team', value: 'data-science' });
+    expect(parseGroupTag('cost-center=4=2')).toEqual({ key: 'cost-center', value: '4=2' });
+    for (const bad of ['team', '=ds', 'team=', 'te|am=ds']) expect(() => parseGroupTag(bad)).toThrow(GroupError);
+  });
+
+  it("keys a group's counters as a kind of their own, never a principal's", () => {
+    expect(kindOfKey('GROUP#data-science', '2026-12')).toBe('group');
+    expect(kindOfKey('GROUP#data-science', 'LIMIT')).toBe('limit');
+    expect(kindOfKey('GROUP#', '2026-12')).toBeUndefined();
+  });
+});
+
+describe('TagReader', () => {
+  const iamAnswering = (tags: Record<string, string>) => {
+    const send = jest.fn(async (command: unknown) => {
+      if (!(command instanceof ListUserTagsCommand || command instanceof ListRoleTagsCommand)) throw new Error('?');
+      return { Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })), IsTruncated: false };
+    });
+    return { send } as unknown as { send: jest.Mock };
+  };
+
+  it("reads a user's tags for its API key and a role's for its sessions; none for root", () => {
+    expect(taggedEntityOf('user/BedrockAPIKey-x')).toEqual({ kind: 'user', name: 'BedrockAPIKey-x' });
+    expect(taggedEntityOf('role/ds/maria@example.com')).toEqual({ kind: 'role', name: 'ds' });
+    expect(taggedEntityOf('root')).toBeUndefined();
+    expect(taggedEntityOf('federated-user/x')).toBeUndefined();
+  });
+
+  it('reads an entity once per TTL, and again after it', async () => {
+    let now = 0;
+    const iam = iamAnswering({ team: 'ds' });
+    const reader = new TagReader(iam, 300_000, () => now);
+    expect((await reader.tagsOf('role/ds/a'))?.get('team')).toBe('ds');
+    await reader.tagsOf('role/ds/b');
+    expect(iam.send).toHaveBeenCalledTimes(1);
+    now = 300_000;
+    await reader.tagsOf('role/ds/a');
+    expect(iam.send).toHaveBeenCalledTimes(2);
+    expect(iam.send.mock.calls[0]?.[0]).toBeInstanceOf(ListRoleTagsCommand);
+  });
+
+  it('gives undefined when IAM fails, tells why, and tries again at the next call', async () => {
+    const errors: string[] = [];
+    const send = jest.fn().mockRejectedValueOnce(new Error('throttled')).mockResolvedValue({ Tags: [] });
+    const reader = new TagReader(
+      { send } as never,
+      300_000,
+      () => 0,
+      (p, e) => errors.push(`${p}: ${e}`),
+    );
+    expect(await reader.tagsOf('user/alice')).toBeUndefined();
+    expect(errors).toEqual(['user/alice: Error: throttled']);
+    expect(await reader.tagsOf('user/alice')).toEqual(new Map());
+  });
+});
+
+describe('GroupResolver', () => {
+  const definition = (group: Omit<GroupDefinition, 'limitUsd' | 'owners'>): GroupDefinition => ({
+    ...group,
+    limitUsd: usd('10'),
+    owners: [],
+  });
+
+  it('reads no tags when no group is by tag, and leaves non-members out', async () => {
+    const tags = { tagsOf: jest.fn() };
+    const resolver = new GroupResolver(new GroupDirectory({ list: async () => [definition(APP)] }), tags);
+    const memberships = await resolver.membershipsOf(['role/chatbot-prod', 'user/alice', 'role/chatbot-prod']);
+    expect([...memberships]).toEqual([['role/chatbot-prod', ['chatbot']]]);
+    expect(tags.tagsOf).not.toHaveBeenCalled();
+  });
+
+  it("counts tag membership by each principal's tags", async () => {
+    const tags = { tagsOf: async (p: string) => new Map(p === 'user/bob' ? [['team', 'ds']] : []) };
+    const resolver = new GroupResolver(new GroupDirectory({ list: async () => [definition(DS)] }), tags);
+    expect(await resolver.membershipsOf(['user/bob', 'user/carol'])).toEqual(new Map([['user/bob', ['data-science']]]));
+  });
+});
+
+describe('GroupDirectory', () => {
+  it('reads the groups once per TTL, and keeps the last it read when a re-read fails', async () => {
+    let now = 0;
+    const list = jest
+      .fn()
+      .mockResolvedValueOnce([{ ...APP, limitUsd: usd('1'), owners: [] }])
+      .mockRejectedValueOnce(new Error('throttled'));
+    const directory = new GroupDirectory({ list }, 60_000, () => now);
+    expect(await directory.memberships()).toEqual([{ name: 'chatbot', members: ['role/chatbot-prod'] }]);
+    await directory.memberships();
+    expect(list).toHaveBeenCalledTimes(1);
+    now = 60_000;
+    expect(await directory.memberships()).toEqual([{ name: 'chatbot', members: ['role/chatbot-prod'] }]);
+    expect(list).toHaveBeenCalledTimes(2);
+  });
+
+  it('fails a first read that fails: ingest retries the batch rather than count no group', async () => {
+    const directory = new GroupDirectory({ list: jest.fn().mockRejectedValue(new Error('denied')) });
+    await expect(directory.memberships()).rejects.toThrow('denied');
+  });
+});
