@@ -13,6 +13,8 @@ import {
 } from '../../shared/config';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
+import { bedrockProfileSource } from '../../shared/pricing/profile-client';
+import { InferenceProfileCache } from '../../shared/pricing/profiles';
 import { PRICE_CACHE_SECONDS_ENV, PRICES_TABLE_ENV, PriceBookCache, PriceStore } from '../../shared/pricing/store';
 import { ingest, rejectionsByKind } from './ingest';
 import { deadLetter } from './rejected';
@@ -41,10 +43,17 @@ const prices = new PriceBookCache(
   positiveIntFromEnv(PRICE_CACHE_SECONDS_ENV, 60) * 1000,
 );
 
+// Application inference profiles resolved to their models (and tags), kept per warm environment (see the cache).
+const profiles = new InferenceProfileCache(bedrockProfileSource(), {
+  ttlMs: positiveIntFromEnv('INFERENCE_PROFILE_CACHE_SECONDS', 600) * 1000,
+  // Not resolved: its calls are charged at the fallback price; tags not read: they are tried again later.
+  onFailure: (profile, reason) => logger.warn('application inference profile lookup failed', { profile, reason }),
+});
+
 export async function ingestEvent(event: unknown) {
   const { records, rejected: unreadable } = recordsOf(event, config.trusted);
   const { book, requests: priceReads } = await prices.current();
-  const outcome = await ingest(records, ledger, config.rules, config.trusted, book);
+  const outcome = await ingest(records, ledger, config.rules, config.trusted, book, (ref) => profiles.resolve(ref));
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });

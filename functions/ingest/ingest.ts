@@ -8,6 +8,12 @@ import {
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
+import {
+  applicationProfileOf,
+  type ProfileRef,
+  type ProfileResolution,
+  type ResolvedProfile,
+} from '../../shared/pricing/profiles';
 import type { PriceBook } from '../../shared/pricing/versions';
 
 export interface Rejection {
@@ -30,6 +36,9 @@ export interface IngestOutcome {
   readonly dynamoRequests: number;
 }
 
+/** Resolves an application inference profile to its model (InferenceProfileCache.resolve). */
+export type ProfileResolver = (ref: ProfileRef) => Promise<ProfileResolution>;
+
 /**
  * Parses, prices and records a batch. A bad record is rejected with its reason and never stops the good records
  * beside it; the good ones are written exactly once (see Ledger). With `trusted`, a record is believed only on its
@@ -42,10 +51,13 @@ export async function ingest(
   trusted?: TrustedSources,
   /** Price versions (set and fetched) laid over the catalog, each call priced by those in effect at its time. */
   prices?: PriceBook,
+  /** Resolves the application inference profiles calls name; without it, such calls are priced at the fallback. */
+  profiles?: ProfileResolver,
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
   const rejected: Rejection[] = [];
+  const metered: { id: string; body: unknown; call: Parameters<typeof chargeFor>[0] }[] = [];
   let ignored = 0;
   for (const record of records) {
     const parsed = parseRecord(
@@ -57,12 +69,17 @@ export async function ingest(
       rejected.push({ id: record.id, error: parsed.error, kind: parsed.kind, body: record.body });
     } else if (parsed.status === 'ignored') ignored++;
     else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
-    else {
-      try {
-        charges.push(chargeFor(parsed.call, prices));
-      } catch (error) {
-        rejected.push({ id: record.id, error: (error as Error).message, kind: 'unpriceable', body: record.body });
-      }
+    else metered.push({ id: record.id, body: record.body, call: parsed.call });
+  }
+  const resolved = await resolveProfiles(
+    metered.map((m) => m.call),
+    profiles,
+  );
+  for (const { id, body, call } of metered) {
+    try {
+      charges.push(chargeFor(call, prices, resolved.get(call.modelId)));
+    } catch (error) {
+      rejected.push({ id, error: (error as Error).message, kind: 'unpriceable', body });
     }
   }
   const written = await ledger.record(charges, sightings);
@@ -75,6 +92,32 @@ export async function ingest(
     rejected,
     dynamoRequests: written.requests,
   };
+}
+
+/**
+ * The resolved profile of each model id in `calls` that names an application inference profile, each asked once.
+ * A profile not resolved is left out: its calls are priced on the id they name, at the fallback, as before.
+ */
+async function resolveProfiles(calls: readonly BedrockCall[], profiles: ProfileResolver | undefined) {
+  const resolved = new Map<string, ResolvedProfile>();
+  if (!profiles) return resolved;
+  const refs = new Map<string, ProfileRef>();
+  for (const call of calls) {
+    if (refs.has(call.modelId)) continue;
+    const ref = applicationProfileOf(call.modelId, { region: call.region, accountId: call.principal.accountId });
+    if (ref) refs.set(call.modelId, ref);
+  }
+  await Promise.all(
+    [...refs].map(async ([modelId, ref]) => {
+      // A resolver that fails is a profile not resolved: its calls are still charged, the others untouched.
+      const resolution = await profiles(ref).catch((error: unknown) => ({
+        resolved: false as const,
+        reason: String(error),
+      }));
+      if (resolution.resolved) resolved.set(modelId, resolution.profile);
+    }),
+  );
+  return resolved;
 }
 
 /** Rejections counted by kind, for the per-reason rejections metric. */
