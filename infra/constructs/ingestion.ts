@@ -19,6 +19,7 @@ import {
   RUNTIME_EVENT_SOURCE,
 } from '../../shared/events/schemas';
 import type { BudgeteerConfig } from '../config';
+import { acknowledgeWildcardResources } from '../nag';
 import { BudgeteerFunction, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
 
 export interface IngestionProps {
@@ -43,6 +44,10 @@ export const BEDROCK_CALLS: events.EventPattern = {
 };
 /** The invocation log records ingest meters, as a CloudWatch Logs subscription filters them. */
 export const INVOCATION_LOG_RECORDS = logs.FilterPattern.literal('{ $.schemaType = "ModelInvocationLog" }');
+
+/** Every application inference profile of the stack's account, in any Region. */
+export const applicationProfilesOf = (stack: Stack) =>
+  `arn:${stack.partition}:bedrock:*:${stack.account}:application-inference-profile/*`;
 
 /** CloudTrail events arrive through SQS so ingest sees them in large batches: fewer, bigger DynamoDB writes. */
 export const CLOUDTRAIL_BATCH_SIZE = 1000;
@@ -107,6 +112,21 @@ export class Ingestion extends Construct {
       }),
     );
     this.rejectedQueue.grantSendMessages(fn);
+    // A call through an application inference profile is priced as the model the profile routes to, and the
+    // profile's tags are read with it: read-only, and only on this account's application profiles (any Region).
+    const profiles = applicationProfilesOf(Stack.of(this));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['bedrock:GetInferenceProfile', 'bedrock:ListTagsForResource'],
+        resources: [profiles],
+      }),
+    );
+    acknowledgeWildcardResources(
+      fn.role ?? fn,
+      [profiles],
+      'A call may go through any application inference profile of the account, created after the deployment and ' +
+        'in any Region; these two read-only actions are allowed on application profiles alone',
+    );
 
     this.cloudTrailDeadLetters = new sqs.Queue(this, 'CloudTrailDeadLetters', KEEPING_QUEUE);
     this.cloudTrailQueue = new sqs.Queue(this, 'CloudTrailEvents', {
