@@ -45,7 +45,6 @@ const prices = new PriceBookCache(
 
 // Application inference profiles resolved to their models (and tags), kept per warm environment (see the cache).
 const profiles = new InferenceProfileCache(bedrockProfileSource(), {
-  ttlMs: positiveIntFromEnv('INFERENCE_PROFILE_CACHE_SECONDS', 600) * 1000,
   // Not resolved: its calls are charged at the fallback price; tags not read: they are tried again later.
   onFailure: (profile, reason) => logger.warn('application inference profile lookup failed', { profile, reason }),
 });
