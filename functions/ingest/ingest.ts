@@ -71,17 +71,19 @@ export async function ingest(
     else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
     else metered.push({ id: record.id, body: record.body, call: parsed.call });
   }
-  const resolved = await resolveProfiles(
-    metered.map((m) => m.call),
-    profiles,
+  // A call through an application inference profile is priced as the profile's model: each profile asked once.
+  const profileRefs = metered.map(({ call }) =>
+    applicationProfileOf(call.modelId, { region: call.region, accountId: call.principal.accountId }),
   );
-  for (const { id, body, call } of metered) {
+  const resolved = await resolveProfiles(profileRefs, profiles);
+  metered.forEach(({ id, body, call }, index) => {
+    const ref = profileRefs[index];
     try {
-      charges.push(chargeFor(call, prices, resolved.get(call.modelId)));
+      charges.push(chargeFor(call, prices, ref && resolved.get(ref.arn)));
     } catch (error) {
       rejected.push({ id, error: (error as Error).message, kind: 'unpriceable', body });
     }
-  }
+  });
   const written = await ledger.record(charges, sightings);
   return {
     charged: written.charged,
@@ -95,26 +97,21 @@ export async function ingest(
 }
 
 /**
- * The resolved profile of each model id in `calls` that names an application inference profile, each asked once.
- * A profile not resolved is left out: its calls are priced on the id they name, at the fallback, as before.
+ * Each profile of `refs` that resolves, by ARN, each asked once. A profile not resolved is left out: its calls are
+ * priced on the id they name, at the fallback, as before.
  */
-async function resolveProfiles(calls: readonly BedrockCall[], profiles: ProfileResolver | undefined) {
+async function resolveProfiles(refs: readonly (ProfileRef | undefined)[], profiles: ProfileResolver | undefined) {
   const resolved = new Map<string, ResolvedProfile>();
   if (!profiles) return resolved;
-  const refs = new Map<string, ProfileRef>();
-  for (const call of calls) {
-    if (refs.has(call.modelId)) continue;
-    const ref = applicationProfileOf(call.modelId, { region: call.region, accountId: call.principal.accountId });
-    if (ref) refs.set(call.modelId, ref);
-  }
+  const distinct = new Map(refs.flatMap((ref) => (ref ? [[ref.arn, ref] as const] : [])));
   await Promise.all(
-    [...refs].map(async ([modelId, ref]) => {
+    [...distinct.values()].map(async (ref) => {
       // A resolver that fails is a profile not resolved: its calls are still charged, the others untouched.
       const resolution = await profiles(ref).catch((error: unknown) => ({
         resolved: false as const,
         reason: String(error),
       }));
-      if (resolution.resolved) resolved.set(modelId, resolution.profile);
+      if (resolution.resolved) resolved.set(ref.arn, resolution.profile);
     }),
   );
   return resolved;

@@ -66,6 +66,35 @@ describe('ingest: calls through application inference profiles', () => {
     expect(asked).toEqual([PROFILE]);
   });
 
+  it("resolves a profile named by its id alone in the call's own Region, once per profile", async () => {
+    const asked: string[] = [];
+    const profiles: ProfileResolver = async (ref) => {
+      asked.push(ref.arn);
+      return { resolved: true, profile: profileOf(ref, HAIKU_4_5) };
+    };
+    const { ledger, recorded } = countingLedger();
+    const inIreland = {
+      id: 'r3',
+      body: invocationLog('r3', alice, { modelId: 'hq2of259skzs', region: 'eu-west-1', ...tokens }),
+    };
+
+    await ingest(
+      [record('r1', 'hq2of259skzs'), record('r2', PROFILE), inIreland],
+      ledger,
+      rules,
+      undefined,
+      undefined,
+      profiles,
+    );
+
+    expect(asked).toEqual([PROFILE, PROFILE.replace('us-east-1', 'eu-west-1')]);
+    expect(recorded.map((c) => [c.inferenceProfile, c.costUsd.toFixed()])).toEqual([
+      [PROFILE, '0.1485'],
+      [PROFILE, '0.1485'],
+      [PROFILE.replace('us-east-1', 'eu-west-1'), '0.1485'],
+    ]);
+  });
+
   it('keeps the fallback price and the unknown-model flag for a profile not resolved, and charges the rest', async () => {
     const profiles: ProfileResolver = async () => ({ resolved: false, reason: 'answered 404' });
     const { ledger, recorded } = countingLedger();
