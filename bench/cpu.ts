@@ -82,7 +82,7 @@ export async function measureIngestCpu(events: number): Promise<CpuResult> {
       const batch = records
         .slice(i, Math.min(i + BATCH, to))
         .map((r, j) => ({ id: String(i + j), body: JSON.parse(r.bytes), route: r.route }));
-      const outcome = await ingest(batch, ledger, rules, trusted);
+      const outcome = await ingest(batch, ledger, rules, { trusted });
       charged += outcome.charged.length + outcome.sighted;
     }
     const used = process.cpuUsage(start);

@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG } from '../infra/config';
 import { createPrincipals } from '../local/iam';
 import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
-import { DEFAULT_BUDGETS, defaultScenario } from '../scenarios/default';
+import { DEFAULT_BUDGETS, defaultScenario, INFERENCE_PROFILES } from '../scenarios/default';
 import type { AdminRequest } from '../shared/admin/requests';
 import { ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore, usedPercent } from '../shared/budgets';
@@ -188,6 +188,9 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await stack.stop();
   };
   try {
+    // moto has no Bedrock control plane: the local front describes the bundled scenario's profiles (a scenario
+    // file of one's own may call through them too).
+    for (const profile of INFERENCE_PROFILES) stack.local.registerInferenceProfile(profile);
     const { deployment } = stack;
     const count = (type: string) => deployment.filter(type).length;
     say(

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { LocalBedrock, type LocalInferenceProfile } from './bedrock';
 import {
   type FunctionOptions,
   type FunctionUrlAuthType,
@@ -11,6 +12,7 @@ import {
 } from './lambda';
 import type { LocalIdentity } from './sigv4';
 
+export type { LocalInferenceProfile } from './bedrock';
 export type { FunctionOptions, FunctionUrlAuthType, LocalHandler } from './lambda';
 export type { IamAuthorizer, LocalIdentity } from './sigv4';
 
@@ -66,6 +68,8 @@ export interface LocalAws {
   serveFunctionUrl(name: string, authType?: FunctionUrlAuthType): Promise<string>;
   /** Makes an access key known to AWS_IAM function URLs (`createAccessKeyFor` in ./iam issues and registers one). */
   registerIdentity(identity: LocalIdentity): void;
+  /** Declares an application inference profile, which Bedrock's GetInferenceProfile and ListTagsForResource answer. */
+  registerInferenceProfile(profile: LocalInferenceProfile): void;
   /** Stops the front, every function URL and moto; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -94,10 +98,11 @@ export class FunctionInvocationError extends Error {
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
   const log = options.log ?? (() => {});
   const functions = new LocalFunctions(LOCAL_REGION, LOCAL_ACCOUNT_ID, log);
+  const bedrock = new LocalBedrock();
   const agent = new Agent({ keepAlive: true });
   let motoPort = 0;
   const front = createServer((req, res) => {
-    handleFront(req, res, functions, motoPort, agent).catch((error: unknown) => {
+    handleFront(req, res, { functions, bedrock }, motoPort, agent).catch((error: unknown) => {
       log(`front: ${String(error)}`);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('local AWS front failed; see its log');
@@ -107,7 +112,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   try {
     const moto = await startMoto(options.python ?? 'python3', frontPort, log, options.transactionMs ?? 0);
     motoPort = moto.port;
-    return new RunningLocalAws(frontPort, moto, front, agent, functions);
+    return new RunningLocalAws(frontPort, moto, front, agent, functions, bedrock);
   } catch (error) {
     await closeServer(front);
     agent.destroy();
@@ -132,6 +137,7 @@ class RunningLocalAws implements LocalAws {
     private readonly front: Server,
     private readonly agent: Agent,
     private readonly functions: LocalFunctions,
+    private readonly bedrock: LocalBedrock,
   ) {
     this.endpoint = `http://127.0.0.1:${frontPort}`;
     this.motoEndpoint = `http://127.0.0.1:${moto.port}`;
@@ -168,6 +174,10 @@ class RunningLocalAws implements LocalAws {
     this.functions.registerIdentity(identity);
   }
 
+  registerInferenceProfile(profile: LocalInferenceProfile): void {
+    this.bedrock.register(profile);
+  }
+
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all([this.front, ...this.urlServers].map(closeServer));
@@ -181,20 +191,42 @@ class RunningLocalAws implements LocalAws {
 async function handleFront(
   req: IncomingMessage,
   res: ServerResponse,
-  functions: LocalFunctions,
+  served: { readonly functions: LocalFunctions; readonly bedrock: LocalBedrock },
   motoPort: number,
   agent: Agent,
 ): Promise<void> {
   const invoked = req.method === 'POST' ? INVOKE_PATH.exec((req.url ?? '').split('?')[0] ?? '') : null;
   if (invoked?.[1]) {
-    await functions.answerInvoke(decodeURIComponent(invoked[1]), req, res);
+    await served.functions.answerInvoke(decodeURIComponent(invoked[1]), req, res);
     return;
   }
-  await proxy(req, res, motoPort, agent);
+  // Bedrock reads the body to tell its own requests from moto's; a body read is sent on to moto as it was.
+  let read: Buffer | undefined;
+  const body = async () => {
+    read ??= await readBody(req);
+    return read;
+  };
+  if (await served.bedrock.answer(req, res, body)) return;
+  await proxy(req, res, motoPort, agent, read);
 }
 
-/** Forwards a request to moto unchanged (method, path, raw headers, body) and its answer back unchanged. */
-function proxy(req: IncomingMessage, res: ServerResponse, motoPort: number, agent: Agent): Promise<void> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Forwards a request to moto unchanged (method, path, raw headers, body: `body` when it was read already) and its
+ * answer back unchanged.
+ */
+function proxy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  motoPort: number,
+  agent: Agent,
+  body?: Buffer,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = request(
       { host: '127.0.0.1', port: motoPort, method: req.method, path: req.url, headers: req.rawHeaders, agent },
@@ -206,7 +238,8 @@ function proxy(req: IncomingMessage, res: ServerResponse, motoPort: number, agen
       },
     );
     upstream.on('error', reject);
-    req.pipe(upstream);
+    if (body) upstream.end(body);
+    else req.pipe(upstream);
   });
 }
 

@@ -17,7 +17,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { Context } from 'aws-lambda';
 import { readConfig } from '../infra/config';
 import { BudgeteerStack } from '../infra/stack';
-import { LOCAL_ACCOUNT_ID, type LocalAws, startLocalAws } from './aws';
+import { LOCAL_ACCOUNT_ID, type LocalAws, type LocalInferenceProfile, startLocalAws } from './aws';
 import { type CloudFormationTemplateJson, type Deployment, deployTemplate } from './deploy';
 import { matchesPattern } from './event-filter';
 import { type FaultProxy, type FaultSettings, startFaultProxy } from './faults';
@@ -455,7 +455,8 @@ export class LocalStack {
   /**
    * Serves what AWS would do on its own, for processes other than this one (integration tests, a user poking the
    * `--serve` stack): POST /events (EventBridge PutEvents: a JSON array of events), POST /logs (a CloudWatch Logs
-   * delivery: a JSON array of log records) and POST /settle. Loopback only.
+   * delivery: a JSON array of log records), POST /settle, and POST /inference-profiles (an application inference
+   * profile for Bedrock to describe). Loopback only.
    */
   async serveControl(): Promise<string> {
     const server = createServer((req, res) => {
@@ -482,8 +483,14 @@ export class LocalStack {
           if (req.url === '/identity' && typeof (body as { user?: unknown })?.user === 'string') {
             return reply(200, await createAccessKeyFor(this.local, (body as { user: string }).user));
           }
+          // An application inference profile for Bedrock's GetInferenceProfile and ListTagsForResource to describe.
+          if (req.url === '/inference-profiles' && typeof body === 'object' && body !== null) {
+            this.local.registerInferenceProfile(body as LocalInferenceProfile);
+            return reply(200, { declared: (body as LocalInferenceProfile).arn });
+          }
           return reply(404, {
-            error: 'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}) or /faults',
+            error:
+              'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}), /faults or /inference-profiles',
           });
         };
         run().catch((error: unknown) => reply(500, { error: (error as Error).message }));

@@ -1,8 +1,8 @@
 /**
  * The bundled scenario `npm start` replays: a compressed billing period of Bedrock use in one account by a few
  * principals of each kind, with several models, prompt caching (one-hour cache writes too), streamed calls whose log
- * body is the array of stream events, the same request delivered twice, and one malformed record. Later capabilities
- * extend it here, in one place.
+ * body is the array of stream events, calls through an application inference profile, the same request delivered
+ * twice, and one malformed record. Later capabilities extend it here, in one place.
  */
 
 const ACCOUNT = '111122223333';
@@ -31,6 +31,7 @@ export const ACTORS = {
   li: session(SSO_ROLE, 'li@example.com'),
   chat: session('chat-frontend', 'worker-7'),
   leak: user('BedrockAPIKey-leak1'),
+  support: session('support-bot', 'worker-1'),
 };
 
 /**
@@ -49,6 +50,23 @@ export const DEFAULT_BUDGETS: Record<
   // A key that leaks mid-period: $10 a month, but never more than $1 in any rolling hour.
   'BedrockAPIKey-leak1': { usd: '10', maxUsdPerHour: '1', onRate: 'suspend' },
 };
+
+/**
+ * The application inference profiles the scenario's calls go through, as Bedrock's GetInferenceProfile and
+ * ListTagsForResource describe them (the local stack answers both from here). The support bot's profile was copied
+ * from the `us.` Haiku 4.5 system profile: it lists the model in the three Regions that profile routes to, and its
+ * calls are priced as Haiku 4.5.
+ */
+export const INFERENCE_PROFILES = [
+  {
+    arn: `arn:aws:bedrock:${REGION}:${ACCOUNT}:application-inference-profile/sb4h7k2m9x1q`,
+    name: 'support-bot',
+    models: ['us-east-1', 'us-east-2', 'us-west-2'].map(
+      (region) => `arn:aws:bedrock:${region}::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0`,
+    ),
+    tags: { team: 'support', application: 'support-bot' },
+  },
+] as const;
 
 /**
  * The leaked key's calls: Sonnet 4 with long prompts, one a minute from mid-period (100000 x 3 + 2000 x 15 per M =
@@ -271,6 +289,15 @@ function plan(): Call[] {
     output: 300,
     cacheWrite1h: 10_000,
     body: true,
+  });
+  // A support bot calls through its application inference profile (the ARN is its model id): priced as the
+  // profile's model, Haiku 4.5 (4000 x 1.10 + 600 x 5.50 per M = 0.0077 each), not as an unknown model.
+  repeat(10, {
+    actor: ACTORS.support,
+    operation: 'Converse',
+    modelId: INFERENCE_PROFILES[0].arn,
+    input: 4_000,
+    output: 600,
   });
   // Maria's notebook streams large bodies that the invocation log offloads without usage: CloudTrail alone sees
   // these calls; the coverage sweep charges them at the estimate.

@@ -17,6 +17,8 @@ export interface Charge {
   readonly costUsd: Usd;
   readonly unknownModel: boolean;
   readonly catalogVersion: string;
+  /** The application inference profile's ARN, when the call went through one and it was resolved to its model. */
+  readonly inferenceProfile?: string;
 }
 
 export interface LedgerTables {
@@ -349,7 +351,9 @@ export class Ledger {
   private chargeFields(charge: Charge, nowIso: string, ttl: number) {
     const { call } = charge;
     return {
-      set: 'principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl',
+      set: `principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl${
+        charge.inferenceProfile ? ', inferenceProfile = :profile' : ''
+      }`,
       names: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl' },
       values: {
         ':principal': call.principal.id,
@@ -367,6 +371,7 @@ export class Ledger {
         ':source': call.source,
         ':period': this.periodOf(call),
         ':ttl': ttl,
+        ...(charge.inferenceProfile ? { ':profile': charge.inferenceProfile } : {}),
       },
     };
   }

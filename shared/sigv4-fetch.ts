@@ -22,6 +22,8 @@ export interface SignedFetchOptions {
   readonly credentials?: SigningCredentials;
   /** Sent and signed. @default `content-type: application/json` when there is a body */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Aborts the request (e.g. `AbortSignal.timeout(ms)`). @default none */
+  readonly signal?: AbortSignal;
 }
 
 export interface SignedResponse {
@@ -79,6 +81,7 @@ export async function signedFetch(url: string, options: SignedFetchOptions): Pro
     method,
     headers: sent,
     ...(options.body === undefined ? {} : { body: options.body }),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   return { status: response.status, text: await response.text() };
 }

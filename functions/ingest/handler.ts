@@ -17,6 +17,8 @@ import { GroupDirectory, GroupStore } from '../../shared/groups/store';
 import { TagReader } from '../../shared/groups/tags';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
+import { bedrockProfileSource } from '../../shared/pricing/profile-client';
+import { InferenceProfileCache } from '../../shared/pricing/profiles';
 import { PRICE_CACHE_SECONDS_ENV, PRICES_TABLE_ENV, PriceBookCache, PriceStore } from '../../shared/pricing/store';
 import { ingest, rejectionsByKind } from './ingest';
 import { deadLetter } from './rejected';
@@ -56,10 +58,21 @@ const groups = new GroupResolver(
   ),
 );
 
+// Application inference profiles resolved to their models (and tags), kept per warm environment (see the cache).
+const profiles = new InferenceProfileCache(bedrockProfileSource(), {
+  // Not resolved: its calls are charged at the fallback price; tags not read: they are tried again later.
+  onFailure: (profile, reason) => logger.warn('application inference profile lookup failed', { profile, reason }),
+});
+
 export async function ingestEvent(event: unknown) {
   const { records, rejected: unreadable } = recordsOf(event, config.trusted);
   const { book, requests: priceReads } = await prices.current();
-  const outcome = await ingest(records, ledger, config.rules, config.trusted, book, groups);
+  const outcome = await ingest(records, ledger, config.rules, {
+    trusted: config.trusted,
+    prices: book,
+    profiles: (ref) => profiles.resolve(ref),
+    groups,
+  });
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });

@@ -9,6 +9,12 @@ import type { GroupResolver } from '../../shared/groups/membership';
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
+import {
+  applicationProfileOf,
+  type ProfileRef,
+  type ProfileResolution,
+  type ResolvedProfile,
+} from '../../shared/pricing/profiles';
 import type { PriceBook } from '../../shared/pricing/versions';
 
 export interface Rejection {
@@ -31,24 +37,35 @@ export interface IngestOutcome {
   readonly dynamoRequests: number;
 }
 
+/** Resolves an application inference profile to its model (InferenceProfileCache.resolve). */
+export type ProfileResolver = (ref: ProfileRef) => Promise<ProfileResolution>;
+
+/** What ingest prices and counts by, besides the identity rules. */
+export interface IngestOptions {
+  /** Only records on their route and from the deployment's own account are believed (see TrustedSources). */
+  readonly trusted?: TrustedSources;
+  /** Price versions (set and fetched) laid over the catalog, each call priced by those in effect at its time. */
+  readonly prices?: PriceBook;
+  /** Resolves the application inference profiles calls name; without it, such calls are priced at the fallback. */
+  readonly profiles?: ProfileResolver;
+  /** The groups of the principals charged: their counters move with the principals' (shared/groups). */
+  readonly groups?: Pick<GroupResolver, 'membershipsOf'>;
+}
+
 /**
  * Parses, prices and records a batch. A bad record is rejected with its reason and never stops the good records
- * beside it; the good ones are written exactly once (see Ledger). With `trusted`, a record is believed only on its
- * route and from the deployment's own account (see TrustedSources).
+ * beside it; the good ones are written exactly once (see Ledger).
  */
 export async function ingest(
   records: readonly RawRecord[],
   ledger: Ledger,
   rules: IdentityRules,
-  trusted?: TrustedSources,
-  /** Price versions (set and fetched) laid over the catalog, each call priced by those in effect at its time. */
-  prices?: PriceBook,
-  /** The groups of the principals charged: their counters move with the principals' (shared/groups). */
-  groups?: Pick<GroupResolver, 'membershipsOf'>,
+  { trusted, prices, profiles, groups }: IngestOptions = {},
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
   const rejected: Rejection[] = [];
+  const metered: { id: string; body: unknown; call: Parameters<typeof chargeFor>[0] }[] = [];
   let ignored = 0;
   for (const record of records) {
     const parsed = parseRecord(
@@ -60,14 +77,21 @@ export async function ingest(
       rejected.push({ id: record.id, error: parsed.error, kind: parsed.kind, body: record.body });
     } else if (parsed.status === 'ignored') ignored++;
     else if (!hasTokens(parsed.call)) sightings.push(parsed.call);
-    else {
-      try {
-        charges.push(chargeFor(parsed.call, prices));
-      } catch (error) {
-        rejected.push({ id: record.id, error: (error as Error).message, kind: 'unpriceable', body: record.body });
-      }
-    }
+    else metered.push({ id: record.id, body: record.body, call: parsed.call });
   }
+  // A call through an application inference profile is priced as the profile's model: each profile asked once.
+  const profileRefs = metered.map(({ call }) =>
+    applicationProfileOf(call.modelId, { region: call.region, accountId: call.principal.accountId }),
+  );
+  const resolved = await resolveProfiles(profileRefs, profiles);
+  metered.forEach(({ id, body, call }, index) => {
+    const ref = profileRefs[index];
+    try {
+      charges.push(chargeFor(call, prices, ref && resolved.get(ref.arn)));
+    } catch (error) {
+      rejected.push({ id, error: (error as Error).message, kind: 'unpriceable', body });
+    }
+  });
   const memberships = groups && (await groups.membershipsOf(charges.map((charge) => charge.call.principal.id)));
   const written = await ledger.record(charges, sightings, memberships);
   return {
@@ -79,6 +103,27 @@ export async function ingest(
     rejected,
     dynamoRequests: written.requests,
   };
+}
+
+/**
+ * Each profile of `refs` that resolves, by ARN, each asked once. A profile not resolved is left out: its calls are
+ * priced on the id they name, at the fallback, as before.
+ */
+async function resolveProfiles(refs: readonly (ProfileRef | undefined)[], profiles: ProfileResolver | undefined) {
+  const resolved = new Map<string, ResolvedProfile>();
+  if (!profiles) return resolved;
+  const distinct = new Map(refs.flatMap((ref) => (ref ? [[ref.arn, ref] as const] : [])));
+  await Promise.all(
+    [...distinct.values()].map(async (ref) => {
+      // A resolver that fails is a profile not resolved: its calls are still charged, the others untouched.
+      const resolution = await profiles(ref).catch((error: unknown) => ({
+        resolved: false as const,
+        reason: String(error),
+      }));
+      if (resolution.resolved) resolved.set(ref.arn, resolution.profile);
+    }),
+  );
+  return resolved;
 }
 
 /** Rejections counted by kind, for the per-reason rejections metric. */

@@ -46,6 +46,10 @@ export const BEDROCK_CALLS: events.EventPattern = {
 /** The invocation log records ingest meters, as a CloudWatch Logs subscription filters them. */
 export const INVOCATION_LOG_RECORDS = logs.FilterPattern.literal('{ $.schemaType = "ModelInvocationLog" }');
 
+/** Every application inference profile of the stack's account, in any Region. */
+export const applicationProfilesOf = (stack: Stack) =>
+  `arn:${stack.partition}:bedrock:*:${stack.account}:application-inference-profile/*`;
+
 /** CloudTrail events arrive through SQS so ingest sees them in large batches: fewer, bigger DynamoDB writes. */
 export const CLOUDTRAIL_BATCH_SIZE = 1000;
 export const CLOUDTRAIL_BATCH_WINDOW = Duration.seconds(5);
@@ -133,6 +137,21 @@ export class Ingestion extends Construct {
         'whichever calls (ListUserTags, ListRoleTags only: read-only, no other IAM action)',
     );
     this.rejectedQueue.grantSendMessages(fn);
+    // A call through an application inference profile is priced as the model the profile routes to, and the
+    // profile's tags are read with it: read-only, and only on this account's application profiles (any Region).
+    const profiles = applicationProfilesOf(Stack.of(this));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['bedrock:GetInferenceProfile', 'bedrock:ListTagsForResource'],
+        resources: [profiles],
+      }),
+    );
+    acknowledgeWildcardResources(
+      fn.role ?? fn,
+      [profiles],
+      'A call may go through any application inference profile of the account, created after the deployment and ' +
+        'in any Region; these two read-only actions are allowed on application profiles alone',
+    );
 
     this.cloudTrailDeadLetters = new sqs.Queue(this, 'CloudTrailDeadLetters', KEEPING_QUEUE);
     this.cloudTrailQueue = new sqs.Queue(this, 'CloudTrailEvents', {

@@ -170,7 +170,8 @@ function parseModelRef(modelIdOrArn: string): ModelRef {
     const slash = resource.indexOf('/');
     const type = resource.slice(0, slash);
     if (parts[2] !== 'bedrock' || slash < 0 || (type !== 'foundation-model' && type !== 'inference-profile')) {
-      // Application inference profiles, provisioned and custom models hide the base model: not resolvable here.
+      // Application inference profiles, provisioned and custom models hide the base model: not resolvable here
+      // (ingest resolves an application profile first, through Bedrock: ./profiles.ts, and prices its model).
       return { id: raw, globalProfile: false };
     }
     id = resource.slice(slash + 1);
@@ -183,7 +184,7 @@ function parseModelRef(modelIdOrArn: string): ModelRef {
 /**
  * Resolves a model id as it appears in events to the catalog's base model id: strips inference-profile prefixes
  * (us., eu., apac., global., us-gov., jp., au., ca.), accepts foundation-model ARNs and inference-profile ARNs;
- * application-inference-profile ARNs cannot be resolved and are returned as is. Ids without a version suffix, with
+ * application-inference-profile ARNs cannot be resolved here (see ./profiles.ts) and are returned as is. Ids without a version suffix, with
  * context-window suffixes, and the names bedrock-mantle uses (catalog `aliases`) resolve to the catalog entry.
  */
 export function resolveModelId(modelIdOrArn: string): string {

@@ -20,6 +20,11 @@ export interface UsageRecord {
   readonly time: string;
   readonly catalogVersion: string;
   readonly tokens?: TokenCounts;
+  /**
+   * The application inference profile's ARN (attribute `inferenceProfile`), when the call went through one that was
+   * resolved: `model` is then the model it routes to, so reports can say which profile was used and what it ran.
+   */
+  readonly inferenceProfile?: string;
 }
 
 /** A request's Usage row as ingest found it charged: the record that stands, and the keys of every record seen. */
@@ -47,6 +52,7 @@ export function recordOf(charge: Charge): UsageRecord {
     time: call.time,
     catalogVersion: charge.catalogVersion,
     ...(call.tokens ? { tokens: call.tokens } : {}),
+    ...(charge.inferenceProfile ? { inferenceProfile: charge.inferenceProfile } : {}),
   };
 }
 
@@ -75,6 +81,7 @@ export function standingOf(row: Record<string, unknown>): StandingRecord | undef
           ) as unknown as TokenCounts,
         }
       : {}),
+    ...(typeof row.inferenceProfile === 'string' ? { inferenceProfile: row.inferenceProfile } : {}),
   };
   const seen = row.recordKeys instanceof Set ? [...row.recordKeys].map(String) : [];
   return {

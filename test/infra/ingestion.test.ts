@@ -95,3 +95,28 @@ describe('what ingest believes', () => {
     });
   });
 });
+
+describe('application inference profiles', () => {
+  it("lets ingest read this account's application profiles and their tags, in any Region, and nothing more", () => {
+    const { template } = ingestion({ withTopic: false });
+
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => (policy.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]) ?? [],
+    );
+    const profileStatements = statements.filter((s) =>
+      [s.Action].flat().some((action) => String(action).startsWith('bedrock:')),
+    );
+    expect(profileStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['bedrock:GetInferenceProfile', 'bedrock:ListTagsForResource'],
+        Resource: {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:*:111122223333:application-inference-profile/*'],
+          ],
+        },
+      },
+    ]);
+  });
+});

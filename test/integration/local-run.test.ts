@@ -179,9 +179,12 @@ describe('budgeteer local --scenario --budgets --json', () => {
       // The leaked key: 4 x Sonnet 4 a minute apart from mid-period (0.33 each); the fourth puts its rolling hour
       // above its $1 and the guard cuts it off there.
       'user/BedrockAPIKey-leak1': '1.32',
+      // 10 x Converse through the support bot's application inference profile, priced as its model, Haiku 4.5
+      // (4000 x 1.10 + 600 x 5.50 = 0.0077), not at the fallback (0.105 each)
+      'role/support-bot': '0.077',
     });
-    // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155 + 1.32
-    if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('12.09088');
+    // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155 + 1.32 + 0.077
+    if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('12.16788');
     // alice passed her $5 budget and was suspended; the scenario's admin then raised her limit to $6 above her spend:
     // the deny was lifted and a new generation started.
     const rows = summary.principals as unknown as {

@@ -10,6 +10,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { LocalInferenceProfile } from '../../local/bedrock';
 import type { FaultCounts, FaultSettings } from '../../local/faults';
 
 interface LocalStackInfo {
@@ -69,6 +70,8 @@ async function control(path: string, body?: unknown): Promise<unknown> {
 
 /** EventBridge PutEvents: the Bedrock rule routes matching events to the CloudTrail queue. */
 export const putEvents = (events: unknown[]) => control('/events', events);
+/** Declares an application inference profile, which the local Bedrock then describes (local/bedrock.ts). */
+export const declareInferenceProfile = (profile: LocalInferenceProfile) => control('/inference-profiles', profile);
 /** Waits until every queue and stream mapping has delivered what was sent. */
 export const settle = () => control('/settle');
 /** Sets what the fault proxy before the handlers injects (local/faults.ts); answers what the previous settings did. */

@@ -68,6 +68,23 @@ function cancelled(codes: string[]) {
 beforeEach(() => ddb.reset());
 
 describe('ledger writes', () => {
+  it("keeps the application inference profile's ARN on the Usage row of a call through one, and only there", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const profile = 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/hq2of259skzs';
+
+    await ledger.record(
+      [charge('r-p', 'alice', '0.1', { inferenceProfile: profile }), charge('r-m', 'bob', '0.2')],
+      [],
+    );
+
+    const rows = sentActions(0).filter((a) => a.Update?.TableName === 'Usage');
+    const row = (id: string) => rows.find((a) => a.Update?.Key?.requestId === id)?.Update;
+    expect(row('r-p')?.UpdateExpression).toMatch(/, inferenceProfile = :profile /);
+    expect(row('r-p')?.ExpressionAttributeValues?.[':profile']).toBe(profile);
+    expect(row('r-m')?.UpdateExpression).not.toMatch(/inferenceProfile/);
+    expect(row('r-m')?.ExpressionAttributeValues).not.toHaveProperty(':profile');
+  });
+
   it("writes rows and one ADD per principal, the account and each principal's rate bucket in one transaction, in exact decimals", async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const sighting = { ...call('r-ct', 'carol'), source: 'cloudtrail' as const, tokens: undefined };
