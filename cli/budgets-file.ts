@@ -1,5 +1,6 @@
 import { DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { shown } from '../shared/events/limits';
+import { checkGroupName, checkMember, GroupError, parseGroupTag } from '../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { MoneyError, parseLimitUsd, toDecimalString } from '../shared/money';
 import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
@@ -16,6 +17,23 @@ export interface BudgetEntry {
 
 const ENTRY_FIELDS = ['usd', 'maxUsdPerHour', 'onRate', 'onAnomaly'];
 
+/** One group as `group set` takes it: a limit and who is in it (ids or patterns, an IAM tag), and its owners. */
+export interface GroupEntry {
+  readonly usd: string;
+  readonly members: readonly string[];
+  readonly tag?: string;
+  readonly owners: readonly string[];
+}
+
+/** A budgets file: the principals' limits, and the groups under its `groups` key. */
+export interface BudgetsFile {
+  readonly limits: Record<string, BudgetEntry>;
+  readonly groups: Record<string, GroupEntry>;
+}
+
+const GROUP_FIELDS = ['usd', 'members', 'tag', 'owners'];
+const GROUPS_KEY = 'groups';
+
 /**
  * A `--budgets` file: one JSON object of principal id (or the user, role or session name it ends with), `default`
  * or `account` to a limit in USD, or to an object holding the limit and a rate rule:
@@ -24,14 +42,22 @@ const ENTRY_FIELDS = ['usd', 'maxUsdPerHour', 'onRate', 'onAnomaly'];
  * number is refused with a hint to quote it.
  */
 export function parseBudgetsFile(text: string, file: string): Record<string, BudgetEntry> {
-  const raw = parseJsonFile(text, file);
+  return parseBudgets(parseJsonFile(text, file), file).limits;
+}
+
+/**
+ * A budgets file's content (or the bundled budgets): principals' limits, and under `groups` each group's limit and
+ * members: `{"groups": {"data-science": {"usd": "10", "members": ["user/ds-*"], "tag": "team=data-science"}}}`.
+ */
+export function parseBudgets(raw: unknown, file: string): BudgetsFile {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new InputFileError(
       `${file}: --budgets must be a JSON object of principal (or name) to USD limit, e.g. {"alice": "5"}`,
     );
   }
-  return Object.fromEntries(
-    Object.entries(raw).map(([key, value]) => {
+  const { [GROUPS_KEY]: groups, ...principals } = raw as Record<string, unknown>;
+  const limits = Object.fromEntries(
+    Object.entries(principals).map(([key, value]) => {
       // A key is checked as `budget set` checks its principal: what no principal can be is refused before a run.
       if (!['default', 'account'].includes(key) && !isPrincipalId(key) && !isPrincipalName(key)) {
         throw new InputFileError(
@@ -40,6 +66,56 @@ export function parseBudgetsFile(text: string, file: string): Record<string, Bud
         );
       }
       return [key, budgetEntryOf(value, `${file}: the limit for ${key}`)];
+    }),
+  );
+  return { limits, groups: groupsOf(groups, file) };
+}
+
+/** The `groups` object of a budgets file: group name to its limit and members, each checked as `group set` does. */
+function groupsOf(raw: unknown, file: string): Record<string, GroupEntry> {
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InputFileError(`${file}: "groups" is an object of group name to {"usd", "members", "tag", "owners"}`);
+  }
+  return Object.fromEntries(
+    Object.entries(raw).map(([name, value]) => {
+      const where = `${file}: group ${shown(name)}`;
+      const entry = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as Record<
+        string,
+        unknown
+      >;
+      const unknown = Object.keys(entry).filter((field) => !GROUP_FIELDS.includes(field));
+      if (unknown.length > 0 || entry.usd === undefined) {
+        throw new InputFileError(
+          `${where}: an object holds "usd" and may hold "members", "tag" and "owners"` +
+            (unknown.length > 0 ? `, not ${unknown.map(shown).join(', ')}` : ''),
+        );
+      }
+      const list = (field: 'members' | 'owners') => {
+        const items = entry[field] ?? [];
+        if (!Array.isArray(items) || !items.every((item) => typeof item === 'string')) {
+          throw new InputFileError(`${where}: ${field} is a list of strings`);
+        }
+        return items as string[];
+      };
+      try {
+        checkGroupName(name);
+        const members = list('members').map(checkMember);
+        if (entry.tag !== undefined) parseGroupTag(entry.tag);
+        if (members.length === 0 && entry.tag === undefined) throw new GroupError('it has no members nor a tag');
+        return [
+          name,
+          {
+            usd: budgetEntryOf(entry.usd, `${where}: the limit`).usd,
+            members,
+            ...(entry.tag === undefined ? {} : { tag: String(entry.tag) }),
+            owners: list('owners'),
+          },
+        ];
+      } catch (error) {
+        if (!(error instanceof GroupError)) throw error;
+        throw new InputFileError(`${where}: ${error.message}`, { cause: error });
+      }
     }),
   );
 }

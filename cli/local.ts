@@ -7,18 +7,21 @@ import { DEFAULT_CONFIG } from '../infra/config';
 import { createPrincipals } from '../local/iam';
 import { drainQueue, openInbox } from '../local/inbox';
 import { LocalStack } from '../local/stack';
-import { DEFAULT_BUDGETS, defaultScenario, INFERENCE_PROFILES } from '../scenarios/default';
+import { DEFAULT_BUDGETS, defaultScenario, INFERENCE_PROFILES, PRINCIPAL_TAGS } from '../scenarios/default';
 import type { AdminRequest } from '../shared/admin/requests';
 import { ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore, usedPercent } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
+import { type GroupDefinition, GroupStore } from '../shared/groups/store';
 import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
 import { formatUsd, toDecimalString, type Usd, usd } from '../shared/money';
-import { type PeriodKind, periodKey } from '../shared/period';
+import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
 import { callAdmin } from './admin-client';
-import { type BudgetEntry, parseBudgetsFile, resolveBudgetKey } from './budgets-file';
+import { type BudgetEntry, type BudgetsFile, parseBudgets, resolveBudgetKey } from './budgets-file';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
+import { groupCounterOf } from './group';
+import { parseJsonFile } from './json-file';
 import { parsePricesFile } from './prices';
 import { ReplayProgress } from './progress';
 import { spendReportOf, writeReport } from './report';
@@ -55,10 +58,24 @@ interface SummaryRow {
   readonly alerts: readonly number[];
   /** `active` or `suspended` for a principal; `active` or `stopped` for the account. */
   readonly state: string;
-  /** Why a principal is suspended: `budget`, `rate` (its rolling hour), or `emergency-stop` while the account is stopped. */
+  /**
+   * Why a principal is suspended: `budget`, `rate` (its rolling hour), `anomaly`, `emergency-stop` while the account
+   * is stopped, or `group:<name>` while a group it is counted in is.
+   */
   readonly reason?: string;
   /** The decisions' generation (a limit change or a lift starts a new one). */
   readonly generation: number;
+}
+
+/** A group in one period: its spend (its members' summed), limit and state, and the members counted in it. */
+export interface GroupSummary {
+  readonly group: string;
+  readonly spendUsd: string;
+  readonly limitUsd: string;
+  readonly percent: string;
+  /** `active`, or `stopped` while its exhaustion denies its members. */
+  readonly state: string;
+  readonly members: readonly string[];
 }
 
 /** What one period of the replay counted. */
@@ -66,6 +83,8 @@ export interface PeriodSummary {
   readonly period: string;
   readonly principals: ({ principal: string } & SummaryRow)[];
   readonly account: SummaryRow;
+  /** The groups budgeted in this kind of period (absent when none is). */
+  readonly groups?: readonly GroupSummary[];
 }
 
 /**
@@ -127,12 +146,10 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
  * The limits to set before the replay. The bundled budgets name the bundled scenario's principals, so they go with it
  * only: a scenario of one's own without `--budgets` runs with the configured default and account budgets.
  */
-function readBudgets(options: LocalRunOptions): Record<string, BudgetEntry> {
-  if (options.budgets) return parseBudgetsFile(readInput(options.budgets), options.budgets);
-  if (options.scenario) return {};
-  return Object.fromEntries(
-    Object.entries(DEFAULT_BUDGETS).map(([key, value]) => [key, typeof value === 'string' ? { usd: value } : value]),
-  );
+function readBudgets(options: LocalRunOptions): BudgetsFile {
+  if (options.budgets) return parseBudgets(parseJsonFile(readInput(options.budgets), options.budgets), options.budgets);
+  if (options.scenario) return { limits: {}, groups: {} };
+  return parseBudgets(DEFAULT_BUDGETS, 'the bundled budgets');
 }
 
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
@@ -168,7 +185,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   const budgets = readBudgets(options);
   const prices = options.prices ? parsePricesFile(readInput(options.prices), options.prices) : [];
   const principals = principalsIn(items, rules);
-  const limits = Object.entries(budgets).map(([key, entry]) => ({
+  const limits = Object.entries(budgets.limits).map(([key, entry]) => ({
     principal: resolveBudgetKey(key, principals),
     limit: usd(entry.usd),
     entry,
@@ -231,7 +248,25 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       await asAdmin({ action: 'prices set', prices });
       say(`▸ prices set: ${prices.length} version(s) from ${options.prices}, each from its effectiveFrom on`);
     }
-    const entities = await createPrincipals(stack.local, principals);
+    const groups = Object.entries(budgets.groups);
+    for (const [name, group] of groups) {
+      await asAdmin({
+        action: 'group set',
+        name,
+        limitUsd: group.usd,
+        members: [...group.members],
+        ...(group.tag ? { tag: group.tag } : {}),
+        owners: [...group.owners],
+      });
+    }
+    if (groups.length) {
+      const membersOf = (group: BudgetsFile['groups'][string]) =>
+        [...group.members, ...(group.tag ? [`tag ${group.tag}`] : [])].join(', ');
+      say(
+        `▸ groups set: ${groups.map(([name, g]) => `${name} ${formatUsd(usd(g.usd))} (${membersOf(g)})`).join('; ')}`,
+      );
+    }
+    const entities = await createPrincipals(stack.local, principals, options.scenario ? {} : PRINCIPAL_TAGS);
     say(`▸ created ${entities} IAM users and roles that the scenario's principals name`);
 
     // The periods the scenario's lines fall in (a line without a time of its own has none).
@@ -389,7 +424,12 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
     const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
     const approvals = await approvalLinks(documents, target, deployment.environment.SIGNING_SECRET_ARN ?? '');
-    const periods = await summarizePeriods(store, previous);
+    const groupsRead = {
+      documents,
+      table: budgetsTable,
+      defined: await new GroupStore(documents, budgetsTable).list(),
+    };
+    const periods = await summarizePeriods(store, previous, groupsRead, periodKind);
     const latest = periods[periods.length - 1];
     const reportFile = latest
       ? writeReport(LOCAL_REPORT_FILE, await spendReportOf(documents, target, { period: latest.period }))
@@ -432,6 +472,9 @@ interface CounterView {
   readonly alerts: readonly number[];
   readonly state: string;
   readonly stopDenied: boolean;
+  /** The groups it was counted in, and those whose stop denied it (shared/groups). */
+  readonly groups: readonly string[];
+  readonly groupStops: readonly string[];
   readonly generation: number;
   /** Why a suspension in force was decided (`budget`, `rate`), as its record on the counter says. */
   readonly suspensionReason?: string;
@@ -447,6 +490,8 @@ async function countersOf(store: BudgetStore, period: string): Promise<Map<strin
         alerts: c.alerts,
         state: c.state,
         stopDenied: c.stopDenied,
+        groups: c.groups,
+        groupStops: c.groupStops,
         generation: c.generation,
         ...(c.suspension ? { suspensionReason: c.suspension.reason } : {}),
       },
@@ -476,22 +521,60 @@ async function auditEntryCount(documents: DynamoDBDocumentClient, table: string)
 }
 
 /** Each period's summary, oldest first; a period is in it when some counter of it was written. */
+/** The groups as the summary reads them: their definitions, and where their counters are. */
+interface GroupsRead {
+  readonly documents: DynamoDBDocumentClient;
+  readonly table: string;
+  readonly defined: readonly GroupDefinition[];
+}
+
 async function summarizePeriods(
   store: BudgetStore,
   countersByPeriod: ReadonlyMap<string, Map<string, CounterView>>,
+  groups: GroupsRead,
+  deploymentKind: PeriodKind,
 ): Promise<PeriodSummary[]> {
   const periods: PeriodSummary[] = [];
   for (const [period, counters] of [...countersByPeriod].sort(([a], [b]) => a.localeCompare(b))) {
-    if (counters.size > 0) periods.push(await summarize(store, counters, period));
+    if (counters.size === 0) continue;
+    const budgeted = groups.defined.filter((g) => (g.periodKind ?? deploymentKind) === periodKindOfKey(period));
+    periods.push(await summarize(store, counters, period, await summarizeGroups(groups, budgeted, counters, period)));
   }
   return periods;
+}
+
+/** Each group's counter in the period, and the principals counted in it (from their counters). */
+async function summarizeGroups(
+  { documents, table }: GroupsRead,
+  groups: readonly GroupDefinition[],
+  counters: Map<string, CounterView>,
+  period: string,
+): Promise<GroupSummary[]> {
+  return Promise.all(
+    groups.map(async (group) => {
+      const { spend, state } = await groupCounterOf(documents, table, group.name, period);
+      return {
+        group: group.name,
+        spendUsd: toDecimalString(spend),
+        limitUsd: toDecimalString(group.limitUsd),
+        percent: percentUsed(spend, group.limitUsd),
+        state,
+        members: [...counters]
+          .filter(([, c]) => c.groups.includes(group.name))
+          .map(([p]) => p)
+          .sort(),
+      };
+    }),
+  );
 }
 
 async function summarize(
   store: BudgetStore,
   counters: Map<string, CounterView>,
   period: string,
+  groups: readonly GroupSummary[],
 ): Promise<PeriodSummary> {
+  const stoppedGroups = new Set(groups.filter((g) => g.state === 'stopped').map((g) => g.group));
   const row = async (principal: string) => {
     const counter = counters.get(principal);
     const spend = counter?.spend ?? usd('0');
@@ -499,16 +582,22 @@ async function summarize(
     const accountStopped = counters.get(ACCOUNT_PRINCIPAL)?.state === 'stopped';
     const ownState = counter?.state ?? 'active';
     const stopped = principal !== ACCOUNT_PRINCIPAL && accountStopped && counter?.stopDenied === true;
-    const state = ownState === 'suspended' || stopped ? 'suspended' : ownState;
+    // Denied by the stop of a group it is counted in, while that stop lasts.
+    const byGroup = principal === ACCOUNT_PRINCIPAL ? undefined : counter?.groupStops.find((g) => stoppedGroups.has(g));
+    const state = ownState === 'suspended' || stopped || byGroup ? 'suspended' : ownState;
+    const reason =
+      ownState === 'suspended'
+        ? (counter?.suspensionReason ?? 'budget')
+        : stopped
+          ? 'emergency-stop'
+          : `group:${byGroup}`;
     return {
       spendUsd: toDecimalString(spend),
       limitUsd: toDecimalString(limit),
       percent: percentUsed(spend, limit),
       alerts: counter?.alerts ?? [],
       state,
-      ...(state === 'suspended'
-        ? { reason: ownState === 'suspended' ? (counter?.suspensionReason ?? 'budget') : 'emergency-stop' }
-        : {}),
+      ...(state === 'suspended' ? { reason } : {}),
       generation: counter?.generation ?? 0,
     };
   };
@@ -516,7 +605,7 @@ async function summarize(
   for (const principal of [...counters.keys()].filter((p) => p !== ACCOUNT_PRINCIPAL && !p.includes('#')).sort()) {
     principals.push({ principal, ...(await row(principal)) });
   }
-  return { period, principals, account: await row(ACCOUNT_PRINCIPAL) };
+  return { period, principals, account: await row(ACCOUNT_PRINCIPAL), ...(groups.length ? { groups } : {}) };
 }
 
 function printSummary(summary: Summary, say: (line: string) => void, seconds: number, serving: boolean) {
@@ -532,6 +621,12 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
     );
     for (const p of period.principals) line(p.principal, p);
     line('account', period.account);
+    for (const g of period.groups ?? []) {
+      const members = `${g.members.length} member${g.members.length === 1 ? '' : 's'} counted`;
+      say(
+        `  ${`group ${g.group}`.padEnd(width)} ${formatUsd(usd(g.spendUsd)).padStart(10)} ${formatUsd(usd(g.limitUsd)).padStart(10)} ${shownPercent(g.percent).padStart(8)}  ${g.state.padEnd(10)} ${members}`,
+      );
+    }
   }
   if (summary.periods.length === 0) say('\nNothing was counted: no record of the scenario was charged.');
   if (summary.rejected.length) {

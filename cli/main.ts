@@ -6,6 +6,7 @@ import { registerAuditCommands } from './audit';
 import { registerBudgetCommands } from './budget';
 import { readInput, recordsFromText } from './documents';
 import { registerEnforcementCommands } from './enforcement';
+import { registerGroupCommands } from './group';
 import { inspect } from './inspect';
 import { registerPricesCommands } from './prices';
 import { registerReconcileCommand } from './reconcile';
@@ -40,6 +41,7 @@ program
 
 registerAuditCommands(program);
 registerBudgetCommands(program);
+registerGroupCommands(program);
 registerStatusCommand(program);
 registerEnforcementCommands(program);
 registerReportCommand(program);

@@ -1,5 +1,13 @@
 import type { Command } from 'commander';
-import { ACTIVE_STATE, type BudgetStore, DEFAULT_PRINCIPAL, type LimitRecord, usedPercent } from '../shared/budgets';
+import {
+  ACTIVE_STATE,
+  type BudgetStore,
+  type CounterRecord,
+  DEFAULT_PRINCIPAL,
+  type LimitRecord,
+  usedPercent,
+} from '../shared/budgets';
+import { groupNameOf, isGroupPrincipal } from '../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { toDecimalString, type Usd, usd, ZERO } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
@@ -35,7 +43,21 @@ export interface StatusRow {
   readonly alertLevel: number | null;
   readonly alerts: readonly number[];
   readonly state: string;
+  /** Why it is suspended, where a group's stop denies it: `group:<name>`. */
+  readonly reason?: string;
   readonly requests: number;
+}
+
+/** A group budgeted in the period: its members' summed spend against its limit, and who was counted in it. */
+export interface GroupRow {
+  readonly group: string;
+  readonly spendUsd: string;
+  readonly limitUsd: string;
+  /** Two places, rounded down; null under a zero limit. */
+  readonly percent: string | null;
+  /** `active`, or `stopped` while its exhaustion denies its members. */
+  readonly state: string;
+  readonly members: readonly string[];
 }
 
 export interface StatusReport {
@@ -43,6 +65,8 @@ export interface StatusReport {
   /** Sorted by percent, highest first. */
   readonly principals: readonly StatusRow[];
   readonly account: StatusRow;
+  /** Groups budgeted in the period's kind, by name (absent when there is none). */
+  readonly groups?: readonly GroupRow[];
 }
 
 const PERIOD_KEY: Record<PeriodKind, RegExp> = {
@@ -79,12 +103,14 @@ export async function budgetStatus(
   now: Date = new Date(),
 ): Promise<StatusReport> {
   const period = reportPeriod(options.period, [deployment.periodKind, ...deployment.extraPeriodKinds], now);
-  const { counters: all, limits } = await store.periodBudgets(period);
+  const { counters: all, groups: groupCounters, limits } = await store.periodBudgets(period);
   // A weekly (daily) report shows the principals budgeted weekly (daily); every kind's counters exist for everyone.
   const kind = periodKindOfKey(period);
   const budgetedIn = (principal: string) => kindOfLimit(limits.get(principal), deployment);
   const counters = all.filter((c) => c.principal === ACCOUNT_PRINCIPAL || budgetedIn(c.principal) === kind);
   const byPrincipal = new Map(counters.map((counter) => [counter.principal, counter]));
+  const groups = groupRows(all, groupCounters, limits, kind, deployment);
+  const stopped = new Set(groups.filter((g) => g.state === 'stopped').map((g) => g.group));
   const row = async (principal: string): Promise<StatusRow & { rank: Usd }> => {
     const counter = byPrincipal.get(principal);
     const spend = counter?.spendUsd ?? ZERO;
@@ -102,7 +128,7 @@ export async function budgetStatus(
       // A new generation re-arms the level to 0 (below every threshold): no alert in force, as if none was sent.
       alertLevel: counter?.alertLevel ? counter.alertLevel : null,
       alerts: counter?.alerts ?? [],
-      state: counter?.state ?? ACTIVE_STATE,
+      ...stateOf(counter, stopped),
       requests: counter?.requests ?? 0,
       // Blocked principals first: they may not spend at all.
       rank: blocked ? BLOCKED_RANK : (used ?? ZERO),
@@ -133,7 +159,46 @@ export async function budgetStatus(
   const rows = await Promise.all(principals.map(row));
   rows.sort((a, b) => b.rank.cmp(a.rank) || (a.principal < b.principal ? -1 : 1));
   const { rank: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
-  return { period, principals: rows.map(({ rank: _rank, ...rest }) => rest), account };
+  return {
+    period,
+    principals: rows.map(({ rank: _rank, ...rest }) => rest),
+    account,
+    ...(groups.length > 0 && options.principal === undefined ? { groups } : {}),
+  };
+}
+
+/** A principal's state: its own, or suspended while the stop of a group it is counted in denies it. */
+function stateOf(counter: CounterRecord | undefined, stoppedGroups: ReadonlySet<string>) {
+  const own = counter?.state ?? ACTIVE_STATE;
+  const byGroup = counter?.groupStops.find((group) => stoppedGroups.has(group));
+  return own === ACTIVE_STATE && byGroup ? { state: 'suspended', reason: `group:${byGroup}` } : { state: own };
+}
+
+/** The groups whose limit is of the period's kind, with their counters (a group that has not spent is at $0). */
+function groupRows(
+  counters: readonly CounterRecord[],
+  groupCounters: readonly CounterRecord[],
+  limits: ReadonlyMap<string, LimitRecord>,
+  kind: PeriodKind | undefined,
+  deployment: Deployment,
+): GroupRow[] {
+  const spent = new Map(groupCounters.map((counter) => [counter.principal, counter]));
+  return [...limits.values()]
+    .filter((limit) => isGroupPrincipal(limit.principal) && kindOfLimit(limit, deployment) === kind)
+    .map((limit) => {
+      const name = groupNameOf(limit.principal);
+      const counter = spent.get(limit.principal);
+      const spend = counter?.spendUsd ?? ZERO;
+      return {
+        group: name,
+        spendUsd: toDecimalString(spend),
+        limitUsd: toDecimalString(limit.limitUsd),
+        percent: usedPercent(spend, limit.limitUsd)?.toFixed(2) ?? null,
+        state: counter?.state ?? ACTIVE_STATE,
+        members: counters.filter((c) => c.groups.includes(name)).map((c) => c.principal),
+      };
+    })
+    .sort((a, b) => (a.group < b.group ? -1 : 1));
 }
 
 /** Sorts above any percent a limit can have (its digits are bounded: see MAX_LIMIT_DIGITS). */
@@ -157,7 +222,7 @@ export function formatStatus(report: StatusReport, deployment: Deployment, optio
     ...(options.bars ? [usedBar(row)] : []),
     row.alertLevel === null ? '-' : `${row.alertLevel}%`,
     row.alerts.length === 0 ? '-' : row.alerts.join(','),
-    row.state,
+    row.reason ? `${row.state} (${row.reason})` : row.state,
   ];
   const kind = periodKindOfKey(report.period) ?? deployment.periodKind;
   const header = `period ${report.period} (${kind}); alerts at ${deployment.thresholds.join(', ')}%\n`;
@@ -167,7 +232,23 @@ export function formatStatus(report: StatusReport, deployment: Deployment, optio
     [...report.principals.map(cells), cells(report.account)],
     [1, 2, 3, 4],
   );
-  return `${header}${none}${table}`;
+  const groups = report.groups ?? [];
+  const groupTable =
+    groups.length === 0
+      ? ''
+      : `\n${alignedTable(
+          ['group', 'spend', 'limit', 'used', 'state', 'members counted'],
+          groups.map((g) => [
+            g.group,
+            dollars(usd(g.spendUsd)),
+            dollars(usd(g.limitUsd)),
+            g.percent === null ? 'blocked' : `${g.percent}%`,
+            g.state,
+            String(g.members.length),
+          ]),
+          [1, 2, 3, 5],
+        )}`;
+  return `${header}${none}${table}${groupTable}`;
 }
 
 type StatusOptions = TargetOptions & { json?: boolean; period?: string; principal?: string };

@@ -24,15 +24,18 @@ const TRUST = JSON.stringify({
 export async function createPrincipals(
   local: Pick<LocalAws, 'clientConfig'>,
   principals: readonly string[],
+  /** Tags by entity (`user/<name>`, `role/<name>`), given at creation: what group membership by tag reads. */
+  tags: Readonly<Record<string, Readonly<Record<string, string>>>> = {},
 ): Promise<number> {
   const iam = new IAMClient(local.clientConfig);
   let created = 0;
   try {
     for (const name of new Set(principals.map(entityOf).filter((e) => e !== undefined))) {
       const [kind, entity] = name.split('/', 2) as [string, string];
+      const Tags = Object.entries(tags[name] ?? {}).map(([Key, Value]) => ({ Key, Value }));
       try {
-        if (kind === 'user') await iam.send(new CreateUserCommand({ UserName: entity }));
-        else await iam.send(new CreateRoleCommand({ RoleName: entity, AssumeRolePolicyDocument: TRUST }));
+        if (kind === 'user') await iam.send(new CreateUserCommand({ UserName: entity, Tags }));
+        else await iam.send(new CreateRoleCommand({ RoleName: entity, AssumeRolePolicyDocument: TRUST, Tags }));
         created++;
       } catch (error) {
         if (!(error instanceof EntityAlreadyExistsException)) throw error;

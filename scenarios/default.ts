@@ -38,10 +38,7 @@ export const ACTORS = {
  * Limits set before the replay (USD), keyed as `--budgets` files are: principal id or the name it ends with; a
  * limit with a rate rule (the burn-rate guard) is an object, as in a budgets file.
  */
-export const DEFAULT_BUDGETS: Record<
-  string,
-  string | { readonly usd: string; readonly maxUsdPerHour?: string; readonly onRate?: 'alert' | 'suspend' }
-> = {
+export const DEFAULT_BUDGETS = {
   default: '10',
   account: '60',
   alice: '5',
@@ -49,6 +46,21 @@ export const DEFAULT_BUDGETS: Record<
   'summarizer-app': '1.35',
   // A key that leaks mid-period: $10 a month, but never more than $1 in any rolling hour.
   'BedrockAPIKey-leak1': { usd: '10', maxUsdPerHour: '1', onRate: 'suspend' },
+  // The data-science team: its two SSO users (the role's sessions, by pattern) and the API key its notebooks use,
+  // a member by its IAM tag. Their spend adds up in the group's counter; 80% of $2.40 is alerted to the team.
+  groups: {
+    'data-science': {
+      usd: '2.40',
+      members: ['role/AWSReservedSSO_DataScientist_*'],
+      tag: 'team=data-science',
+      owners: ['data-science-leads@example.com'],
+    },
+  },
+} as const;
+
+/** IAM tags the scenario's users and roles carry (the local IAM is given them): what tag membership reads. */
+export const PRINCIPAL_TAGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'user/BedrockAPIKey-4xq9': { team: 'data-science' },
 };
 
 /**

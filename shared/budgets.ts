@@ -84,6 +84,10 @@ export interface CounterRecord {
   readonly state: string;
   /** Denied by an emergency stop (while the account is stopped). */
   readonly stopDenied: boolean;
+  /** The groups its spend was counted in this period (shared/groups). */
+  readonly groups: readonly string[];
+  /** The groups whose stop denied it this period (their stop may have ended since: see the group's counter). */
+  readonly groupStops: readonly string[];
   /** The suspension (principal) or stop (account) in force: since when, why, and the decision that can end it. */
   readonly suspension?: { readonly since: string; readonly reason: string; readonly waitId?: string };
   /** The decisions' generation: a limit change or a lift starts a new one. */
@@ -105,6 +109,8 @@ export interface AccountTotal {
 export interface PeriodBudgets {
   /** Counters of principals and of ACCOUNT (its shards added up); markers and shards left out. */
   readonly counters: readonly CounterRecord[];
+  /** Counters of groups (`GROUP#<name>`): their members' summed spend, and their decisions. */
+  readonly groups: readonly CounterRecord[];
   /** Limit items by principal key (including DEFAULT and ACCOUNT). */
   readonly limits: ReadonlyMap<string, LimitRecord>;
 }
@@ -152,7 +158,7 @@ function limitRecordOf(raw: Item): LimitRecord {
 }
 
 function counterRecordOf(raw: Item): CounterRecord {
-  const item = itemOf(raw, 'counter', 'account');
+  const item = itemOf(raw, 'counter', 'account', 'group');
   const alertLevel = wholeOf(item.alertLevel);
   const principalArn = item.kind === 'counter' ? item.principalArn : undefined;
   const principalKind = item.kind === 'counter' ? item.principalKind : undefined;
@@ -168,6 +174,11 @@ function counterRecordOf(raw: Item): CounterRecord {
     alerts: (item.alerts ?? []).map((alert) => wholeOf(alert) as number),
     state: item.state ?? ACTIVE_STATE,
     stopDenied: item.stopDenied !== undefined,
+    groups: item.kind === 'counter' && item.groups ? [...item.groups].sort() : [],
+    groupStops: Object.keys(item)
+      .filter((name) => name.startsWith(ATTRIBUTE_PREFIXES.groupStop))
+      .map((name) => name.slice(ATTRIBUTE_PREFIXES.groupStop.length))
+      .sort(),
     generation: wholeOf(item.generation) ?? 0,
     ...(item.suspension
       ? {
@@ -329,6 +340,7 @@ export class BudgetStore {
    */
   async periodBudgets(period: string): Promise<PeriodBudgets> {
     const counters: CounterRecord[] = [];
+    const groups: CounterRecord[] = [];
     const limits = new Map<string, LimitRecord>();
     const account = new AccountSum();
     for await (const item of this.scan({
@@ -342,10 +354,11 @@ export class BudgetStore {
       if (kind === 'limit' || kind === 'default-limit') limits.set(String(item.principal), limitRecordOf(item));
       else if (kind === 'account' || kind === 'account-shard') account.add(item);
       else if (kind === 'counter') counters.push(counterRecordOf(item));
+      else if (kind === 'group') groups.push(counterRecordOf(item));
     }
     if (!account.empty) counters.push(account.counter(period));
     counters.sort((a, b) => compareText(a.principal, b.principal));
-    return { counters, limits };
+    return { counters, groups, limits };
   }
 
   /**

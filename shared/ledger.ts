@@ -137,6 +137,26 @@ interface Counter {
 
 /** The groups each principal of a batch is in, by principal id (shared/groups): their counters move with its own. */
 export type Memberships = ReadonlyMap<string, readonly string[]>;
+
+/** Who is in which group (shared/groups/membership.ts): the principals it names no group for are in none. */
+export interface MembershipSource {
+  membershipsOf(principals: Iterable<string>): Promise<Memberships>;
+}
+
+/** Memberships as a batch learns them: a credit can move a principal the batch's charges did not name. */
+class BatchMemberships {
+  readonly groups = new Map<string, readonly string[]>();
+  private readonly asked = new Set<string>();
+
+  constructor(private readonly source: MembershipSource | undefined) {}
+
+  async learn(principals: Iterable<string>): Promise<void> {
+    const unknown = [...new Set(principals)].filter((principal) => !this.asked.has(principal));
+    if (!this.source || unknown.length === 0) return;
+    for (const [principal, groups] of await this.source.membershipsOf(unknown)) this.groups.set(principal, groups);
+    for (const principal of unknown) this.asked.add(principal);
+  }
+}
 const NO_GROUPS: readonly string[] = [];
 
 /** What one record does to its principal's counters (and the account's): signed, as a credit is negative. */
@@ -177,6 +197,8 @@ export class Ledger {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly options: LedgerOptions,
+    /** The groups principals are in: each group's counter is added to in the same transaction as its members'. */
+    private readonly memberships?: MembershipSource,
   ) {
     this.now = options.now ?? (() => new Date());
     this.random = options.random ?? Math.random;
@@ -184,15 +206,7 @@ export class Ledger {
     this.accountShard = options.accountShard ?? Math.floor(this.random() * this.accountShards);
   }
 
-  /**
-   * @param memberships the groups of the principals charged (or credited): each group's counter is added to in the
-   *   same transaction as the principal's, so a group's spend is its members' exactly.
-   */
-  async record(
-    charges: readonly Charge[],
-    sightings: readonly BedrockCall[],
-    memberships: Memberships = new Map(),
-  ): Promise<LedgerResult> {
+  async record(charges: readonly Charge[], sightings: readonly BedrockCall[]): Promise<LedgerResult> {
     const { rounds, duplicates } = plan(charges, sightings, this.rowsFound);
     const result: Progress = {
       charged: [],
@@ -204,8 +218,11 @@ export class Ledger {
       conflicts: { account: 0, counters: 0, rows: 0 },
     };
     // Records of one request that differ go in successive rounds: each is judged against the row the last left.
+    // A group's spend is its members' exactly: the groups of whom each write moves are known before it is built.
+    const memberships = new BatchMemberships(this.memberships);
+    await memberships.learn(charges.map((charge) => charge.call.principal.id));
     for (const items of rounds) {
-      for (const chunk of this.pack(items, memberships)) await this.commit(chunk, result, memberships);
+      for (const chunk of this.pack(items, memberships.groups)) await this.commit(chunk, result, memberships);
     }
     return result;
   }
@@ -257,10 +274,12 @@ export class Ledger {
     return keys;
   }
 
-  private async commit(chunk: Item[], result: Progress, memberships: Memberships) {
+  private async commit(chunk: Item[], result: Progress, memberships: BatchMemberships) {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const actions = this.actionsFor(pending, memberships);
+      // A rejudged item may credit a principal no charge of the batch named (the record it replaces).
+      await memberships.learn(pending.flatMap(movementsOf).map((movement) => movement.principal));
+      const actions = this.actionsFor(pending, memberships.groups);
       try {
         result.requests++;
         await this.client.send(new TransactWriteCommand({ TransactItems: actions }));

@@ -1,4 +1,5 @@
 import type Big from 'big.js';
+import { groupNameOf, isGroupPrincipal } from '../../shared/groups/groups';
 import { formatUsd, type Usd } from '../../shared/money';
 import { type AlertMessage, factTable } from '../../shared/notify';
 
@@ -23,7 +24,12 @@ export interface ThresholdAlert {
   readonly topModels: readonly { model: string; spend: Usd }[];
 }
 
-const describePrincipal = (principal: string) => (principal === 'ACCOUNT' ? 'the whole account' : principal);
+const describePrincipal = (principal: string) =>
+  principal === 'ACCOUNT'
+    ? 'the whole account'
+    : isGroupPrincipal(principal)
+      ? `group ${groupNameOf(principal)}`
+      : principal;
 
 /** Spend confirmed by CloudTrail (a sighting of the same call) and spend only logged, told apart. */
 const confirmation = (spend: Usd, confirmed: Usd) =>

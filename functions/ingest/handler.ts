@@ -12,9 +12,7 @@ import {
   positiveIntFromEnv,
   requireEnv,
 } from '../../shared/config';
-import { GroupResolver } from '../../shared/groups/membership';
-import { GroupDirectory, GroupStore } from '../../shared/groups/store';
-import { TagReader } from '../../shared/groups/tags';
+import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
 import { sum, toDecimalString } from '../../shared/money';
 import { bedrockProfileSource } from '../../shared/pricing/profile-client';
@@ -39,23 +37,24 @@ const config = {
 
 const logger = new Logger({ serviceName: 'budgeteer-ingest' });
 const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
-const ledger = new Ledger(documents, config);
+// Groups are read once a minute, and a principal's IAM tags once per 5 minutes, per warm environment.
+const ledger = new Ledger(
+  documents,
+  config,
+  groupResolverFor(
+    documents,
+    config.budgetsTable,
+    new IAMClient({}),
+    positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60) * 1000,
+    (principal, error) =>
+      logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+  ),
+);
 // Price versions are read once per priceCacheSeconds at most, not per call: a change reaches a warm function
 // within that.
 const prices = new PriceBookCache(
   new PriceStore(documents, requireEnv(PRICES_TABLE_ENV)),
   positiveIntFromEnv(PRICE_CACHE_SECONDS_ENV, 60) * 1000,
-);
-
-// Groups are read once a minute, and a principal's IAM tags once per 5 minutes, per warm environment.
-const groups = new GroupResolver(
-  new GroupDirectory(
-    new GroupStore(documents, config.budgetsTable),
-    positiveIntFromEnv('GROUP_CACHE_SECONDS', 60) * 1000,
-  ),
-  new TagReader(new IAMClient({}), undefined, undefined, (principal, error) =>
-    logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
-  ),
 );
 
 // Application inference profiles resolved to their models (and tags), kept per warm environment (see the cache).
@@ -71,7 +70,6 @@ export async function ingestEvent(event: unknown) {
     trusted: config.trusted,
     prices: book,
     profiles: (ref) => profiles.resolve(ref),
-    groups,
   });
   const rejected = [...unreadable, ...outcome.rejected];
   for (const rejection of rejected) {

@@ -5,7 +5,6 @@ import {
   type RejectionKind,
   type TrustedSources,
 } from '../../shared/events/parse';
-import type { GroupResolver } from '../../shared/groups/membership';
 import type { IdentityRules } from '../../shared/identity';
 import type { Charge, Ledger } from '../../shared/ledger';
 import { chargeFor, hasTokens } from '../../shared/metering';
@@ -48,8 +47,6 @@ export interface IngestOptions {
   readonly prices?: PriceBook;
   /** Resolves the application inference profiles calls name; without it, such calls are priced at the fallback. */
   readonly profiles?: ProfileResolver;
-  /** The groups of the principals charged: their counters move with the principals' (shared/groups). */
-  readonly groups?: Pick<GroupResolver, 'membershipsOf'>;
 }
 
 /**
@@ -60,7 +57,7 @@ export async function ingest(
   records: readonly RawRecord[],
   ledger: Ledger,
   rules: IdentityRules,
-  { trusted, prices, profiles, groups }: IngestOptions = {},
+  { trusted, prices, profiles }: IngestOptions = {},
 ): Promise<IngestOutcome> {
   const charges: Charge[] = [];
   const sightings: BedrockCall[] = [];
@@ -92,8 +89,7 @@ export async function ingest(
       rejected.push({ id, error: (error as Error).message, kind: 'unpriceable', body });
     }
   });
-  const memberships = groups && (await groups.membershipsOf(charges.map((charge) => charge.call.principal.id)));
-  const written = await ledger.record(charges, sightings, memberships);
+  const written = await ledger.record(charges, sightings);
   return {
     charged: written.charged,
     duplicates: written.duplicates,

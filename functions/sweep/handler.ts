@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
@@ -15,6 +16,7 @@ import {
 } from '../../shared/config';
 import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
+import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 import { CoverageSweep } from './sweep';
@@ -23,6 +25,7 @@ const usageTable = requireEnv('USAGE_TABLE');
 const budgetsTable = requireEnv('BUDGETS_TABLE');
 const audit = AuditLog.fromEnv(documents);
 const outbox = Outbox.fromEnv({ documents, sns, sfn, lambda: new LambdaClient({}), audit });
+const logger = new Logger({ serviceName: 'budgeteer-sweep' });
 const sweep = new CoverageSweep(
   {
     usageTable,
@@ -37,16 +40,27 @@ const sweep = new CoverageSweep(
     documents,
     outbox,
     waits: Approvals.fromEnv({ documents, sns, sfn, audit }),
-    ledger: new Ledger(documents, {
-      usageTable,
-      budgetsTable,
-      periodKind: periodKindFromEnv(),
-      extraPeriodKinds: extraPeriodKindsFromEnv(),
-      usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
-    }),
+    // The estimate of a member's call counts in its groups too, exactly as ingest counts a logged one.
+    ledger: new Ledger(
+      documents,
+      {
+        usageTable,
+        budgetsTable,
+        periodKind: periodKindFromEnv(),
+        extraPeriodKinds: extraPeriodKindsFromEnv(),
+        usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
+      },
+      groupResolverFor(
+        documents,
+        budgetsTable,
+        new IAMClient({}),
+        positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60) * 1000,
+        (principal, error) =>
+          logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+      ),
+    ),
   },
 );
-const logger = new Logger({ serviceName: 'budgeteer-sweep' });
 const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'sweep' });
 
 /** Runs on a schedule: charges calls whose invocation log never came (see CoverageSweep). */

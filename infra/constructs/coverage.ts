@@ -8,6 +8,7 @@ import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import type { Enforcement } from './enforcement';
 import { BudgeteerFunction } from './function';
+import { countsGroups } from './groups';
 import { UNMETERED_INDEX } from './tables';
 import type { Topics } from './topics';
 
@@ -75,6 +76,8 @@ export class Coverage extends Construct {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:Scan'], resources: [props.budgets.tableArn] }),
     );
+    // The estimate of a member's call counts in its groups, as ingest counts a logged one.
+    countsGroups(fn, props.budgets, config);
     props.audit.grantAppend(fn);
     props.topics.alerts.grantPublish(fn);
     props.topics.critical.grantPublish(fn);

@@ -12,7 +12,6 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { PERIOD_INDEX } from '../../shared/budgets';
 import {
   MANTLE_EVENT_SOURCE,
   MANTLE_INFERENCE_OPERATIONS,
@@ -22,6 +21,7 @@ import {
 import type { BudgeteerConfig } from '../config';
 import { acknowledgeWildcardResources } from '../nag';
 import { BudgeteerFunction, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
+import { countsGroups } from './groups';
 
 export interface IngestionProps {
   readonly config: BudgeteerConfig;
@@ -101,7 +101,6 @@ export class Ingestion extends Construct {
         // What ingest believes: envelopes from this account and the invocation log group (nothing else is spend).
         ACCOUNT_ID: Stack.of(this).account,
         INVOCATION_LOG_GROUP: config.invocationLogGroupName,
-        GROUP_CACHE_SECONDS: String(config.groupCacheSeconds),
         POWERTOOLS_METRICS_NAMESPACE: 'Budgeteer',
       },
     });
@@ -113,29 +112,7 @@ export class Ingestion extends Construct {
         resources: [props.usage.tableArn, props.budgets.tableArn],
       }),
     );
-    // Group budgets: the groups (limit items `GROUP#…`, listed by the period index) and the IAM tags that make
-    // members, read once a minute and once per 5 minutes per principal. Read only; never another table's items.
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:Query'],
-        resources: [`${props.budgets.tableArn}/index/${PERIOD_INDEX}`],
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [props.budgets.tableArn] }),
-    );
-    const tagged = ['user', 'role'].map((resource) =>
-      Stack.of(this).formatArn({ service: 'iam', region: '', resource, resourceName: '*' }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['iam:ListUserTags', 'iam:ListRoleTags'], resources: tagged }),
-    );
-    acknowledgeWildcardResources(
-      fn.role ?? fn,
-      tagged,
-      'Group membership by IAM tag: any user or role of the account may call Bedrock, so ingest reads the tags of ' +
-        'whichever calls (ListUserTags, ListRoleTags only: read-only, no other IAM action)',
-    );
+    countsGroups(fn, props.budgets, config);
     this.rejectedQueue.grantSendMessages(fn);
     // A call through an application inference profile is priced as the model the profile routes to, and the
     // profile's tags are read with it: read-only, and only on this account's application profiles (any Region).

@@ -1,13 +1,18 @@
-import type { Memberships } from '../ledger';
+import type { IAMClient } from '@aws-sdk/client-iam';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { MembershipSource, Memberships } from '../ledger';
 import { groupsOf, needsTags } from './groups';
-import type { GroupDirectory } from './store';
-import type { TagReader } from './tags';
+import { GroupDirectory, GroupStore } from './store';
+import { TagReader } from './tags';
+
+/** The variable that says how long a function counts by the groups it read before reading them again (seconds). */
+export const GROUP_CACHE_SECONDS_ENV = 'GROUP_CACHE_SECONDS';
 
 /**
  * The groups each principal of a batch is in, by its id, its user's or role's tags and the groups as ingest last
  * read them: what the ledger adds each group's counter by. Tags are read only when some group is by tag.
  */
-export class GroupResolver {
+export class GroupResolver implements MembershipSource {
   constructor(
     private readonly directory: Pick<GroupDirectory, 'memberships'>,
     private readonly tags: Pick<TagReader, 'tagsOf'>,
@@ -27,4 +32,21 @@ export class GroupResolver {
     );
     return memberships;
   }
+}
+
+/**
+ * What every writer of spend (ingest, the coverage sweep) counts groups by: the groups read from the Budgets table
+ * once per `cacheMs`, and principals' IAM tags once per 5 minutes, per warm environment.
+ */
+export function groupResolverFor(
+  documents: DynamoDBDocumentClient,
+  budgetsTable: string,
+  iam: Pick<IAMClient, 'send'>,
+  cacheMs: number,
+  onTagError: (principal: string, error: unknown) => void,
+): GroupResolver {
+  return new GroupResolver(
+    new GroupDirectory(new GroupStore(documents, budgetsTable), cacheMs),
+    new TagReader(iam, undefined, undefined, onTagError),
+  );
 }

@@ -1,4 +1,4 @@
-import { parseBudgetsFile, resolveBudgetKey } from '../../cli/budgets-file';
+import { parseBudgets, parseBudgetsFile, resolveBudgetKey } from '../../cli/budgets-file';
 import { InputFileError } from '../../cli/json-file';
 
 describe('a --budgets file', () => {
@@ -11,6 +11,39 @@ describe('a --budgets file', () => {
       default: { usd: '10' },
       account: { usd: '0.000001' },
     });
+  });
+
+  it('takes groups under one key, each as group set takes it, apart from the principals', () => {
+    const raw = {
+      alice: '5',
+      groups: {
+        'data-science': { usd: '10.50', members: ['user/ds-*', 'role/ml'], tag: 'team=data-science', owners: ['x@y'] },
+        bots: { usd: '1', tag: 'app=bot' },
+      },
+    };
+    expect(parseBudgets(raw, 'b.json')).toEqual({
+      limits: { alice: { usd: '5' } },
+      groups: {
+        'data-science': { usd: '10.5', members: ['user/ds-*', 'role/ml'], tag: 'team=data-science', owners: ['x@y'] },
+        bots: { usd: '1', members: [], tag: 'app=bot', owners: [] },
+      },
+    });
+    // The principals' limits alone, as before.
+    expect(parseBudgetsFile(JSON.stringify(raw), 'b.json')).toEqual({ alice: { usd: '5' } });
+  });
+
+  it.each([
+    [{ groups: [] }, 'b.json: "groups" is an object of group name'],
+    [{ groups: { ds: { members: ['user/a'] } } }, 'b.json: group "ds": an object holds "usd"'],
+    [{ groups: { ds: { usd: '5', member: ['user/a'] } } }, 'not "member"'],
+    [{ groups: { ds: { usd: '5' } } }, 'b.json: group "ds": it has no members nor a tag'],
+    [{ groups: { ds: { usd: '5', members: ['alice'] } } }, 'b.json: group "ds": not a member: "alice"'],
+    [{ groups: { ds: { usd: '5', tag: 'team' } } }, 'b.json: group "ds": not a tag: "team"'],
+    [{ groups: { 'd s': { usd: '5', tag: 'a=b' } } }, 'not a group name: "d s"'],
+    [{ groups: { ds: { usd: 5, tag: 'a=b' } } }, 'write the limit as a quoted decimal string'],
+  ])('refuses the group entry %j, saying why', (raw, message) => {
+    expect(() => parseBudgets(raw, 'b.json')).toThrow(InputFileError);
+    expect(() => parseBudgets(raw, 'b.json')).toThrow(message);
   });
 
   it('takes an object of the limit and a rate rule for the burn-rate guard', () => {

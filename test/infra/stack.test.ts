@@ -159,9 +159,11 @@ describe('coverage sweep', () => {
     });
   });
 
-  it('may only query the unmetered index, write through the ledger and complete owed decisions (no deletes)', () => {
+  it('may only query the unmetered and period indexes, read the groups, write through the ledger and complete owed decisions (no deletes)', () => {
     const actions = actionsGrantedTo(template, 'functions/sweep/handler.ts').filter((a) => a.startsWith('dynamodb:'));
     expect([...new Set(actions)].sort()).toEqual([
+      // The groups' limit items, listed by the period index: an estimate counts in its principal's groups too.
+      'dynamodb:BatchGetItem',
       'dynamodb:ConditionCheckItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',

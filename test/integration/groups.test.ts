@@ -1,10 +1,12 @@
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import Big from 'big.js';
+import { deploymentOf } from '../../cli/deployment';
+import { budgetStatus } from '../../cli/status';
 import { deleteGroup, setGroup } from '../../shared/admin/set-group';
 import { groupPrincipal } from '../../shared/groups/groups';
 import { GroupStore } from '../../shared/groups/store';
 import { invocationLog } from '../fixtures';
-import { audit } from './scenario';
+import { audit, store } from './scenario';
 import { deliverLogs, documents, eventually, item, local, output, settle, unique, userDeny } from './support';
 
 /*
@@ -24,11 +26,13 @@ const thisMonth = () => new Date().toISOString().slice(0, 7);
 
 /** Spends `dollars` (Opus input at $15 per million: a multiple of $0.000015) as `user`, now, in one log record. */
 async function spend(user: string, dollars: string) {
+  const tokens = new Big(dollars).times(1_000_000).div(15);
+  if (!tokens.eq(tokens.round())) throw new Error(`$${dollars} is no whole number of Opus input tokens`);
   await deliverLogs([
     invocationLog(`grp-${unique()}-${unique()}`, `arn:aws:iam::${ACCOUNT}:user/${user}`, {
       timestamp: new Date().toISOString(),
       modelId: OPUS,
-      input: { inputTokenCount: new Big(dollars).times(1_000_000).div(15).toNumber() },
+      input: { inputTokenCount: tokens.toNumber() },
       output: { outputTokenCount: 0 },
     }),
   ]);
@@ -70,8 +74,9 @@ describe('group budgets', () => {
 
     await spend(alice, '3');
     await spend(bob, '3');
-    await spend(outsider, '4');
+    await spend(outsider, '4.5');
     expect(await spendOf(groupPrincipal(name), period)).toBe('6');
+    expect(await spendOf(`user/${outsider}`, period)).toBe('4.5');
     await spend(carol, '2.4'); // 84%: alerted
     expect(await spendOf(groupPrincipal(name), period)).toBe('8.4');
     expect(await userDeny(alice)).toBeUndefined();
@@ -103,6 +108,26 @@ describe('group budgets', () => {
     expect(denied).toHaveLength(1);
     expect(denied[0]?.details).toMatchObject({ reason: `group:${name}` });
 
+    // `status` shows the group stopped, and its members suspended for it (each far under its own limit).
+    const status = await budgetStatus(
+      store,
+      deploymentOf({ clientConfig: local.clientConfig, outputs: local.outputs }),
+    );
+    expect(status.groups?.find((g) => g.group === name)).toEqual({
+      group: name,
+      spendUsd: '10.5',
+      limitUsd: '10',
+      percent: '105.00',
+      state: 'stopped',
+      members: [`user/${alice}`, `user/${carol}`, `user/${bob}`].sort(),
+    });
+    expect(status.principals.find((p) => p.principal === `user/${carol}`)).toMatchObject({
+      state: 'suspended',
+      reason: `group:${name}`,
+      limitUsd: '50',
+    });
+    expect(status.principals.find((p) => p.principal === `user/${outsider}`)).toMatchObject({ state: 'active' });
+
     // A member the stop's start could not know (new to the group) is denied by the stop at its first spend.
     const dave = `grp-ds-dave-${id}`;
     await iam.send(new CreateUserCommand({ UserName: dave }));
@@ -125,11 +150,12 @@ describe('group budgets', () => {
         ? true
         : undefined,
     );
-    const after = (await actionsOf(groupPrincipal(name))).map((e) => e.action);
-    expect(after).toContain('group.resumed');
+    // The stop's last step audits the resume once every deny it applied is lifted.
+    const resumed = await eventually('group.resumed audited', async () =>
+      (await actionsOf(groupPrincipal(name))).find((e) => e.action === 'group.resumed'),
+    );
+    expect(resumed.details).toMatchObject({ reason: 'limit-raised', lifted: 4 });
     expect((await actionsOf(`user/${carol}`)).filter((e) => e.action === 'deny.lifted')).toHaveLength(1);
-    const resumed = (await actionsOf(groupPrincipal(name))).find((e) => e.action === 'group.resumed');
-    expect(resumed?.details).toMatchObject({ reason: 'limit-raised', lifted: 4 });
     expect((await audit.verify(groupPrincipal(name))).ok).toBe(true);
 
     await deleteGroup(groups, audit, name, ADMIN);

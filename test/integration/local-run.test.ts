@@ -185,6 +185,18 @@ describe('budgeteer local --scenario --budgets --json', () => {
     });
     // 5.28 + 0.0624 + 1.3815 + 1.76688 + 0.1646 + 2.1155 + 1.32 + 0.077
     if (swept) expect(JSON.parse(run.stdout).account.spendUsd).toBe('12.16788');
+    // The data-science team: the SSO role's two sessions by pattern and the API key by its IAM tag, summed in the
+    // group's own counter (1.76688 + 0.1646 + 0.0624), 83.07% of its $2.40: alerted at 80%, not stopped.
+    expect(JSON.parse(run.stdout).groups).toEqual([
+      {
+        group: 'data-science',
+        spendUsd: swept ? '1.99388' : expect.stringMatching(/^(0\.49388|0\.99388|1\.49388|1\.99388)$/),
+        limitUsd: '2.4',
+        percent: swept ? '83.07' : expect.any(String),
+        state: 'active',
+        members: [`${sso}/li@example.com`, `${sso}/maria@example.com`, 'user/BedrockAPIKey-4xq9'],
+      },
+    ]);
     // alice passed her $5 budget and was suspended; the scenario's admin then raised her limit to $6 above her spend:
     // the deny was lifted and a new generation started.
     const rows = summary.principals as unknown as {

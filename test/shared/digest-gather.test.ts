@@ -30,6 +30,8 @@ const counter = (
   alerts: [],
   state: 'active',
   stopDenied: false,
+  groups: [],
+  groupStops: [],
   generation: 0,
   ...extra,
 });
@@ -38,7 +40,11 @@ const counter = (
 function store(periods: Record<string, readonly CounterRecord[]>, account?: Partial<AccountTotal>): BudgetStore {
   const limits = new Map<string, LimitRecord>([['user/alice', { principal: 'user/alice', limitUsd: usd('20') }]]);
   return {
-    periodBudgets: async (period: string): Promise<PeriodBudgets> => ({ counters: periods[period] ?? [], limits }),
+    periodBudgets: async (period: string): Promise<PeriodBudgets> => ({
+      counters: periods[period] ?? [],
+      groups: [],
+      limits,
+    }),
     limitIn: async (principal: string) =>
       limits.get(principal)?.limitUsd ?? (principal === 'ACCOUNT' ? usd('1000') : usd('50')),
     accountTotal: async (): Promise<AccountTotal> => ({

@@ -330,11 +330,20 @@ describe('ledger writes', () => {
       ['user/bob', ['chatbot', 'data-science']],
     ]);
 
-    await ledger.record(
+    const asked: string[][] = [];
+    const grouped = new Ledger(documents, options, {
+      membershipsOf: async (principals) => {
+        asked.push([...principals]);
+        return memberships;
+      },
+    });
+    await grouped.record(
       [charge('g-1', 'alice', '0.1'), charge('g-2', 'bob', '0.2'), charge('g-3', 'carol', '0.4')],
       [],
-      memberships,
     );
+
+    // Asked once for the batch's principals, each once.
+    expect(asked).toEqual([['user/alice', 'user/bob', 'user/carol']]);
 
     expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
     const actions = sentActions(0);
