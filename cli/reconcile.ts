@@ -1,36 +1,19 @@
 import type { Command } from 'commander';
 import type { IdentityRules } from '../shared/identity';
 import { MoneyError, parseLimitUsd, type Usd } from '../shared/money';
+import { reconcileDay } from '../shared/reconcile/day';
 import {
   type Bill,
   billFromFile,
   checkDay,
   drifted,
-  meteredOf,
   ReconcileError,
   type Reconciliation,
-  reconcile,
 } from '../shared/reconcile/reconcile';
-import { chargedCalls } from '../shared/report/read';
 import { CommandError } from './args';
 import { readInput } from './documents';
 import { alignedTable } from './format';
 import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** The day's reconciliation: the calls the Usage table charged that UTC day against the bill. */
-export async function reconcileDay(
-  documents: Parameters<typeof chargedCalls>[0],
-  usageTable: string,
-  date: string,
-  bill: Bill,
-  rules: IdentityRules,
-): Promise<Reconciliation> {
-  const start = new Date(`${checkDay(date)}T00:00:00.000Z`);
-  const calls = await chargedCalls(documents, usageTable, start, new Date(start.getTime() + DAY_MS));
-  return reconcile(date, meteredOf(calls), bill, rules);
-}
 
 /**
  * The deployment's per-session role patterns (its PerSessionRoles output), so the bill's ARNs are named as ingest
@@ -46,20 +29,28 @@ export function identityRulesOf(target: Target): IdentityRules {
   return { perSessionRoles: patterns };
 }
 
+/** A principal's line, then one indented line per model (`-` where the bill names no model to meet it with). */
 export function formatReconciliation(reconciliation: Reconciliation, tolerance: Usd): string {
   const over = new Set(drifted(reconciliation, tolerance).map((p) => p.principal));
-  const rows = reconciliation.principals.map((p) => [
-    p.principal,
-    p.meteredUsd,
-    p.billedUsd,
-    p.differenceUsd,
-    over.has(p.principal) ? 'drift' : '',
+  const rows = reconciliation.principals.flatMap((p) => [
+    [p.principal, p.meteredUsd, p.billedUsd, p.differenceUsd, over.has(p.principal) ? 'drift' : ''],
+    ...p.models.map((m) => [
+      `  ${m.model ?? `(no model: billed as ${m.billedAs ?? 'nothing named'})`}`,
+      m.meteredUsd ?? '-',
+      m.billedUsd ?? '-',
+      m.differenceUsd ?? '-',
+      '',
+    ]),
   ]);
+  const unattributed = reconciliation.principals.filter((p) => !p.modelsAttributed).map((p) => p.principal);
   return (
-    `${reconciliation.date}: metered against billed per principal (USD), tolerance ${tolerance.toFixed()}\n` +
+    `${reconciliation.date}: metered against billed per principal and model (USD), tolerance ${tolerance.toFixed()}\n` +
     (rows.length === 0
       ? 'nothing metered or billed that day\n'
-      : alignedTable(['principal', 'metered', 'billed', 'difference', ''], rows, [1, 2, 3]))
+      : alignedTable(['principal / model', 'metered', 'billed', 'difference', ''], rows, [1, 2, 3])) +
+    (unattributed.length === 0
+      ? ''
+      : `The bill names no model for some cost of ${unattributed.join(', ')}: their models are not met (-).\n`)
   );
 }
 
@@ -83,7 +74,8 @@ export function registerReconcileCommand(program: Command): void {
       .option('--tolerance <usd>', 'how far metered may be from billed before it counts as drift', '0.01')
       .option(
         '--json',
-        'print {"date", "principals": [{principal, principalArn, meteredUsd, billedUsd, differenceUsd}]}',
+        'print {"date", "principals": [{principal, principalArn, meteredUsd, billedUsd, differenceUsd, ' +
+          'modelsAttributed, models: [{model, billedAs, meteredUsd, billedUsd, differenceUsd}]}]}',
       ),
   ).action(async (options: ReconcileOptions) => {
     if (!options.from) {

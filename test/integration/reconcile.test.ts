@@ -1,5 +1,6 @@
-import { identityRulesOf, reconcileDay } from '../../cli/reconcile';
+import { identityRulesOf } from '../../cli/reconcile';
 import { usd } from '../../shared/money';
+import { reconcileDay } from '../../shared/reconcile/day';
 import { billFromCur, drifted } from '../../shared/reconcile/reconcile';
 import { invocationLog } from '../fixtures';
 import { deliverLogs, documents, local, output, unique } from './support';
@@ -34,7 +35,7 @@ describe('reconciliation on the local stack', () => {
     const result = await reconcileDay(documents, output('UsageTableName'), day, billFromCur(cur, day), rules);
 
     const ours = result.principals.filter((p) => [`user/${alice}`, `user/${bob}`].includes(p.principal));
-    expect(ours).toEqual([
+    expect(ours.map(({ models: _, modelsAttributed: __, ...totals }) => totals)).toEqual([
       {
         principal: `user/${bob}`,
         principalArn: userArn(bob),
@@ -49,6 +50,18 @@ describe('reconciliation on the local stack', () => {
         billedUsd: '0.00075',
         differenceUsd: '0',
       },
+    ]);
+    // This CUR has no product columns: the bill names no model, so none is met and none is made up.
+    expect(ours[0]?.modelsAttributed).toBe(false);
+    expect(ours[0]?.models).toEqual([
+      {
+        model: 'anthropic.claude-3-haiku-20240307-v1:0',
+        billedAs: null,
+        meteredUsd: '0.000375',
+        billedUsd: null,
+        differenceUsd: null,
+      },
+      { model: null, billedAs: null, meteredUsd: null, billedUsd: '0.00375', differenceUsd: null },
     ]);
     expect(drifted({ ...result, principals: ours }, usd('0.001')).map((p) => p.principal)).toEqual([`user/${bob}`]);
   });
