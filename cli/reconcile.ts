@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import type { IdentityRules } from '../shared/identity';
 import { MoneyError, parseLimitUsd, type Usd } from '../shared/money';
+import { fetchDayBill, parsePrincipalGroup, savedCostAndUsage } from '../shared/reconcile/cost-explorer';
 import { reconcileDay } from '../shared/reconcile/day';
 import {
   type Bill,
+  billFromCostExplorer,
   billFromFile,
   checkDay,
   drifted,
@@ -54,9 +56,37 @@ export function formatReconciliation(reconciliation: Reconciliation, tolerance: 
   );
 }
 
-type ReconcileOptions = TargetOptions & { date: string; from?: string; tolerance: string; json?: boolean };
+type ReconcileOptions = TargetOptions & {
+  date: string;
+  from?: string;
+  group?: string;
+  tolerance: string;
+  json?: boolean;
+};
 
-/** `reconcile --date D --from FILE`. */
+/**
+ * The bill of `date` without a file: the local stack's saved Cost Explorer answer (local/cost-explorer), or
+ * Cost Explorer itself with the caller's credentials (`ce:GetCostAndUsage`), grouped by `--group` or the
+ * deployment's `reconcilePrincipalGroup` (its ReconcilePrincipalGroup output).
+ */
+export async function billOfDay(target: Target, date: string, group: string | undefined): Promise<Bill> {
+  if (target.clientConfig.endpoint) return billFromCostExplorer(savedCostAndUsage(), date);
+  const text = group ?? target.outputs.ReconcilePrincipalGroup;
+  if (!text) {
+    throw new CommandError(
+      'give the bill with --from FILE (a CUR 2.0 CSV export or a saved Cost Explorer answer), or the Cost ' +
+        'Explorer group that holds principal ARNs with --group TAG:<key> (or deploy with reconcilePrincipalGroup)',
+    );
+  }
+  try {
+    return billFromCostExplorer(await fetchDayBill(date, parsePrincipalGroup(text)), date);
+  } catch (error) {
+    if (error instanceof ReconcileError) throw new CommandError(`Cost Explorer: ${error.message}`);
+    throw error;
+  }
+}
+
+/** `reconcile --date D [--from FILE]`. */
 export function registerReconcileCommand(program: Command): void {
   targetOptions(
     program
@@ -69,7 +99,13 @@ export function registerReconcileCommand(program: Command): void {
       .option(
         '--from <file>',
         'a CUR 2.0 export in CSV (columns line_item_usage_start_date, line_item_product_code, ' +
-          'line_item_iam_principal, line_item_unblended_cost) or a GetCostAndUsage answer in JSON',
+          'line_item_iam_principal, line_item_unblended_cost; product_product_name or product_model name the ' +
+          'model) or a GetCostAndUsage answer in JSON; without it, Cost Explorer is asked (locally, the saved answer)',
+      )
+      .option(
+        '--group <group>',
+        'without --from: the Cost Explorer group holding principal ARNs, TAG:<key>, DIMENSION:<key> or ' +
+          "COST_CATEGORY:<key> (default: the deployment's reconcilePrincipalGroup)",
       )
       .option('--tolerance <usd>', 'how far metered may be from billed before it counts as drift', '0.01')
       .option(
@@ -78,9 +114,6 @@ export function registerReconcileCommand(program: Command): void {
           'modelsAttributed, models: [{model, billedAs, meteredUsd, billedUsd, differenceUsd}]}]}',
       ),
   ).action(async (options: ReconcileOptions) => {
-    if (!options.from) {
-      throw new CommandError('give the bill with --from FILE (a CUR 2.0 CSV export or a saved Cost Explorer answer)');
-    }
     let tolerance: Usd;
     try {
       tolerance = parseLimitUsd(options.tolerance);
@@ -88,12 +121,13 @@ export function registerReconcileCommand(program: Command): void {
       if (error instanceof MoneyError) throw new CommandError(`--tolerance: ${error.message}`);
       throw error;
     }
-    let bill: Bill;
+    let bill: Bill | undefined;
     try {
-      bill = billFromFile(readInput(options.from), checkDay(options.date));
+      checkDay(options.date);
+      if (options.from) bill = billFromFile(readInput(options.from), options.date);
     } catch (error) {
       if (error instanceof ReconcileError || error instanceof SyntaxError) {
-        throw new CommandError(`${options.from}: ${(error as Error).message}`);
+        throw new CommandError(`${options.from ?? '--date'}: ${(error as Error).message}`);
       }
       throw error;
     }
@@ -102,7 +136,7 @@ export function registerReconcileCommand(program: Command): void {
         documents,
         output(target, 'UsageTableName'),
         options.date,
-        bill,
+        bill ?? (await billOfDay(target, options.date, options.group)),
         identityRulesOf(target),
       );
       process.stdout.write(

@@ -187,6 +187,10 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });
     // How ingest names principals (which roles' sessions are principals of their own): reconcile names a bill so too.
     new CfnOutput(this, 'PerSessionRoles', { value: JSON.stringify(config.perSessionRoles) });
+    if (config.reconcilePrincipalGroup) {
+      // `budgeteer reconcile --date D` asks Cost Explorer as the daily function does.
+      new CfnOutput(this, 'ReconcilePrincipalGroup', { value: config.reconcilePrincipalGroup });
+    }
     new CfnOutput(this, 'DefaultBudgetUsd', { value: config.defaultBudgetUsd });
     new CfnOutput(this, 'AccountBudgetUsd', { value: config.accountBudgetUsd });
   }

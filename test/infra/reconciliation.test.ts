@@ -76,6 +76,11 @@ describe('the daily reconciliation with the bill (opt-in)', () => {
     expect(resourcesOf('sns:Publish').map((r) => JSON.stringify(r))).toEqual([expect.stringMatching(/TopicsAlerts/)]);
   });
 
+  it('tells the CLI which group to ask Cost Explorer for (ReconcilePrincipalGroup), only when on', () => {
+    template.hasOutput('ReconcilePrincipalGroup', { Value: 'TAG:iamPrincipal/arn' });
+    expect(synth({}).findOutputs('ReconcilePrincipalGroup')).toEqual({});
+  });
+
   it('alarms on its errors like every function of the stack', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmDescription: Match.stringLikeRegexp('The Reconcile function failed'),
