@@ -159,7 +159,11 @@ export class BudgeteerStack extends Stack {
         SuspendPrincipal: this.enforcement.suspendPrincipal,
         EmergencyStop: this.enforcement.emergencyStop,
       },
-      alarms: [...this.enforcement.workflowAlarms, this.ingestion.rejectionAlarm],
+      alarms: [
+        ...this.enforcement.workflowAlarms,
+        this.ingestion.rejectionAlarm,
+        ...(this.reconciliation ? [this.reconciliation.unavailableAlarm] : []),
+      ],
       thresholds: config.thresholds,
       emails: config.operationsEmails,
     });

@@ -1,4 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -32,6 +33,8 @@ export const RECONCILE_SCHEDULE = events.Schedule.cron({ minute: '0', hour: '6' 
 export class Reconciliation extends Construct {
   public readonly function: BudgeteerFunction;
   public readonly schedule: events.Rule;
+  /** Three daily runs in a row without a bill: Cost Explorer is not enabled, or the principal group is wrong. */
+  public readonly unavailableAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: ReconciliationProps) {
     super(scope, id);
@@ -71,6 +74,23 @@ export class Reconciliation extends Construct {
     });
     props.audit.grantAppend(fn);
     props.topics.alerts.grantPublish(fn);
+    this.unavailableAlarm = new cloudwatch.Alarm(this, 'BillUnavailableAlarm', {
+      alarmDescription:
+        'The daily reconciliation found no bill to compare with three days running (Cost Explorer not enabled, IAM ' +
+        'principal data missing, or reconcilePrincipalGroup not the group Cost Explorer fills): metered spend is not ' +
+        "being checked against AWS's bill. The reconcile function's log says why.",
+      metric: new cloudwatch.Metric({
+        namespace: 'Budgeteer',
+        metricName: 'ReconcileBillUnavailable',
+        dimensionsMap: { service: 'reconcile' },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.days(1),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     this.schedule = scheduleFunction(
       this,
       this.function,

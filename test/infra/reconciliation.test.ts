@@ -81,6 +81,20 @@ describe('the daily reconciliation with the bill (opt-in)', () => {
     expect(synth({}).findOutputs('ReconcilePrincipalGroup')).toEqual({});
   });
 
+  it('alarms the operations topic after three daily runs in a row found no bill to compare with', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ReconcileBillUnavailable',
+      Namespace: 'Budgeteer',
+      Dimensions: [{ Name: 'service', Value: 'reconcile' }],
+      Period: 86_400,
+      EvaluationPeriods: 3,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^OperationsTopic') }],
+    });
+  });
+
   it('alarms on its errors like every function of the stack', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmDescription: Match.stringLikeRegexp('The Reconcile function failed'),
