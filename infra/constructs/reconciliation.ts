@@ -8,6 +8,7 @@ import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { type Enforcement, outboxEnvironment } from './enforcement';
 import { BudgeteerFunction, scheduleFunction } from './function';
+import { budgeteerMetric } from './operations';
 import type { Topics } from './topics';
 
 export interface ReconciliationProps {
@@ -79,13 +80,7 @@ export class Reconciliation extends Construct {
         'The daily reconciliation found no bill to compare with three days running (Cost Explorer not enabled, IAM ' +
         'principal data missing, or reconcilePrincipalGroup not the group Cost Explorer fills): metered spend is not ' +
         "being checked against AWS's bill. The reconcile function's log says why.",
-      metric: new cloudwatch.Metric({
-        namespace: 'Budgeteer',
-        metricName: 'ReconcileBillUnavailable',
-        dimensionsMap: { service: 'reconcile' },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.days(1),
-      }),
+      metric: budgeteerMetric('reconcile', 'ReconcileBillUnavailable').with({ period: Duration.days(1) }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 3,
