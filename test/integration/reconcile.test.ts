@@ -146,6 +146,26 @@ describe('the daily reconciliation function on the local stack', () => {
     expect(Object.keys(claim ?? {}).filter((key) => key.startsWith('outbox:'))).toEqual([]);
   });
 
+  it('audits a day the bill matches once as reconcile.checked, with its totals, and alerts nobody', async () => {
+    const day = '2094-06-16';
+    await deliverLogs([invocationLog(`${unique()}-even`, userArn('recon-even'), { timestamp: `${day}T12:00:00Z` })]);
+
+    const first = await invoke(RECONCILE, { day });
+    const second = await invoke(RECONCILE, { day });
+
+    expect([first.claimed, second.claimed]).toEqual([1, 0]);
+    const checked = await entries('SYSTEM', 'reconcile.checked', day);
+    expect(checked).toHaveLength(1);
+    expect(checked[0]?.details).toMatchObject({
+      principals: 1,
+      meteredUsd: '0.000375',
+      billedUsd: '0.000375',
+      differenceUsd: '0',
+      toleranceUsd: '0.01',
+    });
+    expect(driftAlerts(await inbox.read(), day)).toEqual([]);
+  });
+
   it('takes a day Cost Explorer has not billed yet for what it is: logged and counted, no drift, no audit', async () => {
     const day = '2094-07-20';
     await deliverLogs([invocationLog(`${unique()}-late`, userArn('recon-late'), { timestamp: `${day}T10:00:00Z` })]);
