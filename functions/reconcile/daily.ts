@@ -11,11 +11,6 @@ export const RECONCILE_SUBJECT = 'SYSTEM';
 export const driftDecisionId = (day: string, principal: string) => `reconcile|${day}|${principal}`;
 export const checkedDecisionId = (day: string) => `reconcile|${day}`;
 
-/** The day `days` before `at` (UTC), YYYY-MM-DD. */
-export function daysBefore(at: Date, days: number): string {
-  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - days)).toISOString().slice(0, 10);
-}
-
 const totalOf = (amounts: Iterable<Usd>) => [...amounts].reduce((a, b) => a.plus(b), ZERO);
 
 /**

@@ -9,10 +9,11 @@ import { documents, sfn, sns } from '../../shared/clients';
 import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
 import { Outbox } from '../../shared/decisions/outbox';
 import { parseLimitUsd } from '../../shared/money';
+import { daysBefore } from '../../shared/period';
 import { BillUnavailableError, fetchDayBill, parsePrincipalGroup } from '../../shared/reconcile/cost-explorer';
 import { reconcileDay } from '../../shared/reconcile/day';
 import { billFromCostExplorer, checkDay } from '../../shared/reconcile/reconcile';
-import { daysBefore, settleDay, unavailableReason } from './daily';
+import { settleDay, unavailableReason } from './daily';
 
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
 const logger = new Logger({ serviceName: 'budgeteer-reconcile' });

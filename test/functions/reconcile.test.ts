@@ -1,12 +1,7 @@
-import {
-  checkedEffects,
-  daysBefore,
-  driftEffects,
-  settleDay,
-  unavailableReason,
-} from '../../functions/reconcile/daily';
+import { checkedEffects, driftEffects, settleDay, unavailableReason } from '../../functions/reconcile/daily';
 import type { Effects } from '../../shared/decisions/outbox';
 import { usd } from '../../shared/money';
+import { daysBefore } from '../../shared/period';
 import { type Bill, meteredOf, reconcile } from '../../shared/reconcile/reconcile';
 
 const HAIKU = 'anthropic.claude-3-haiku-20240307-v1:0';
