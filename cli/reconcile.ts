@@ -1,36 +1,21 @@
 import type { Command } from 'commander';
 import type { IdentityRules } from '../shared/identity';
 import { MoneyError, parseLimitUsd, type Usd } from '../shared/money';
+import { fetchDayBill, parsePrincipalGroup, savedCostAndUsage } from '../shared/reconcile/cost-explorer';
+import { reconcileDay } from '../shared/reconcile/day';
 import {
   type Bill,
+  billFromCostExplorer,
   billFromFile,
   checkDay,
   drifted,
-  meteredOf,
   ReconcileError,
   type Reconciliation,
-  reconcile,
 } from '../shared/reconcile/reconcile';
-import { chargedCalls } from '../shared/report/read';
 import { CommandError } from './args';
 import { readInput } from './documents';
 import { alignedTable } from './format';
 import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** The day's reconciliation: the calls the Usage table charged that UTC day against the bill. */
-export async function reconcileDay(
-  documents: Parameters<typeof chargedCalls>[0],
-  usageTable: string,
-  date: string,
-  bill: Bill,
-  rules: IdentityRules,
-): Promise<Reconciliation> {
-  const start = new Date(`${checkDay(date)}T00:00:00.000Z`);
-  const calls = await chargedCalls(documents, usageTable, start, new Date(start.getTime() + DAY_MS));
-  return reconcile(date, meteredOf(calls), bill, rules);
-}
 
 /**
  * The deployment's per-session role patterns (its PerSessionRoles output), so the bill's ARNs are named as ingest
@@ -46,26 +31,62 @@ export function identityRulesOf(target: Target): IdentityRules {
   return { perSessionRoles: patterns };
 }
 
+/** A principal's line, then one indented line per model (`-` where the bill names no model to meet it with). */
 export function formatReconciliation(reconciliation: Reconciliation, tolerance: Usd): string {
   const over = new Set(drifted(reconciliation, tolerance).map((p) => p.principal));
-  const rows = reconciliation.principals.map((p) => [
-    p.principal,
-    p.meteredUsd,
-    p.billedUsd,
-    p.differenceUsd,
-    over.has(p.principal) ? 'drift' : '',
+  const rows = reconciliation.principals.flatMap((p) => [
+    [p.principal, p.meteredUsd, p.billedUsd, p.differenceUsd, over.has(p.principal) ? 'drift' : ''],
+    ...p.models.map((m) => [
+      `  ${m.model ?? `(no model: billed as ${m.billedAs ?? 'nothing named'})`}`,
+      m.meteredUsd ?? '-',
+      m.billedUsd ?? '-',
+      m.differenceUsd ?? '-',
+      '',
+    ]),
   ]);
+  const unattributed = reconciliation.principals.filter((p) => !p.modelsAttributed).map((p) => p.principal);
   return (
-    `${reconciliation.date}: metered against billed per principal (USD), tolerance ${tolerance.toFixed()}\n` +
+    `${reconciliation.date}: metered against billed per principal and model (USD), tolerance ${tolerance.toFixed()}\n` +
     (rows.length === 0
       ? 'nothing metered or billed that day\n'
-      : alignedTable(['principal', 'metered', 'billed', 'difference', ''], rows, [1, 2, 3]))
+      : alignedTable(['principal / model', 'metered', 'billed', 'difference', ''], rows, [1, 2, 3])) +
+    (unattributed.length === 0
+      ? ''
+      : `The bill names no model for some cost of ${unattributed.join(', ')}: their models are not met (-).\n`)
   );
 }
 
-type ReconcileOptions = TargetOptions & { date: string; from?: string; tolerance: string; json?: boolean };
+type ReconcileOptions = TargetOptions & {
+  date: string;
+  from?: string;
+  group?: string;
+  tolerance: string;
+  json?: boolean;
+};
 
-/** `reconcile --date D --from FILE`. */
+/**
+ * The bill of `date` without a file: the local stack's saved Cost Explorer answer (local/cost-explorer), or
+ * Cost Explorer itself with the caller's credentials (`ce:GetCostAndUsage`), grouped by `--group` or the
+ * deployment's `reconcilePrincipalGroup` (its ReconcilePrincipalGroup output).
+ */
+export async function billOfDay(target: Target, date: string, group: string | undefined): Promise<Bill> {
+  if (target.clientConfig.endpoint) return billFromCostExplorer(savedCostAndUsage(), date);
+  const text = group ?? target.outputs.ReconcilePrincipalGroup;
+  if (!text) {
+    throw new CommandError(
+      'give the bill with --from FILE (a CUR 2.0 CSV export or a saved Cost Explorer answer), or the Cost ' +
+        'Explorer group that holds principal ARNs with --group TAG:<key> (or deploy with reconcilePrincipalGroup)',
+    );
+  }
+  try {
+    return billFromCostExplorer(await fetchDayBill(date, parsePrincipalGroup(text)), date);
+  } catch (error) {
+    if (error instanceof ReconcileError) throw new CommandError(`Cost Explorer: ${error.message}`);
+    throw error;
+  }
+}
+
+/** `reconcile --date D [--from FILE]`. */
 export function registerReconcileCommand(program: Command): void {
   targetOptions(
     program
@@ -78,17 +99,21 @@ export function registerReconcileCommand(program: Command): void {
       .option(
         '--from <file>',
         'a CUR 2.0 export in CSV (columns line_item_usage_start_date, line_item_product_code, ' +
-          'line_item_iam_principal, line_item_unblended_cost) or a GetCostAndUsage answer in JSON',
+          'line_item_iam_principal, line_item_unblended_cost; product_product_name or product_model name the ' +
+          'model) or a GetCostAndUsage answer in JSON; without it, Cost Explorer is asked (locally, the saved answer)',
+      )
+      .option(
+        '--group <group>',
+        'without --from: the Cost Explorer group holding principal ARNs, TAG:<key>, DIMENSION:<key> or ' +
+          "COST_CATEGORY:<key> (default: the deployment's reconcilePrincipalGroup)",
       )
       .option('--tolerance <usd>', 'how far metered may be from billed before it counts as drift', '0.01')
       .option(
         '--json',
-        'print {"date", "principals": [{principal, principalArn, meteredUsd, billedUsd, differenceUsd}]}',
+        'print {"date", "principals": [{principal, principalArn, meteredUsd, billedUsd, differenceUsd, ' +
+          'modelsAttributed, models: [{model, billedAs, meteredUsd, billedUsd, differenceUsd}]}]}',
       ),
   ).action(async (options: ReconcileOptions) => {
-    if (!options.from) {
-      throw new CommandError('give the bill with --from FILE (a CUR 2.0 CSV export or a saved Cost Explorer answer)');
-    }
     let tolerance: Usd;
     try {
       tolerance = parseLimitUsd(options.tolerance);
@@ -96,12 +121,13 @@ export function registerReconcileCommand(program: Command): void {
       if (error instanceof MoneyError) throw new CommandError(`--tolerance: ${error.message}`);
       throw error;
     }
-    let bill: Bill;
+    let bill: Bill | undefined;
     try {
-      bill = billFromFile(readInput(options.from), checkDay(options.date));
+      checkDay(options.date);
+      if (options.from) bill = billFromFile(readInput(options.from), options.date);
     } catch (error) {
       if (error instanceof ReconcileError || error instanceof SyntaxError) {
-        throw new CommandError(`${options.from}: ${(error as Error).message}`);
+        throw new CommandError(`${options.from ?? '--date'}: ${(error as Error).message}`);
       }
       throw error;
     }
@@ -110,7 +136,7 @@ export function registerReconcileCommand(program: Command): void {
         documents,
         output(target, 'UsageTableName'),
         options.date,
-        bill,
+        bill ?? (await billOfDay(target, options.date, options.group)),
         identityRulesOf(target),
       );
       process.stdout.write(

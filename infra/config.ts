@@ -42,6 +42,14 @@ export interface BudgeteerConfig {
   /** A principal's metered spend for a day may differ from AWS's bill by this much before it is alerted (USD). */
   readonly reconcileToleranceUsd: string;
   /**
+   * How Cost Explorer groups Bedrock cost by IAM principal in this account (`TAG:<key>`, `DIMENSION:<key>` or
+   * `COST_CATEGORY:<key>`, the values being principal ARNs): turns on the daily reconciliation with the bill.
+   * Empty: off (IAM principal cost allocation must be enabled first; see the README).
+   */
+  readonly reconcilePrincipalGroup: string;
+  /** The daily reconciliation compares the day this many days back: Cost Explorer's bill lags a day or two. */
+  readonly reconcileDelayDays: number;
+  /**
    * How long a call may wait for its invocation log before the coverage sweep charges it; with
    * `requireCloudTrailConfirmation`, also how long logged-only spend past a limit waits for its CloudTrail sighting.
    */
@@ -94,6 +102,8 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   priceCacheSeconds: 60,
   groupCacheSeconds: 60,
   reconcileToleranceUsd: '0.01',
+  reconcilePrincipalGroup: '',
+  reconcileDelayDays: 2,
   unmeteredDelayMinutes: 15,
   requireCloudTrailConfirmation: false,
   suspendGraceSeconds: 0,
@@ -212,6 +222,12 @@ const configSchema = z.object({
   priceCacheSeconds: wholeNumber(1).max(3600, { error: must('at most 3600 seconds') }),
   groupCacheSeconds: wholeNumber(1).max(3600, { error: must('at most 3600 seconds') }),
   reconcileToleranceUsd: limitUsdText,
+  reconcilePrincipalGroup: z
+    .string({ error: must('TAG:<key>, DIMENSION:<key> or COST_CATEGORY:<key>, or empty') })
+    .regex(/^((TAG|DIMENSION|COST_CATEGORY):.+)?$/, {
+      error: must('TAG:<key>, DIMENSION:<key> or COST_CATEGORY:<key>, or empty'),
+    }),
+  reconcileDelayDays: wholeNumber(1).max(14, { error: must('at most 14 days') }),
   unmeteredDelayMinutes: wholeNumber(1),
   requireCloudTrailConfirmation: z.boolean({ error: must('true or false') }),
   suspendGraceSeconds: wholeNumber(0),

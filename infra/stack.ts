@@ -13,6 +13,7 @@ import { Evaluation } from './constructs/evaluation';
 import { Ingestion } from './constructs/ingestion';
 import { Operations } from './constructs/operations';
 import { Prices } from './constructs/prices';
+import { Reconciliation } from './constructs/reconciliation';
 import { Tables } from './constructs/tables';
 import { Topics } from './constructs/topics';
 import { OrganizationCentral } from './organization/central';
@@ -35,6 +36,8 @@ export class BudgeteerStack extends Stack {
   public readonly digest?: Digest;
   public readonly operations: Operations;
   public readonly prices: Prices;
+  /** The daily reconciliation with the bill, when `reconcilePrincipalGroup` is set. */
+  public readonly reconciliation?: Reconciliation;
   /** With `organizationId`: what makes this the central stack of an AWS Organization. */
   public readonly organization?: OrganizationCentral;
 
@@ -100,6 +103,16 @@ export class BudgeteerStack extends Stack {
         rejectedQueue: this.ingestion.rejectedQueue,
       });
     }
+    if (config.reconcilePrincipalGroup) {
+      this.reconciliation = new Reconciliation(this, 'Reconciliation', {
+        config,
+        budgets: this.tables.budgets,
+        usage: this.tables.usage,
+        audit: this.audit,
+        topics: this.topics,
+        enforcement: this.enforcement,
+      });
+    }
     // The account's spend is summed from its shards in one BatchGetItem (BudgetStore.accountTotal) wherever it is read.
     // On the table alone: BatchGetItem reads no index, and Table.grant would add every index (`/index/*`) too.
     for (const reader of [this.evaluation.function, this.approvals.function, this.administration.function]) {
@@ -134,6 +147,7 @@ export class BudgeteerStack extends Stack {
         Sweep: this.coverage.function,
         Prices: this.prices.function,
         ...(this.digest ? { Digest: this.digest.function } : {}),
+        ...(this.reconciliation ? { Reconcile: this.reconciliation.function } : {}),
       },
       deadLetterQueues: {
         CloudTrail: this.ingestion.cloudTrailDeadLetters,
@@ -145,7 +159,11 @@ export class BudgeteerStack extends Stack {
         SuspendPrincipal: this.enforcement.suspendPrincipal,
         EmergencyStop: this.enforcement.emergencyStop,
       },
-      alarms: [...this.enforcement.workflowAlarms, this.ingestion.rejectionAlarm],
+      alarms: [
+        ...this.enforcement.workflowAlarms,
+        this.ingestion.rejectionAlarm,
+        ...(this.reconciliation ? [this.reconciliation.unavailableAlarm] : []),
+      ],
       thresholds: config.thresholds,
       emails: config.operationsEmails,
     });
@@ -173,6 +191,10 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });
     // How ingest names principals (which roles' sessions are principals of their own): reconcile names a bill so too.
     new CfnOutput(this, 'PerSessionRoles', { value: JSON.stringify(config.perSessionRoles) });
+    if (config.reconcilePrincipalGroup) {
+      // `budgeteer reconcile --date D` asks Cost Explorer as the daily function does.
+      new CfnOutput(this, 'ReconcilePrincipalGroup', { value: config.reconcilePrincipalGroup });
+    }
     new CfnOutput(this, 'DefaultBudgetUsd', { value: config.defaultBudgetUsd });
     new CfnOutput(this, 'AccountBudgetUsd', { value: config.accountBudgetUsd });
   }

@@ -92,3 +92,8 @@ export function periodEndOfKey(key: string): Date | undefined {
   const [y, m, d] = key.split('-').map(Number) as [number, number, number?];
   return periodEnd(kind, new Date(Date.UTC(y, m - 1, d ?? 1)));
 }
+
+/** The UTC day `days` before `at`, as YYYY-MM-DD: a daily job at 06:00 reports whole days before its run. */
+export function daysBefore(at: Date, days: number): string {
+  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - days)).toISOString().slice(0, 10);
+}

@@ -85,3 +85,15 @@ export async function signedFetch(url: string, options: SignedFetchOptions): Pro
   });
   return { status: response.status, text: await response.text() };
 }
+
+/**
+ * The signed options of one AWS JSON 1.1 call (the Price List's GetProducts, Cost Explorer's GetCostAndUsage):
+ * a POST of `body` to the operation `target` names, for `service` in `region`.
+ */
+export const awsJsonCall = (region: string, service: string, target: string, body: unknown): SignedFetchOptions => ({
+  method: 'POST',
+  region,
+  service,
+  headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
+  body: JSON.stringify(body),
+});

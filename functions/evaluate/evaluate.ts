@@ -212,8 +212,9 @@ export class Evaluator {
       case 'coverage':
       case 'deny':
       case 'digest':
-        // The sweep delivers what a coverage marker owes; deny records are the suspend function's; the digest
-        // function delivers its own claim (the sweep what a crash left).
+      case 'reconcile':
+        // The sweep delivers what a coverage marker owes; deny records are the suspend function's; the digest and
+        // reconcile functions deliver their own claims (the sweep what a crash left).
         return;
     }
   }

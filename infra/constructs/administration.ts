@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { PERIOD_INDEX } from '../../shared/budgets';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import type { Enforcement } from './enforcement';
+import { type Enforcement, outboxEnvironment } from './enforcement';
 import { BudgeteerFunction } from './function';
 import type { Topics } from './topics';
 
@@ -39,13 +39,9 @@ export class Administration extends Construct {
       logRetentionDays: config.logRetentionDays,
       timeout: Duration.seconds(30),
       environment: {
-        BUDGETS_TABLE: budgets.tableName,
+        ...outboxEnvironment(budgets, topics, enforcement),
         AUDIT_TABLE: props.audit.table.tableName,
         PENDING_TABLE: enforcement.pending.tableName,
-        ALERTS_TOPIC_ARN: topics.alerts.topicArn,
-        CRITICAL_TOPIC_ARN: topics.critical.topicArn,
-        SUSPEND_STATE_MACHINE_ARN: enforcement.suspendPrincipal.stateMachineArn,
-        EMERGENCY_STOP_STATE_MACHINE_ARN: enforcement.emergencyStop.stateMachineArn,
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
         ACCOUNT_BUDGET_USD: config.accountBudgetUsd,
         PERIOD: config.period,

@@ -1,13 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import type { Enforcement } from './enforcement';
-import { BudgeteerFunction } from './function';
+import { type Enforcement, outboxEnvironment } from './enforcement';
+import { BudgeteerFunction, scheduleFunction } from './function';
 import { countsGroups } from './groups';
 import { UNMETERED_INDEX } from './tables';
 import type { Topics } from './topics';
@@ -39,13 +38,9 @@ export class Coverage extends Construct {
       logRetentionDays: config.logRetentionDays,
       environment: {
         USAGE_TABLE: props.usage.tableName,
-        BUDGETS_TABLE: props.budgets.tableName,
+        ...outboxEnvironment(props.budgets, props.topics, props.enforcement),
         AUDIT_TABLE: props.audit.table.tableName,
         UNMETERED_INDEX,
-        ALERTS_TOPIC_ARN: props.topics.alerts.topicArn,
-        CRITICAL_TOPIC_ARN: props.topics.critical.topicArn,
-        SUSPEND_STATE_MACHINE_ARN: props.enforcement.suspendPrincipal.stateMachineArn,
-        EMERGENCY_STOP_STATE_MACHINE_ARN: props.enforcement.emergencyStop.stateMachineArn,
         SUSPEND_FUNCTION_NAME: props.enforcement.function.function.functionName,
         PENDING_TABLE: props.enforcement.pending.tableName,
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
@@ -85,10 +80,11 @@ export class Coverage extends Construct {
     props.enforcement.emergencyStop.grantStartExecution(fn);
     props.enforcement.function.function.grantInvokeLatestVersion(fn);
     props.enforcement.grantDecide(fn);
-    this.schedule = new events.Rule(this, 'Schedule', {
-      description: 'Coverage sweep for Bedrock calls without invocation logs',
-      schedule: events.Schedule.rate(SWEEP_RATE),
-      targets: [new targets.LambdaFunction(fn)],
-    });
+    this.schedule = scheduleFunction(
+      this,
+      this.function,
+      events.Schedule.rate(SWEEP_RATE),
+      'Coverage sweep for Bedrock calls without invocation logs',
+    );
   }
 }

@@ -1,14 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import type { Enforcement } from './enforcement';
-import { BudgeteerFunction } from './function';
+import { type Enforcement, outboxEnvironment } from './enforcement';
+import { BudgeteerFunction, scheduleFunction } from './function';
 import type { Topics } from './topics';
 
 export interface DigestProps {
@@ -44,16 +43,11 @@ export class Digest extends Construct {
       timeout: Duration.minutes(5),
       logRetentionDays: config.logRetentionDays,
       environment: {
-        BUDGETS_TABLE: props.budgets.tableName,
+        ...outboxEnvironment(props.budgets, props.topics, props.enforcement),
         USAGE_TABLE: props.usage.tableName,
         AUDIT_TABLE: props.audit.table.tableName,
         PENDING_TABLE: props.enforcement.pending.tableName,
         REJECTED_QUEUE_URL: props.rejectedQueue.queueUrl,
-        ALERTS_TOPIC_ARN: props.topics.alerts.topicArn,
-        CRITICAL_TOPIC_ARN: props.topics.critical.topicArn,
-        // The outbox's targets: a digest owes no workflow start, and the function may start none.
-        SUSPEND_STATE_MACHINE_ARN: props.enforcement.suspendPrincipal.stateMachineArn,
-        EMERGENCY_STOP_STATE_MACHINE_ARN: props.enforcement.emergencyStop.stateMachineArn,
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
         ACCOUNT_BUDGET_USD: config.accountBudgetUsd,
         PERIOD: config.period,
@@ -83,10 +77,11 @@ export class Digest extends Construct {
     props.audit.grantAppend(fn);
     props.topics.alerts.grantPublish(fn);
     props.topics.critical.grantPublish(fn);
-    this.schedule = new events.Rule(this, 'Schedule', {
-      description: "Daily Bedrock spend digest (yesterday's, UTC)",
-      schedule: DIGEST_SCHEDULE,
-      targets: [new targets.LambdaFunction(fn)],
-    });
+    this.schedule = scheduleFunction(
+      this,
+      this.function,
+      DIGEST_SCHEDULE,
+      "Daily Bedrock spend digest (yesterday's, UTC)",
+    );
   }
 }

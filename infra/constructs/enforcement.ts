@@ -152,6 +152,24 @@ export function identityCenterResources(instanceArn: string): string[] {
  * Suspension and emergency stop: `functions/suspend` (the only code with IAM write access, and only to the
  * `BudgeteerDeny` policy) and the two workflows that drive it, plus the table of decisions they wait for.
  */
+/**
+ * The outbox's targets (shared/decisions/outbox.ts, Outbox.fromEnv): the table decisions are claimed on and where
+ * their effects go. Naming a state machine grants nothing: a function that starts none is not allowed to.
+ */
+export function outboxEnvironment(
+  budgets: dynamodb.ITable,
+  topics: { readonly alerts: sns.ITopic; readonly critical: sns.ITopic },
+  enforcement: Enforcement,
+): Record<string, string> {
+  return {
+    BUDGETS_TABLE: budgets.tableName,
+    ALERTS_TOPIC_ARN: topics.alerts.topicArn,
+    CRITICAL_TOPIC_ARN: topics.critical.topicArn,
+    SUSPEND_STATE_MACHINE_ARN: enforcement.suspendPrincipal.stateMachineArn,
+    EMERGENCY_STOP_STATE_MACHINE_ARN: enforcement.emergencyStop.stateMachineArn,
+  };
+}
+
 export class Enforcement extends Construct {
   public readonly function: BudgeteerFunction;
   public readonly suspendPrincipal: sfn.StateMachine;

@@ -8,7 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
-import { type Enforcement, systemRolePattern } from './enforcement';
+import { type Enforcement, outboxEnvironment, systemRolePattern } from './enforcement';
 import { BudgeteerFunction, KEEPING_QUEUE } from './function';
 import type { Topics } from './topics';
 
@@ -40,7 +40,7 @@ export class Evaluation extends Construct {
       description: 'Turns spend changes into threshold alerts, suspensions and emergency stops',
       logRetentionDays: retention,
       environment: {
-        BUDGETS_TABLE: budgets.tableName,
+        ...outboxEnvironment(budgets, topics, enforcement),
         AUDIT_TABLE: props.audit.table.tableName,
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
@@ -48,10 +48,6 @@ export class Evaluation extends Construct {
         DEFAULT_BUDGET_USD: config.defaultBudgetUsd,
         ACCOUNT_BUDGET_USD: config.accountBudgetUsd,
         BREAK_GLASS_PRINCIPALS: JSON.stringify(config.breakGlassPrincipals),
-        ALERTS_TOPIC_ARN: topics.alerts.topicArn,
-        CRITICAL_TOPIC_ARN: topics.critical.topicArn,
-        SUSPEND_STATE_MACHINE_ARN: enforcement.suspendPrincipal.stateMachineArn,
-        EMERGENCY_STOP_STATE_MACHINE_ARN: enforcement.emergencyStop.stateMachineArn,
         SUSPEND_FUNCTION_NAME: enforcement.function.function.functionName,
         PENDING_TABLE: enforcement.pending.tableName,
         SUSPEND_GRACE_SECONDS: String(config.suspendGraceSeconds),

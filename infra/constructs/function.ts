@@ -1,5 +1,7 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -96,4 +98,18 @@ export class BudgeteerFunction extends Construct {
         'action a function role holds on "*" is listed, with its reason, in test/infra/least-privilege.test.ts',
     });
   }
+}
+
+/** The EventBridge rule (`Schedule`, in `scope`) that runs a scheduled function: the prices, digest, sweep and reconcile. */
+export function scheduleFunction(
+  scope: Construct,
+  fn: BudgeteerFunction,
+  schedule: events.Schedule,
+  description: string,
+): events.Rule {
+  return new events.Rule(scope, 'Schedule', {
+    description,
+    schedule,
+    targets: [new targets.LambdaFunction(fn.function)],
+  });
 }

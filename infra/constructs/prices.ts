@@ -1,13 +1,12 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { PRICE_CACHE_SECONDS_ENV, PRICES_FUNCTION_ENV, PRICES_TABLE_ENV } from '../../shared/pricing/store';
 import type { AuditLog } from './audit';
-import { BudgeteerFunction } from './function';
+import { BudgeteerFunction, scheduleFunction } from './function';
 
 export interface PricesProps {
   /** The Prices table (Tables.prices). */
@@ -71,11 +70,12 @@ export class Prices extends Construct {
         'pricing:GetProducts has no resource type (the Price List is public data): it cannot be scoped; the role ' +
         'reads nothing else outside its own table, audit append and alerts topic',
     });
-    this.schedule = new events.Rule(this, 'Schedule', {
-      description: 'Daily AWS Price List fetch for Bedrock',
-      schedule: events.Schedule.rate(PRICE_LIST_RATE),
-      targets: [new targets.LambdaFunction(fetcher.function)],
-    });
+    this.schedule = scheduleFunction(
+      this,
+      fetcher,
+      events.Schedule.rate(PRICE_LIST_RATE),
+      'Daily AWS Price List fetch for Bedrock',
+    );
     for (const refresher of props.refreshers) {
       refresher.function.addEnvironment(PRICES_FUNCTION_ENV, fetcher.function.functionName);
       refresher.role.addToPrincipalPolicy(

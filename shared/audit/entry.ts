@@ -47,6 +47,10 @@ export const AUDIT_ACTIONS = {
     "a principal's last hour cost at least k times its usual (median) hour and at least the floor (details: hourUsd, usualHourUsd, factor, floorUsd, from, to)",
   'digest.sent':
     'the daily digest of a day was sent to the alerts and critical topics (details: day, period, principals, crossings, suspensions, pending, unknownModels, rejectedRecords)',
+  'reconcile.drift':
+    "a principal's metered spend for a day differed from AWS's bill by more than the tolerance (details: day, principalArn, meteredUsd, billedUsd, differenceUsd, toleranceUsd, models)",
+  'reconcile.checked':
+    'a day was reconciled with AWS’s bill and no principal drifted beyond the tolerance (details: day, principals, meteredUsd, billedUsd, differenceUsd, toleranceUsd)',
   'admin.refused':
     'an admin request was refused: the caller is no admin, or acted on themselves (details: request, why, sourceIp, userAgent)',
 } as const satisfies Record<string, string>;

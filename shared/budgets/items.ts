@@ -43,6 +43,12 @@ export const KEYS = {
   digestPrincipal: 'DIGEST',
   /** The principal prefix of a group's limit item and counters (`GROUP#data-science`, see shared/groups). */
   groupPrefix: 'GROUP#',
+  /**
+   * The principal prefix of a day's reconciliation claims (`RECONCILE#2026-11-30`): its period is the principal a
+   * drift was found for, or `reconcileCheckedPeriod` for a day without drift.
+   */
+  reconcilePrefix: 'RECONCILE#',
+  reconcileCheckedPeriod: 'CHECKED',
 } as const;
 
 /** Attributes a principal's (or the account's) counter carries for enforcement. */
@@ -132,6 +138,8 @@ export const ATTRIBUTES = {
   ttl: 'ttl',
   // the daily digest's claim
   sentAt: 'sentAt',
+  // a reconciliation's claim
+  reconciledAt: 'reconciledAt',
 } as const;
 
 /** Attributes named with a prefix and a variable part. */
@@ -332,6 +340,24 @@ export const DigestItemSchema = z.looseObject({
   ...outboxShape,
 });
 
+/**
+ * One decision of a day's reconciliation with the bill: a principal's drift (its period is the principal) or the
+ * day found without drift (`CHECKED`), claimed once with the alert and audit entry it owes.
+ */
+export const ReconcileItemSchema = z.looseObject({
+  kind: z.literal('reconcile'),
+  principal: z.string().regex(/^RECONCILE#\d{4}-\d{2}-\d{2}$/),
+  period: z.string().min(1),
+  reconciledAt: z.string().optional(),
+  ...outboxShape,
+});
+
+/** The key of a day's reconciliation decision about `principal` (undefined: the day found without drift). */
+export const reconcileKey = (day: string, principal?: string) => ({
+  principal: `${KEYS.reconcilePrefix}${day}`,
+  period: principal ?? KEYS.reconcileCheckedPeriod,
+});
+
 /** A principal's spend in one 5-minute bucket, added to by ingest with the period counters; it expires (`ttl`). */
 export const RateItemSchema = z.looseObject({
   kind: z.literal('rate'),
@@ -421,6 +447,7 @@ export const BudgetItemSchema = z
     ConflictItemSchema,
     RateItemSchema,
     DigestItemSchema,
+    ReconcileItemSchema,
   ])
   .superRefine(checkPrefixed);
 
@@ -443,6 +470,7 @@ export function kindOfKey(principal: unknown, period: unknown): BudgetItemKind |
   if (principal.startsWith(KEYS.coveragePrefix)) return 'coverage';
   if (principal.startsWith(KEYS.denyPrefix)) return 'deny';
   if (principal.startsWith(KEYS.conflictPrefix)) return 'conflict';
+  if (principal.startsWith(KEYS.reconcilePrefix)) return 'reconcile';
   // Never a budget period: the key of a principal's rate bucket.
   if (period.startsWith(KEYS.ratePrefix)) return principal.includes('#') ? undefined : 'rate';
   // Before the period kinds: a digest's period is a day, which a daily counter's key also is.

@@ -3,6 +3,7 @@ import type { Effects } from '../decisions/outbox';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { formatUsd, percentOf, toDecimalString, type Usd } from '../money';
 import type { AlertFact, AlertMessage, AlertValue } from '../notify';
+import { daysBefore } from '../period';
 
 /**
  * The daily digest: what an admin reads once a day instead of piecing it together from single alerts. This module
@@ -111,9 +112,7 @@ export const DIGEST_SUBJECT = KEYS.digestPrincipal;
 export const DIGEST_ACTOR = 'system:digest';
 
 /** The day before `at` (UTC), as YYYY-MM-DD: a digest that runs at 06:00 reports the whole of yesterday. */
-export function dayBefore(at: Date): string {
-  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() - 1)).toISOString().slice(0, 10);
-}
+export const dayBefore = (at: Date): string => daysBefore(at, 1);
 
 /** A length of time as people say it: `2d 3h`, `5h 12m`, `14m`, `under a minute`. */
 export function formatDuration(ms: number): string {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { signedFetch } from '../sigv4-fetch';
+import { awsJsonCall, signedFetch } from '../sigv4-fetch';
 import { type FetchedPrices, type PriceListProduct, productsOf, SERVICE_CODES } from './price-list';
 
 /** The Price List Query API answers from us-east-1 (also eu-central-1, ap-south-1) whatever Region is priced. */
@@ -34,21 +34,15 @@ export async function fetchPriceList(
     let nextToken: string | undefined;
     let pages = 0;
     do {
-      const response = await send(endpoint, {
-        method: 'POST',
-        region: PRICE_LIST_REGION,
-        service: 'pricing',
-        headers: {
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': 'AWSPriceListService.GetProducts',
-        },
-        body: JSON.stringify({
+      const response = await send(
+        endpoint,
+        awsJsonCall(PRICE_LIST_REGION, 'pricing', 'AWSPriceListService.GetProducts', {
           ServiceCode: serviceCode,
           FormatVersion: 'aws_v1',
           MaxResults: 100,
           ...(nextToken ? { NextToken: nextToken } : {}),
         }),
-      });
+      );
       if (response.status !== 200) {
         throw new PriceListError(
           `GetProducts ${serviceCode} answered ${response.status}: ${response.text.slice(0, 300)}`,

@@ -51,6 +51,7 @@ const UNSCOPED_ACTIONS: Record<string, string> = {
   'bedrock:PutModelInvocationLoggingConfiguration': 'an account setting: no resource',
   'bedrock:DeleteModelInvocationLoggingConfiguration': 'an account setting: no resource',
   'pricing:GetProducts': 'the AWS Price List is public data with no resource type',
+  'ce:GetCostAndUsage': 'Cost Explorer answers for the whole account: no resource type',
 };
 
 const allows = (t: Template) =>

@@ -34,6 +34,7 @@ export const EVERYTHING_ON = {
   operationsEmails: ['ops@example.com'],
   extraPeriodKinds: ['daily'],
   digest: true,
+  reconcilePrincipalGroup: 'TAG:iamPrincipal/arn',
   slackChannels: [{ workspaceId: 'T0123ABCD', channelId: 'C0456EFGH' }],
   microsoftTeamsChannels: [
     {

@@ -16,7 +16,14 @@ export default async function globalSetup(): Promise<void> {
   const stack = await LocalStack.start({
     // Weekly counters too, so per-principal weekly budgets are tested end to end; the daily digest is opt-in.
     // Price versions are read again every second, not every minute: a suite sees a price it set take effect at once.
-    context: { extraPeriodKinds: ['weekly'], digest: true, priceCacheSeconds: 1, groupCacheSeconds: 1 },
+    // The daily reconciliation is opt-in too (its bill comes from local/cost-explorer here).
+    context: {
+      extraPeriodKinds: ['weekly'],
+      digest: true,
+      priceCacheSeconds: 1,
+      groupCacheSeconds: 1,
+      reconcilePrincipalGroup: 'TAG:iamPrincipal/arn',
+    },
     // The handlers' AWS calls pass a fault proxy, which injects nothing until a suite asks (faults.test.ts).
     faults: true,
     ...(logFile ? { log: (line: string) => appendFileSync(logFile, `${line}\n`) } : {}),

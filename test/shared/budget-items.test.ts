@@ -53,6 +53,8 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
     [{ principal: 'COVERAGE#user/alice', period: '2026-11-20', calls: n('3') }, 'coverage'],
     [{ principal: 'DENY#user/alice', period: 'DENY', 'hold:suspend:x': {}, version: n('2') }, 'deny'],
     [conflictMarker(), 'conflict'],
+    [{ principal: 'RECONCILE#2026-11-30', period: 'user/alice', reconciledAt: '2026-12-02T06:00:00Z' }, 'reconcile'],
+    [{ principal: 'RECONCILE#2026-11-30', period: 'CHECKED' }, 'reconcile'],
   ])('%j is a %s', (raw, kind) => {
     expect(parseBudgetItem(raw).kind).toBe(kind);
   });
