@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { groupOfRequest, type SetGroupReply } from '../shared/admin/set-group';
+import { checkGroupRequest, type SetGroupReply } from '../shared/admin/set-group';
 import { AdminError } from '../shared/admin/set-limit';
 import { usedPercent } from '../shared/budgets';
 import { ATTRIBUTES, decimalOf } from '../shared/budgets/items';
@@ -149,9 +149,17 @@ export function registerGroupCommands(program: Command): void {
       )
       .argument('<name>', 'letters, digits, ".", "_" and "-"')
       .requiredOption('--limit <usd>', 'the limit per period in USD, decimal digits: 500 or 12.50', parseLimitArgument)
-      .option('--member <principal>', 'a principal id or pattern (user/alice, role/ds-*); repeat for more', collect)
-      .option('--tag <key=value>', 'users and roles carrying this IAM tag are members (team=data-science)')
-      .option('--owner <who>', "who answers for the group's spend, named in its alerts; repeat for more", collect)
+      .option(
+        '--member <principal>',
+        'a principal id or pattern (user/alice, role/ds-*), or an application inference profile (profile/<id>); ' +
+          'repeat for more; given, they replace the members (omitted: kept)',
+        collect,
+      )
+      .option(
+        '--tag <key=value>',
+        'users and roles carrying this IAM tag are members (team=data-science); omitted: kept',
+      )
+      .option('--owner <who>', "who answers for the group's spend; repeat for more; omitted: kept", collect)
       .addOption(
         new Option(
           '--period <kind>',
@@ -170,7 +178,7 @@ export function registerGroupCommands(program: Command): void {
     };
     try {
       // Checked here too, so a typo is refused before a signed request is sent.
-      groupOfRequest({ ...request, actor: 'cli' }, deploymentOf(target));
+      checkGroupRequest(request);
     } catch (error) {
       if (error instanceof AdminError) throw new CommandError(error.message);
       throw error;

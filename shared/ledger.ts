@@ -4,7 +4,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ATTRIBUTE_PREFIXES, ATTRIBUTES, conflictKey, KEYS } from './budgets/items';
 import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
-import { groupPrincipal } from './groups/groups';
+import { groupPrincipal, profileMemberOf } from './groups/groups';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
 import { bucketExpiry, bucketKey } from './rate/buckets';
@@ -171,6 +171,8 @@ interface Movement {
   readonly spendUsd: Usd;
   readonly confirmedUsd: Usd;
   readonly requests: number;
+  /** The application inference profile the call went through (its ARN): groups may count its calls. */
+  readonly profile?: string;
 }
 
 /** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
@@ -220,7 +222,13 @@ export class Ledger {
     // Records of one request that differ go in successive rounds: each is judged against the row the last left.
     // A group's spend is its members' exactly: the groups of whom each write moves are known before it is built.
     const memberships = new BatchMemberships(this.memberships);
-    await memberships.learn(charges.map((charge) => charge.call.principal.id));
+    await memberships.learn(
+      charges.flatMap((charge) =>
+        charge.inferenceProfile
+          ? [charge.call.principal.id, profileMemberOf(charge.inferenceProfile)]
+          : [charge.call.principal.id],
+      ),
+    );
     for (const items of rounds) {
       for (const chunk of this.pack(items, memberships.groups)) await this.commit(chunk, result, memberships);
     }
@@ -263,7 +271,7 @@ export class Ledger {
       ...this.periodsOf(movement).flatMap((period) => [
         `${movement.principal}\u0000${period}`,
         `account\u0000${period}`,
-        ...(memberships.get(movement.principal) ?? NO_GROUPS).map((group) => `${groupPrincipal(group)}\u0000${period}`),
+        ...groupsOfMovement(movement, memberships).map((group) => `${groupPrincipal(group)}\u0000${period}`),
       ]),
       ...(movesSpend(movement) ? [`${movement.principal}\u0000${bucketKey(new Date(movement.time))}`] : []),
     ]);
@@ -278,7 +286,7 @@ export class Ledger {
     let pending = chunk;
     for (let attempt = 0; pending.length > 0; attempt++) {
       // A rejudged item may credit a principal no charge of the batch named (the record it replaces).
-      await memberships.learn(pending.flatMap(movementsOf).map((movement) => movement.principal));
+      await memberships.learn(pending.flatMap(movementsOf).flatMap(membershipKeysOf));
       const actions = this.actionsFor(pending, memberships.groups);
       try {
         result.requests++;
@@ -540,7 +548,7 @@ export class Ledger {
         const identity = movement.principalArn
           ? { principalArn: movement.principalArn, principalKind: movement.principalKind }
           : {};
-        const groups = memberships.get(movement.principal) ?? NO_GROUPS;
+        const groups = groupsOfMovement(movement, memberships);
         for (const period of this.periodsOf(movement)) {
           bump({ principal: movement.principal, period, ...identity }, movement, groups);
           bump({ principal: accountShardPrincipal(this.accountShard), period }, movement);
@@ -576,10 +584,10 @@ export class Ledger {
           TableName: this.options.budgetsTable,
           Key: { principal: counter.principal, period: counter.period },
           UpdateExpression: `ADD ${spends.join(', ')}${modelAdds} SET updatedAt = :now${identity}`,
-          ExpressionAttributeNames: {
+          ...namesOf({
             ...Object.fromEntries(models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`])),
             ...(counter.groups.size === 0 ? {} : { '#groups': ATTRIBUTES.groups }),
-          },
+          }),
           ExpressionAttributeValues: {
             ...(spends.includes('spendUsd :spend')
               ? { ':spend': NumberValue.from(toDecimalString(counter.spend)), ':n': counter.requests }
@@ -659,6 +667,13 @@ export class Ledger {
 const WRAPPED = { wrapNumbers: true } as const;
 
 /**
+ * `ExpressionAttributeNames` when there are any: DynamoDB refuses an empty map (a confirmation's counter update
+ * moves no model's spend and may name none), where moto lets it pass.
+ */
+const namesOf = (names: Record<string, string>) =>
+  Object.keys(names).length === 0 ? {} : { ExpressionAttributeNames: names };
+
+/**
  * What a second record leaves a marker for: a conflict (`replaced` or `kept`), or the sweep's estimate corrected by
  * the call's invocation log record (`corrected`); nothing for anything else.
  */
@@ -718,7 +733,19 @@ const movementOf = (record: UsageRecord): Movement => ({
   spendUsd: record.costUsd,
   confirmedUsd: ZERO,
   requests: 1,
+  ...(record.inferenceProfile ? { profile: record.inferenceProfile } : {}),
 });
+
+/** Who a movement's groups are looked up by: its principal, and the profile its call went through. */
+const membershipKeysOf = (movement: Movement): string[] =>
+  movement.profile ? [movement.principal, profileMemberOf(movement.profile)] : [movement.principal];
+
+/** The groups a movement counts in: its principal's and its profile's, each once, sorted. */
+function groupsOfMovement(movement: Movement, memberships: Memberships): readonly string[] {
+  const [principal, profile] = membershipKeysOf(movement).map((key) => memberships.get(key) ?? NO_GROUPS);
+  if (!profile || profile.length === 0) return principal ?? NO_GROUPS;
+  return [...new Set([...(principal ?? []), ...profile])].sort();
+}
 
 /**
  * An item whose row condition failed, judged again against the row as it is (`row`, from the failure; absent when

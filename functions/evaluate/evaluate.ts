@@ -252,8 +252,13 @@ export class Evaluator {
     // A group is judged against its own limit only: a deleted group's counters are history, not on the default.
     if (isGroupPrincipal(image.principal) && !(await this.ownLimit(image.principal))) return;
     const budget = await this.budgetOf(image.principal);
-    // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only.
-    if (periodKindOfKey(image.period) !== (budget.periodKind ?? this.config.periodKind)) return;
+    const isPrincipal = image.principal !== ACCOUNT_PRINCIPAL && !isGroupPrincipal(image.principal);
+    // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only. A stop
+    // denies whoever spends whatever their kind: a daily group's stop is seen on its members' daily counters.
+    if (periodKindOfKey(image.period) !== (budget.periodKind ?? this.config.periodKind)) {
+      if (isPrincipal) await this.circuitBreaker(image);
+      return;
+    }
     const limit = budget.limitUsd;
     let item = image;
     const judgedAgainst = item[A.generationLimitUsd];
@@ -270,7 +275,7 @@ export class Evaluator {
         await this.awaitConfirmation(item, spend, limit, confirmed);
       } else await this.exhausted(item, spend, limit, confirmed);
     }
-    if (item.principal !== ACCOUNT_PRINCIPAL && !isGroupPrincipal(item.principal)) await this.circuitBreaker(item);
+    if (isPrincipal) await this.circuitBreaker(item);
   }
 
   /**
@@ -605,6 +610,7 @@ export class Evaluator {
           holder: stop.holder,
           reason,
           stopOf: of,
+          ...(stop.resources ? { resources: stop.resources } : {}),
         },
       },
     };

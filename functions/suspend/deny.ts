@@ -69,7 +69,10 @@ export class DenyStore {
 
   async hold(entity: DenyEntity, hold: DenyHold): Promise<void> {
     await this.change(entity, 'SET #hold = :hold, #kind = :kind, #name = :name ADD version :one', hold.holder, {
-      ':hold': hold.session === undefined ? {} : { session: hold.session },
+      ':hold': {
+        ...(hold.session === undefined ? {} : { session: hold.session }),
+        ...(hold.resources === undefined ? {} : { resources: [...hold.resources] }),
+      },
     });
     await this.converge(entity);
   }
@@ -90,10 +93,11 @@ export class DenyStore {
     const holds = Object.entries(Item ?? {})
       .filter(([key]) => key.startsWith(HOLD_PREFIX))
       .map(([key, value]) => {
-        const session = (value as { session?: unknown }).session;
+        const { session, resources } = value as { session?: unknown; resources?: unknown };
         return {
           holder: key.slice(HOLD_PREFIX.length),
           ...(typeof session === 'string' ? { session } : {}),
+          ...(Array.isArray(resources) ? { resources: resources.map(String) } : {}),
         };
       })
       .sort((a, b) => (a.holder < b.holder ? -1 : 1));

@@ -32,6 +32,7 @@ const enforcer = new Enforcer(
     protection: {
       breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
       systemRolePatterns: jsonListFromEnv('SYSTEM_ROLE_PATTERNS'),
+      ...(process.env.ACCOUNT_ID ? { accountId: process.env.ACCOUNT_ID } : {}),
     },
     identityCenter: instanceArn !== '',
     decisionHours: positiveIntFromEnv('DECISION_HOURS', 24),

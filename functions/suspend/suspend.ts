@@ -7,7 +7,7 @@ import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
-import { groupNameOf, groupReason, isGroupPrincipal } from '../../shared/groups/groups';
+import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
@@ -65,6 +65,8 @@ export interface EnforcementInput {
   readonly executionArn?: string;
   /** A stop's deny of one principal: whose stop it is (ACCOUNT, or a group's `GROUP#<name>`). @default ACCOUNT */
   readonly stopOf?: string;
+  /** Deny only these resources (a group of application inference profiles: its profiles' ARNs). @default all */
+  readonly resources?: readonly string[];
 }
 
 /** Whose stop a stop workflow's input is about: a group's, or the account's. */
@@ -206,6 +208,7 @@ export class Enforcer {
       await this.deps.denies.hold(target.entity, {
         holder: holdKey,
         ...(session ? { session } : {}),
+        ...(input.resources ? { resources: input.resources } : {}),
       });
       await this.recordHoldOwner(target.entity, holdKey, input.principal);
     } catch (error) {
@@ -225,6 +228,7 @@ export class Enforcer {
       target: described,
       policyName: DENY_POLICY_NAME,
       ...(session ? { session } : {}),
+      ...(input.resources ? { resources: input.resources.join(' ') } : {}),
       reason: input.reason ?? (isStop ? 'emergency-stop' : 'budget'),
     });
     return { outcome: 'applied', waitSeconds, target: described };
@@ -370,6 +374,8 @@ export class Enforcer {
   async beginStop(input: EnforcementInput): Promise<{ principals: EnforcementInput[]; waitSeconds: number }> {
     const subject = stopSubjectOf(input);
     const group = stoppedGroup(subject);
+    // A group of application inference profiles denies its callers those profiles only.
+    const resources = group === undefined ? undefined : await this.profileScope(subject);
     const suspension: Suspension = {
       holder: input.holder,
       executionArn: executionArnOf(input),
@@ -377,6 +383,7 @@ export class Enforcer {
       reason: input.reason ?? 'account budget exhausted',
       generation: input.generation ?? 0,
       decisionId: input.decisionId,
+      ...(resources ? { resources } : {}),
     };
     await this.deps.documents
       .send(
@@ -405,9 +412,17 @@ export class Enforcer {
         holder: input.holder,
         reason: group === undefined ? 'emergency-stop' : groupReason(group),
         stopOf: subject,
+        ...(resources ? { resources } : {}),
       });
     }
     return { principals, waitSeconds: this.waitSeconds(input.period) };
+  }
+
+  /** What a group's stop denies: its profiles alone when it is a group of application inference profiles. */
+  private async profileScope(group: string): Promise<string[] | undefined> {
+    const limit = await this.counter(group, 'LIMIT');
+    const members = Array.isArray(limit?.members) ? limit.members.map(String) : [];
+    return profileScopeOf(members, this.config.protection.accountId ?? '*');
   }
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */

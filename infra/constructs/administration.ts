@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { PERIOD_INDEX } from '../../shared/budgets';
+import { KEYS } from '../../shared/budgets/items';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { type Enforcement, outboxEnvironment } from './enforcement';
@@ -54,15 +55,17 @@ export class Administration extends Construct {
     this.url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        // BatchGetItem and DeleteItem: groups (`group set|delete`), whose limit items it reads and deletes.
-        actions: [
-          'dynamodb:GetItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-        ],
+        // BatchGetItem: groups (`group set|delete`), whose limit items it reads.
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [budgets.tableArn],
+      }),
+    );
+    // It deletes a group's limit item (`group delete`) and nothing else: no counter, claim or deny record.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:DeleteItem'],
+        resources: [budgets.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${KEYS.groupPrefix}*`] } },
       }),
     );
     // A change of the default finds the principals that spent this period through the period index.

@@ -209,6 +209,8 @@ export class Enforcement extends Construct {
         SYSTEM_ROLE_PATTERNS: JSON.stringify([systemRolePattern(stack)]),
         IDENTITY_CENTER_INSTANCE_ARN: config.identityCenterInstanceArn,
         DECISION_HOURS: String(config.approvalLinkHours),
+        // The account whose application inference profiles a group of profiles denies (and whose roles break glass names).
+        ACCOUNT_ID: stack.account,
       },
     });
     const fn = this.function.function;

@@ -40,7 +40,7 @@ export interface AdminServiceDeps {
   /** Records admin (negotiated) price versions, audited as `price.changed`. */
   readonly prices: Pick<PriceRecorder, 'set' | 'remove'>;
   /** Groups (teams, applications): their limits and members. */
-  readonly groups: Pick<GroupStore, 'get' | 'put' | 'remove'>;
+  readonly groups: Pick<GroupStore, 'get' | 'put' | 'remove' | 'stateIn'>;
   /** Runs the Price List fetch now (the prices function), with the prices given or from the Price List. */
   readonly refreshPrices: (request: { fetched?: FetchedPrices[]; actor: string }) => Promise<Record<string, unknown>>;
   readonly now?: () => Date;
@@ -139,7 +139,13 @@ export class AdminService {
         return { status: 200, message: `group ${result.group.name}: set`, result: { ...groupReplyOf(result) } };
       }
       case 'group delete': {
-        const { deleted } = await deleteGroup(this.deps.groups, this.deps.audit, request.name, caller.arn, context);
+        const { deleted } = await deleteGroup(
+          this.deps.groups,
+          this.deps.audit,
+          this.config,
+          { name: request.name, actor: caller.arn, context },
+          this.now(),
+        );
         if (!deleted) throw new AdminError(`no group is named ${request.name}`, 404);
         return { status: 200, message: `group ${request.name}: deleted` };
       }

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/log';
 import { checkGroupName, checkMember, GroupError, groupPrincipal, parseGroupTag, tagText } from '../groups/groups';
 import type { GroupDefinition, GroupStore } from '../groups/store';
 import { parseLimitUsd, toDecimalString } from '../money';
-import type { PeriodKind } from '../period';
+import { type PeriodKind, periodKey } from '../period';
 import { AdminError, checkPeriodKind, type PeriodSettings } from './set-limit';
 
 /** `group set`: a group's limit and who is in it, as an admin asks for it (amounts and tag as text). */
@@ -37,25 +37,47 @@ const audited = (group: GroupDefinition) => ({
   periodKind: group.periodKind ?? null,
 });
 
-/** The definition a request asks for, checked: a bad name, member, tag or amount is refused before anything. */
-export function groupOfRequest(request: SetGroupRequest, deployment: PeriodSettings): GroupDefinition {
+/**
+ * The definition a request asks for, checked: a bad name, member, tag or amount is refused before anything. What
+ * the request leaves out (members, tag, owners, period) is kept from the group as it is (`previous`), so raising a
+ * group's limit is `group set <name> --limit <usd>`.
+ */
+export function groupOfRequest(
+  request: SetGroupRequest,
+  deployment: PeriodSettings,
+  previous?: GroupDefinition,
+): GroupDefinition {
   try {
     const name = checkGroupName(request.name);
-    const members = [...new Set((request.members ?? []).map(checkMember))];
-    const tag = request.tag === undefined ? undefined : parseGroupTag(request.tag);
+    const members = request.members ? [...new Set(request.members.map(checkMember))] : [...(previous?.members ?? [])];
+    const tag = request.tag === undefined ? previous?.tag : parseGroupTag(request.tag);
     if (members.length === 0 && !tag) {
       throw new GroupError(`group ${name} has no members: name some (--member user/alice, role/ds-*) or a --tag`);
     }
-    const periodKind = checkPeriodKind(request.period, deployment, groupPrincipal(name));
+    const asked = request.period ?? previous?.periodKind;
+    const periodKind = checkPeriodKind(asked, deployment, groupPrincipal(name));
     return {
       name,
       members,
       ...(tag ? { tag } : {}),
-      owners: [...new Set(request.owners ?? [])],
+      owners: request.owners ? [...new Set(request.owners)] : [...(previous?.owners ?? [])],
       limitUsd: parseLimitUsd(request.limitUsd),
       // The deployment's own kind is not stored, as for a principal's limit.
       ...(periodKind === deployment.periodKind ? {} : { periodKind }),
     };
+  } catch (error) {
+    if (error instanceof GroupError) throw new AdminError(error.message, 400);
+    throw error;
+  }
+}
+
+/** What a client can check of a request before sending it: the name, members, tag and amount are well formed. */
+export function checkGroupRequest(request: Omit<SetGroupRequest, 'actor'>): void {
+  try {
+    checkGroupName(request.name);
+    for (const member of request.members ?? []) checkMember(member);
+    if (request.tag !== undefined) parseGroupTag(request.tag);
+    parseLimitUsd(request.limitUsd);
   } catch (error) {
     if (error instanceof GroupError) throw new AdminError(error.message, 400);
     throw error;
@@ -74,8 +96,8 @@ export async function setGroup(
   request: SetGroupRequest,
   now: Date = new Date(),
 ): Promise<SetGroupResult> {
-  const group = groupOfRequest(request, deployment);
-  const previous = await store.get(group.name);
+  const previous = await store.get(checkGroupNameOrRefuse(request.name));
+  const group = groupOfRequest(request, deployment, previous);
   let audit: StoredEntry;
   try {
     audit = await log.append({
@@ -111,17 +133,29 @@ export async function setGroup(
   return { group, ...(previous ? { previous } : {}), audit };
 }
 
-/** Deletes a group, audited (`group.deleted`) with the definition it had; its counters stay as history. */
+/**
+ * Deletes a group, audited (`group.deleted`) with the definition it had; its counters stay as history. A group
+ * whose stop is in force is not deleted: its members would stay denied with no group left to raise (409; raise its
+ * limit, or resume the stop, first).
+ */
 export async function deleteGroup(
-  store: Pick<GroupStore, 'get' | 'remove'>,
+  store: Pick<GroupStore, 'get' | 'remove' | 'stateIn'>,
   log: AuditLog,
-  name: string,
-  actor: string,
-  context: Readonly<Record<string, string>> = {},
+  deployment: PeriodSettings,
+  request: { readonly name: string; readonly actor: string; readonly context?: Readonly<Record<string, string>> },
   now: Date = new Date(),
 ): Promise<{ deleted: boolean; audit?: StoredEntry }> {
-  const previous = await store.get(name);
+  const { name, actor, context = {} } = request;
+  const previous = await store.get(checkGroupNameOrRefuse(name));
   if (!previous) return { deleted: false };
+  const period = periodKey(previous.periodKind ?? deployment.periodKind, now);
+  if ((await store.stateIn(name, period)) === 'stopped') {
+    throw new AdminError(
+      `group ${name} is stopped in ${period}: raise its limit (group set ${name} --limit <usd>) or resume its stop ` +
+        'with the link in its message first, so its members are lifted',
+      409,
+    );
+  }
   const audit = await log.append({
     subject: groupPrincipal(name),
     actor,
@@ -150,3 +184,13 @@ export const groupReplyOf = (result: SetGroupResult): SetGroupReply => ({
   previousUsd: result.previous ? toDecimalString(result.previous.limitUsd) : null,
   auditSeq: result.audit.seq,
 });
+
+/** A group name as the store keys it, or a 400 saying what a name may be. */
+function checkGroupNameOrRefuse(name: string): string {
+  try {
+    return checkGroupName(name);
+  } catch (error) {
+    if (error instanceof GroupError) throw new AdminError(error.message, 400);
+    throw error;
+  }
+}

@@ -214,6 +214,8 @@ export const SuspensionSchema = z.looseObject({
   decisionId: z.string(),
   /** The pending decision that can end it (`budgeteer override <id>`), once the workflow waits. */
   waitId: z.string().optional(),
+  /** A group's stop of application inference profiles: the profile ARNs its denies are scoped to. */
+  resources: z.array(z.string()).optional(),
 });
 
 export const LiftSchema = z.looseObject({

@@ -45,13 +45,28 @@ export interface DenyHold {
   readonly holder: string;
   /** `<role id>:<session name>` (or `*:<session name>` on a permission set); absent: the whole entity. */
   readonly session?: string;
+  /**
+   * Only these resources (application inference profile ARNs, wildcards allowed) are denied, for the actions that
+   * take them (PROFILE_ACTIONS): a budget on a profile cuts its callers off that profile, not off Bedrock. Absent:
+   * every Bedrock inference action on everything.
+   */
+  readonly resources?: readonly string[];
 }
+
+/** What a call through an inference profile is authorized as, on the profile's ARN (Converse is InvokeModel). */
+export const PROFILE_ACTIONS = [
+  'bedrock:InvokeModel',
+  'bedrock:InvokeModelWithResponseStream',
+  'bedrock:InvokeModelWithBidirectionalStream',
+  'bedrock:StartAsyncInvoke',
+  'bedrock:CreateModelInvocationJob',
+] as const;
 
 export interface PolicyStatement {
   readonly Sid: string;
   readonly Effect: 'Deny';
   readonly Action: readonly string[];
-  readonly Resource: '*';
+  readonly Resource: '*' | readonly string[];
   readonly Condition?: { readonly StringLike: { readonly 'aws:userid': string } };
 }
 
@@ -76,19 +91,45 @@ const sessionSid = (session: string) =>
  * the same document and re-applying changes nothing.
  */
 export function denyStatements(holds: readonly DenyHold[]): PolicyStatement[] {
-  if (holds.length === 0) return [];
-  const actions = [...DENIED_ACTIONS];
-  if (holds.some((hold) => hold.session === undefined)) {
-    return [{ Sid: `${SID_PREFIX}DenyAll`, Effect: 'Deny', Action: actions, Resource: '*' }];
+  const whole = holds.filter((hold) => hold.resources === undefined);
+  if (whole.some((hold) => hold.session === undefined)) {
+    // Everything is denied: a scoped hold adds nothing.
+    return [{ Sid: `${SID_PREFIX}DenyAll`, Effect: 'Deny', Action: [...DENIED_ACTIONS], Resource: '*' }];
   }
-  const sessions = [...new Set(holds.map((hold) => hold.session as string))].sort();
-  return sessions.map((session) => ({
-    Sid: sessionSid(session),
-    Effect: 'Deny',
-    Action: actions,
-    Resource: '*',
-    Condition: { StringLike: { 'aws:userid': session } },
-  }));
+  const sessions = [...new Set(whole.map((hold) => hold.session as string))].sort();
+  return [
+    ...sessions.map(
+      (session): PolicyStatement => ({
+        Sid: sessionSid(session),
+        Effect: 'Deny',
+        Action: [...DENIED_ACTIONS],
+        Resource: '*',
+        Condition: { StringLike: { 'aws:userid': session } },
+      }),
+    ),
+    ...scopedStatements(holds.filter((hold) => hold.resources !== undefined && !sessions.includes(hold.session ?? ''))),
+  ];
+}
+
+/** One statement per distinct set of resources and session among holds scoped to resources, sorted. */
+function scopedStatements(holds: readonly DenyHold[]): PolicyStatement[] {
+  const distinct = new Map<string, { resources: string[]; session?: string }>();
+  for (const hold of holds) {
+    const resources = [...new Set(hold.resources)].sort();
+    distinct.set(JSON.stringify([resources, hold.session ?? null]), {
+      resources,
+      ...(hold.session === undefined ? {} : { session: hold.session }),
+    });
+  }
+  return [...distinct]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, { resources, session }]) => ({
+      Sid: `${SID_PREFIX}Scoped${createHash('sha256').update(key).digest('hex').slice(0, 16)}`,
+      Effect: 'Deny',
+      Action: [...PROFILE_ACTIONS],
+      Resource: resources,
+      ...(session === undefined ? {} : { Condition: { StringLike: { 'aws:userid': session } } }),
+    }));
 }
 
 /** The whole `BudgeteerDeny` document for an IAM user or role; undefined when nothing is held (delete it). */

@@ -39,8 +39,13 @@ export const groupNameOf = (principal: string) => principal.slice(GROUP_PREFIX.l
 export const groupReason = (name: string) => `group:${name}`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** A member is a principal id (`user/…`, `role/…`, `federated-user/…`) or pattern; `root` is never a member. */
-const MEMBER = /^(user|role|federated-user)\/[\w+=,.@*/-]{1,256}$/;
+/**
+ * A member is a principal id (`user/…`, `role/…`, `federated-user/…`) or pattern, or an application inference
+ * profile (`profile/<profile id>`, or a pattern): the calls made through it count, whoever made them. `root` is never
+ * a member.
+ */
+const MEMBER = /^(user|role|federated-user|profile)\/[\w+=,.@*/-]{1,256}$/;
+const PROFILE_MEMBER = 'profile/';
 /** IAM tag keys and values: letters, digits, spaces and `_ . : / = + - @`. */
 const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$/u;
 
@@ -97,6 +102,22 @@ export function groupsOf(
     )
     .map((group) => group.name)
     .sort();
+}
+
+/** The membership key of the calls made through an application inference profile (by its ARN's id). */
+export const profileMemberOf = (profileArn: string): string =>
+  `${PROFILE_MEMBER}${profileArn.slice(profileArn.lastIndexOf('/') + 1)}`;
+
+/**
+ * What a group's stop denies its members: only the application inference profiles it names when every member is a
+ * profile (ARN patterns over every Region of the account), else everything (undefined). A group of people and
+ * profiles together is a budget on the people: all of Bedrock.
+ */
+export function profileScopeOf(members: readonly string[], accountId: string): string[] | undefined {
+  if (members.length === 0 || !members.every((member) => member.startsWith(PROFILE_MEMBER))) return undefined;
+  return members.map(
+    (member) => `arn:aws:bedrock:*:${accountId}:application-inference-profile/${member.slice(PROFILE_MEMBER.length)}`,
+  );
 }
 
 /** Whether any group's membership depends on IAM tags (then ingest reads its principals' tags). */

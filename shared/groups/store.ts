@@ -115,6 +115,12 @@ export class GroupStore {
     );
   }
 
+  /** A group's state in a period: `stopped` while its stop is in force, else `active`. */
+  async stateIn(name: string, period: string): Promise<string> {
+    const [item] = await batchGetItems(this.documents, this.table, [{ principal: groupPrincipal(name), period }]);
+    return typeof item?.state === 'string' ? item.state : 'active';
+  }
+
   /** Deletes a group; false when there was none. Its counters stay, as history. */
   async remove(name: string): Promise<boolean> {
     const { Attributes } = await this.documents.send(

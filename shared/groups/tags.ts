@@ -1,5 +1,7 @@
 import { type IAMClient, ListRoleTagsCommand, ListUserTagsCommand, type Tag } from '@aws-sdk/client-iam';
 
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
+
 /** How long ingest trusts the tags it read of a user or role before reading them again. */
 export const TAG_CACHE_TTL_MS = 300_000;
 
@@ -18,11 +20,14 @@ export function taggedEntityOf(principal: string): { kind: 'user' | 'role'; name
 /**
  * Reads the tags of principals' users and roles from IAM, cached per entity for `ttlMs`, so a user tagged
  * `team=data-science` counts in that group from their first call, and a tag change within minutes. A read that
- * fails (no such entity any more, throttled, denied) gives undefined: tag membership is then not counted for that
- * call, and the caller logs it; it never stops the charge.
+ * fails (throttled, denied) keeps the tags last read, if any; with none it gives undefined: tag membership is then
+ * not counted for that call, and the caller logs it. It never stops the charge. A user or role that no longer exists
+ * has no tags.
  */
 export class TagReader {
   private readonly cache = new Map<string, { at: number; tags: Promise<ReadonlyMap<string, string> | undefined> }>();
+  /** The tags last read of each entity: what a failed re-read falls back to. */
+  private readonly lastRead = new Map<string, ReadonlyMap<string, string>>();
   private readonly now: () => number;
 
   constructor(
@@ -40,12 +45,21 @@ export class TagReader {
     const key = `${entity.kind}/${entity.name}`;
     const cached = this.cache.get(key);
     if (cached && this.now() - cached.at < this.ttlMs) return cached.tags;
-    const tags = this.read(entity).catch((error: unknown) => {
-      this.onError(principal, error);
-      // Not kept: the next call tries again.
-      this.cache.delete(key);
-      return undefined;
-    });
+    const tags = this.read(entity).then(
+      (read) => {
+        this.lastRead.set(key, read);
+        return read;
+      },
+      (error: unknown) => {
+        // IAM's error name (moto's server says NoSuchEntity).
+        const name = (error as { name?: string } | undefined)?.name;
+        if (name === 'NoSuchEntityException' || name === 'NoSuchEntity') return NO_TAGS;
+        this.onError(principal, error);
+        // Not kept: the next call tries again.
+        this.cache.delete(key);
+        return this.lastRead.get(key);
+      },
+    );
     this.cache.set(key, { at: this.now(), tags });
     return tags;
   }

@@ -76,6 +76,7 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       groups.set(group.name, group);
     }),
     remove: async (name: string) => groups.delete(name),
+    stateIn: jest.fn(async () => 'active'),
   };
   const svc = new AdminService(
     {
@@ -176,6 +177,11 @@ describe('the admin function', () => {
         }),
       }),
     ]);
+    // A stopped group is not deleted (409): its members would stay denied.
+    groupStore.stateIn.mockResolvedValueOnce('stopped');
+    const refused = await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc);
+    expect(refused.statusCode).toBe(409);
+    expect(groups.has('ds')).toBe(true);
     const gone = await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc);
     expect(gone.statusCode).toBe(200);
     expect((await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc)).statusCode).toBe(404);

@@ -799,6 +799,21 @@ describe('circuit breaker', () => {
     expect(functions).not.toHaveReceivedCommand(InvokeCommand);
   });
 
+  it("denies a member of a weekly group's stop from its weekly counter, though the member is budgeted monthly", async () => {
+    const groupStop = { ...stop, holder: 'stop:emergency-stop-wk', decisionId: 'stop|GROUP#wk|2026-W47|g0' };
+    ddb
+      .on(GetCommand, { Key: { principal: 'GROUP#wk', period: '2026-W47' } })
+      .resolves({ Item: counter('GROUP#wk', '90', { period: '2026-W47', state: 'stopped', suspension: groupStop }) });
+
+    await evaluator().evaluate(counter('user/bob', '10', { period: '2026-W47', groups: new Set(['wk']) }));
+
+    expect(payloadOf(functions.commandCalls(InvokeCommand)[0]?.args[0].input)).toMatchObject({
+      input: { principal: 'user/bob', period: '2026-W47', holder: groupStop.holder, stopOf: 'GROUP#wk' },
+    });
+    // Judged on its own monthly kind only: no alert or suspension of its own from a weekly counter.
+    expect(started()).toEqual([]);
+  });
+
   it('does not deny again a principal the same stop already denied', async () => {
     await evaluator().evaluate(counter('user/bob', '10', { stopDenied: stop.holder }));
 

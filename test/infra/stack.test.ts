@@ -402,6 +402,18 @@ describe('side doors closed', () => {
     });
   });
 
+  it("lets the admin function delete only a group's limit item (GROUP#…), and no other role delete from Budgets", () => {
+    const role = roleOf(template, 'functions/admin/handler.ts');
+    const deletes = policyDocuments(template)
+      .flatMap((p) => p.document.Statement.map((statement) => ({ roles: p.roles, statement })))
+      .filter(({ statement }) => list(statement.Action).includes('dynamodb:DeleteItem'))
+      .filter(({ statement }) => JSON.stringify(statement.Resource).includes('Budgets'));
+    expect(deletes.map(({ roles }) => roles)).toEqual([[role]]);
+    expect(deletes[0]?.statement.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['GROUP#*'] },
+    });
+  });
+
   it('lets the readers of the account total (evaluate, approve, admin) read its shards in one BatchGetItem', () => {
     for (const reader of [
       'functions/evaluate/handler.ts',

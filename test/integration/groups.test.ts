@@ -7,7 +7,18 @@ import { groupPrincipal } from '../../shared/groups/groups';
 import { GroupStore } from '../../shared/groups/store';
 import { invocationLog } from '../fixtures';
 import { audit, store } from './scenario';
-import { deliverLogs, documents, eventually, item, local, output, settle, unique, userDeny } from './support';
+import {
+  declareInferenceProfile,
+  deliverLogs,
+  documents,
+  eventually,
+  item,
+  local,
+  output,
+  settle,
+  unique,
+  userDeny,
+} from './support';
 
 /*
  * Group budgets on the local stack: the real ingest adds a group's counter in the same transaction as its members'
@@ -16,6 +27,7 @@ import { deliverLogs, documents, eventually, item, local, output, settle, unique
  */
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
+const HAIKU_4_5 = 'anthropic.claude-haiku-4-5-20251001-v1:0'; // $1.10 per million input tokens in us-east-1
 const ACCOUNT = '111122223333';
 const ADMIN = 'arn:aws:iam::123456789012:user/admin';
 const iam = new IAMClient(local.clientConfig);
@@ -135,12 +147,14 @@ describe('group budgets', () => {
     await eventually('the newcomer denied by the stop', async () => ((await userDeny(dave)) ? true : undefined));
 
     // An admin raises the group above its spend: the stop ends, and every member's deny is lifted.
-    await setGroup(groups, audit, deployment, {
-      name,
-      limitUsd: '50',
+    // Deleting a stopped group is refused: its members would stay denied with no group left to raise.
+    await expect(deleteGroup(groups, audit, deployment, { name, actor: ADMIN })).rejects.toThrow(/is stopped/);
+    // The limit alone: members, tag and owners are kept.
+    await setGroup(groups, audit, deployment, { name, limitUsd: '50', actor: ADMIN });
+    expect(await groups.get(name)).toMatchObject({
       members: [`user/${alice}`, `user/grp-ds-*-${id}`],
-      tag: `team=${name}`,
-      actor: ADMIN,
+      tag: { key: 'team', value: name },
+      owners: ['data-science-leads@example.com'],
     });
     for (const user of [alice, bob, carol, dave]) {
       await eventually(`${user} lifted`, async () => ((await userDeny(user)) === undefined ? true : undefined), 40_000);
@@ -158,7 +172,67 @@ describe('group budgets', () => {
     expect((await actionsOf(`user/${carol}`)).filter((e) => e.action === 'deny.lifted')).toHaveLength(1);
     expect((await audit.verify(groupPrincipal(name))).ok).toBe(true);
 
-    await deleteGroup(groups, audit, name, ADMIN);
+    await deleteGroup(groups, audit, deployment, { name, actor: ADMIN });
     expect(await groups.get(name)).toBeUndefined();
+  }, 120_000);
+
+  it("budgets an application inference profile: its callers' calls through it add up, and at 100% they are denied that profile only", async () => {
+    const id = unique();
+    const name = `app-${id}`;
+    const profileId = `p${id}xyz`.slice(0, 12);
+    // The profile is the deployment's account's, as an application profile its callers use is.
+    const stackAccount = local.admin.arn.split(':')[4];
+    const profile = `arn:aws:bedrock:us-east-1:${stackAccount}:application-inference-profile/${profileId}`;
+    await declareInferenceProfile({
+      arn: profile,
+      name: `support-${id}`,
+      models: [`arn:aws:bedrock:us-east-1::foundation-model/${HAIKU_4_5}`],
+    });
+    const [ann, ben] = [`grp-ann-${id}`, `grp-ben-${id}`];
+    for (const user of [ann, ben]) await iam.send(new CreateUserCommand({ UserName: user }));
+    await setGroup(groups, audit, deployment, {
+      name,
+      limitUsd: '0.15',
+      members: [`profile/${profileId}`],
+      actor: ADMIN,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const period = thisMonth();
+    // 100000 input tokens of Haiku 4.5 in us-east-1 through the profile: $0.11 a call.
+    const viaProfile = (user: string) =>
+      invocationLog(`grp-${unique()}-${unique()}`, `arn:aws:iam::${ACCOUNT}:user/${user}`, {
+        timestamp: new Date().toISOString(),
+        modelId: profile,
+        input: { inputTokenCount: 100_000 },
+        output: { outputTokenCount: 0 },
+      });
+
+    await deliverLogs([viaProfile(ann)]);
+    await settle();
+    await spend(ann, '3'); // Opus by model id, not through the profile: not the group's.
+    expect(await spendOf(groupPrincipal(name), period)).toBe('0.11');
+    await deliverLogs([viaProfile(ben)]);
+    await settle();
+
+    for (const user of [ann, ben]) {
+      await eventually(`${user} denied the profile`, async () => ((await userDeny(user)) ? true : undefined));
+      const statements = JSON.parse((await userDeny(user)) ?? '{}').Statement as {
+        Resource: unknown;
+        Action: string[];
+      }[];
+      // Only the profile, over every Region of the account: no statement denies everything.
+      expect(statements.map((st) => st.Resource)).toEqual([
+        [`arn:aws:bedrock:*:${stackAccount}:application-inference-profile/${profileId}`],
+      ]);
+      expect(statements[0]?.Action).toContain('bedrock:InvokeModel');
+    }
+    const applied = (await actionsOf(`user/${ann}`)).find((e) => e.action === 'deny.applied');
+    expect(applied?.details).toMatchObject({ reason: `group:${name}`, resources: expect.stringContaining(profileId) });
+
+    await setGroup(groups, audit, deployment, { name, limitUsd: '1', actor: ADMIN });
+    for (const user of [ann, ben]) {
+      await eventually(`${user} lifted`, async () => ((await userDeny(user)) === undefined ? true : undefined), 40_000);
+    }
+    await deleteGroup(groups, audit, deployment, { name, actor: ADMIN });
   }, 120_000);
 });

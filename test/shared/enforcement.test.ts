@@ -8,6 +8,7 @@ import {
   INLINE_POLICY_LIMITS,
   mergeIntoInlinePolicy,
   PolicySizeError,
+  PROFILE_ACTIONS,
   policySize,
 } from '../../shared/enforcement/policy';
 import { enforcementTarget, entityKey, type ProtectionRules } from '../../shared/enforcement/target';
@@ -170,6 +171,37 @@ describe('deny policy', () => {
       Version: '2012-10-17',
       Statement: [{ Sid: 'BudgeteerDenyAll', Effect: 'Deny', Action: [...DENIED_ACTIONS], Resource: '*' }],
     });
+  });
+
+  it('denies only the resources a scoped hold names (a group of profiles), for the actions that take them', () => {
+    const profile = 'arn:aws:bedrock:*:111122223333:application-inference-profile/abc123';
+    const statements = denyStatements([
+      { holder: 'stop:a|user/x', resources: [profile] },
+      // The same scope held twice is one statement; a session's scope is its own.
+      { holder: 'stop:b|user/x', resources: [profile] },
+      { holder: 'stop:c|role/r/s', session: 'AROAEXAMPLE:s', resources: [profile] },
+    ]);
+    // In a fixed order (by scope, then session), so the same holds always write the same document.
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Action: [...PROFILE_ACTIONS],
+        Resource: [profile],
+        Condition: { StringLike: { 'aws:userid': 'AROAEXAMPLE:s' } },
+      }),
+      expect.objectContaining({ Action: [...PROFILE_ACTIONS], Resource: [profile] }),
+    ]);
+    expect(statements[1]).not.toHaveProperty('Condition');
+    expect(statements.every((st) => /^BudgeteerScoped[0-9a-f]{16}$/.test(st.Sid))).toBe(true);
+    expect(statements.map((st) => st.Action)).not.toContainEqual(
+      expect.arrayContaining(['bedrock:CallWithBearerToken']),
+    );
+  });
+
+  it('drops a scoped hold beside a whole-entity one: everything is denied already', () => {
+    const held = [{ holder: 'suspend:e1' }, { holder: 'stop:a|user/x', resources: ['arn:aws:bedrock:*:1:x/y'] }];
+    expect(denyStatements(held)).toEqual([
+      { Sid: 'BudgeteerDenyAll', Effect: 'Deny', Action: [...DENIED_ACTIONS], Resource: '*' },
+    ]);
   });
 
   it('is absent when nothing is held, so the policy is deleted', () => {

@@ -90,6 +90,20 @@ describe('TagReader', () => {
     expect(iam.send.mock.calls[0]?.[0]).toBeInstanceOf(ListRoleTagsCommand);
   });
 
+  it('keeps the tags last read when a re-read fails, and has none for an entity that is gone', async () => {
+    let now = 0;
+    const send = jest
+      .fn()
+      .mockResolvedValueOnce({ Tags: [{ Key: 'team', Value: 'ds' }] })
+      .mockRejectedValueOnce(new Error('throttled'))
+      .mockRejectedValueOnce(Object.assign(new Error('gone'), { name: 'NoSuchEntityException' }));
+    const reader = new TagReader({ send } as never, 1000, () => now);
+    expect((await reader.tagsOf('user/alice'))?.get('team')).toBe('ds');
+    now = 1000;
+    expect((await reader.tagsOf('user/alice'))?.get('team')).toBe('ds');
+    expect(await reader.tagsOf('user/bob')).toEqual(new Map());
+  });
+
   it('gives undefined when IAM fails, tells why, and tries again at the next call', async () => {
     const errors: string[] = [];
     const send = jest.fn().mockRejectedValueOnce(new Error('throttled')).mockResolvedValue({ Tags: [] });

@@ -654,6 +654,13 @@ describe('spend confirmed by CloudTrail', () => {
     expect(confirmedOf(actions, 'user/alice')).toBe('0.5');
     expect(confirmedOf(actions, ACCOUNT_SHARD)).toBe('0.5');
     expect(result).toMatchObject({ confirmed: 1, sighted: 0 });
+    // It names no attribute by placeholder: DynamoDB refuses an empty ExpressionAttributeNames, so none is sent.
+    expect(
+      actions
+        .filter((a) => a.Update?.ExpressionAttributeNames !== undefined)
+        .map((a) => a.Update?.ExpressionAttributeNames),
+    ).not.toContainEqual({});
+    expect(counter).not.toHaveProperty('ExpressionAttributeNames');
   });
 
   it('records a sighting naming another principal than the charge, and confirms nothing', async () => {
