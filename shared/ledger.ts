@@ -8,7 +8,15 @@ import { groupPrincipal, profileMemberOf } from './groups/groups';
 import { toDecimalString, type Usd, ZERO } from './money';
 import { type PeriodKind, periodKey } from './period';
 import { bucketExpiry, bucketKey } from './rate/buckets';
-import { recordKey, recordOf, resolve, type StandingRecord, standingOf, type UsageRecord } from './usage/records';
+import {
+  recordKey,
+  recordOf,
+  resolve,
+  type StandingRecord,
+  standingOf,
+  USAGE_GROUPS_ATTRIBUTE,
+  type UsageRecord,
+} from './usage/records';
 
 /** A call from an invocation log, priced: this is what moves spend. */
 export interface Charge {
@@ -173,6 +181,11 @@ interface Movement {
   readonly requests: number;
   /** The application inference profile the call went through (its ARN): groups may count its calls. */
   readonly profile?: string;
+  /**
+   * The groups a record that stood was counted in (its Usage row says): a credit or a confirmation of it moves
+   * exactly those, whoever is in which group now. Absent: looked up (a record charged before rows kept them).
+   */
+  readonly countedIn?: readonly string[];
 }
 
 /** Per-model spend on a counter item is kept in top-level attributes named with this prefix. */
@@ -366,22 +379,22 @@ export class Ledger {
     const nowIso = now.toISOString();
     const ttl = Math.floor(now.getTime() / 1000) + this.options.usageTtlDays * 86_400;
     const rows = items.map((item) => {
-      if (item.kind === 'charge') return this.chargeRow(item, nowIso, ttl);
+      if (item.kind === 'charge') return this.chargeRow(item, nowIso, ttl, memberships);
       if (item.kind === 'sighting') return this.sightingRow(item.call, nowIso, ttl);
       if (item.kind === 'confirmation') return this.confirmationRow(item, nowIso);
-      return this.secondRecordRow(item, nowIso, ttl);
+      return this.secondRecordRow(item, nowIso, ttl, memberships);
     });
     return [...rows, ...this.counterUpdates(items, nowIso, memberships), ...this.conflictMarkers(items, nowIso)];
   }
 
   /** What a row says of the charge that stands on it. */
-  private chargeFields(charge: Charge, nowIso: string, ttl: number) {
+  private chargeFields(charge: Charge, nowIso: string, ttl: number, memberships: Memberships) {
     const { call } = charge;
     return {
       set: `principal = :principal, principalArn = :arn, model = :model, modelId = :modelId, #op = :op, #region = :region, callTime = :time, tokens = :tokens, costUsd = :cost, unknownModel = :unknown, catalogVersion = :catalog, chargedAt = :now, chargedBy = :source, period = :period, #ttl = :ttl${
         charge.inferenceProfile ? ', inferenceProfile = :profile' : ''
-      }`,
-      names: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl' },
+      }, #countedIn = :countedIn`,
+      names: { '#op': 'operation', '#region': 'region', '#ttl': 'ttl', '#countedIn': USAGE_GROUPS_ATTRIBUTE },
       values: {
         ':principal': call.principal.id,
         ':arn': call.principal.arn,
@@ -399,6 +412,8 @@ export class Ledger {
         ':period': this.periodOf(call),
         ':ttl': ttl,
         ...(charge.inferenceProfile ? { ':profile': charge.inferenceProfile } : {}),
+        // The groups this charge counts in: what a later credit or confirmation of it moves.
+        ':countedIn': [...groupsOfMovement(movementOf(recordOf(charge)), memberships)],
       },
     };
   }
@@ -407,8 +422,8 @@ export class Ledger {
    * A charge of a row not there yet, or of a row only sighted: then the sighting's fields stay, the cost is added,
    * the unmetered marker cleared, and `sightedBy` keeps whom CloudTrail named (the charge may name another).
    */
-  private chargeRow(item: Extract<Item, { kind: 'charge' }>, nowIso: string, ttl: number) {
-    const fields = this.chargeFields(item.charge, nowIso, ttl);
+  private chargeRow(item: Extract<Item, { kind: 'charge' }>, nowIso: string, ttl: number, memberships: Memberships) {
+    const fields = this.chargeFields(item.charge, nowIso, ttl, memberships);
     const sighted = item.expect === 'sighted' ? ', sightedBy = :by' : '';
     return {
       Update: {
@@ -460,9 +475,14 @@ export class Ledger {
    * has seen), and a dearer one takes the standing record's place. The condition is the row as it was judged: if
    * another record got there first, the item is judged again against that.
    */
-  private secondRecordRow(item: Extract<Item, { kind: 'second-record' }>, nowIso: string, ttl: number) {
+  private secondRecordRow(
+    item: Extract<Item, { kind: 'second-record' }>,
+    nowIso: string,
+    ttl: number,
+    memberships: Memberships,
+  ) {
     const standing = item.standing.record;
-    const replaced = item.outcome === 'replaced' ? this.chargeFields(item.charge, nowIso, ttl) : undefined;
+    const replaced = item.outcome === 'replaced' ? this.chargeFields(item.charge, nowIso, ttl, memberships) : undefined;
     return {
       Update: {
         TableName: this.options.usageTable,
@@ -698,7 +718,15 @@ function movementsOf(item: Item): Movement[] {
   if (item.kind === 'confirmation') {
     const standing = item.standing.record;
     if (item.call.principal.id !== standing.principal) return [];
-    return [{ ...movementOf(standing), spendUsd: ZERO, confirmedUsd: standing.costUsd, requests: 0 }];
+    return [
+      {
+        ...movementOf(standing),
+        spendUsd: ZERO,
+        confirmedUsd: standing.costUsd,
+        requests: 0,
+        ...countedIn(item.standing),
+      },
+    ];
   }
   const { call } = item.charge;
   const counted = (sightedBy: string | undefined): Movement => ({
@@ -718,9 +746,12 @@ function movementsOf(item: Item): Movement[] {
       spendUsd: standing.costUsd.neg(),
       confirmedUsd: sightedBy === standing.principal ? standing.costUsd.neg() : ZERO,
       requests: -1,
+      ...countedIn(item.standing),
     },
   ];
 }
+
+const countedIn = (standing: StandingRecord) => (standing.groups ? { countedIn: standing.groups } : {});
 
 /** A movement of spend or requests (a confirmation alone moves neither): it adds to a rate bucket. */
 const movesSpend = (movement: Movement) => !movement.spendUsd.eq(0) || movement.requests !== 0;
@@ -742,6 +773,7 @@ const membershipKeysOf = (movement: Movement): string[] =>
 
 /** The groups a movement counts in: its principal's and its profile's, each once, sorted. */
 function groupsOfMovement(movement: Movement, memberships: Memberships): readonly string[] {
+  if (movement.countedIn) return movement.countedIn;
   const [principal, profile] = membershipKeysOf(movement).map((key) => memberships.get(key) ?? NO_GROUPS);
   if (!profile || profile.length === 0) return principal ?? NO_GROUPS;
   return [...new Set([...(principal ?? []), ...profile])].sort();

@@ -34,7 +34,12 @@ export interface StandingRecord {
   readonly seen: ReadonlySet<string>;
   /** The principal CloudTrail named for the request, once its sighting was recorded. */
   readonly sightedBy?: string;
+  /** The groups the standing record was counted in (absent on rows charged before rows kept them). */
+  readonly groups?: readonly string[];
 }
+
+/** The Usage row attribute that keeps the groups its charge was counted in (a list of group names). */
+export const USAGE_GROUPS_ATTRIBUTE = 'countedInGroups';
 
 /** One record's identity: the same principal and cost is the same record delivered again. */
 export const recordKey = (record: Pick<UsageRecord, 'principal' | 'costUsd'>) =>
@@ -88,6 +93,9 @@ export function standingOf(row: Record<string, unknown>): StandingRecord | undef
     record,
     seen: new Set([recordKey(record), ...seen]),
     ...(typeof row.sightedBy === 'string' ? { sightedBy: row.sightedBy } : {}),
+    ...(Array.isArray(row[USAGE_GROUPS_ATTRIBUTE])
+      ? { groups: (row[USAGE_GROUPS_ATTRIBUTE] as unknown[]).map(String) }
+      : {}),
   };
 }
 

@@ -79,7 +79,7 @@ describe('ledger writes', () => {
 
     const rows = sentActions(0).filter((a) => a.Update?.TableName === 'Usage');
     const row = (id: string) => rows.find((a) => a.Update?.Key?.requestId === id)?.Update;
-    expect(row('r-p')?.UpdateExpression).toMatch(/, inferenceProfile = :profile /);
+    expect(row('r-p')?.UpdateExpression).toMatch(/, inferenceProfile = :profile[, ]/);
     expect(row('r-p')?.ExpressionAttributeValues?.[':profile']).toBe(profile);
     expect(row('r-m')?.UpdateExpression).not.toMatch(/inferenceProfile/);
     expect(row('r-m')?.ExpressionAttributeValues).not.toHaveProperty(':profile');
@@ -406,6 +406,25 @@ describe('conflicting records of one request', () => {
     actions.find((a) => a.Update?.Key?.principal === principal)?.Update?.ExpressionAttributeValues?.[':n'];
   const markerOf = (actions: Action[]) =>
     actions.find((a) => String(a.Put?.Item?.principal).startsWith('CONFLICT#'))?.Put?.Item;
+
+  it("credits the groups the replaced record was counted in, not the principal's groups of now; the new one counts in today's", async () => {
+    ddb
+      .on(TransactWriteCommand)
+      // Charged (as the sweep's estimate) while alice was in `ds`; she is in `ml` now.
+      .rejectsOnce(
+        conditionFailedOn(chargedRow('r-1', 'alice', '0.5', { chargedBy: 'coverage-sweep', countedInGroups: ['ds'] })),
+      )
+      .resolves({});
+    const grouped = new Ledger(documents, options, { membershipsOf: async () => new Map([['user/alice', ['ml']]]) });
+
+    await grouped.record([charge('r-1', 'alice', '0.02')], []);
+
+    const actions = sentActions(1);
+    expect(counterSpend(actions, 'GROUP#ds')).toBe('-0.5');
+    expect(counterSpend(actions, 'GROUP#ml')).toBe('0.02');
+    // The row keeps where its new charge counts.
+    expect(actions[0]?.Update?.ExpressionAttributeValues?.[':countedIn']).toEqual(['ml']);
+  });
 
   it('lets a dearer record replace a cheap one: the difference is added with the row and a conflict marker, in one transaction', async () => {
     ddb
