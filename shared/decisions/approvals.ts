@@ -138,8 +138,9 @@ export class Approvals {
     const wait = await this.deps.waits.get(id);
     if (!wait) return undefined;
     const counter = await this.counter(wait.principal, wait.period);
+    // A stop's page shows the limit of whose stop it is: the account's, or a group's.
     const limitUsd =
-      wait.kind === 'suspension'
+      wait.kind === 'suspension' || wait.principal !== ACCOUNT_PRINCIPAL
         ? (await this.deps.budgets.budgetOf(wait.principal)).limitUsd
         : await this.deps.budgets.limitOf(ACCOUNT_PRINCIPAL);
     const principalArn = typeof counter?.principalArn === 'string' ? counter.principalArn : undefined;
