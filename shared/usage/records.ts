@@ -100,6 +100,21 @@ export function standingOf(row: Record<string, unknown>): StandingRecord | undef
 }
 
 /**
+ * Whether two records are one call priced twice, one of them through its resolved application inference profile and
+ * the other not: the same principal, model id (the profile's ARN) and token counts.
+ */
+function repriced(standing: UsageRecord, arriving: UsageRecord): boolean {
+  if ((standing.inferenceProfile === undefined) === (arriving.inferenceProfile === undefined)) return false;
+  const sameTokens =
+    standing.tokens !== undefined &&
+    arriving.tokens !== undefined &&
+    (Object.keys(arriving.tokens) as (keyof TokenCounts)[]).every(
+      (name) => Number(standing.tokens?.[name] ?? 0) === Number(arriving.tokens?.[name] ?? 0),
+    );
+  return standing.principal === arriving.principal && standing.modelId === arriving.modelId && sameTokens;
+}
+
+/**
  * What a second record of a request does to the first.
  * - `duplicate`: nothing. The same record again (same principal, same cost), or the sweep's estimate of a call a
  *   record has charged, or a record of another principal than the estimate's that is no dearer than it.
@@ -120,6 +135,12 @@ export type Resolution =
 
 export function resolve(standing: StandingRecord, arriving: UsageRecord): Resolution {
   if (standing.seen.has(recordKey(arriving)) || arriving.source === 'coverage-sweep') return { kind: 'duplicate' };
+  if (repriced(standing.record, arriving)) {
+    // The same record priced twice: once through its application inference profile, once at the fallback (the
+    // profile could not be resolved that time). The profile's price is the exact one: it stands, and no one forged
+    // anything.
+    return arriving.inferenceProfile ? { kind: 'replaced', conflict: false } : { kind: 'duplicate' };
+  }
   const dearer = arriving.costUsd.gt(standing.record.costUsd);
   if (standing.record.source === 'coverage-sweep') {
     const corrects = dearer || arriving.principal === standing.record.principal;

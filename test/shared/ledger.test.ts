@@ -426,6 +426,36 @@ describe('conflicting records of one request', () => {
     expect(actions[0]?.Update?.ExpressionAttributeValues?.[':countedIn']).toEqual(['ml']);
   });
 
+  it('takes one record priced once at the fallback and once through its resolved profile as a correction, not a conflict', async () => {
+    const profile = 'arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123';
+    const priced = (cost: string, extra: Partial<Charge> = {}) =>
+      charge('r-p', 'alice', cost, { ...extra, call: { ...call('r-p', 'alice'), modelId: profile } });
+    // Delivered first when the profile could not be resolved (the fallback), then again with the profile resolved.
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(conditionFailedOn(chargedRow('r-p', 'alice', '1.05', { modelId: profile, unknownModel: true })))
+      .resolves({});
+
+    await ledger.record([priced('0.077', { inferenceProfile: profile })], []);
+
+    const actions = sentActions(1);
+    // The exact price replaces the fallback: alice is credited the difference, and no conflict marker is written.
+    expect(counterSpend(actions, 'user/alice')).toBe('-0.973');
+    expect(markerOf(actions)).toBeUndefined();
+
+    // The other order: the fallback arriving after the profile's price changes nothing.
+    ddb.reset();
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(
+        conditionFailedOn(chargedRow('r-p', 'alice', '0.077', { modelId: profile, inferenceProfile: profile })),
+      )
+      .resolves({});
+    const result = await ledger.record([priced('1.05')], []);
+    expect(ddb).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
+    expect(result.duplicates).toEqual(['r-p']);
+  });
+
   it('lets a dearer record replace a cheap one: the difference is added with the row and a conflict marker, in one transaction', async () => {
     ddb
       .on(TransactWriteCommand)
