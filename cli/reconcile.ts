@@ -13,6 +13,7 @@ import {
   type Reconciliation,
 } from '../shared/reconcile/reconcile';
 import { CommandError } from './args';
+import { deploymentOf } from './deployment';
 import { readInput } from './documents';
 import { alignedTable } from './format';
 import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
@@ -132,9 +133,14 @@ export function registerReconcileCommand(program: Command): void {
       throw error;
     }
     await withDocuments(options, async (documents, target) => {
+      const deployment = deploymentOf(target);
+      const keepsDaily = [deployment.periodKind, ...deployment.extraPeriodKinds].includes('daily');
       const result = await reconcileDay(
         documents,
-        output(target, 'UsageTableName'),
+        {
+          usageTable: output(target, 'UsageTableName'),
+          ...(keepsDaily ? { dailyCounters: { budgetsTable: output(target, 'BudgetsTableName') } } : {}),
+        },
         options.date,
         bill ?? (await billOfDay(target, options.date, options.group)),
         identityRulesOf(target),

@@ -6,7 +6,13 @@ import middy from '@middy/core';
 import * as z from 'zod';
 import { AuditLog } from '../../shared/audit/log';
 import { documents, sfn, sns } from '../../shared/clients';
-import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
+import {
+  extraPeriodKindsFromEnv,
+  jsonListFromEnv,
+  periodKindFromEnv,
+  positiveIntFromEnv,
+  requireEnv,
+} from '../../shared/config';
 import { Outbox } from '../../shared/decisions/outbox';
 import { parseLimitUsd } from '../../shared/money';
 import { daysBefore } from '../../shared/period';
@@ -18,7 +24,12 @@ import { settleDay, unavailableReason } from './daily';
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
 const logger = new Logger({ serviceName: 'budgeteer-reconcile' });
 const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'reconcile' });
-const usageTable = requireEnv('USAGE_TABLE');
+// A deployment that keeps daily counters is metered from them (a few reads), else from a scan of Usage.
+const keepsDaily = [periodKindFromEnv(), ...extraPeriodKindsFromEnv()].includes('daily');
+const metered = {
+  usageTable: requireEnv('USAGE_TABLE'),
+  ...(keepsDaily ? { dailyCounters: { budgetsTable: requireEnv('BUDGETS_TABLE') } } : {}),
+};
 const group = parsePrincipalGroup(requireEnv('RECONCILE_PRINCIPAL_GROUP'));
 const tolerance = parseLimitUsd(requireEnv('RECONCILE_TOLERANCE_USD'));
 const delayDays = positiveIntFromEnv('RECONCILE_DELAY_DAYS', 2);
@@ -46,7 +57,7 @@ export async function dailyReconcile(event: unknown) {
     return unavailable(day, error.message);
   }
   const bill = billFromCostExplorer(answer, day);
-  const reconciliation = await reconcileDay(documents, usageTable, day, bill, rules);
+  const reconciliation = await reconcileDay(documents, metered, day, bill, rules);
   const reason = unavailableReason(reconciliation, bill);
   if (reason) return unavailable(day, reason);
   const settled = await settleDay(outbox, reconciliation, tolerance, new Date());

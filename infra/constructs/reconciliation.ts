@@ -4,6 +4,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { PERIOD_INDEX } from '../../shared/budgets';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { type Enforcement, outboxEnvironment } from './enforcement';
@@ -54,6 +55,9 @@ export class Reconciliation extends Construct {
         RECONCILE_DELAY_DAYS: String(config.reconcileDelayDays),
         // The bill's ARNs are named as ingest names principals (per-session roles per session).
         PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+        // With daily counters kept, the day's metered spend is read from them, not from a scan of Usage.
+        PERIOD: config.period,
+        EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
       },
     });
     const fn = this.function.function;
@@ -64,8 +68,21 @@ export class Reconciliation extends Construct {
         resources: [props.budgets.tableArn],
       }),
     );
-    // Usage: the day's charged calls (one scan a day).
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [props.usage.tableArn] }));
+    if ([config.period, ...config.extraPeriodKinds].includes('daily')) {
+      // The day's counters: listed by the period index, read a hundred at a time.
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: [`${props.budgets.tableArn}/index/${PERIOD_INDEX}`],
+        }),
+      );
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [props.budgets.tableArn] }),
+      );
+    } else {
+      // Usage: the day's charged calls (one scan a day, which grows with the table: keep daily counters at scale).
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [props.usage.tableArn] }));
+    }
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ce:GetCostAndUsage'], resources: ['*'] }));
     Validations.of(this.function.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -21,6 +21,13 @@ describe('the daily reconciliation with the bill (opt-in)', () => {
 
   const template = synth(ON);
 
+  it('reads the day from daily counters where the deployment keeps them (a few reads), else scans Usage', () => {
+    const withDaily = actionsGrantedTo(synth({ ...ON, extraPeriodKinds: '["daily"]' }), RECONCILE);
+    expect(withDaily).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:BatchGetItem']));
+    expect(withDaily).not.toContain('dynamodb:Scan');
+    expect(actionsGrantedTo(template, RECONCILE)).toContain('dynamodb:Scan');
+  });
+
   it('runs once a day at 06:00 UTC with the configured group, tolerance, delay and per-session roles', () => {
     const fns = Object.keys(reconcileFunctions(ON));
     expect(fns).toHaveLength(1);

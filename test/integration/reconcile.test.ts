@@ -35,7 +35,13 @@ describe('reconciliation on the local stack', () => {
     // The deployment's own per-session role patterns, from its PerSessionRoles output, as the CLI reads them.
     const rules = identityRulesOf({ clientConfig: local.clientConfig, outputs: local.outputs });
     expect(rules.perSessionRoles).toEqual(['AWSReservedSSO_*']);
-    const result = await reconcileDay(documents, output('UsageTableName'), day, billFromCur(cur, day), rules);
+    const result = await reconcileDay(
+      documents,
+      { usageTable: output('UsageTableName') },
+      day,
+      billFromCur(cur, day),
+      rules,
+    );
 
     const ours = result.principals.filter((p) => [`user/${alice}`, `user/${bob}`].includes(p.principal));
     expect(ours.map(({ models: _, modelsAttributed: __, ...totals }) => totals)).toEqual([
