@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalView } from '../../shared/decisions/approvals';
 import { approverOf, type DecisionName, type PendingWait } from '../../shared/decisions/pending';
+import { groupNameOf, isGroupPrincipal } from '../../shared/groups/groups';
 import { escapeHtml } from '../../shared/html';
 import { formatUsd, type Usd } from '../../shared/money';
 import { periodEndOfKey } from '../../shared/period';
@@ -66,17 +67,30 @@ const usdText = (amount: Usd) => `${formatUsd(amount)} <small>(${escapeHtml(amou
 const limitText = (limit: Usd) =>
   limit.eq(0) ? `${usdText(limit)}: may not spend, suspended at its first charged call` : usdText(limit);
 
+/** Whose stop a stop's wait is: a group's (its name), or the account's (undefined). */
+const stoppedGroupOf = (wait: PendingWait): string | undefined =>
+  wait.kind !== 'suspension' && isGroupPrincipal(wait.principal) ? groupNameOf(wait.principal) : undefined;
+
+/** What a stop's wait stops, in words. */
+const stopScope = (wait: PendingWait): string => {
+  const group = stoppedGroupOf(wait);
+  return group === undefined ? 'the whole account' : `the members of group ${group}`;
+};
+
 function summary(view: ApprovalView): string {
   const { wait } = view;
   const rows: [string, string][] = [
     [
       wait.kind === 'suspension' ? 'Principal' : 'Scope',
-      escapeHtml(wait.kind === 'suspension' ? wait.principal : 'the whole account'),
+      escapeHtml(wait.kind === 'suspension' ? wait.principal : stopScope(wait)),
     ],
     ...(view.principalArn ? ([['ARN', escapeHtml(view.principalArn)]] as [string, string][]) : []),
     ['Period', escapeHtml(wait.period)],
     ['Spend', usdText(view.spendUsd)],
-    [wait.kind === 'suspension' ? 'Limit' : 'Account budget', limitText(view.limitUsd)],
+    [
+      wait.kind === 'suspension' ? 'Limit' : stoppedGroupOf(wait) === undefined ? 'Account budget' : 'Group budget',
+      limitText(view.limitUsd),
+    ],
     ['Link expires', escapeHtml(wait.expiresAt)],
   ];
   const models =
@@ -119,16 +133,18 @@ function choicesFor(view: ApprovalView): Choice[] {
       },
     ];
   }
+  const group = stoppedGroupOf(wait);
+  const stop = group === undefined ? 'this emergency stop' : `the stop of group ${escapeHtml(group)}`;
   return [
     {
       decision: 'resume',
       label: 'Resume Bedrock use',
-      effect: `Every deny this emergency stop applied is removed, and no automatic stop follows before ${end}. Principals suspended on their own budget stay suspended.`,
+      effect: `Every deny ${stop} applied is removed, and no automatic stop follows before ${end}. Principals suspended on their own budget stay suspended.`,
     },
     {
       decision: 'keep',
       label: 'Keep it stopped',
-      effect: `Nothing changes: all Bedrock use stays stopped until ${end} or an admin resumes it from the CLI. This link is then spent.`,
+      effect: `Nothing changes: ${escapeHtml(group === undefined ? 'all Bedrock use stays' : `the members of group ${group} stay`)} stopped until ${end} or an admin resumes it. This link is then spent.`,
     },
   ];
 }
@@ -146,10 +162,13 @@ export function confirmationPage(view: ApprovalView, action: string, formToken: 
   const { wait } = view;
   const choices = choicesFor(view);
   const selected = choices.some((c) => c.decision === form.decision) ? form.decision : undefined;
+  const group = stoppedGroupOf(wait);
   const title =
     wait.kind === 'suspension'
       ? `Suspended: ${wait.principal} (${wait.period})`
-      : `Emergency stop: all Bedrock use (${wait.period})`;
+      : group === undefined
+        ? `Emergency stop: all Bedrock use (${wait.period})`
+        : `Group stopped: ${group} (${wait.period})`;
   const offers = view.raiseOffers;
   const amount = form.amountUsd ?? offers[0]?.amount.toFixed(2) ?? '';
   const raiseField =
@@ -187,13 +206,20 @@ const DONE: Record<DecisionName, string> = {
   raise: 'The limit was raised; the deny is being removed now.',
   lift: 'The suspension is lifted until the period ends; the deny is being removed now.',
   keep: 'Nothing was changed: it stays as it is.',
-  resume: 'The emergency stop is ending; the denies it applied are being removed now.',
+  resume: 'The stop is ending; the denies it applied are being removed now.',
 };
 
 /** After a POST that decided. */
 export function decidedPage(wait: PendingWait): Page {
   const decided = wait.decided;
-  const title = `Decided: ${decided?.decision ?? '?'} for ${wait.kind === 'suspension' ? wait.principal : 'the emergency stop'}`;
+  const group = stoppedGroupOf(wait);
+  const what =
+    wait.kind === 'suspension'
+      ? wait.principal
+      : group === undefined
+        ? 'the emergency stop'
+        : `the stop of group ${group}`;
+  const title = `Decided: ${decided?.decision ?? '?'} for ${what}`;
   const amount = decided?.amountUsd ? ` by ${formatUsdText(decided.amountUsd)}` : '';
   const limit = decided?.override?.limitTo ? ` The limit is now ${formatUsdText(decided.override.limitTo)}.` : '';
   const body = `<h1>${escapeHtml(title)}</h1>

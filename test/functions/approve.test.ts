@@ -126,6 +126,21 @@ describe('the approval endpoint', () => {
     expect(approvals.decide).not.toHaveBeenCalled();
   });
 
+  it("shows a group's stop as the group's: its members, its budget, and resume or keep; the account's as the account's", async () => {
+    approvals.view.mockResolvedValue(view({ kind: 'emergency-stop', principal: 'GROUP#data-science' }));
+    const group = String((await answer(request('GET'), deps)).body);
+    expect(group).toContain('<h1>Group stopped: data-science (2026-11)</h1>');
+    expect(group).toContain('<dt>Scope</dt><dd>the members of group data-science</dd>');
+    expect(group).toContain('<dt>Group budget</dt>');
+    expect(group).not.toContain('the whole account');
+    expect(group).not.toContain('value="raise"');
+
+    approvals.view.mockResolvedValue(view({ kind: 'emergency-stop', principal: 'ACCOUNT' }));
+    const account = String((await answer(request('GET'), deps)).body);
+    expect(account).toContain('<h1>Emergency stop: all Bedrock use (2026-11)</h1>');
+    expect(account).toContain('<dt>Account budget</dt>');
+  });
+
   it.each([
     [
       'a forged signature',
