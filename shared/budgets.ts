@@ -64,6 +64,9 @@ export interface LimitRecord {
   readonly rate?: RateRule;
   readonly setBy?: string;
   readonly setAt?: string;
+  /** A group's limit item: who is in it (shared/groups). */
+  readonly members?: readonly string[];
+  readonly tag?: string;
 }
 
 /** A principal's (or the account's) counter item for one period, with what the evaluator recorded on it. */
@@ -154,6 +157,8 @@ function limitRecordOf(raw: Item): LimitRecord {
         }),
     ...(item.setBy === undefined ? {} : { setBy: item.setBy }),
     ...(item.setAt === undefined ? {} : { setAt: item.setAt }),
+    ...(item.members === undefined ? {} : { members: item.members }),
+    ...(item.tag === undefined ? {} : { tag: item.tag }),
   };
 }
 

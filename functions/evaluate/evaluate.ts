@@ -23,7 +23,7 @@ import {
   suspendHolder,
 } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
-import { groupNameOf, groupPrincipal, groupReason, isGroupPrincipal } from '../../shared/groups/groups';
+import { groupNameOf, groupPrincipal, groupReason, isGroupPrincipal, stillMember } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
@@ -577,6 +577,11 @@ export class Evaluator {
     for (const name of groups as Set<string>) {
       const group = await this.groupCounter(groupPrincipal(name), item.period);
       if (group?.[A.state] !== 'stopped') continue;
+      // Counted in it earlier this period, but taken out of it since: the group's stop is not for it.
+      const definition = await this.ownLimit(groupPrincipal(name));
+      if (!definition || !stillMember(item.principal, { members: definition.members ?? [], tag: definition.tag })) {
+        continue;
+      }
       const stop = group[A.suspension] as Suspension | undefined;
       await this.denyByStop(item, stop, {
         of: groupPrincipal(name),

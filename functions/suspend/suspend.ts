@@ -1,13 +1,13 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../../shared/audit/log';
-import { ATTRIBUTE_PREFIXES, ATTRIBUTES, kindOfKey } from '../../shared/budgets/items';
+import { ATTRIBUTE_PREFIXES, ATTRIBUTES, KEYS, kindOfKey } from '../../shared/budgets/items';
 import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../shared/decisions/pending';
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
 import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
-import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf } from '../../shared/groups/groups';
+import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf, stillMember } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey } from '../../shared/period';
@@ -374,8 +374,9 @@ export class Enforcer {
   async beginStop(input: EnforcementInput): Promise<{ principals: EnforcementInput[]; waitSeconds: number }> {
     const subject = stopSubjectOf(input);
     const group = stoppedGroup(subject);
+    const definition = group === undefined ? undefined : await this.groupDefinition(subject);
     // A group of application inference profiles denies its callers those profiles only.
-    const resources = group === undefined ? undefined : await this.profileScope(subject);
+    const resources = definition && profileScopeOf(definition.members, this.config.protection.accountId ?? '*');
     const suspension: Suspension = {
       holder: input.holder,
       executionArn: executionArnOf(input),
@@ -404,6 +405,8 @@ export class Enforcer {
     for await (const item of this.counters(input.period)) {
       const groups = item[ATTRIBUTES.groups];
       if (group !== undefined && !(groups instanceof Set && groups.has(group))) continue;
+      // Counted in it this period, but taken out of it since: not this stop's to deny.
+      if (definition && !stillMember(String(item.principal), definition)) continue;
       principals.push({
         principal: String(item.principal),
         ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
@@ -418,11 +421,13 @@ export class Enforcer {
     return { principals, waitSeconds: this.waitSeconds(input.period) };
   }
 
-  /** What a group's stop denies: its profiles alone when it is a group of application inference profiles. */
-  private async profileScope(group: string): Promise<string[] | undefined> {
-    const limit = await this.counter(group, 'LIMIT');
-    const members = Array.isArray(limit?.members) ? limit.members.map(String) : [];
-    return profileScopeOf(members, this.config.protection.accountId ?? '*');
+  /** Who is in a group now, from its limit item (none left: deleted, so no member is this stop's). */
+  private async groupDefinition(group: string): Promise<{ members: string[]; tag?: string }> {
+    const limit = await this.counter(group, KEYS.limitPeriod);
+    return {
+      members: Array.isArray(limit?.members) ? limit.members.map(String) : [],
+      ...(typeof limit?.tag === 'string' ? { tag: limit.tag } : {}),
+    };
   }
 
   /** Emergency stop, last step: releases exactly the holds this stop took, then the circuit breaker. */

@@ -120,5 +120,15 @@ export function profileScopeOf(members: readonly string[], accountId: string): s
   );
 }
 
+/**
+ * Whether a principal counted in a group may still be taken as its member when the group stops: a group by names
+ * and patterns alone says so from the principal's id (one taken out of it since is not denied); a group by tag or
+ * of profiles cannot tell without IAM or the calls, so the count stands.
+ */
+export function stillMember(principal: string, group: { readonly members: readonly string[]; readonly tag?: unknown }) {
+  if (group.tag !== undefined || group.members.some((member) => member.startsWith(PROFILE_MEMBER))) return true;
+  return group.members.some((member) => matchesMember(principal, member));
+}
+
 /** Whether any group's membership depends on IAM tags (then ingest reads its principals' tags). */
 export const needsTags = (groups: readonly GroupMembership[]) => groups.some((group) => group.tag !== undefined);

@@ -64,6 +64,8 @@ const targets = {
 const audit = { append: jest.fn() };
 const waits = { decide: jest.fn(), wakeAll: jest.fn() };
 const limits: Record<string, string> = {};
+/** Groups' members, as their limit items name them. */
+const groupMembers: Record<string, string[]> = { 'GROUP#ds': ['user/bob'], 'GROUP#wk': ['user/*'] };
 const kinds: Record<string, 'weekly'> = {};
 const store = new BudgetStore(documents, 'Budgets', { configuredDefault: usd('100'), configuredAccount: usd('100') });
 const budgets = {
@@ -73,7 +75,11 @@ const budgets = {
   })),
   // The real sum over the ACCOUNT item and its shards, through the mocked client.
   accountTotal: (period: string) => store.accountTotal(period),
-  ownLimit: jest.fn(async (p: string) => (limits[p] ? { principal: p, limitUsd: usd(limits[p]) } : undefined)),
+  ownLimit: jest.fn(async (p: string) =>
+    limits[p] || groupMembers[p]
+      ? { principal: p, limitUsd: usd(limits[p] ?? '100'), ...(groupMembers[p] ? { members: groupMembers[p] } : {}) }
+      : undefined,
+  ),
 };
 
 function evaluator(overrides: Partial<EvaluatorConfig> = {}, onDecision?: (decision: Decision) => void) {
@@ -795,6 +801,21 @@ describe('circuit breaker', () => {
     await evaluator().evaluate(
       counter('user/bob', '11', { groups: new Set(['ds']), 'groupStop:ds': groupStop.holder }),
     );
+    expect(claims()).toEqual([]);
+    expect(functions).not.toHaveReceivedCommand(InvokeCommand);
+  });
+
+  it('does not deny a principal counted in a group earlier this period but taken out of it since', async () => {
+    const groupStop = { ...stop, holder: 'stop:emergency-stop-grp', decisionId: 'stop|GROUP#ds|2026-11|g0' };
+    ddb
+      .on(GetCommand, { Key: { principal: 'ACCOUNT', period: '2026-11' } })
+      .resolves({ Item: counter('ACCOUNT', '10') })
+      .on(GetCommand, { Key: { principal: 'GROUP#ds', period: '2026-11' } })
+      .resolves({ Item: counter('GROUP#ds', '600', { state: 'stopped', suspension: groupStop }) });
+
+    // Carol's counter says she was counted in ds; ds's members are user/bob alone now.
+    await evaluator().evaluate(counter('user/carol', '10', { groups: new Set(['ds']) }));
+
     expect(claims()).toEqual([]);
     expect(functions).not.toHaveReceivedCommand(InvokeCommand);
   });

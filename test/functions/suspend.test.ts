@@ -448,6 +448,62 @@ describe('Enforcer', () => {
     audit.append.mockResolvedValue({});
   });
 
+  describe("a group's stop", () => {
+    const groupInput = input('GROUP#ds', {
+      holder: 'stop:g1',
+      reason: 'group:ds',
+      decisionId: 'stop|GROUP#ds|2026-11|g0',
+    });
+    const spent = (principal: string, groups: string[]) => ({
+      ...counterKey(principal),
+      spendUsd: 1,
+      principalArn: `arn:aws:iam::${ACCOUNT}:${principal}`,
+      groups: new Set(groups),
+    });
+    const members = (list: string[], extra: Record<string, unknown> = {}) =>
+      ddb.on(GetCommand, { Key: { principal: 'GROUP#ds', period: 'LIMIT' } }).resolves({
+        Item: { principal: 'GROUP#ds', period: 'LIMIT', limitUsd: 10, members: list, ...extra },
+      });
+
+    it("marks the group stopped (not the account) and returns its members still in it, scoped to the group's stop", async () => {
+      members(['user/alice', 'user/ds-*']);
+      ddb.on(ScanCommand).resolves({
+        Items: [
+          spent('user/alice', ['ds']),
+          spent('user/ds-bob', ['ds', 'ml']),
+          spent('user/carol', ['ds']), // counted in ds earlier, taken out of it since
+          spent('user/dave', ['ml']),
+          { ...counterKey('ACCOUNT'), spendUsd: 3 },
+        ],
+      });
+
+      const { principals } = await enforcer().beginStop(groupInput);
+
+      expect(ddb.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+        Key: { principal: 'GROUP#ds', period: '2026-11' },
+        ExpressionAttributeValues: expect.objectContaining({ ':stopped': 'stopped' }),
+      });
+      expect(principals.map((p) => [p.principal, p.reason, p.stopOf, p.resources])).toEqual([
+        ['user/alice', 'group:ds', 'GROUP#ds', undefined],
+        ['user/ds-bob', 'group:ds', 'GROUP#ds', undefined],
+      ]);
+    });
+
+    it('denies the callers of a group of application inference profiles those profiles only', async () => {
+      members(['profile/abc123']);
+      ddb.on(ScanCommand).resolves({ Items: [spent('user/alice', ['ds'])] });
+
+      const { principals } = await enforcer().beginStop(groupInput);
+
+      expect(principals).toEqual([
+        expect.objectContaining({
+          principal: 'user/alice',
+          resources: [`arn:aws:bedrock:*:${ACCOUNT}:application-inference-profile/abc123`],
+        }),
+      ]);
+    });
+  });
+
   describe('apply', () => {
     it('changes nothing for a decision whose generation was replaced', async () => {
       ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves({ Item: { generation: 2 } });
