@@ -8,7 +8,7 @@ import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
 import { callAdmin } from './admin-client';
 import { CommandError, parseLimitArgument, parsePrincipal } from './args';
 import { deploymentOf } from './deployment';
-import { dollars, periodNoun } from './format';
+import { dollars, perPeriod } from './format';
 import { resolveTarget, type TargetOptions, targetOptions } from './target';
 
 export function describeSet(result: SetLimitReply): string {
@@ -21,7 +21,7 @@ export function describeSet(result: SetLimitReply): string {
   const before = result.previousUsd ? dollars(usd(result.previousUsd)) : `not set, ${fallback} applied`;
   const zero = usd(result.limitUsd).eq(0) ? `${ZERO_MEANS(result.principal)}\n` : '';
   return (
-    `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
+    `${result.principal}: limit ${dollars(usd(result.limitUsd))} ${perPeriod(result.periodKind)} (was ${before})\n` +
     zero +
     (result.rate
       ? `above ${dollars(usd(result.rate.maxUsdPerHour))} in any rolling hour: ${result.rate.onRate === 'suspend' ? 'suspended until the hour falls back' : 'alerted'}${result.rate.onAnomaly === 'suspend' ? '; an anomalous hour suspends' : ''}\n`

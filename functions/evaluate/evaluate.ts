@@ -97,6 +97,11 @@ const ACTOR = 'system:evaluate';
 
 /** A whole number attribute read with wrapNumbers; absent is 0. */
 const wholeOf = (value: unknown) => (value === undefined ? 0 : Number(decimalOf(value)));
+/** An alert's period end, absent for a prepaid (`total`) budget, which never ends. */
+const periodEndOf = (kind: PeriodKind, now: Date) => {
+  const end = periodEnd(kind, now);
+  return end ? { periodEnd: end } : {};
+};
 export const generationOf = (item: Record<string, unknown> | undefined) => wholeOf(item?.[A.generation]);
 
 /** The condition that an item is still in generation `g` (an absent attribute is generation 0). */
@@ -355,7 +360,7 @@ export class Evaluator {
       principal: item.principal,
       ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
       period: item.period,
-      periodEnd: periodEnd(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
+      ...periodEndOf(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
       threshold: crossing.threshold,
       skipped: crossing.skipped,
       percent: crossing.percent,

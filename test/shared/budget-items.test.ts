@@ -123,4 +123,12 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
     expect(isBudgetAttribute('spend')).toBe(false);
     expect(kindOfKey('ACCOUNT#3', 'LIMIT')).toBe('limit');
   });
+
+  it('takes a TOTAL key for a principal counter, a group counter and the account, never for a marker', () => {
+    expect(kindOfKey('user/x', 'TOTAL')).toBe('counter');
+    expect(kindOfKey('GROUP#g', 'TOTAL')).toBe('group');
+    expect(kindOfKey('ACCOUNT', 'TOTAL')).toBe('account');
+    expect(kindOfKey('user/x#y', 'TOTAL')).toBeUndefined();
+    expect(kindOfKey('user/x', 'TOTAL#2026')).toBeUndefined();
+  });
 });
