@@ -17,6 +17,8 @@ export const adminRequest = z.discriminatedUnion('action', [
     principal,
     limitUsd: limitUsdText,
     period: z.enum(PERIOD_KINDS).optional(),
+    /** A prepaid (`total`) limit's first day: YYYY-MM-DD or an ISO time. */
+    startsAt: z.string().max(40).optional(),
     /** The burn-rate guard: the most a rolling hour may cost, and what spend above it does (default alert). */
     maxUsdPerHour: limitUsdText.optional(),
     onRate: z.enum(['alert', 'suspend']).optional(),

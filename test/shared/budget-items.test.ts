@@ -7,6 +7,7 @@ import {
   kindOfKey,
   parseBudgetItem,
   safeParseBudgetItem,
+  sinceGrantStart,
 } from '../../shared/budgets/items';
 
 const n = (value: string) => new NumberValue(value);
@@ -130,5 +131,25 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
     expect(kindOfKey('ACCOUNT', 'TOTAL')).toBe('account');
     expect(kindOfKey('user/x#y', 'TOTAL')).toBeUndefined();
     expect(kindOfKey('user/x', 'TOTAL#2026')).toBeUndefined();
+  });
+
+  it('counts a prepaid grant from its first day: the spend of days before it is taken off, confirmed never below 0', () => {
+    const counter = {
+      principal: 'user/alice',
+      period: 'TOTAL',
+      spendUsd: n('1.75'),
+      confirmedSpendUsd: n('0.5'),
+      'daySpend:2026-11-30': n('1'),
+      'daySpend:2026-12-01': n('0.75'),
+    };
+
+    const granted = sinceGrantStart(counter, '2026-12-01');
+
+    expect(decimalOf(granted.spendUsd).toFixed()).toBe('0.75');
+    expect(decimalOf(granted.confirmedSpendUsd).toFixed()).toBe('0');
+    expect(decimalOf(sinceGrantStart(counter, '2026-11-30').spendUsd).toFixed()).toBe('1.75');
+    expect(decimalOf(sinceGrantStart(counter, '2027-01-01').spendUsd).toFixed()).toBe('0');
+    expect(parseBudgetItem(counter)).toBeDefined();
+    expect(() => parseBudgetItem({ ...counter, 'daySpend:2026-12-02': 'lots' })).toThrow(/day's spend/);
   });
 });
