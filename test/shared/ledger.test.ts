@@ -339,6 +339,7 @@ describe('ledger writes', () => {
     const total = sentActions(0).find(
       (a) => a.Update?.Key?.principal === 'user/alice' && a.Update.Key.period === 'TOTAL',
     )?.Update;
+    const values = total?.ExpressionAttributeValues ?? {};
     expect(
       counterSpend(
         sentActions(0).filter((a) => a.Update?.Key?.period === 'TOTAL'),
@@ -348,7 +349,7 @@ describe('ledger writes', () => {
     const days = Object.fromEntries(
       Object.entries(total?.ExpressionAttributeNames ?? {})
         .filter(([, name]) => name.startsWith('daySpend:'))
-        .map(([ref, name]) => [name, (total?.ExpressionAttributeValues?.[`:${ref.slice(1)}`] as NumberValue).value]),
+        .map(([ref, name]) => [name, (values[`:${ref.slice(1)}`] as NumberValue).value]),
     );
     expect(days).toEqual({ 'daySpend:2026-11-30': '0.5', 'daySpend:2026-12-01': '0.375' });
     // A month's counter keeps no days: only the TOTAL counter needs them.
