@@ -466,6 +466,22 @@ describe('status', () => {
     expect(() => reportPeriod('2026-11-20', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
   });
 
+  it('reports TOTAL for the principals with a prepaid grant, each on its spend since the grant started', async () => {
+    const prepaid = [
+      counter('user/pat', '7', { period: 'TOTAL', 'daySpend:2026-10-31': n('3'), 'daySpend:2026-11-02': n('4') }),
+      counter('user/alice', '2', { period: 'TOTAL', 'daySpend:2026-11-02': n('2') }),
+      { ...limitItem('user/pat', '10'), periodKind: 'total', startsAt: '2026-11-01' },
+    ];
+    ddb.on(ScanCommand).resolves({ Items: prepaid });
+
+    const report = await budgetStatus(store, { ...deployment, extraPeriodKinds: ['total'] }, { period: 'TOTAL' }, now);
+
+    expect(report.principals.map((row) => [row.principal, row.spendUsd, row.percent])).toEqual([
+      ['user/pat', '4', '40.00'],
+    ]);
+    expect(() => reportPeriod('TOTAL', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
+  });
+
   it("shows the account's weekly spend without its monthly limit: no percent of a limit of another kind", async () => {
     const weekly = [
       counter('user/wes', '8', { period: '2026-W47' }),
