@@ -294,6 +294,8 @@ export class Evaluator {
     const g = generationOf(item);
     const spend = decimalOf(item.spendUsd);
     const same = inGeneration(g);
+    // A lift allows spend until the period ends; a prepaid grant has no end, so its lift lasts until a new limit.
+    const unlift = item.period === TOTAL_PERIOD && item[A.lifted] !== undefined;
     let next: BudgetItem | undefined;
     try {
       const { Attributes } = await this.deps.documents.send(
@@ -303,13 +305,14 @@ export class Evaluator {
           // A limit the spend is now under also ends a suspension (or stop) whose wait has not begun yet.
           UpdateExpression: `SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level${
             isExhausted(spend, limit) ? '' : ', #end = :next'
-          }`,
+          }${unlift ? ' REMOVE #lifted' : ''}`,
           ConditionExpression: same.condition,
           ExpressionAttributeNames: {
             '#g': A.generation,
             '#limit': A.generationLimitUsd,
             '#cause': A.generationCause,
             ...(isExhausted(spend, limit) ? {} : { '#end': A.endWaitGeneration }),
+            ...(unlift ? { '#lifted': A.lifted } : {}),
           },
           ExpressionAttributeValues: {
             ...same.values,

@@ -1,6 +1,7 @@
 import { raiseOffers } from '../../shared/decisions/approvals';
 import { formatUsd, usd } from '../../shared/money';
 import { type AlertLink, type AlertMessage, factTable } from '../../shared/notify';
+import { TOTAL_PERIOD } from '../../shared/period';
 
 /** A pending decision: its id, when it expires, and the signed link to its page (when approvals are deployed). */
 export interface DecisionLinks {
@@ -105,11 +106,18 @@ export function suspendedMessage(
   event: EnforcementEvent & { target: string; until: string; decide?: DecisionLinks },
 ): AlertMessage {
   const summary = `${event.principal} has reached its Bedrock budget for ${event.period} and is suspended.`;
+  // A prepaid grant never ends: the suspension lasts until a raise or an admin's decision, a lift until a new limit.
+  const prepaid = event.period === TOTAL_PERIOD;
   const facts = [
     { label: 'Principal', value: `${event.principal}${event.principalArn ? ` (${event.principalArn})` : ''}` },
     { label: 'Spend', value: `${event.spendUsd ?? '?'} USD of a ${event.limitUsd ?? '?'} USD limit` },
     { label: 'Deny', value: `inline policy BudgeteerDeny on ${event.target}` },
-    { label: 'Until', value: `${event.until} (the period end), unless an admin decides sooner` },
+    {
+      label: 'Until',
+      value: prepaid
+        ? 'the limit is raised or an admin decides (a prepaid budget has no period end)'
+        : `${event.until} (the period end), unless an admin decides sooner`,
+    },
   ];
   const decide = decision(event.decide, 'suspension', event.limitUsd);
   return {
@@ -122,7 +130,7 @@ export function suspendedMessage(
       ...decide.lines,
       'Or, as an admin, at any time:',
       `  npx budgeteer budget set ${event.principal} <higher USD>   (raise the limit: lifted at once)`,
-      `  npx budgeteer lift ${event.principal} --reason "…"          (allow until the period ends)`,
+      `  npx budgeteer lift ${event.principal} --reason "…"          (allow until ${prepaid ? 'its limit is next set' : 'the period ends'})`,
       ...footer(event),
     ].join('\n'),
     summary,

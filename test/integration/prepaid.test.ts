@@ -6,6 +6,7 @@ import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore, decimalOf } from '../../shared/budgets';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
+import { admin } from './scenario';
 import { deliverLogs, documents, eventually, item, local, output, settle, unique, userDeny } from './support';
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
@@ -48,16 +49,23 @@ const grant = (principal: string, limit: string, startsAt?: string) =>
     ...(startsAt ? { startsAt } : {}),
   });
 
+/**
+ * An IAM user of its own with a $1 grant starting on `startDay` of a far-off year of its own (the calls' months are
+ * no other suite's).
+ */
+async function grantee(prefix: string, startDay: string) {
+  const name = `${prefix}-${unique()}`;
+  const principal = `user/${name}`;
+  const year = 2100 + Math.floor(Math.random() * 5000);
+  await iam.send(new CreateUserCommand({ UserName: name }));
+  await grant(principal, '1', `${year}-${startDay}`);
+  await settle();
+  return { name, principal, arn: `arn:aws:iam::${ACCOUNT}:user/${name}`, year };
+}
+
 describe('prepaid (total) budgets on the local stack', () => {
   it('counts calls from the grant start across months, suspends once at the grant, and lifts on a raise', async () => {
-    const name = `ppd-${unique()}`;
-    const principal = `user/${name}`;
-    const arn = `arn:aws:iam::${ACCOUNT}:user/${name}`;
-    // A far-off year of its own: the calls' months are no other suite's.
-    const year = 2100 + Math.floor(Math.random() * 5000);
-    await iam.send(new CreateUserCommand({ UserName: name }));
-    await grant(principal, '1', `${year}-03-01`);
-    await settle();
+    const { name, principal, arn, year } = await grantee('ppd', '03-01');
 
     // Before the grant's start: counted on the TOTAL counter's day, but not against the grant.
     await spend(arn, 0.9, `${year}-02-27T10:00:00Z`);
@@ -90,5 +98,21 @@ describe('prepaid (total) budgets on the local stack', () => {
     const raised = await grant(principal, '5');
     expect(raised.startsAt).toBe(`${year}-03-01`);
     await eventually('the lift', async () => ((await userDeny(name)) === undefined ? true : undefined));
+  }, 60_000);
+
+  it('a lift of a prepaid grant lasts until its limit is next set: a new limit below the spend suspends again', async () => {
+    const { name, principal, arn, year } = await grantee('ppl', '01-01');
+    await spend(arn, 1.2, `${year}-02-10T10:00:00Z`);
+    await eventually('the deny', async () => ((await userDeny(name)) ? true : undefined));
+
+    await admin.lift(principal, 'TOTAL', ADMIN, 'prepaid top-up on its way');
+    await eventually('the lift', async () => ((await userDeny(name)) === undefined ? true : undefined));
+    await spend(arn, 0.3, `${year}-03-10T10:00:00Z`);
+    expect(await userDeny(name)).toBeUndefined();
+
+    await grant(principal, '1.2');
+    await settle();
+    await eventually('the second deny', async () => ((await userDeny(name)) ? true : undefined));
+    expect((await actionsOf(principal)).filter((a) => a === 'suspension.requested')).toHaveLength(2);
   }, 60_000);
 });
