@@ -131,6 +131,7 @@ type SetOptions = TargetOptions & {
   tag?: string;
   owner?: string[];
   period?: PeriodKind;
+  startsAt?: string;
 };
 
 /** `group set|list|show|delete`: team and application budgets (shared/groups). */
@@ -165,6 +166,11 @@ export function registerGroupCommands(program: Command): void {
           '--period <kind>',
           "the period kind: the deployment's own (default) or one it keeps counters for",
         ).choices(PERIOD_KINDS),
+      )
+      .option(
+        '--starts-at <day>',
+        "a prepaid (--period total) group: the UTC day (YYYY-MM-DD, or an ISO time) its members' spend counts " +
+          'from (default: what it had, else today)',
       ),
   ).action(async (name: string, options: SetOptions) => {
     const target = await resolveTarget(options);
@@ -175,6 +181,7 @@ export function registerGroupCommands(program: Command): void {
       ...(options.tag !== undefined ? { tag: options.tag } : {}),
       ...(options.owner ? { owners: options.owner } : {}),
       ...(options.period ? { period: options.period } : {}),
+      ...(options.startsAt ? { startsAt: options.startsAt } : {}),
     };
     try {
       // Checked here too, so a typo is refused before a signed request is sent.
@@ -187,6 +194,7 @@ export function registerGroupCommands(program: Command): void {
     const set = reply.result as unknown as SetGroupReply;
     process.stdout.write(
       `group ${set.name}: limit ${dollars(usd(set.limitUsd))} ${perPeriod(set.periodKind ?? deploymentOf(target).periodKind)}` +
+        `${set.startsAt ? `, counting calls from ${set.startsAt} (UTC)` : ''}` +
         ` (was ${set.previousUsd === null ? 'no group' : dollars(usd(set.previousUsd))})\n` +
         `members: ${[...set.members, ...(set.tag ? [`tag ${set.tag}`] : [])].join(', ')}\n` +
         `audit entry ${set.auditSeq} of ${groupPrincipal(set.name)} (group.set)\n`,

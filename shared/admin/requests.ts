@@ -30,6 +30,7 @@ export const adminRequest = z.discriminatedUnion('action', [
     name: z.string().max(64),
     limitUsd: limitUsdText,
     period: z.enum(PERIOD_KINDS).optional(),
+    startsAt: z.string().max(40).optional(),
     members: z.array(z.string().max(300)).max(200).optional(),
     tag: z.string().max(600).optional(),
     owners: z.array(z.string().trim().min(1).max(300)).max(20).optional(),

@@ -1,9 +1,12 @@
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { deploymentOf } from '../../cli/deployment';
+import { setGroup } from '../../shared/admin/set-group';
 import { setBudgetLimit } from '../../shared/admin/set-limit';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore, decimalOf } from '../../shared/budgets';
+import { groupPrincipal } from '../../shared/groups/groups';
+import { GroupStore } from '../../shared/groups/store';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
 import { admin } from './scenario';
@@ -114,5 +117,43 @@ describe('prepaid (total) budgets on the local stack', () => {
     await settle();
     await eventually('the second deny', async () => ((await userDeny(name)) ? true : undefined));
     expect((await actionsOf(principal)).filter((a) => a === 'suspension.requested')).toHaveLength(2);
+  }, 60_000);
+
+  it("a prepaid group counts its members' calls from its start day and stops them all at its grant", async () => {
+    const id = unique();
+    const name = `prepaid-${id}`;
+    const [ann, ben] = [`ppg-ann-${id}`, `ppg-ben-${id}`];
+    for (const user of [ann, ben]) await iam.send(new CreateUserCommand({ UserName: user }));
+    const year = 2100 + Math.floor(Math.random() * 5000);
+    const groups = new GroupStore(documents, output('BudgetsTableName'));
+    const set = (limitUsd: string, startsAt?: string) =>
+      setGroup(groups, audit, deployment, {
+        name,
+        limitUsd,
+        period: 'total',
+        ...(startsAt ? { startsAt } : {}),
+        members: [`user/ppg-*-${id}`],
+        actor: ADMIN,
+      });
+    await set('1', `${year}-06-01`);
+    // The ingest function reads groups once per groupCacheSeconds (1 s on the test stack).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+
+    await spend(`arn:aws:iam::${ACCOUNT}:user/${ann}`, 0.9, `${year}-05-20T10:00:00Z`); // before the start
+    await spend(`arn:aws:iam::${ACCOUNT}:user/${ben}`, 0.6, `${year}-06-10T10:00:00Z`);
+    expect(await userDeny(ben)).toBeUndefined();
+    await spend(`arn:aws:iam::${ACCOUNT}:user/${ann}`, 0.45, `${year}-07-02T10:00:00Z`); // $1.05 of $1 since the start
+
+    for (const user of [ann, ben]) {
+      await eventually(`${user} denied by the group's stop`, async () => ((await userDeny(user)) ? true : undefined));
+    }
+    expect(await item('BudgetsTableName', { principal: groupPrincipal(name), period: 'TOTAL' })).toMatchObject({
+      state: 'stopped',
+    });
+    const raised = await set('5');
+    expect(raised.group.startsAt).toBe(`${year}-06-01`);
+    for (const user of [ann, ben]) {
+      await eventually(`${user} lifted`, async () => ((await userDeny(user)) === undefined ? true : undefined));
+    }
   }, 60_000);
 });
