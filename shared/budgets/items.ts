@@ -77,6 +77,8 @@ export const ATTRIBUTES = {
   // limits
   limitUsd: 'limitUsd',
   periodKind: 'periodKind',
+  /** A prepaid (`total`) limit's first UTC day. */
+  startsAt: 'startsAt',
   /** A limit's rate rule (see shared/rate/rules.ts): the most a rolling hour may cost, and what above it does. */
   maxUsdPerHour: 'maxUsdPerHour',
   onRate: 'onRate',

@@ -120,6 +120,8 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
   it('knows every attribute name the writers use, and no other', () => {
     for (const name of Object.values(ATTRIBUTES)) expect(isBudgetAttribute(name)).toBe(true);
     expect(isBudgetAttribute('modelSpend:amazon.nova-pro-v1:0')).toBe(true);
+    expect(isBudgetAttribute('startsAt')).toBe(true);
+    expect(isBudgetAttribute('daySpend:2026-12-01')).toBe(true);
     expect(isBudgetAttribute('outbox:threshold|user/alice|2026-11|g0|80')).toBe(true);
     expect(isBudgetAttribute('spend')).toBe(false);
     expect(kindOfKey('ACCOUNT#3', 'LIMIT')).toBe('limit');
