@@ -15,6 +15,8 @@ export function decisionLinks(
   decide: DecisionLinks,
   choices: 'suspension' | 'emergency-stop',
   limitUsd?: string,
+  /** A prepaid (TOTAL) grant has no period end: its lift lasts until its limit is next set. */
+  prepaid = false,
 ): AlertLink[] {
   const { url } = decide;
   if (!url) return [];
@@ -31,7 +33,7 @@ export function decisionLinks(
       link(`Raise the limit by ${formatUsd(amount)} (${label})`, 'raise', amount.toFixed(2)),
     ),
     ...(offers.length === 0 ? [link('Raise the limit', 'raise')] : []),
-    link('Lift until the period ends', 'lift'),
+    link(prepaid ? 'Lift until its limit is next set' : 'Lift until the period ends', 'lift'),
     link('Keep suspended', 'keep'),
   ];
 }
@@ -89,9 +91,10 @@ function decision(
   decide: DecisionLinks | undefined,
   choices: 'suspension' | 'emergency-stop',
   limitUsd?: string,
+  prepaid = false,
 ): { links: AlertLink[]; linksNote?: string; commands: string[]; lines: string[]; data: Record<string, string> } {
   if (!decide) return { links: [], commands: [], lines: [], data: {} };
-  const links = decisionLinks(decide, choices, limitUsd);
+  const links = decisionLinks(decide, choices, limitUsd, prepaid);
   const command = overrideCommand(decide, choices);
   return {
     links,
@@ -119,7 +122,7 @@ export function suspendedMessage(
         : `${event.until} (the period end), unless an admin decides sooner`,
     },
   ];
-  const decide = decision(event.decide, 'suspension', event.limitUsd);
+  const decide = decision(event.decide, 'suspension', event.limitUsd, prepaid);
   return {
     subject: `Bedrock suspended: ${event.principal} (${event.period})`,
     body: [

@@ -130,6 +130,7 @@ describe('one publish, a message per protocol', () => {
     expect(alert.data).not.toHaveProperty('periodEnd');
     expect(suspension.body).toContain('the limit is raised or an admin decides (a prepaid budget has no period end)');
     expect(suspension.body).toContain('(allow until its limit is next set)');
+    expect(suspension.links?.map((link) => link.label)).toContain('Lift until its limit is next set');
     expect(suspension.body).not.toContain('2026-12-01T00:00:00.000Z');
   });
 
