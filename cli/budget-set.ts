@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { AdminError, checkPeriodKind, rateRuleOf, type SetLimitReply } from '../shared/admin/set-limit';
+import { AdminError, checkPeriodKind, grantStartOf, rateRuleOf, type SetLimitReply } from '../shared/admin/set-limit';
 import { DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { toDecimalString, type Usd, usd } from '../shared/money';
@@ -8,7 +8,7 @@ import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
 import { callAdmin } from './admin-client';
 import { CommandError, parseLimitArgument, parsePrincipal } from './args';
 import { deploymentOf } from './deployment';
-import { dollars, periodNoun } from './format';
+import { dollars, perPeriod } from './format';
 import { resolveTarget, type TargetOptions, targetOptions } from './target';
 
 export function describeSet(result: SetLimitReply): string {
@@ -21,7 +21,8 @@ export function describeSet(result: SetLimitReply): string {
   const before = result.previousUsd ? dollars(usd(result.previousUsd)) : `not set, ${fallback} applied`;
   const zero = usd(result.limitUsd).eq(0) ? `${ZERO_MEANS(result.principal)}\n` : '';
   return (
-    `${result.principal}: limit ${dollars(usd(result.limitUsd))} per ${periodNoun(result.periodKind)} (was ${before})\n` +
+    `${result.principal}: limit ${dollars(usd(result.limitUsd))} ${perPeriod(result.periodKind)}` +
+    `${result.startsAt ? `, counting calls from ${result.startsAt} (UTC)` : ''} (was ${before})\n` +
     zero +
     (result.rate
       ? `above ${dollars(usd(result.rate.maxUsdPerHour))} in any rolling hour: ${result.rate.onRate === 'suspend' ? 'suspended until the hour falls back' : 'alerted'}${result.rate.onAnomaly === 'suspend' ? '; an anomalous hour suspends' : ''}\n`
@@ -49,6 +50,7 @@ function describeReview(reviewed: NonNullable<SetLimitReply['reviewed']>): strin
 
 type SetOptions = TargetOptions & {
   period?: PeriodKind;
+  startsAt?: string;
   maxUsdPerHour?: Usd;
   onRate?: RateAction;
   onAnomaly?: RateAction;
@@ -81,6 +83,11 @@ export function registerBudgetSet(budget: Command): void {
         ).choices(PERIOD_KINDS),
       )
       .option(
+        '--starts-at <day>',
+        'a prepaid (--period total) budget: the UTC day (YYYY-MM-DD, or an ISO time) its spend counts from ' +
+          '(default: what it had, else today)',
+      )
+      .option(
         '--max-usd-per-hour <usd>',
         "burn-rate guard: the most any rolling hour may cost, in USD (omitted: no rule of its own; the default's applies)",
         parseLimitArgument,
@@ -100,7 +107,8 @@ export function registerBudgetSet(budget: Command): void {
   ).action(async (principal: string, limitUsd: Usd, options: SetOptions) => {
     const target = await resolveTarget(options);
     try {
-      checkPeriodKind(options.period, deploymentOf(target), principal);
+      const kind = checkPeriodKind(options.period, deploymentOf(target), principal);
+      grantStartOf(options.startsAt, kind, undefined, new Date());
       rateRuleOf({
         ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
         ...(options.onRate ? { onRate: options.onRate } : {}),
@@ -115,6 +123,7 @@ export function registerBudgetSet(budget: Command): void {
       principal,
       limitUsd: toDecimalString(limitUsd),
       ...(options.period ? { period: options.period } : {}),
+      ...(options.startsAt ? { startsAt: options.startsAt } : {}),
       ...(options.maxUsdPerHour ? { maxUsdPerHour: toDecimalString(options.maxUsdPerHour) } : {}),
       ...(options.onRate ? { onRate: options.onRate } : {}),
       ...(options.onAnomaly ? { onAnomaly: options.onAnomaly } : {}),

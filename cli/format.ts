@@ -24,7 +24,12 @@ export function dollars(amount: Usd): string {
   return `$${amount.toFixed(places)}`;
 }
 
-export const periodNoun = (kind: PeriodKind) => ({ monthly: 'month', weekly: 'week', daily: 'day' })[kind];
+export const periodNoun = (kind: PeriodKind) =>
+  ({ monthly: 'month', weekly: 'week', daily: 'day', total: 'grant' })[kind];
+
+/** How long a limit lasts, for people: `per month`, or `in total (never resets)` for a prepaid grant. */
+export const perPeriod = (kind: PeriodKind) =>
+  kind === 'total' ? 'in total (never resets)' : `per ${periodNoun(kind)}`;
 
 /** A limit for people: `-` where there is none of the period's kind. */
 export const limitText = (limitUsd: string | null): string => (limitUsd === null ? '-' : dollars(usd(limitUsd)));

@@ -12,7 +12,7 @@ import { scanItems } from '../shared/scan';
 import { callAdmin } from './admin-client';
 import { CommandError, parseLimitArgument } from './args';
 import { deploymentOf } from './deployment';
-import { alignedTable, dollars, periodNoun } from './format';
+import { alignedTable, dollars, perPeriod } from './format';
 import { output, resolveTarget, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
 
 /** A group as `group list|show --json` prints it: its definition and where its current period stands. */
@@ -96,7 +96,7 @@ export function formatGroups(statuses: readonly GroupStatus[]): string {
   if (statuses.length === 0) return 'no groups: set one with budgeteer group set <name> --limit <usd> --member …\n';
   const rows = statuses.map((s) => [
     s.group,
-    `${dollars(usd(s.spendUsd))} of ${dollars(usd(s.limitUsd))} per ${periodNoun(s.periodKind)}`,
+    `${dollars(usd(s.spendUsd))} of ${dollars(usd(s.limitUsd))} ${perPeriod(s.periodKind)}`,
     s.percent === null ? '-' : `${s.percent}%`,
     s.state,
     [...s.members, ...(s.tag ? [`tag ${s.tag}`] : [])].join(', '),
@@ -131,6 +131,7 @@ type SetOptions = TargetOptions & {
   tag?: string;
   owner?: string[];
   period?: PeriodKind;
+  startsAt?: string;
 };
 
 /** `group set|list|show|delete`: team and application budgets (shared/groups). */
@@ -165,6 +166,11 @@ export function registerGroupCommands(program: Command): void {
           '--period <kind>',
           "the period kind: the deployment's own (default) or one it keeps counters for",
         ).choices(PERIOD_KINDS),
+      )
+      .option(
+        '--starts-at <day>',
+        "a prepaid (--period total) group: the UTC day (YYYY-MM-DD, or an ISO time) its members' spend counts " +
+          'from (default: what it had, else today)',
       ),
   ).action(async (name: string, options: SetOptions) => {
     const target = await resolveTarget(options);
@@ -175,6 +181,7 @@ export function registerGroupCommands(program: Command): void {
       ...(options.tag !== undefined ? { tag: options.tag } : {}),
       ...(options.owner ? { owners: options.owner } : {}),
       ...(options.period ? { period: options.period } : {}),
+      ...(options.startsAt ? { startsAt: options.startsAt } : {}),
     };
     try {
       // Checked here too, so a typo is refused before a signed request is sent.
@@ -186,7 +193,8 @@ export function registerGroupCommands(program: Command): void {
     const reply = await callAdmin(target, { action: 'group set', ...request });
     const set = reply.result as unknown as SetGroupReply;
     process.stdout.write(
-      `group ${set.name}: limit ${dollars(usd(set.limitUsd))} per ${periodNoun(set.periodKind ?? deploymentOf(target).periodKind)}` +
+      `group ${set.name}: limit ${dollars(usd(set.limitUsd))} ${perPeriod(set.periodKind ?? deploymentOf(target).periodKind)}` +
+        `${set.startsAt ? `, counting calls from ${set.startsAt} (UTC)` : ''}` +
         ` (was ${set.previousUsd === null ? 'no group' : dollars(usd(set.previousUsd))})\n` +
         `members: ${[...set.members, ...(set.tag ? [`tag ${set.tag}`] : [])].join(', ')}\n` +
         `audit entry ${set.auditSeq} of ${groupPrincipal(set.name)} (group.set)\n`,

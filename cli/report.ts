@@ -34,7 +34,11 @@ export async function spendReportOf(
   }
   const start = periodStartOfKey(status.period);
   const end = periodEndOfKey(status.period);
-  if (!start || !end) throw new CommandError(`${status.period} is not a period key`);
+  if (!start || !end) {
+    throw new CommandError(
+      `${status.period} is not a month, week or day: a report covers one (a prepaid TOTAL has no end; see status)`,
+    );
+  }
   const until = new Date(Math.min(end.getTime() - 1, now.getTime()));
   const [calls, events] = await Promise.all([
     chargedCalls(documents, output(target, 'UsageTableName'), start, end),

@@ -73,6 +73,7 @@ const PERIOD_KEY: Record<PeriodKind, RegExp> = {
   monthly: /^\d{4}-(0[1-9]|1[0-2])$/,
   weekly: /^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$/,
   daily: /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/,
+  total: /^TOTAL$/,
 };
 
 /**

@@ -1,7 +1,7 @@
 import type { Node } from 'constructs';
 import * as z from 'zod';
 import { limitUsdText } from '../shared/money';
-import { PERIOD_KINDS, type PeriodKind } from '../shared/period';
+import { PERIOD_KINDS, type PeriodKind, RESETTING_PERIOD_KINDS } from '../shared/period';
 import type { SlackChannel, TeamsChannel } from './constructs/chat';
 
 /** Deployment settings, from CDK context (`cdk deploy -c defaultBudgetUsd=50`); defaults live in cdk.json. */
@@ -142,7 +142,9 @@ const wholeNumber = (minimum: 0 | 1) =>
   z.int({ error: must(`a ${minimum === 0 ? 'non-negative' : 'positive'} whole number`) }).min(minimum, {
     error: must(`a ${minimum === 0 ? 'non-negative' : 'positive'} whole number`),
   });
-const periodKind = z.enum(PERIOD_KINDS, { error: must('monthly, weekly or daily') });
+/** A deployment's own kind resets: a prepaid (`total`) budget is one a principal or group opts into. */
+const periodKind = z.enum(RESETTING_PERIOD_KINDS, { error: must('monthly, weekly or daily') });
+const extraPeriodKind = z.enum(PERIOD_KINDS, { error: must('monthly, weekly, daily or total') });
 const stringList = (pattern: RegExp, what: string) =>
   z.array(z.string().regex(pattern, { error: (issue) => `${JSON.stringify(issue.input)} is not ${what}` }), {
     error: must('a list of strings'),
@@ -169,7 +171,7 @@ const configSchema = z.object({
   defaultBudgetUsd: limitUsdText,
   accountBudgetUsd: limitUsdText,
   period: periodKind,
-  extraPeriodKinds: z.array(periodKind, { error: must('a list of monthly, weekly, daily') }),
+  extraPeriodKinds: z.array(extraPeriodKind, { error: must('a list of monthly, weekly, daily, total') }),
   thresholds: z
     .array(z.int().min(1).max(99), { error: must('ascending whole percentages between 1 and 99') })
     .min(1)

@@ -16,12 +16,13 @@ import {
   KEYS,
   kindOfKey,
   parseBudgetItem,
+  sinceGrantStart,
   wholeOf,
 } from './budgets/items';
 import { accountShardKeys } from './budgets/keys';
 import { ACCOUNT_PRINCIPAL } from './identity';
 import { percentOf, toDecimalString, type Usd, ZERO } from './money';
-import type { PeriodKind } from './period';
+import { type PeriodKind, TOTAL_PERIOD } from './period';
 import type { RateRule } from './rate/rules';
 import { BATCH_GET_KEYS, batchGetItems, scanItems } from './scan';
 
@@ -60,6 +61,8 @@ export interface LimitRecord {
   readonly limitUsd: Usd;
   /** The kind of period the limit is for; absent: the deployment's own. */
   readonly periodKind?: PeriodKind;
+  /** A prepaid (`total`) limit's first UTC day, YYYY-MM-DD: spend of calls before it does not count. */
+  readonly startsAt?: string;
   /** The burn-rate guard's rule set with the limit, if any (shared/rate/rules.ts). */
   readonly rate?: RateRule;
   readonly setBy?: string;
@@ -67,6 +70,13 @@ export interface LimitRecord {
   /** A group's limit item: who is in it (shared/groups). */
   readonly members?: readonly string[];
   readonly tag?: string;
+}
+
+/** The limit in force for a principal, the kind of period it is for, and a prepaid limit's first day. */
+export interface Budget {
+  readonly limitUsd: Usd;
+  readonly periodKind?: PeriodKind;
+  readonly startsAt?: string;
 }
 
 /** A principal's (or the account's) counter item for one period, with what the evaluator recorded on it. */
@@ -146,6 +156,7 @@ function limitRecordOf(raw: Item): LimitRecord {
     principal: item.principal,
     limitUsd: decimalOf(item.limitUsd),
     ...(item.periodKind ? { periodKind: item.periodKind } : {}),
+    ...(item.startsAt ? { startsAt: item.startsAt } : {}),
     ...(item.maxUsdPerHour === undefined
       ? {}
       : {
@@ -237,6 +248,8 @@ export class BudgetStore {
     expected?: Usd | null,
     periodKind?: PeriodKind,
     rate?: RateRule,
+    /** A prepaid (`total`) limit's first UTC day. */
+    startsAt?: string,
   ): Promise<void> {
     if (limitUsd.lt(0)) throw new RangeError('a budget limit cannot be negative');
     const condition = expected === undefined ? {} : unchangedCondition(expected);
@@ -249,6 +262,7 @@ export class BudgetStore {
             period: LIMIT_PERIOD,
             limitUsd: NumberValue.from(toDecimalString(limitUsd)),
             ...(periodKind ? { periodKind } : {}),
+            ...(startsAt ? { startsAt } : {}),
             ...(rate
               ? {
                   maxUsdPerHour: NumberValue.from(toDecimalString(rate.maxUsdPerHour)),
@@ -274,7 +288,7 @@ export class BudgetStore {
    * @param memo limit items read before, shared by the calls given the same memo: a stream batch judging many
    *   principals on the default (all of them, after the default changed) reads the DEFAULT item once, not once each.
    */
-  async budgetOf(principal: string, memo?: LimitItemMemo): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
+  async budgetOf(principal: string, memo?: LimitItemMemo): Promise<Budget> {
     const read = (key: string) => {
       if (!memo) return this.ownLimit(key);
       let item = memo.get(key);
@@ -285,7 +299,13 @@ export class BudgetStore {
       return item;
     };
     const own = await read(principal);
-    if (own) return { limitUsd: own.limitUsd, ...(own.periodKind ? { periodKind: own.periodKind } : {}) };
+    if (own) {
+      return {
+        limitUsd: own.limitUsd,
+        ...(own.periodKind ? { periodKind: own.periodKind } : {}),
+        ...(own.startsAt ? { startsAt: own.startsAt } : {}),
+      };
+    }
     return {
       limitUsd: await this.resolveLimit(principal, async (key) =>
         key === principal ? undefined : (await read(key))?.limitUsd,
@@ -344,8 +364,8 @@ export class BudgetStore {
    * consistent scan: a report over many principals costs one pass over the table, not two reads per principal.
    */
   async periodBudgets(period: string): Promise<PeriodBudgets> {
-    const counters: CounterRecord[] = [];
-    const groups: CounterRecord[] = [];
+    const counterItems: Item[] = [];
+    const groupItems: Item[] = [];
     const limits = new Map<string, LimitRecord>();
     const account = new AccountSum();
     for await (const item of this.scan({
@@ -358,9 +378,16 @@ export class BudgetStore {
       const kind = kindOfKey(item.principal, item.period);
       if (kind === 'limit' || kind === 'default-limit') limits.set(String(item.principal), limitRecordOf(item));
       else if (kind === 'account' || kind === 'account-shard') account.add(item);
-      else if (kind === 'counter') counters.push(counterRecordOf(item));
-      else if (kind === 'group') groups.push(counterRecordOf(item));
+      else if (kind === 'counter') counterItems.push(item);
+      else if (kind === 'group') groupItems.push(item);
     }
+    // A prepaid grant counts from its start: its TOTAL counter is read as its limit item's start sees it.
+    const asGranted = (item: Item) => {
+      const startsAt = period === TOTAL_PERIOD ? limits.get(String(item.principal))?.startsAt : undefined;
+      return counterRecordOf(startsAt ? sinceGrantStart(item, startsAt) : item);
+    };
+    const counters = counterItems.map(asGranted);
+    const groups = groupItems.map(asGranted);
     if (!account.empty) counters.push(account.counter(period));
     counters.sort((a, b) => compareText(a.principal, b.principal));
     return { counters, groups, limits };

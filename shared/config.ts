@@ -17,7 +17,8 @@ export function requireEnv(name: string, env: Env = process.env): string {
 
 export function periodKindFromEnv(env: Env = process.env): PeriodKind {
   const value = env.PERIOD ?? 'monthly';
-  if (!isPeriodKind(value)) throw new ConfigError(`PERIOD must be monthly, weekly or daily, not ${value}`);
+  if (!isPeriodKind(value) || value === 'total')
+    throw new ConfigError(`PERIOD must be monthly, weekly or daily, not ${value}`);
   return value;
 }
 

@@ -6,7 +6,7 @@ import { ACCOUNT_SHARDS, accountShardPrincipal } from './budgets/keys';
 import type { BedrockCall } from './events/parse';
 import { groupPrincipal, profileMemberOf } from './groups/groups';
 import { toDecimalString, type Usd, ZERO } from './money';
-import { type PeriodKind, periodKey } from './period';
+import { type PeriodKind, periodKey, TOTAL_PERIOD } from './period';
 import { bucketExpiry, bucketKey } from './rate/buckets';
 import {
   recordKey,
@@ -141,6 +141,8 @@ interface Counter {
   readonly models: Map<string, Usd>;
   /** A principal's counter: the groups its spend here was counted in. */
   readonly groups: Set<string>;
+  /** A TOTAL counter: spend per UTC day of the calls, so a prepaid grant counts from its start (sinceGrantStart). */
+  readonly days: Map<string, Usd>;
 }
 
 /** The groups each principal of a batch is in, by principal id (shared/groups): their counters move with its own. */
@@ -542,7 +544,7 @@ export class Ledger {
     const unknownModels = new Map<string, number>();
     const buckets = new Map<string, { principal: string; at: Date; spend: Usd; requests: number }>();
     const bump = (
-      key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models' | 'groups'>,
+      key: Omit<Counter, 'spend' | 'confirmed' | 'requests' | 'models' | 'groups' | 'days'>,
       movement: Movement,
       groups: readonly string[] = NO_GROUPS,
     ) => {
@@ -554,8 +556,13 @@ export class Ledger {
         requests: 0,
         models: new Map(),
         groups: new Set(),
+        days: new Map(),
       };
       for (const group of groups) counter.groups.add(group);
+      if (key.period === TOTAL_PERIOD) {
+        const day = new Date(movement.time).toISOString().slice(0, 10);
+        counter.days.set(day, (counter.days.get(day) ?? ZERO).plus(movement.spendUsd));
+      }
       counter.spend = counter.spend.plus(movement.spendUsd);
       counter.confirmed = counter.confirmed.plus(movement.confirmedUsd);
       counter.requests += movement.requests;
@@ -591,7 +598,8 @@ export class Ledger {
     const updates = [...counters.values()].map((counter) => {
       // A model whose spend nets to nothing here (charged and credited alike) is left as it is.
       const models = [...counter.models].filter(([, spend]) => !spend.eq(0));
-      const modelAdds = models.map((_, i) => `, #m${i} :m${i}`).join('');
+      const days = [...counter.days].filter(([, spend]) => !spend.eq(0));
+      const modelAdds = [...models.map((_, i) => `, #m${i} :m${i}`), ...days.map((_, i) => `, #d${i} :d${i}`)].join('');
       const identity = counter.principalArn ? ', principalArn = :arn, principalKind = :kind' : '';
       // A confirmation alone moves only the confirmed spend.
       const spends = [
@@ -606,6 +614,7 @@ export class Ledger {
           UpdateExpression: `ADD ${spends.join(', ')}${modelAdds} SET updatedAt = :now${identity}`,
           ...namesOf({
             ...Object.fromEntries(models.map(([model], i) => [`#m${i}`, `${MODEL_SPEND_PREFIX}${model}`])),
+            ...Object.fromEntries(days.map(([day], i) => [`#d${i}`, `${ATTRIBUTE_PREFIXES.daySpend}${day}`])),
             ...(counter.groups.size === 0 ? {} : { '#groups': ATTRIBUTES.groups }),
           }),
           ExpressionAttributeValues: {
@@ -617,6 +626,7 @@ export class Ledger {
             ...(counter.groups.size === 0 ? {} : { ':groups': counter.groups }),
             ...(counter.principalArn ? { ':arn': counter.principalArn, ':kind': counter.principalKind } : {}),
             ...Object.fromEntries(models.map(([, spend], i) => [`:m${i}`, NumberValue.from(toDecimalString(spend))])),
+            ...Object.fromEntries(days.map(([, spend], i) => [`:d${i}`, NumberValue.from(toDecimalString(spend))])),
           },
         },
       };

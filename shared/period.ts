@@ -1,7 +1,13 @@
 /** Budget periods. A period is a key (`2026-11`, `2026-W47`, `2026-11-20`): a new period is a new counter item,
- * so rollover needs no reset job. All periods are UTC. */
-export const PERIOD_KINDS = ['monthly', 'weekly', 'daily'] as const;
+ * so rollover needs no reset job. All periods are UTC. A `total` budget (prepaid) never resets: its one key is
+ * `TOTAL`, a period with no end. */
+export const PERIOD_KINDS = ['monthly', 'weekly', 'daily', 'total'] as const;
 export type PeriodKind = (typeof PERIOD_KINDS)[number];
+/** The kinds a deployment's own period may be: its account budget and default limit renew. */
+export const RESETTING_PERIOD_KINDS = ['monthly', 'weekly', 'daily'] as const;
+
+/** The key of the period that never ends: a principal's (or group's) one prepaid counter. */
+export const TOTAL_PERIOD = 'TOTAL';
 
 export function isPeriodKind(value: unknown): value is PeriodKind {
   return typeof value === 'string' && (PERIOD_KINDS as readonly string[]).includes(value);
@@ -29,11 +35,13 @@ export function periodKey(kind: PeriodKind, at: Date): string {
       const { year, week } = isoWeek(at);
       return `${year}-W${pad(week)}`;
     }
+    case 'total':
+      return TOTAL_PERIOD;
   }
 }
 
-/** The first instant after the period that contains `at` (when a suspension lapses). */
-export function periodEnd(kind: PeriodKind, at: Date): Date {
+/** The first instant after the period that contains `at` (when a suspension lapses); undefined for `total`. */
+export function periodEnd(kind: PeriodKind, at: Date): Date | undefined {
   const y = at.getUTCFullYear();
   const m = at.getUTCMonth();
   const d = at.getUTCDate();
@@ -46,6 +54,8 @@ export function periodEnd(kind: PeriodKind, at: Date): Date {
       const day = at.getUTCDay() || 7;
       return new Date(Date.UTC(y, m, d + 8 - day));
     }
+    case 'total':
+      return undefined;
   }
 }
 
@@ -53,6 +63,7 @@ const KEY_PATTERNS: Record<PeriodKind, RegExp> = {
   monthly: /^\d{4}-\d{2}$/,
   weekly: /^\d{4}-W\d{2}$/,
   daily: /^\d{4}-\d{2}-\d{2}$/,
+  total: /^TOTAL$/,
 };
 
 /** Which kind of period a key names (`2026-11` monthly, `2026-W47` weekly, `2026-11-20` daily), if any. */
@@ -60,11 +71,12 @@ export function periodKindOfKey(key: string): PeriodKind | undefined {
   return PERIOD_KINDS.find((kind) => KEY_PATTERNS[kind].test(key));
 }
 
-/** The first instant of the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period. */
+/** The first instant of the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period and
+ * for `TOTAL` (its start is the grant's, on its limit item: see grantStart). */
 export function periodStartOfKey(key: string): Date | undefined {
   const kind = periodKindOfKey(key);
   const end = periodEndOfKey(key);
-  if (!kind || !end) return undefined;
+  if (!kind || kind === 'total' || !end) return undefined;
   const last = new Date(end.getTime() - 1);
   const y = last.getUTCFullYear();
   const m = last.getUTCMonth();
@@ -81,7 +93,7 @@ export function periodStartOfKey(key: string): Date | undefined {
 /** The first instant after the period a key names (`2026-11`, `2026-W47`, `2026-11-20`); undefined for no period. */
 export function periodEndOfKey(key: string): Date | undefined {
   const kind = periodKindOfKey(key);
-  if (!kind) return undefined;
+  if (!kind || kind === 'total') return undefined;
   if (kind === 'weekly') {
     const [year, week] = key.split('-W').map(Number) as [number, number];
     // ISO week 1 holds 4 January; its Monday, then `week - 1` weeks on.

@@ -4,7 +4,7 @@ import { approverOf, type DecisionName, type PendingWait } from '../../shared/de
 import { groupNameOf, isGroupPrincipal } from '../../shared/groups/groups';
 import { escapeHtml } from '../../shared/html';
 import { formatUsd, type Usd } from '../../shared/money';
-import { periodEndOfKey } from '../../shared/period';
+import { periodEndOfKey, TOTAL_PERIOD } from '../../shared/period';
 
 /**
  * The approval pages: server-rendered HTML, no script, no external asset, one inline style sheet allowed by its
@@ -111,7 +111,11 @@ interface Choice {
 function choicesFor(view: ApprovalView): Choice[] {
   const { wait } = view;
   const who = escapeHtml(wait.principal);
-  const end = escapeHtml(periodEndOfKey(wait.period)?.toISOString() ?? 'the period end');
+  // A prepaid (TOTAL) grant has no period end: a lift lasts until its limit is next set, a keep until a decision.
+  const prepaid = wait.period === TOTAL_PERIOD;
+  const end = prepaid
+    ? 'its limit is next set'
+    : escapeHtml(periodEndOfKey(wait.period)?.toISOString() ?? 'the period end');
   if (wait.kind === 'suspension') {
     return [
       {
@@ -123,7 +127,7 @@ function choicesFor(view: ApprovalView): Choice[] {
       },
       {
         decision: 'lift',
-        label: 'Lift until the period ends',
+        label: prepaid ? 'Lift until its limit is next set' : 'Lift until the period ends',
         effect: `The limit stays ${formatUsd(view.limitUsd)}; the deny is removed and ${who} is not suspended again before ${end}. The account budget still applies.`,
       },
       {

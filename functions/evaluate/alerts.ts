@@ -13,7 +13,8 @@ export interface ThresholdAlert {
   readonly principal: string;
   readonly principalArn?: string;
   readonly period: string;
-  readonly periodEnd: Date;
+  /** Absent for a prepaid (`total`) budget: it never ends. */
+  readonly periodEnd?: Date;
   readonly threshold: number;
   readonly skipped: readonly number[];
   readonly percent: Big;
@@ -47,7 +48,7 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
     },
     { label: 'Limit', value: formatUsd(alert.limit) },
     { label: 'Threshold', value: `${alert.threshold}%` },
-    { label: 'Period ends', value: alert.periodEnd.toISOString() },
+    { label: 'Period ends', value: alert.periodEnd?.toISOString() ?? 'never (a prepaid total budget)' },
   ];
   const lines = [summary, '', ...factTable(facts)];
   if (alert.skipped.length > 0) {
@@ -64,7 +65,7 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
     '',
     alert.principal === 'ACCOUNT'
       ? 'At 100% every Bedrock call in the account is stopped until an admin resumes it or the period ends.'
-      : 'At 100% the principal is suspended (an explicit IAM deny) until an admin approves an override or the period ends.',
+      : `At 100% the principal is suspended (an explicit IAM deny) until an admin approves an override${alert.periodEnd ? ' or the period ends' : ' or the budget is raised'}.`,
   );
   return {
     subject: `Bedrock budget ${alert.threshold}% reached: ${who} (${alert.period})`,
@@ -87,7 +88,7 @@ export function thresholdAlertMessage(alert: ThresholdAlert): AlertMessage {
       spendUsd: alert.spend.toFixed(),
       confirmedSpendUsd: alert.confirmed.toFixed(),
       limitUsd: alert.limit.toFixed(),
-      periodEnd: alert.periodEnd.toISOString(),
+      ...(alert.periodEnd ? { periodEnd: alert.periodEnd.toISOString() } : {}),
       topModels: alert.topModels.map(({ model, spend }) => ({ model, spendUsd: spend.toFixed() })),
     },
     attributes: {

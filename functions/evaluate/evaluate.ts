@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, NumberValue, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type BudgetStore, decimalOf, type LimitItemMemo, topModels } from '../../shared/budgets';
+import { type Budget, type BudgetStore, decimalOf, type LimitItemMemo, topModels } from '../../shared/budgets';
 import {
   ATTRIBUTE_PREFIXES,
   ATTRIBUTES,
@@ -7,6 +7,7 @@ import {
   KEYS,
   kindOfKey,
   parseBudgetItem,
+  sinceGrantStart,
 } from '../../shared/budgets/items';
 import {
   type Effects,
@@ -27,7 +28,7 @@ import { groupNameOf, groupPrincipal, groupReason, isGroupPrincipal, stillMember
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { MODEL_SPEND_PREFIX } from '../../shared/ledger';
 import { toDecimalString, type Usd } from '../../shared/money';
-import { type PeriodKind, periodEnd, periodKey, periodKindOfKey } from '../../shared/period';
+import { type PeriodKind, periodEnd, periodKey, periodKindOfKey, TOTAL_PERIOD } from '../../shared/period';
 import {
   type ConflictingRecord,
   exhaustedMessage,
@@ -97,6 +98,11 @@ const ACTOR = 'system:evaluate';
 
 /** A whole number attribute read with wrapNumbers; absent is 0. */
 const wholeOf = (value: unknown) => (value === undefined ? 0 : Number(decimalOf(value)));
+/** An alert's period end, absent for a prepaid (`total`) budget, which never ends. */
+const periodEndOf = (kind: PeriodKind, now: Date) => {
+  const end = periodEnd(kind, now);
+  return end ? { periodEnd: end } : {};
+};
 export const generationOf = (item: Record<string, unknown> | undefined) => wholeOf(item?.[A.generation]);
 
 /** The condition that an item is still in generation `g` (an absent attribute is generation 0). */
@@ -136,7 +142,7 @@ export function needsEvaluation(
 export class Evaluator {
   private readonly now: () => Date;
   private readonly outbox: Outbox;
-  private readonly budgets = new Map<string, Promise<{ limitUsd: Usd; periodKind?: PeriodKind }>>();
+  private readonly budgets = new Map<string, Promise<Budget>>();
   /** Limit items this batch read (DEFAULT once for every principal on it). */
   private readonly limitItems: LimitItemMemo = new Map();
   private readonly accounts = new Map<string, Promise<BudgetItem | undefined>>();
@@ -237,7 +243,7 @@ export class Evaluator {
     return item;
   }
 
-  private budgetOf(principal: string): Promise<{ limitUsd: Usd; periodKind?: PeriodKind }> {
+  private budgetOf(principal: string): Promise<Budget> {
     let budget = this.budgets.get(principal);
     if (!budget) {
       budget = this.deps.budgets.budgetOf(principal, this.limitItems);
@@ -246,12 +252,14 @@ export class Evaluator {
     return budget;
   }
 
-  private async evaluateCounter(image: BudgetItem): Promise<void> {
-    const key = { principal: image.principal, period: image.period };
-    if (pendingEffects(image).length > 0) await this.outbox.deliverPending(key);
+  private async evaluateCounter(stored: BudgetItem): Promise<void> {
+    const key = { principal: stored.principal, period: stored.period };
+    if (pendingEffects(stored).length > 0) await this.outbox.deliverPending(key);
     // A group is judged against its own limit only: a deleted group's counters are history, not on the default.
-    if (isGroupPrincipal(image.principal) && !(await this.ownLimit(image.principal))) return;
-    const budget = await this.budgetOf(image.principal);
+    if (isGroupPrincipal(stored.principal) && !(await this.ownLimit(stored.principal))) return;
+    const budget = await this.budgetOf(stored.principal);
+    // A prepaid grant is judged on the spend of calls from its first day on (the counter keeps spend per day).
+    const image = budget.startsAt && stored.period === TOTAL_PERIOD ? sinceGrantStart(stored, budget.startsAt) : stored;
     const isPrincipal = image.principal !== ACCOUNT_PRINCIPAL && !isGroupPrincipal(image.principal);
     // Counters are kept for every enabled kind of period; a principal is judged on its own kind's only. A stop
     // denies whoever spends whatever their kind: a daily group's stop is seen on its members' daily counters.
@@ -286,6 +294,8 @@ export class Evaluator {
     const g = generationOf(item);
     const spend = decimalOf(item.spendUsd);
     const same = inGeneration(g);
+    // A lift allows spend until the period ends; a prepaid grant has no end, so its lift lasts until a new limit.
+    const unlift = item.period === TOTAL_PERIOD && item[A.lifted] !== undefined;
     let next: BudgetItem | undefined;
     try {
       const { Attributes } = await this.deps.documents.send(
@@ -295,13 +305,14 @@ export class Evaluator {
           // A limit the spend is now under also ends a suspension (or stop) whose wait has not begun yet.
           UpdateExpression: `SET #g = :next, #limit = :limit, #cause = :cause, alertLevel = :level${
             isExhausted(spend, limit) ? '' : ', #end = :next'
-          }`,
+          }${unlift ? ' REMOVE #lifted' : ''}`,
           ConditionExpression: same.condition,
           ExpressionAttributeNames: {
             '#g': A.generation,
             '#limit': A.generationLimitUsd,
             '#cause': A.generationCause,
             ...(isExhausted(spend, limit) ? {} : { '#end': A.endWaitGeneration }),
+            ...(unlift ? { '#lifted': A.lifted } : {}),
           },
           ExpressionAttributeValues: {
             ...same.values,
@@ -355,7 +366,7 @@ export class Evaluator {
       principal: item.principal,
       ...(typeof item.principalArn === 'string' ? { principalArn: item.principalArn } : {}),
       period: item.period,
-      periodEnd: periodEnd(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
+      ...periodEndOf(periodKindOfKey(item.period) ?? this.config.periodKind, this.now()),
       threshold: crossing.threshold,
       skipped: crossing.skipped,
       percent: crossing.percent,

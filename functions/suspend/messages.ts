@@ -1,6 +1,7 @@
 import { raiseOffers } from '../../shared/decisions/approvals';
 import { formatUsd, usd } from '../../shared/money';
 import { type AlertLink, type AlertMessage, factTable } from '../../shared/notify';
+import { TOTAL_PERIOD } from '../../shared/period';
 
 /** A pending decision: its id, when it expires, and the signed link to its page (when approvals are deployed). */
 export interface DecisionLinks {
@@ -14,6 +15,8 @@ export function decisionLinks(
   decide: DecisionLinks,
   choices: 'suspension' | 'emergency-stop',
   limitUsd?: string,
+  /** A prepaid (TOTAL) grant has no period end: its lift lasts until its limit is next set. */
+  prepaid = false,
 ): AlertLink[] {
   const { url } = decide;
   if (!url) return [];
@@ -30,7 +33,7 @@ export function decisionLinks(
       link(`Raise the limit by ${formatUsd(amount)} (${label})`, 'raise', amount.toFixed(2)),
     ),
     ...(offers.length === 0 ? [link('Raise the limit', 'raise')] : []),
-    link('Lift until the period ends', 'lift'),
+    link(prepaid ? 'Lift until its limit is next set' : 'Lift until the period ends', 'lift'),
     link('Keep suspended', 'keep'),
   ];
 }
@@ -88,9 +91,10 @@ function decision(
   decide: DecisionLinks | undefined,
   choices: 'suspension' | 'emergency-stop',
   limitUsd?: string,
+  prepaid = false,
 ): { links: AlertLink[]; linksNote?: string; commands: string[]; lines: string[]; data: Record<string, string> } {
   if (!decide) return { links: [], commands: [], lines: [], data: {} };
-  const links = decisionLinks(decide, choices, limitUsd);
+  const links = decisionLinks(decide, choices, limitUsd, prepaid);
   const command = overrideCommand(decide, choices);
   return {
     links,
@@ -105,13 +109,20 @@ export function suspendedMessage(
   event: EnforcementEvent & { target: string; until: string; decide?: DecisionLinks },
 ): AlertMessage {
   const summary = `${event.principal} has reached its Bedrock budget for ${event.period} and is suspended.`;
+  // A prepaid grant never ends: the suspension lasts until a raise or an admin's decision, a lift until a new limit.
+  const prepaid = event.period === TOTAL_PERIOD;
   const facts = [
     { label: 'Principal', value: `${event.principal}${event.principalArn ? ` (${event.principalArn})` : ''}` },
     { label: 'Spend', value: `${event.spendUsd ?? '?'} USD of a ${event.limitUsd ?? '?'} USD limit` },
     { label: 'Deny', value: `inline policy BudgeteerDeny on ${event.target}` },
-    { label: 'Until', value: `${event.until} (the period end), unless an admin decides sooner` },
+    {
+      label: 'Until',
+      value: prepaid
+        ? 'the limit is raised or an admin decides (a prepaid budget has no period end)'
+        : `${event.until} (the period end), unless an admin decides sooner`,
+    },
   ];
-  const decide = decision(event.decide, 'suspension', event.limitUsd);
+  const decide = decision(event.decide, 'suspension', event.limitUsd, prepaid);
   return {
     subject: `Bedrock suspended: ${event.principal} (${event.period})`,
     body: [
@@ -122,7 +133,7 @@ export function suspendedMessage(
       ...decide.lines,
       'Or, as an admin, at any time:',
       `  npx budgeteer budget set ${event.principal} <higher USD>   (raise the limit: lifted at once)`,
-      `  npx budgeteer lift ${event.principal} --reason "…"          (allow until the period ends)`,
+      `  npx budgeteer lift ${event.principal} --reason "…"          (allow until ${prepaid ? 'its limit is next set' : 'the period ends'})`,
       ...footer(event),
     ].join('\n'),
     summary,

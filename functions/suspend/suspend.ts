@@ -10,7 +10,7 @@ import { enforcementTarget, type ProtectionRules } from '../../shared/enforcemen
 import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf, stillMember } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
-import { periodEndOfKey } from '../../shared/period';
+import { periodEndOfKey, periodKindOfKey } from '../../shared/period';
 import type { RateRule } from '../../shared/rate/rules';
 import { rateFallsBackAt } from '../../shared/rate/store';
 import { DENY_PERIOD, type DenyStore, type DenyWriter, EnforcementError } from './deny';
@@ -133,9 +133,10 @@ export class Enforcer {
 
   /**
    * Seconds until the period ends: at least 1 (a period already over lifts at once), at most a year (the longest
-   * a Step Functions task may wait).
+   * a Step Functions task may wait). A prepaid (`TOTAL`) budget never ends: its wait is a year, then again.
    */
   waitSeconds(period: string): number {
+    if (periodKindOfKey(period) === 'total') return MAX_WAIT_SECONDS;
     const end = periodEndOfKey(period);
     if (!end) return 1;
     return Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.ceil((end.getTime() - this.now().getTime()) / 1000)));
@@ -158,9 +159,13 @@ export class Enforcer {
 
   /**
    * A rate suspension's wait ended: lift if the rolling hour fell back (records that arrived late may have kept it
-   * up) or the period is over, else wait again until it should have.
+   * up) or the period is over, else wait again until it should have. A prepaid budget's suspension (any reason but
+   * rate) has no period end to lift at: its year's wait ended, so it waits another.
    */
   async recheck(input: EnforcementInput): Promise<RateRecheck> {
+    if (periodKindOfKey(input.period) === 'total' && input.reason !== 'rate') {
+      return { outcome: 'wait', reason: 'total', seconds: MAX_WAIT_SECONDS };
+    }
     const end = periodEndOfKey(input.period);
     if (end && end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) {
       return { outcome: 'lift', reason: 'period-end', seconds: 1 };
@@ -655,6 +660,9 @@ export class Enforcer {
     const suspension = counter?.[A.suspension] as Suspension | undefined;
     if (suspension?.holder !== input.holder) return;
     if (input.reason === 'period-end') {
+      if (periodKindOfKey(input.period) === 'total') {
+        throw new EnforcementError(`unverified decision: ${input.period} never ends, so no period-end lift`);
+      }
       const end = periodEndOfKey(input.period);
       if (!end || end.getTime() <= this.now().getTime() + PERIOD_END_SLACK_MS) return;
       throw new EnforcementError(`unverified decision: a period-end lift before ${input.period} has ended`);

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { limitUsdText } from '../money';
+import { PERIOD_KINDS } from '../period';
 import { priceEntriesSchema } from '../pricing/admin';
 import { fetchedPricesSchema } from '../pricing/price-list';
 
@@ -15,7 +16,9 @@ export const adminRequest = z.discriminatedUnion('action', [
     action: z.literal('budget set'),
     principal,
     limitUsd: limitUsdText,
-    period: z.enum(['monthly', 'weekly', 'daily']).optional(),
+    period: z.enum(PERIOD_KINDS).optional(),
+    /** A prepaid (`total`) limit's first day: YYYY-MM-DD or an ISO time. */
+    startsAt: z.string().max(40).optional(),
     /** The burn-rate guard: the most a rolling hour may cost, and what spend above it does (default alert). */
     maxUsdPerHour: limitUsdText.optional(),
     onRate: z.enum(['alert', 'suspend']).optional(),
@@ -26,7 +29,8 @@ export const adminRequest = z.discriminatedUnion('action', [
     action: z.literal('group set'),
     name: z.string().max(64),
     limitUsd: limitUsdText,
-    period: z.enum(['monthly', 'weekly', 'daily']).optional(),
+    period: z.enum(PERIOD_KINDS).optional(),
+    startsAt: z.string().max(40).optional(),
     members: z.array(z.string().max(300)).max(200).optional(),
     tag: z.string().max(600).optional(),
     owners: z.array(z.string().trim().min(1).max(300)).max(20).optional(),

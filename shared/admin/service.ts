@@ -119,6 +119,7 @@ export class AdminService {
             limitUsd: parseLimitUsd(request.limitUsd),
             actor: caller.arn,
             ...(request.period ? { period: request.period } : {}),
+            ...(request.startsAt ? { startsAt: request.startsAt } : {}),
             ...rateRuleOf(request),
             context,
           },

@@ -4,13 +4,15 @@ import { checkGroupName, checkMember, GroupError, groupPrincipal, parseGroupTag,
 import type { GroupDefinition, GroupStore } from '../groups/store';
 import { parseLimitUsd, toDecimalString } from '../money';
 import { type PeriodKind, periodKey } from '../period';
-import { AdminError, checkPeriodKind, type PeriodSettings } from './set-limit';
+import { AdminError, checkPeriodKind, grantStartOf, type PeriodSettings } from './set-limit';
 
 /** `group set`: a group's limit and who is in it, as an admin asks for it (amounts and tag as text). */
 export interface SetGroupRequest {
   readonly name: string;
   readonly limitUsd: string;
   readonly period?: PeriodKind;
+  /** A prepaid (`total`) group's first day: YYYY-MM-DD or an ISO time (see grantStartOf). */
+  readonly startsAt?: string;
   readonly members?: readonly string[];
   /** `key=value`: users and roles carrying it are members. */
   readonly tag?: string;
@@ -35,6 +37,7 @@ const audited = (group: GroupDefinition) => ({
   tag: group.tag ? tagText(group.tag) : null,
   owners: [...group.owners],
   periodKind: group.periodKind ?? null,
+  startsAt: group.startsAt ?? null,
 });
 
 /**
@@ -46,6 +49,7 @@ export function groupOfRequest(
   request: SetGroupRequest,
   deployment: PeriodSettings,
   previous?: GroupDefinition,
+  now: Date = new Date(),
 ): GroupDefinition {
   try {
     const name = checkGroupName(request.name);
@@ -56,6 +60,7 @@ export function groupOfRequest(
     }
     const asked = request.period ?? previous?.periodKind;
     const periodKind = checkPeriodKind(asked, deployment, groupPrincipal(name));
+    const startsAt = grantStartOf(request.startsAt, periodKind, previous, now);
     return {
       name,
       members,
@@ -64,6 +69,7 @@ export function groupOfRequest(
       limitUsd: parseLimitUsd(request.limitUsd),
       // The deployment's own kind is not stored, as for a principal's limit.
       ...(periodKind === deployment.periodKind ? {} : { periodKind }),
+      ...(startsAt ? { startsAt } : {}),
     };
   } catch (error) {
     if (error instanceof GroupError) throw new AdminError(error.message, 400);
@@ -97,7 +103,7 @@ export async function setGroup(
   now: Date = new Date(),
 ): Promise<SetGroupResult> {
   const previous = await store.get(checkGroupNameOrRefuse(request.name));
-  const group = groupOfRequest(request, deployment, previous);
+  const group = groupOfRequest(request, deployment, previous, now);
   let audit: StoredEntry;
   try {
     audit = await log.append({
@@ -172,6 +178,8 @@ export interface SetGroupReply {
   readonly limitUsd: string;
   readonly previousUsd: string | null;
   readonly periodKind: PeriodKind | null;
+  /** A prepaid (`total`) group's first UTC day. */
+  readonly startsAt: string | null;
   readonly members: readonly string[];
   readonly tag: string | null;
   readonly owners: readonly string[];

@@ -49,6 +49,32 @@ export function checkPeriodKind(
   );
 }
 
+/**
+ * A prepaid (`total`) limit's first UTC day: the one asked for (a day, or an ISO time, which counts from the start
+ * of its UTC day), else the one the principal's total limit has already (a raise keeps what the grant counted), else
+ * today. Spend of calls before it does not count (shared/budgets/items.ts sinceGrantStart). Undefined for any other
+ * kind, which resets on its own.
+ */
+export function grantStartOf(
+  requested: string | undefined,
+  periodKind: PeriodKind,
+  previous: { readonly periodKind?: PeriodKind; readonly startsAt?: string } | undefined,
+  now: Date,
+): string | undefined {
+  if (periodKind !== 'total') {
+    if (requested !== undefined) throw new AdminError('--starts-at is for a prepaid budget only (--period total)');
+    return undefined;
+  }
+  if (requested === undefined) {
+    return previous?.periodKind === 'total' && previous.startsAt ? previous.startsAt : now.toISOString().slice(0, 10);
+  }
+  const at = /^\d{4}-\d{2}-\d{2}$/.test(requested) ? new Date(`${requested}T00:00:00Z`) : new Date(requested);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(requested) || Number.isNaN(at.getTime())) {
+    throw new AdminError(`--starts-at ${requested} is not a day (YYYY-MM-DD) or an ISO time`);
+  }
+  return at.toISOString().slice(0, 10);
+}
+
 export interface SetLimitRequest {
   /** A Budgets key: principal id, DEFAULT or ACCOUNT (see parsePrincipal). */
   readonly principal: string;
@@ -58,6 +84,8 @@ export interface SetLimitRequest {
   readonly period?: string;
   /** The burn-rate guard's rule stored with the limit; absent: none of its own (the default's applies, if any). */
   readonly rate?: RateRule;
+  /** A prepaid (`total`) limit's start: a day or an ISO time (see grantStartOf). */
+  readonly startsAt?: string;
   /** Where the request came from (source IP, user agent), for the audit entry. */
   readonly context?: Readonly<Record<string, string>>;
 }
@@ -93,6 +121,8 @@ export interface SetLimitResult {
   /** The principal's own limit before, if it had one. */
   readonly previousUsd?: Usd;
   readonly periodKind: PeriodKind;
+  /** A prepaid (`total`) limit's first UTC day. */
+  readonly startsAt?: string;
   readonly rate?: RateRule;
   readonly setBy: string;
   readonly audit: StoredEntry;
@@ -121,6 +151,7 @@ export async function setBudgetLimit(
   const { principal, limitUsd, actor } = request;
   const periodKind = checkPeriodKind(request.period, deployment, principal);
   const previous = await store.ownLimit(principal);
+  const startsAt = grantStartOf(request.startsAt, periodKind, previous, now);
   let audit: StoredEntry;
   try {
     audit = await log.append({
@@ -131,6 +162,7 @@ export async function setBudgetLimit(
         limitUsd: toDecimalString(limitUsd),
         previousUsd: previous ? toDecimalString(previous.limitUsd) : null,
         periodKind,
+        ...(startsAt ? { startsAt } : {}),
         ...(request.rate
           ? {
               maxUsdPerHour: toDecimalString(request.rate.maxUsdPerHour),
@@ -152,7 +184,7 @@ export async function setBudgetLimit(
   try {
     // The deployment's own kind is the default and is not stored, so a redeploy with another period moves it too.
     const ownKind = periodKind === deployment.periodKind ? undefined : periodKind;
-    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind, request.rate);
+    await store.setLimit(principal, limitUsd, actor, now, previous?.limitUsd ?? null, ownKind, request.rate, startsAt);
   } catch (cause) {
     const why =
       cause instanceof LimitChangedError
@@ -172,6 +204,7 @@ export async function setBudgetLimit(
     limitUsd,
     ...(previous ? { previousUsd: previous.limitUsd } : {}),
     periodKind,
+    ...(startsAt ? { startsAt } : {}),
     ...(request.rate ? { rate: request.rate } : {}),
     setBy: actor,
     audit,
@@ -206,6 +239,8 @@ export interface SetLimitReply {
   readonly limitUsd: string;
   readonly previousUsd?: string;
   readonly periodKind: PeriodKind;
+  /** A prepaid (`total`) limit's first UTC day. */
+  readonly startsAt?: string;
   /** The rate rule set with the limit (USD per rolling hour, as a decimal string). */
   readonly rate?: {
     readonly maxUsdPerHour: string;
@@ -223,6 +258,7 @@ export const replyOf = (result: SetLimitResult): SetLimitReply => ({
   limitUsd: toDecimalString(result.limitUsd),
   ...(result.previousUsd ? { previousUsd: toDecimalString(result.previousUsd) } : {}),
   periodKind: result.periodKind,
+  ...(result.startsAt ? { startsAt: result.startsAt } : {}),
   ...(result.rate
     ? {
         rate: {

@@ -77,6 +77,8 @@ export const ATTRIBUTES = {
   // limits
   limitUsd: 'limitUsd',
   periodKind: 'periodKind',
+  /** A prepaid (`total`) limit's first UTC day. */
+  startsAt: 'startsAt',
   /** A limit's rate rule (see shared/rate/rules.ts): the most a rolling hour may cost, and what above it does. */
   maxUsdPerHour: 'maxUsdPerHour',
   onRate: 'onRate',
@@ -146,6 +148,8 @@ export const ATTRIBUTES = {
 export const ATTRIBUTE_PREFIXES = {
   /** `modelSpend:<model>`: a counter's spend on one model. */
   modelSpend: 'modelSpend:',
+  /** `daySpend:<YYYY-MM-DD>`: on a TOTAL counter, the spend of calls made that UTC day (see sinceGrantStart). */
+  daySpend: 'daySpend:',
   /** `outbox:<decision id>`: the effects a claimed decision still owes. */
   outbox: 'outbox:',
   /** `hold:<holder>`: one holder of a deny. */
@@ -173,6 +177,30 @@ export function decimalOf(value: unknown): Usd {
   // Another copy of the SDK's NumberValue class, or one that went through JSON.
   if (typeof value === 'object' && 'value' in value) return stored(String((value as { value: unknown }).value));
   throw new TypeError(`not a DynamoDB decimal: ${JSON.stringify(value)}`);
+}
+
+/**
+ * A TOTAL counter as a prepaid grant starting on `startsAt` (a UTC day) sees it: the spend of calls made on days
+ * before it (its `daySpend:` attributes, written by the ledger by each call's own time, so a late record lands on
+ * its day) taken off. Confirmed spend is not kept per day: what was confirmed is counted as confirmed since the
+ * start only beyond the spend before it, which may under-count confirmed spend, never over-count it.
+ */
+export function sinceGrantStart<T extends Record<string, unknown>>(counter: T, startsAt: string): T {
+  let before = ZERO;
+  for (const [name, value] of Object.entries(counter)) {
+    if (name.startsWith(ATTRIBUTE_PREFIXES.daySpend) && name.slice(ATTRIBUTE_PREFIXES.daySpend.length) < startsAt) {
+      before = before.plus(decimalOf(value));
+    }
+  }
+  if (before.eq(0)) return counter;
+  const confirmed = decimalOf(counter.confirmedSpendUsd).minus(before);
+  return {
+    ...counter,
+    spendUsd: NumberValue.from(decimalOf(counter.spendUsd).minus(before).toFixed()),
+    ...(counter.confirmedSpendUsd === undefined
+      ? {}
+      : { confirmedSpendUsd: NumberValue.from((confirmed.lt(0) ? ZERO : confirmed).toFixed()) }),
+  };
 }
 
 /** A whole DynamoDB number (a count, a threshold, a generation); undefined when absent. */
@@ -232,6 +260,8 @@ const limitShape = {
   limitUsd: decimal,
   /** The kind of period the limit is for; absent: the deployment's own. */
   periodKind: z.enum(PERIOD_KINDS).optional(),
+  /** A prepaid (`total`) limit's first UTC day (YYYY-MM-DD): spend of calls before it does not count. */
+  startsAt: z.iso.date().optional(),
   maxUsdPerHour: decimal.optional(),
   onRate: z.enum(['alert', 'suspend']).optional(),
   onAnomaly: z.enum(['alert', 'suspend']).optional(),
@@ -424,6 +454,8 @@ function checkPrefixed(item: Record<string, unknown>, ctx: z.RefinementCtx): voi
     const fail = (message: string) => ctx.addIssue({ code: 'custom', path: [name], message });
     if (name.startsWith(ATTRIBUTE_PREFIXES.modelSpend) && !decimal.safeParse(value).success) {
       fail('a per-model spend is an exact decimal');
+    } else if (name.startsWith(ATTRIBUTE_PREFIXES.daySpend) && !decimal.safeParse(value).success) {
+      fail("a day's spend is an exact decimal");
     } else if (
       name.startsWith(ATTRIBUTE_PREFIXES.outbox) &&
       !z.looseObject({ decisionId: z.string() }).safeParse(value).success

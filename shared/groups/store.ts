@@ -25,6 +25,8 @@ export interface GroupDefinition extends GroupMembership {
   readonly limitUsd: Usd;
   /** Absent: the deployment's own kind. */
   readonly periodKind?: PeriodKind;
+  /** A prepaid (`total`) group's first UTC day, YYYY-MM-DD: its members' spend before it does not count. */
+  readonly startsAt?: string;
   /** Who answers for the group's spend (named in its alerts): ARNs or addresses. */
   readonly owners: readonly string[];
   readonly setBy?: string;
@@ -45,6 +47,7 @@ export function groupDefinitionOf(item: Item): GroupDefinition {
     owners: strings(item.owners),
     limitUsd: decimalOf(item.limitUsd),
     ...(isPeriodKind(item.periodKind) ? { periodKind: item.periodKind } : {}),
+    ...(typeof item.startsAt === 'string' ? { startsAt: item.startsAt } : {}),
     ...(typeof item.setBy === 'string' ? { setBy: item.setBy } : {}),
     ...(typeof item.setAt === 'string' ? { setAt: item.setAt } : {}),
   };
@@ -105,6 +108,7 @@ export class GroupStore {
           period: KEYS.limitPeriod,
           limitUsd: NumberValue.from(toDecimalString(group.limitUsd)),
           ...(group.periodKind ? { periodKind: group.periodKind } : {}),
+          ...(group.startsAt ? { startsAt: group.startsAt } : {}),
           members: [...group.members],
           ...(group.tag ? { tag: tagText(group.tag) } : {}),
           owners: [...group.owners],

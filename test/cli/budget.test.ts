@@ -267,6 +267,41 @@ describe('budget set: audited write', () => {
     });
     expect(auditPuts()[0]?.args[0].input.Item?.details).toMatchObject({ periodKind: 'weekly' });
   });
+
+  it("stores a prepaid limit's first day, asked as a day or an ISO time, and keeps it when the grant is raised", async () => {
+    const prepaid = { ...deployment, extraPeriodKinds: ['total'] as const };
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({});
+    auditAccepts();
+    ddb.on(PutCommand, { TableName: 'Budgets' }).resolves({});
+    const set = (extra: { startsAt?: string }, now = new Date('2026-11-20T10:00:00Z')) =>
+      setBudgetLimit(
+        store,
+        log,
+        prepaid,
+        { principal: 'user/alice', limitUsd: usd('100'), actor: ADMIN, period: 'total', ...extra },
+        now,
+      );
+
+    await expect(set({ startsAt: '2026-12-01T09:30:00+02:00' })).resolves.toMatchObject({ startsAt: '2026-12-01' });
+    await expect(set({})).resolves.toMatchObject({ startsAt: '2026-11-20' });
+    expect(budgetPuts()[0]?.args[0].input.Item).toMatchObject({ periodKind: 'total', startsAt: '2026-12-01' });
+    expect(auditPuts()[0]?.args[0].input.Item?.details).toMatchObject({ periodKind: 'total', startsAt: '2026-12-01' });
+
+    ddb.on(GetCommand, { TableName: 'Budgets' }).resolves({
+      Item: { principal: 'user/alice', period: 'LIMIT', limitUsd: '100', periodKind: 'total', startsAt: '2026-12-01' },
+    });
+    await expect(set({}, new Date('2027-03-01T00:00:00Z'))).resolves.toMatchObject({ startsAt: '2026-12-01' });
+
+    await expect(set({ startsAt: 'soon' })).rejects.toThrow(/--starts-at soon is not a day/);
+    await expect(
+      setBudgetLimit(store, log, prepaid, {
+        principal: 'user/alice',
+        limitUsd: usd('1'),
+        actor: ADMIN,
+        startsAt: '2026-12-01',
+      }),
+    ).rejects.toThrow(/--starts-at is for a prepaid budget only/);
+  });
 });
 
 describe('budget list', () => {
@@ -429,6 +464,22 @@ describe('status', () => {
     expect(report.period).toBe('2026-W47');
     expect(report.principals.map((row) => [row.principal, row.percent])).toEqual([['user/wes', '80.00']]);
     expect(() => reportPeriod('2026-11-20', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
+  });
+
+  it('reports TOTAL for the principals with a prepaid grant, each on its spend since the grant started', async () => {
+    const prepaid = [
+      counter('user/pat', '7', { period: 'TOTAL', 'daySpend:2026-10-31': n('3'), 'daySpend:2026-11-02': n('4') }),
+      counter('user/alice', '2', { period: 'TOTAL', 'daySpend:2026-11-02': n('2') }),
+      { ...limitItem('user/pat', '10'), periodKind: 'total', startsAt: '2026-11-01' },
+    ];
+    ddb.on(ScanCommand).resolves({ Items: prepaid });
+
+    const report = await budgetStatus(store, { ...deployment, extraPeriodKinds: ['total'] }, { period: 'TOTAL' }, now);
+
+    expect(report.principals.map((row) => [row.principal, row.spendUsd, row.percent])).toEqual([
+      ['user/pat', '4', '40.00'],
+    ]);
+    expect(() => reportPeriod('TOTAL', ['monthly', 'weekly'], now)).toThrow(/monthly or weekly period key/);
   });
 
   it("shows the account's weekly spend without its monthly limit: no percent of a limit of another kind", async () => {

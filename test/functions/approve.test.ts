@@ -165,6 +165,18 @@ describe('the approval endpoint', () => {
     expect(approvals.decide).not.toHaveBeenCalled();
   });
 
+  it('offers a prepaid (TOTAL) grant a lift until its limit is next set: it has no period end', async () => {
+    approvals.view.mockResolvedValue(view({ period: 'TOTAL' }));
+
+    const html = String(
+      (await answer(request('GET', { query: { ...Object.fromEntries(url.searchParams), d: 'lift' } }), deps)).body,
+    );
+
+    expect(html).toContain('Lift until its limit is next set');
+    expect(html).toContain('is not suspended again before its limit is next set');
+    expect(html).not.toContain('the period end');
+  });
+
   it('shows a zero limit as a principal that may not spend, and offers no share of it: only a typed amount', async () => {
     approvals.view.mockResolvedValue({ ...view(), limitUsd: usd('0'), raiseOffers: raiseOffers(usd('0')) });
 

@@ -873,6 +873,22 @@ describe('Enforcer', () => {
         expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
       });
 
+      it('never lifts a prepaid (TOTAL) suspension at a period end: its year-long wait is waited again', async () => {
+        const total = (extra: Partial<EnforcementInput> = {}) => input('user/alice', { period: 'TOTAL', ...extra });
+        ddb.on(GetCommand, { Key: { principal: 'user/alice', period: 'TOTAL' } }).resolves({
+          Item: { principal: 'user/alice', period: 'TOTAL', generation: 1, suspension: { holder: 'suspend:e1' } },
+        });
+
+        expect(enforcer().waitSeconds('TOTAL')).toBe(365 * 86_400);
+        await expect(enforcer().recheck(total({ reason: 'budget' }))).resolves.toEqual({
+          outcome: 'wait',
+          reason: 'total',
+          seconds: 365 * 86_400,
+        });
+        await expect(enforcer().lift({ ...total(), reason: 'period-end' })).rejects.toThrow(/TOTAL never ends/);
+        expect(iamMock).not.toHaveReceivedCommand(DeleteUserPolicyCommand);
+      });
+
       it('refuses rate-fell for a budget suspension: only a burn-rate suspension ends when its hour falls back', async () => {
         // No rate rule, so the hour "has fallen back" at once: a forged task output saying rate-fell must still fail.
         ddb.on(GetCommand, { Key: counterKey('user/alice') }).resolves({

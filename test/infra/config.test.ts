@@ -93,6 +93,11 @@ describe('deployment configuration', () => {
     expect(() => configOf({ extraPeriodKinds: ['hourly'] })).toThrow(/extraPeriodKinds/);
   });
 
+  it('takes total (prepaid grants) as an extra kind only: a deployment whose own period never ended would never renew', () => {
+    expect(configOf({ extraPeriodKinds: ['total'] }).extraPeriodKinds).toEqual(['total']);
+    expect(() => configOf({ period: 'total' })).toThrow(/period.*monthly, weekly or daily/);
+  });
+
   it('refuses a money amount given as a float-looking JSON number with an exponent', () => {
     expect(() => configOf({ accountBudgetUsd: '1e3' })).toThrow(/accountBudgetUsd/);
   });

@@ -14,11 +14,12 @@ export default async function globalSetup(): Promise<void> {
   // BUDGETEER_LOCAL_LOG=<file> keeps the local AWS's log (moto, deployments, invocations, mapping retries).
   const logFile = process.env.BUDGETEER_LOCAL_LOG;
   const stack = await LocalStack.start({
-    // Weekly counters too, so per-principal weekly budgets are tested end to end; the daily digest is opt-in.
+    // Weekly and prepaid (total) counters too, so per-principal weekly and total budgets are tested end to end;
+    // the daily digest is opt-in.
     // Price versions are read again every second, not every minute: a suite sees a price it set take effect at once.
     // The daily reconciliation is opt-in too (its bill comes from local/cost-explorer here).
     context: {
-      extraPeriodKinds: ['weekly'],
+      extraPeriodKinds: ['weekly', 'total'],
       digest: true,
       priceCacheSeconds: 1,
       groupCacheSeconds: 1,

@@ -7,6 +7,7 @@ import {
   kindOfKey,
   parseBudgetItem,
   safeParseBudgetItem,
+  sinceGrantStart,
 } from '../../shared/budgets/items';
 
 const n = (value: string) => new NumberValue(value);
@@ -119,8 +120,38 @@ describe('Budgets items: one schema per kind, told apart by the key', () => {
   it('knows every attribute name the writers use, and no other', () => {
     for (const name of Object.values(ATTRIBUTES)) expect(isBudgetAttribute(name)).toBe(true);
     expect(isBudgetAttribute('modelSpend:amazon.nova-pro-v1:0')).toBe(true);
+    expect(isBudgetAttribute('startsAt')).toBe(true);
+    expect(isBudgetAttribute('daySpend:2026-12-01')).toBe(true);
     expect(isBudgetAttribute('outbox:threshold|user/alice|2026-11|g0|80')).toBe(true);
     expect(isBudgetAttribute('spend')).toBe(false);
     expect(kindOfKey('ACCOUNT#3', 'LIMIT')).toBe('limit');
+  });
+
+  it('takes a TOTAL key for a principal counter, a group counter and the account, never for a marker', () => {
+    expect(kindOfKey('user/x', 'TOTAL')).toBe('counter');
+    expect(kindOfKey('GROUP#g', 'TOTAL')).toBe('group');
+    expect(kindOfKey('ACCOUNT', 'TOTAL')).toBe('account');
+    expect(kindOfKey('user/x#y', 'TOTAL')).toBeUndefined();
+    expect(kindOfKey('user/x', 'TOTAL#2026')).toBeUndefined();
+  });
+
+  it('counts a prepaid grant from its first day: the spend of days before it is taken off, confirmed never below 0', () => {
+    const counter = {
+      principal: 'user/alice',
+      period: 'TOTAL',
+      spendUsd: n('1.75'),
+      confirmedSpendUsd: n('0.5'),
+      'daySpend:2026-11-30': n('1'),
+      'daySpend:2026-12-01': n('0.75'),
+    };
+
+    const granted = sinceGrantStart(counter, '2026-12-01');
+
+    expect(decimalOf(granted.spendUsd).toFixed()).toBe('0.75');
+    expect(decimalOf(granted.confirmedSpendUsd).toFixed()).toBe('0');
+    expect(decimalOf(sinceGrantStart(counter, '2026-11-30').spendUsd).toFixed()).toBe('1.75');
+    expect(decimalOf(sinceGrantStart(counter, '2027-01-01').spendUsd).toFixed()).toBe('0');
+    expect(parseBudgetItem(counter)).toBeDefined();
+    expect(() => parseBudgetItem({ ...counter, 'daySpend:2026-12-02': 'lots' })).toThrow(/day's spend/);
   });
 });

@@ -323,6 +323,44 @@ describe('ledger writes', () => {
     ]);
   });
 
+  it("keeps a prepaid TOTAL counter whatever the month, with each call's spend on its own UTC day", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const prepaid = new Ledger(documents, { ...options, extraPeriodKinds: ['total'] });
+
+    await prepaid.record(
+      [
+        charge('r-1', 'alice', '0.5', { call: call('r-1', 'alice', '2026-11-30T23:59:59.000Z') }),
+        charge('r-2', 'alice', '0.25', { call: call('r-2', 'alice', '2026-12-01T00:00:00.000Z') }),
+        charge('r-3', 'alice', '0.125', { call: call('r-3', 'alice', '2026-12-01T10:00:00.000Z') }),
+      ],
+      [],
+    );
+
+    const total = sentActions(0).find(
+      (a) => a.Update?.Key?.principal === 'user/alice' && a.Update.Key.period === 'TOTAL',
+    )?.Update;
+    const values = total?.ExpressionAttributeValues ?? {};
+    expect(
+      counterSpend(
+        sentActions(0).filter((a) => a.Update?.Key?.period === 'TOTAL'),
+        'user/alice',
+      ),
+    ).toBe('0.875');
+    const days = Object.fromEntries(
+      Object.entries(total?.ExpressionAttributeNames ?? {})
+        .filter(([, name]) => name.startsWith('daySpend:'))
+        .map(([ref, name]) => [name, (values[`:${ref.slice(1)}`] as NumberValue).value]),
+    );
+    expect(days).toEqual({ 'daySpend:2026-11-30': '0.5', 'daySpend:2026-12-01': '0.375' });
+    // A month's counter keeps no days: only the TOTAL counter needs them.
+    const month = sentActions(0).find(
+      (a) => a.Update?.Key?.principal === 'user/alice' && a.Update.Key.period === '2026-11',
+    );
+    expect(Object.values(month?.Update?.ExpressionAttributeNames ?? {}).some((n) => n.startsWith('daySpend:'))).toBe(
+      false,
+    );
+  });
+
   it("adds each member's spend to its groups' counters in the same transaction, and records the groups on its counter", async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const memberships = new Map([

@@ -23,21 +23,21 @@ const suspended = (principal = 'user/alice', period = '2026-11') =>
     decide: { id: 'abcdefgh12', expiresAt: '2026-11-21T12:00:00.000Z', url: URL },
   });
 
-const threshold = (): AlertMessage => ({
-  ...thresholdAlertMessage({
-    alertId: 'threshold|user/bob|2026-11|g0|80',
-    principal: 'user/bob',
-    period: '2026-11',
-    periodEnd: new Date('2026-12-01T00:00:00Z'),
-    threshold: 80,
-    skipped: [],
-    percent: usd('81.5'),
-    spend: usd('81.5'),
-    confirmed: usd('80'),
-    limit: usd('100'),
-    topModels: [{ model: 'anthropic.claude-opus-4', spend: usd('81.5') }],
-  }),
-});
+const thresholdInput = {
+  alertId: 'threshold|user/bob|2026-11|g0|80',
+  principal: 'user/bob',
+  period: '2026-11',
+  periodEnd: new Date('2026-12-01T00:00:00Z'),
+  threshold: 80,
+  skipped: [],
+  percent: usd('81.5'),
+  spend: usd('81.5'),
+  confirmed: usd('80'),
+  limit: usd('100'),
+  topModels: [{ model: 'anthropic.claude-opus-4', spend: usd('81.5') }],
+};
+
+const threshold = (): AlertMessage => ({ ...thresholdAlertMessage(thresholdInput) });
 
 const parse = (message: AlertMessage) => {
   const messages = protocolMessages(message);
@@ -118,6 +118,20 @@ describe('one publish, a message per protocol', () => {
       `Keep suspended: ${URL}&d=keep`,
       '`npx budgeteer override abcdefgh12 raise|lift|keep --reason "…" [--amount USD]`',
     ]);
+  });
+
+  it('a prepaid (TOTAL) budget: no period end in the threshold alert or the suspension, a lift until a new limit', () => {
+    const { periodEnd: _never, ...prepaid } = thresholdInput;
+    const alert = thresholdAlertMessage({ ...prepaid, period: 'TOTAL' });
+    const suspension = suspended('user/alice', 'TOTAL');
+
+    expect(alert.body).toContain('never (a prepaid total budget)');
+    expect(alert.body).toContain('until an admin approves an override or the budget is raised.');
+    expect(alert.data).not.toHaveProperty('periodEnd');
+    expect(suspension.body).toContain('the limit is raised or an admin decides (a prepaid budget has no period end)');
+    expect(suspension.body).toContain('(allow until its limit is next set)');
+    expect(suspension.links?.map((link) => link.label)).toContain('Lift until its limit is next set');
+    expect(suspension.body).not.toContain('2026-12-01T00:00:00.000Z');
   });
 
   it('chat: one thread per principal and period', () => {
