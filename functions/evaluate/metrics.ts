@@ -9,6 +9,7 @@ const COUNTED: Partial<Record<DecisionKind, string>> = {
   'suspension-skipped': 'SuspensionsSkipped',
   'awaiting-confirmation': 'AwaitingConfirmation',
   'emergency-stop': 'EmergencyStops',
+  'group-stop': 'GroupStops',
   'unknown-model': 'UnknownModels',
 };
 
@@ -19,6 +20,7 @@ const CROSSINGS = new Set<DecisionKind>([
   'suspension-skipped',
   'awaiting-confirmation',
   'emergency-stop',
+  'group-stop',
 ]);
 
 export interface MetricPoint {

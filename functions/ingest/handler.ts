@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { IAMClient } from '@aws-sdk/client-iam';
 import middy from '@middy/core';
@@ -14,12 +14,12 @@ import {
 } from '../../shared/config';
 import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
-import { sum, toDecimalString } from '../../shared/money';
 import { bedrockProfileSource } from '../../shared/pricing/profile-client';
 import { InferenceProfileCache } from '../../shared/pricing/profiles';
 import { PRICE_CACHE_SECONDS_ENV, PRICES_TABLE_ENV, PriceBookCache, PriceStore } from '../../shared/pricing/store';
-import { ingest, rejectionsByKind } from './ingest';
+import { ingest } from './ingest';
 import { deadLetter } from './rejected';
+import { reportBatch } from './report';
 import { recordsOf } from './sources';
 
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
@@ -76,43 +76,7 @@ export async function ingestEvent(event: unknown) {
     logger.warn('rejected record', { recordId: rejection.id, kind: rejection.kind, error: rejection.error });
   }
   if (rejected.length > 0) await deadLetter(sqs, config.rejectedQueueUrl, rejected);
-  metrics.addMetric('ChargedCalls', MetricUnit.Count, outcome.charged.length);
-  // For the dashboard only (a metric is a double): what is charged stays exact in the ledger.
-  const cost = sum(outcome.charged.map((charge) => charge.costUsd));
-  metrics.addMetric('CostMeteredUsd', MetricUnit.NoUnit, Number(toDecimalString(cost)));
-  // From each call to its charge: how far behind the calls spend is counted (Bedrock's delivery included).
-  const chargedAt = Date.now();
-  for (const { call } of outcome.charged) {
-    metrics.addMetric('CallToChargeLatency', MetricUnit.Milliseconds, chargedAt - Date.parse(call.time));
-  }
-  metrics.addMetric('DuplicateCalls', MetricUnit.Count, outcome.duplicates.length);
-  metrics.addMetric('ConflictingRecords', MetricUnit.Count, outcome.conflicting.length);
-  for (const requestId of outcome.conflicting) {
-    logger.warn('a record disagrees with the one counted for its request: the dearer stands', { requestId });
-  }
-  metrics.addMetric('SightedCalls', MetricUnit.Count, outcome.sighted);
-  metrics.addMetric('RejectedRecords', MetricUnit.Count, rejected.length);
-  // The same metric by reason, so the rejections alarm says what kind of record is failing.
-  for (const [kind, count] of rejectionsByKind(rejected)) {
-    metrics.singleMetric().addDimension('reason', kind).addMetric('RejectedRecords', MetricUnit.Count, count);
-  }
-  metrics.addMetric('DynamoDBRequests', MetricUnit.Count, outcome.dynamoRequests + priceReads);
-  for (const charge of outcome.charged.filter((c) => c.unknownModel)) {
-    logger.warn('unknown model charged at the fallback price', {
-      model: charge.model,
-      requestId: charge.call.requestId,
-    });
-  }
-  logger.info('batch ingested', {
-    records: records.length,
-    charged: outcome.charged.length,
-    duplicates: outcome.duplicates.length,
-    conflicting: outcome.conflicting.length,
-    sighted: outcome.sighted,
-    ignored: outcome.ignored,
-    rejected: rejected.length,
-    dynamoRequests: outcome.dynamoRequests,
-  });
+  reportBatch({ records: records.length, outcome, rejected, priceReads }, metrics, logger);
   // Rejections are dead-lettered above, so no record is handed back for a pointless retry.
   return { batchItemFailures: [] as { itemIdentifier: string }[] };
 }

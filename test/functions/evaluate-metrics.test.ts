@@ -24,6 +24,7 @@ describe('metricsOf: what each decision counts for', () => {
   it.each([
     ['suspension', 'SuspensionsStarted'],
     ['emergency-stop', 'EmergencyStops'],
+    ['group-stop', 'GroupStops'],
     ['suspension-skipped', 'SuspensionsSkipped'],
     ['awaiting-confirmation', 'AwaitingConfirmation'],
   ] as const)('counts a %s in %s, with its latency from the crossing', (kind, metric) => {
