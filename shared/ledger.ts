@@ -27,6 +27,8 @@ export interface Charge {
   readonly catalogVersion: string;
   /** The application inference profile's ARN, when the call went through one and it was resolved to its model. */
   readonly inferenceProfile?: string;
+  /** The profile's tags, as ingest read them with it: a group by tag counts the calls through a tagged profile. */
+  readonly inferenceProfileTags?: Readonly<Record<string, string>>;
 }
 
 export interface LedgerTables {
@@ -150,7 +152,14 @@ export type Memberships = ReadonlyMap<string, readonly string[]>;
 
 /** Who is in which group (shared/groups/membership.ts): the principals it names no group for are in none. */
 export interface MembershipSource {
-  membershipsOf(principals: Iterable<string>): Promise<Memberships>;
+  /**
+   * @param principals principal ids, and `profile/<id>` for the application inference profiles calls went through
+   * @param profileTags the tags of those profiles, by their `profile/<id>`, as ingest read them
+   */
+  membershipsOf(
+    principals: Iterable<string>,
+    profileTags?: ReadonlyMap<string, Readonly<Record<string, string>>>,
+  ): Promise<Memberships>;
 }
 
 /** Memberships as a batch learns them: a credit can move a principal the batch's charges did not name. */
@@ -160,10 +169,15 @@ class BatchMemberships {
 
   constructor(private readonly source: MembershipSource | undefined) {}
 
-  async learn(principals: Iterable<string>): Promise<void> {
+  async learn(
+    principals: Iterable<string>,
+    profileTags?: ReadonlyMap<string, Readonly<Record<string, string>>>,
+  ): Promise<void> {
     const unknown = [...new Set(principals)].filter((principal) => !this.asked.has(principal));
     if (!this.source || unknown.length === 0) return;
-    for (const [principal, groups] of await this.source.membershipsOf(unknown)) this.groups.set(principal, groups);
+    for (const [principal, groups] of await this.source.membershipsOf(unknown, profileTags)) {
+      this.groups.set(principal, groups);
+    }
     for (const principal of unknown) this.asked.add(principal);
   }
 }
@@ -242,6 +256,13 @@ export class Ledger {
         charge.inferenceProfile
           ? [charge.call.principal.id, profileMemberOf(charge.inferenceProfile)]
           : [charge.call.principal.id],
+      ),
+      new Map(
+        charges.flatMap((charge) =>
+          charge.inferenceProfile && charge.inferenceProfileTags
+            ? [[profileMemberOf(charge.inferenceProfile), charge.inferenceProfileTags] as const]
+            : [],
+        ),
       ),
     );
     for (const items of rounds) {

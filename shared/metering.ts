@@ -27,6 +27,7 @@ export function chargeFor(
     unknownModel: quote.unknownModel,
     catalogVersion: quote.catalogVersion,
     ...(profile ? { inferenceProfile: profile.arn } : {}),
+    ...(profile?.tags ? { inferenceProfileTags: profile.tags } : {}),
   };
 }
 

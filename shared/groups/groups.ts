@@ -104,6 +104,9 @@ export function groupsOf(
     .sort();
 }
 
+/** Whether a membership key is an application inference profile's (`profile/<id>`), not a principal's. */
+export const isProfileMember = (key: string): boolean => key.startsWith(PROFILE_MEMBER);
+
 /** The membership key of the calls made through an application inference profile (by its ARN's id). */
 export const profileMemberOf = (profileArn: string): string =>
   `${PROFILE_MEMBER}${profileArn.slice(profileArn.lastIndexOf('/') + 1)}`;

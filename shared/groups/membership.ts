@@ -1,7 +1,7 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { MembershipSource, Memberships } from '../ledger';
-import { groupsOf, needsTags } from './groups';
+import { groupsOf, isProfileMember, needsTags } from './groups';
 import { GroupDirectory, GroupStore } from './store';
 import { TagReader } from './tags';
 
@@ -18,14 +18,23 @@ export class GroupResolver implements MembershipSource {
     private readonly tags: Pick<TagReader, 'tagsOf'>,
   ) {}
 
-  async membershipsOf(principals: Iterable<string>): Promise<Memberships> {
+  async membershipsOf(
+    principals: Iterable<string>,
+    profileTags: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map(),
+  ): Promise<Memberships> {
     const groups = await this.directory.memberships();
     const memberships = new Map<string, readonly string[]>();
     if (groups.length === 0) return memberships;
     const byTag = needsTags(groups);
+    // A profile's tags come with its call (ingest read them with the profile); a user's or role's from IAM.
+    const tagsOf = async (principal: string): Promise<ReadonlyMap<string, string> | undefined> => {
+      const ofProfile = profileTags.get(principal);
+      if (ofProfile) return new Map(Object.entries(ofProfile));
+      return isProfileMember(principal) ? undefined : this.tags.tagsOf(principal);
+    };
     await Promise.all(
       [...new Set(principals)].map(async (principal) => {
-        const tags = byTag ? await this.tags.tagsOf(principal) : undefined;
+        const tags = byTag ? await tagsOf(principal) : undefined;
         const names = groupsOf(principal, tags, groups);
         if (names.length > 0) memberships.set(principal, names);
       }),

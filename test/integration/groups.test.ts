@@ -235,4 +235,35 @@ describe('group budgets', () => {
     }
     await deleteGroup(groups, audit, deployment, { name, actor: ADMIN });
   }, 120_000);
+
+  it("counts the calls through an application profile in a group by the profile's own tag (AWS's way to attribute Bedrock cost)", async () => {
+    const id = unique();
+    const name = `tagged-${id}`;
+    const profileId = `t${id}xyz`.slice(0, 12);
+    const stackAccount = local.admin.arn.split(':')[4];
+    const profile = `arn:aws:bedrock:us-east-1:${stackAccount}:application-inference-profile/${profileId}`;
+    await declareInferenceProfile({
+      arn: profile,
+      name: `tagged-${id}`,
+      models: [`arn:aws:bedrock:us-east-1::foundation-model/${HAIKU_4_5}`],
+      tags: { 'cost-center': name },
+    });
+    // The group names no member: the profile is in it by its tag; the caller, untagged, is not.
+    await setGroup(groups, audit, deployment, { name, limitUsd: '10', tag: `cost-center=${name}`, actor: ADMIN });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const caller = `grp-tg-${id}`;
+    await deliverLogs([
+      invocationLog(`grp-${unique()}-${unique()}`, `arn:aws:iam::${ACCOUNT}:user/${caller}`, {
+        timestamp: new Date().toISOString(),
+        modelId: profile,
+        input: { inputTokenCount: 100_000 },
+        output: { outputTokenCount: 0 },
+      }),
+    ]);
+    await settle();
+    await spend(caller, '3'); // by model id, not through the profile: not the group's.
+
+    expect(await spendOf(groupPrincipal(name), thisMonth())).toBe('0.11');
+    await deleteGroup(groups, audit, deployment, { name, actor: ADMIN });
+  });
 });

@@ -134,6 +134,17 @@ describe('GroupResolver', () => {
     expect(tags.tagsOf).not.toHaveBeenCalled();
   });
 
+  it("counts a profile in a group by the tags its call came with, never asking IAM for a profile's", async () => {
+    const tags = { tagsOf: jest.fn(async () => new Map<string, string>()) };
+    const resolver = new GroupResolver(new GroupDirectory({ list: async () => [definition(DS)] }), tags);
+    const memberships = await resolver.membershipsOf(
+      ['profile/abc123', 'profile/zzz999'],
+      new Map([['profile/abc123', { team: 'ds' }]]),
+    );
+    expect(memberships).toEqual(new Map([['profile/abc123', ['data-science']]]));
+    expect(tags.tagsOf).not.toHaveBeenCalled();
+  });
+
   it("counts tag membership by each principal's tags", async () => {
     const tags = { tagsOf: async (p: string) => new Map(p === 'user/bob' ? [['team', 'ds']] : []) };
     const resolver = new GroupResolver(new GroupDirectory({ list: async () => [definition(DS)] }), tags);
