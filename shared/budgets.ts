@@ -289,15 +289,7 @@ export class BudgetStore {
    *   principals on the default (all of them, after the default changed) reads the DEFAULT item once, not once each.
    */
   async budgetOf(principal: string, memo?: LimitItemMemo): Promise<Budget> {
-    const read = (key: string) => {
-      if (!memo) return this.ownLimit(key);
-      let item = memo.get(key);
-      if (!item) {
-        item = this.ownLimit(key);
-        memo.set(key, item);
-      }
-      return item;
-    };
+    const read = (key: string) => this.ownLimitIn(key, memo);
     const own = await read(principal);
     if (own) {
       return {
@@ -318,15 +310,18 @@ export class BudgetStore {
    * limit of its own but no rule of its own is still held to the default's rate). Undefined: no rule.
    */
   async rateRuleOf(principal: string, memo?: LimitItemMemo): Promise<RateRule | undefined> {
-    const read = (key: string) => {
-      let item = memo?.get(key);
-      if (!item) {
-        item = this.ownLimit(key);
-        memo?.set(key, item);
-      }
-      return item;
-    };
-    return (await read(principal))?.rate ?? (await read(DEFAULT_PRINCIPAL))?.rate;
+    return (await this.ownLimitIn(principal, memo))?.rate ?? (await this.ownLimitIn(DEFAULT_PRINCIPAL, memo))?.rate;
+  }
+
+  /** A principal's own limit item, read once per memo (each caller's batch): what a memo holds is not read again. */
+  ownLimitIn(principal: string, memo?: LimitItemMemo): Promise<LimitRecord | undefined> {
+    if (!memo) return this.ownLimit(principal);
+    let item = memo.get(principal);
+    if (!item) {
+      item = this.ownLimit(principal);
+      memo.set(principal, item);
+    }
+    return item;
   }
 
   async limitOf(principal: string): Promise<Usd> {

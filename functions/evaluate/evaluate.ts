@@ -235,12 +235,7 @@ export class Evaluator {
 
   /** A principal's (or group's) own limit item, read once per batch. */
   private ownLimit(principal: string) {
-    let item = this.limitItems.get(principal);
-    if (!item) {
-      item = this.deps.budgets.ownLimit(principal);
-      this.limitItems.set(principal, item);
-    }
-    return item;
+    return this.deps.budgets.ownLimitIn(principal, this.limitItems);
   }
 
   private budgetOf(principal: string): Promise<Budget> {

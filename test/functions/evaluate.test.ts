@@ -75,7 +75,7 @@ const budgets = {
   })),
   // The real sum over the ACCOUNT item and its shards, through the mocked client.
   accountTotal: (period: string) => store.accountTotal(period),
-  ownLimit: jest.fn(async (p: string) =>
+  ownLimitIn: jest.fn(async (p: string) =>
     limits[p] || groupMembers[p]
       ? { principal: p, limitUsd: usd(limits[p] ?? '100'), ...(groupMembers[p] ? { members: groupMembers[p] } : {}) }
       : undefined,
@@ -776,13 +776,19 @@ describe('circuit breaker', () => {
     });
   });
 
-  it("denies a member seen spending while its group is stopped, once per stop, under the group's stop", async () => {
+  /** The account active and group ds stopped in 2026-11: its stop's record. */
+  const stopGroupDs = () => {
     const groupStop = { ...stop, holder: 'stop:emergency-stop-grp', decisionId: 'stop|GROUP#ds|2026-11|g0' };
     ddb
       .on(GetCommand, { Key: { principal: 'ACCOUNT', period: '2026-11' } })
       .resolves({ Item: counter('ACCOUNT', '10') })
       .on(GetCommand, { Key: { principal: 'GROUP#ds', period: '2026-11' } })
       .resolves({ Item: counter('GROUP#ds', '600', { state: 'stopped', suspension: groupStop }) });
+    return groupStop;
+  };
+
+  it("denies a member seen spending while its group is stopped, once per stop, under the group's stop", async () => {
+    const groupStop = stopGroupDs();
 
     await evaluator().evaluate(counter('user/bob', '10', { groups: new Set(['ds']) }));
 
@@ -806,12 +812,7 @@ describe('circuit breaker', () => {
   });
 
   it('does not deny a principal counted in a group earlier this period but taken out of it since', async () => {
-    const groupStop = { ...stop, holder: 'stop:emergency-stop-grp', decisionId: 'stop|GROUP#ds|2026-11|g0' };
-    ddb
-      .on(GetCommand, { Key: { principal: 'ACCOUNT', period: '2026-11' } })
-      .resolves({ Item: counter('ACCOUNT', '10') })
-      .on(GetCommand, { Key: { principal: 'GROUP#ds', period: '2026-11' } })
-      .resolves({ Item: counter('GROUP#ds', '600', { state: 'stopped', suspension: groupStop }) });
+    stopGroupDs();
 
     // Carol's counter says she was counted in ds; ds's members are user/bob alone now.
     await evaluator().evaluate(counter('user/carol', '10', { groups: new Set(['ds']) }));
