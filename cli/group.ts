@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { checkGroupRequest, type SetGroupReply } from '../shared/admin/set-group';
 import { AdminError } from '../shared/admin/set-limit';
@@ -6,7 +6,7 @@ import { usedPercent } from '../shared/budgets';
 import { ATTRIBUTES, decimalOf } from '../shared/budgets/items';
 import { groupPrincipal, tagText } from '../shared/groups/groups';
 import { type GroupDefinition, GroupStore } from '../shared/groups/store';
-import { toDecimalString, type Usd, usd } from '../shared/money';
+import { toDecimalString, usd } from '../shared/money';
 import { PERIOD_KINDS, type PeriodKind, periodKey } from '../shared/period';
 import { scanItems } from '../shared/scan';
 import { callAdmin } from './admin-client';
@@ -35,19 +35,6 @@ export interface GroupStatus {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** A group's counter in a period: its spend (nothing yet: $0) and state (`active` unless stopped). */
-export async function groupCounterOf(
-  documents: DynamoDBDocumentClient,
-  table: string,
-  name: string,
-  period: string,
-): Promise<{ spend: Usd; state: string }> {
-  const { Item } = await documents.send(
-    new GetCommand({ TableName: table, Key: { principal: groupPrincipal(name), period }, ConsistentRead: true }),
-  );
-  return { spend: decimalOf(Item?.spendUsd), state: typeof Item?.state === 'string' ? Item.state : 'active' };
-}
-
 /** Where each group stands in its current period (the counter `GROUP#<name>` of the period `now` is in). */
 export async function groupStatuses(
   documents: DynamoDBDocumentClient,
@@ -57,11 +44,12 @@ export async function groupStatuses(
 ): Promise<GroupStatus[]> {
   const table = output(target, 'BudgetsTableName');
   const deployment = deploymentOf(target);
+  const store = new GroupStore(documents, table);
   return Promise.all(
     groups.map(async (group) => {
       const periodKind = group.periodKind ?? deployment.periodKind;
       const period = periodKey(periodKind, now);
-      const { spend, state } = await groupCounterOf(documents, table, group.name, period);
+      const { spend, state } = await store.counterIn(group.name, period);
       return {
         group: group.name,
         limitUsd: toDecimalString(group.limitUsd),

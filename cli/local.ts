@@ -20,7 +20,6 @@ import { callAdmin } from './admin-client';
 import { type BudgetEntry, type BudgetsFile, parseBudgets, resolveBudgetKey } from './budgets-file';
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
-import { groupCounterOf } from './group';
 import { parseJsonFile } from './json-file';
 import { parsePricesFile } from './prices';
 import { ReplayProgress } from './progress';
@@ -424,11 +423,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
     const auditEntries = await auditEntryCount(documents, stack.output('AuditTableName'));
     const approvals = await approvalLinks(documents, target, deployment.environment.SIGNING_SECRET_ARN ?? '');
-    const groupsRead = {
-      documents,
-      table: budgetsTable,
-      defined: await new GroupStore(documents, budgetsTable).list(),
-    };
+    const groupStore = new GroupStore(documents, budgetsTable);
+    const groupsRead = { store: groupStore, defined: await groupStore.list() };
     const periods = await summarizePeriods(store, previous, groupsRead, periodKind);
     const latest = periods[periods.length - 1];
     const reportFile = latest
@@ -520,13 +516,13 @@ async function auditEntryCount(documents: DynamoDBDocumentClient, table: string)
   return count;
 }
 
-/** Each period's summary, oldest first; a period is in it when some counter of it was written. */
-/** The groups as the summary reads them: their definitions, and where their counters are. */
+/** The groups as the summary reads them: their definitions, and the store of their counters. */
 interface GroupsRead {
-  readonly documents: DynamoDBDocumentClient;
-  readonly table: string;
+  readonly store: Pick<GroupStore, 'counterIn'>;
   readonly defined: readonly GroupDefinition[];
 }
+
+/** Each period's summary, oldest first; a period is in it when some counter of it was written. */
 
 async function summarizePeriods(
   store: BudgetStore,
@@ -545,14 +541,14 @@ async function summarizePeriods(
 
 /** Each group's counter in the period, and the principals counted in it (from their counters). */
 async function summarizeGroups(
-  { documents, table }: GroupsRead,
+  { store }: GroupsRead,
   groups: readonly GroupDefinition[],
   counters: Map<string, CounterView>,
   period: string,
 ): Promise<GroupSummary[]> {
   return Promise.all(
     groups.map(async (group) => {
-      const { spend, state } = await groupCounterOf(documents, table, group.name, period);
+      const { spend, state } = await store.counterIn(group.name, period);
       return {
         group: group.name,
         spendUsd: toDecimalString(spend),

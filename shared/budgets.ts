@@ -465,7 +465,7 @@ export class BudgetStore {
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const _sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Adds up the ACCOUNT item and its shards as they are read; the decisions come from the ACCOUNT item alone. */
 class AccountSum {

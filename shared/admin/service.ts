@@ -40,7 +40,7 @@ export interface AdminServiceDeps {
   /** Records admin (negotiated) price versions, audited as `price.changed`. */
   readonly prices: Pick<PriceRecorder, 'set' | 'remove'>;
   /** Groups (teams, applications): their limits and members. */
-  readonly groups: Pick<GroupStore, 'get' | 'put' | 'remove' | 'stateIn'>;
+  readonly groups: Pick<GroupStore, 'get' | 'put' | 'remove' | 'counterIn'>;
   /** Runs the Price List fetch now (the prices function), with the prices given or from the Price List. */
   readonly refreshPrices: (request: { fetched?: FetchedPrices[]; actor: string }) => Promise<Record<string, unknown>>;
   readonly now?: () => Date;

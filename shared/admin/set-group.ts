@@ -145,7 +145,7 @@ export async function setGroup(
  * limit, or resume the stop, first).
  */
 export async function deleteGroup(
-  store: Pick<GroupStore, 'get' | 'remove' | 'stateIn'>,
+  store: Pick<GroupStore, 'get' | 'remove' | 'counterIn'>,
   log: AuditLog,
   deployment: PeriodSettings,
   request: { readonly name: string; readonly actor: string; readonly context?: Readonly<Record<string, string>> },
@@ -155,7 +155,7 @@ export async function deleteGroup(
   const previous = await store.get(checkGroupNameOrRefuse(name));
   if (!previous) return { deleted: false };
   const period = periodKey(previous.periodKind ?? deployment.periodKind, now);
-  if ((await store.stateIn(name, period)) === 'stopped') {
+  if ((await store.counterIn(name, period)).state === 'stopped') {
     throw new AdminError(
       `group ${name} is stopped in ${period}: raise its limit (group set ${name} --limit <usd>) or resume its stop ` +
         'with the link in its message first, so its members are lifted',

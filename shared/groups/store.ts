@@ -119,10 +119,13 @@ export class GroupStore {
     );
   }
 
-  /** A group's state in a period: `stopped` while its stop is in force, else `active`. */
-  async stateIn(name: string, period: string): Promise<string> {
+  /**
+   * A group's counter in a period: its spend (nothing yet: $0) and its state (`stopped` while its stop is in force,
+   * else `active`).
+   */
+  async counterIn(name: string, period: string): Promise<{ spend: Usd; state: string }> {
     const [item] = await batchGetItems(this.documents, this.table, [{ principal: groupPrincipal(name), period }]);
-    return typeof item?.state === 'string' ? item.state : 'active';
+    return { spend: decimalOf(item?.spendUsd), state: typeof item?.state === 'string' ? item.state : 'active' };
   }
 
   /** Deletes a group; false when there was none. Its counters stay, as history. */

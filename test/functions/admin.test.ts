@@ -76,7 +76,7 @@ function service(adminPrincipals = [ADMIN, 'arn:aws:sts::111122223333:assumed-ro
       groups.set(group.name, group);
     }),
     remove: async (name: string) => groups.delete(name),
-    stateIn: jest.fn(async () => 'active'),
+    counterIn: jest.fn(async () => ({ spend: usd('0'), state: 'active' })),
   };
   const svc = new AdminService(
     {
@@ -178,7 +178,7 @@ describe('the admin function', () => {
       }),
     ]);
     // A stopped group is not deleted (409): its members would stay denied.
-    groupStore.stateIn.mockResolvedValueOnce('stopped');
+    groupStore.counterIn.mockResolvedValueOnce({ spend: usd('12'), state: 'stopped' });
     const refused = await answer(event({ action: 'group delete', name: 'ds' }, { userArn: ADMIN }), svc);
     expect(refused.statusCode).toBe(409);
     expect(groups.has('ds')).toBe(true);
