@@ -51,7 +51,7 @@ export function groupOfRequest(
   previous?: GroupDefinition,
   now: Date = new Date(),
 ): GroupDefinition {
-  try {
+  return refusing(() => {
     const name = checkGroupName(request.name);
     const members = request.members ? [...new Set(request.members.map(checkMember))] : [...(previous?.members ?? [])];
     const tag = request.tag === undefined ? previous?.tag : parseGroupTag(request.tag);
@@ -71,23 +71,17 @@ export function groupOfRequest(
       ...(periodKind === deployment.periodKind ? {} : { periodKind }),
       ...(startsAt ? { startsAt } : {}),
     };
-  } catch (error) {
-    if (error instanceof GroupError) throw new AdminError(error.message, 400);
-    throw error;
-  }
+  });
 }
 
 /** What a client can check of a request before sending it: the name, members, tag and amount are well formed. */
 export function checkGroupRequest(request: Omit<SetGroupRequest, 'actor'>): void {
-  try {
+  refusing(() => {
     checkGroupName(request.name);
     for (const member of request.members ?? []) checkMember(member);
     if (request.tag !== undefined) parseGroupTag(request.tag);
     parseLimitUsd(request.limitUsd);
-  } catch (error) {
-    if (error instanceof GroupError) throw new AdminError(error.message, 400);
-    throw error;
-  }
+  });
 }
 
 /**
@@ -194,9 +188,12 @@ export const groupReplyOf = (result: SetGroupResult): SetGroupReply => ({
 });
 
 /** A group name as the store keys it, or a 400 saying what a name may be. */
-function checkGroupNameOrRefuse(name: string): string {
+const checkGroupNameOrRefuse = (name: string): string => refusing(() => checkGroupName(name));
+
+/** What `check` returns, a group that is not well formed (GroupError) refused as a bad request (400). */
+function refusing<T>(check: () => T): T {
   try {
-    return checkGroupName(name);
+    return check();
   } catch (error) {
     if (error instanceof GroupError) throw new AdminError(error.message, 400);
     throw error;
