@@ -62,9 +62,7 @@ it('an admin opens the link on a phone, decides a raise, and a second visit sees
 
   const opened = await page.goto(link as string);
   expect(opened?.status()).toBe(200);
-  await expect(page.title()).resolves.toBe(
-    'Suspended: role/summarizer-app (' + new Date().toISOString().slice(0, 7) + ')',
-  );
+  await expect(page.title()).resolves.toBe(`Suspended: role/summarizer-app (${new Date().toISOString().slice(0, 7)})`);
   // Readable on a phone: nothing wider than the screen.
   expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
   mkdirSync(SCREENSHOTS, { recursive: true });

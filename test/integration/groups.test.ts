@@ -1,4 +1,4 @@
-import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateUserCommand } from '@aws-sdk/client-iam';
 import Big from 'big.js';
 import { deploymentOf } from '../../cli/deployment';
 import { budgetStatus } from '../../cli/status';
@@ -6,7 +6,7 @@ import { deleteGroup, setGroup } from '../../shared/admin/set-group';
 import { groupPrincipal } from '../../shared/groups/groups';
 import { GroupStore } from '../../shared/groups/store';
 import { invocationLog } from '../fixtures';
-import { audit, store } from './scenario';
+import { ACCOUNT, audit, iam, store } from './scenario';
 import {
   declareInferenceProfile,
   deliverLogs,
@@ -28,9 +28,7 @@ import {
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
 const HAIKU_4_5 = 'anthropic.claude-haiku-4-5-20251001-v1:0'; // $1.10 per million input tokens in us-east-1
-const ACCOUNT = '111122223333';
 const ADMIN = 'arn:aws:iam::123456789012:user/admin';
-const iam = new IAMClient(local.clientConfig);
 const groups = new GroupStore(documents, output('BudgetsTableName'));
 const deployment = { periodKind: 'monthly' as const, extraPeriodKinds: ['weekly' as const] };
 /** A limit change re-judges a group's current period: this suite spends in it. */

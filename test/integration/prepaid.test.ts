@@ -1,27 +1,18 @@
-import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
-import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { CreateUserCommand } from '@aws-sdk/client-iam';
+import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { deploymentOf } from '../../cli/deployment';
 import { setGroup } from '../../shared/admin/set-group';
 import { setBudgetLimit } from '../../shared/admin/set-limit';
-import { AuditLog } from '../../shared/audit/log';
-import { BudgetStore, decimalOf } from '../../shared/budgets';
+import { decimalOf } from '../../shared/budgets';
 import { groupPrincipal } from '../../shared/groups/groups';
 import { GroupStore } from '../../shared/groups/store';
 import { usd } from '../../shared/money';
 import { invocationLog } from '../fixtures';
-import { admin } from './scenario';
+import { ACCOUNT, admin, audit, iam, sfn, store } from './scenario';
 import { deliverLogs, documents, eventually, item, local, output, settle, unique, userDeny } from './support';
 
 const OPUS = 'anthropic.claude-opus-4-20250514-v1:0'; // $15 per million input tokens
 const ADMIN = 'arn:aws:iam::123456789012:user/admin';
-const ACCOUNT = '111122223333';
-const iam = new IAMClient(local.clientConfig);
-const sfn = new SFNClient(local.clientConfig);
-const store = new BudgetStore(documents, output('BudgetsTableName'), {
-  configuredDefault: usd('50'),
-  configuredAccount: usd('1000'),
-});
-const audit = new AuditLog(documents, output('AuditTableName'));
 const deployment = deploymentOf({ clientConfig: local.clientConfig, outputs: local.outputs });
 
 /** Spends `dollars` (at $15 per million Opus input tokens) as one invocation log record of a call at `at`. */
