@@ -1,15 +1,9 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  NumberValue,
-  PutCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, NumberValue, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { PERIOD_INDEX } from '../budgets';
 import { decimalOf, KEYS } from '../budgets/items';
 import { toDecimalString, type Usd } from '../money';
 import { isPeriodKind, type PeriodKind } from '../period';
-import { BATCH_GET_KEYS, batchGetItems } from '../scan';
+import { batchGetItems, queryItems } from '../scan';
 import {
   GROUP_PREFIX,
   type GroupMembership,
@@ -67,27 +61,16 @@ export class GroupStore {
   /** Every group, sorted by name (the index is eventually consistent: a group set a moment ago may be missing). */
   async list(): Promise<GroupDefinition[]> {
     const keys: Item[] = [];
-    let ExclusiveStartKey: Item | undefined;
-    do {
-      const page = await this.documents.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: PERIOD_INDEX,
-          KeyConditionExpression: '#period = :limit AND begins_with(principal, :group)',
-          ExpressionAttributeNames: { '#period': 'period' },
-          ExpressionAttributeValues: { ':limit': KEYS.limitPeriod, ':group': GROUP_PREFIX },
-          ExclusiveStartKey,
-        }),
-      );
-      keys.push(...(page.Items ?? []).map((item) => ({ principal: item.principal, period: item.period })));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    const groups: GroupDefinition[] = [];
-    for (let start = 0; start < keys.length; start += BATCH_GET_KEYS) {
-      for (const item of await batchGetItems(this.documents, this.table, keys.slice(start, start + BATCH_GET_KEYS))) {
-        groups.push(groupDefinitionOf(item));
-      }
+    for await (const item of queryItems(this.documents, {
+      TableName: this.table,
+      IndexName: PERIOD_INDEX,
+      KeyConditionExpression: '#period = :limit AND begins_with(principal, :group)',
+      ExpressionAttributeNames: { '#period': 'period' },
+      ExpressionAttributeValues: { ':limit': KEYS.limitPeriod, ':group': GROUP_PREFIX },
+    })) {
+      keys.push({ principal: item.principal, period: item.period });
     }
+    const groups = (await batchGetItems(this.documents, this.table, keys)).map(groupDefinitionOf);
     return groups.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 

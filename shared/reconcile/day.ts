@@ -1,10 +1,10 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { PERIOD_INDEX } from '../budgets';
 import { ATTRIBUTE_PREFIXES, decimalOf, kindOfKey } from '../budgets/items';
 import type { IdentityRules } from '../identity';
 import type { Usd } from '../money';
 import { chargedCalls } from '../report/read';
-import { BATCH_GET_KEYS, batchGetItems } from '../scan';
+import { batchGetItems, queryItems } from '../scan';
 import { type Bill, checkDay, meteredOf, type Reconciliation, reconcile } from './reconcile';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -43,32 +43,22 @@ async function dailyMetered(
   day: string,
 ): Promise<{ principal: string; model: string; costUsd: Usd }[]> {
   const keys: Record<string, unknown>[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await documents.send(
-      new QueryCommand({
-        TableName: budgetsTable,
-        IndexName: PERIOD_INDEX,
-        KeyConditionExpression: '#period = :day',
-        ExpressionAttributeNames: { '#period': 'period' },
-        ExpressionAttributeValues: { ':day': day },
-        ExclusiveStartKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      // Principals' counters only: not the account's shards, a group's, the digest's claim or a coverage marker.
-      if (kindOfKey(item.principal, item.period) === 'counter') keys.push({ principal: item.principal, period: day });
-    }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
+  for await (const item of queryItems(documents, {
+    TableName: budgetsTable,
+    IndexName: PERIOD_INDEX,
+    KeyConditionExpression: '#period = :day',
+    ExpressionAttributeNames: { '#period': 'period' },
+    ExpressionAttributeValues: { ':day': day },
+  })) {
+    // Principals' counters only: not the account's shards, a group's, the digest's claim or a coverage marker.
+    if (kindOfKey(item.principal, item.period) === 'counter') keys.push({ principal: item.principal, period: day });
+  }
   const metered: { principal: string; model: string; costUsd: Usd }[] = [];
-  for (let at = 0; at < keys.length; at += BATCH_GET_KEYS) {
-    for (const counter of await batchGetItems(documents, budgetsTable, keys.slice(at, at + BATCH_GET_KEYS))) {
-      for (const [name, value] of Object.entries(counter)) {
-        if (!name.startsWith(ATTRIBUTE_PREFIXES.modelSpend)) continue;
-        const model = name.slice(ATTRIBUTE_PREFIXES.modelSpend.length);
-        metered.push({ principal: String(counter.principal), model, costUsd: decimalOf(value) });
-      }
+  for (const counter of await batchGetItems(documents, budgetsTable, keys)) {
+    for (const [name, value] of Object.entries(counter)) {
+      if (!name.startsWith(ATTRIBUTE_PREFIXES.modelSpend)) continue;
+      const model = name.slice(ATTRIBUTE_PREFIXES.modelSpend.length);
+      metered.push({ principal: String(counter.principal), model, costUsd: decimalOf(value) });
     }
   }
   return metered;
