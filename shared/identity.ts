@@ -4,7 +4,11 @@
 export type PrincipalKind = 'user' | 'api-key' | 'role' | 'session' | 'root' | 'federated-user';
 
 export interface Principal {
-  /** Stable, readable key: `user/alice`, `role/app`, `role/AWSReservedSSO_X_123/maria@example.com`, `root`. */
+  /**
+   * Stable, readable key: `user/alice`, `role/app`, `role/AWSReservedSSO_X_123/maria@example.com`, `root`; in an
+   * organization deployment a principal of any account but the deployment's own is account-qualified:
+   * `222233334444:user/alice` (see qualifiedId).
+   */
   readonly id: string;
   readonly kind: PrincipalKind;
   /** The IAM entity enforcement acts on (user, role, or the assumed-role session). */
@@ -18,7 +22,32 @@ export interface Principal {
 export interface IdentityRules {
   /** Role name patterns (`*` wildcard) whose sessions each get their own budget. */
   readonly perSessionRoles: readonly string[];
+  /**
+   * Set in an organization deployment: the deployment's own account. Principals of every other account get
+   * account-qualified ids. Absent in a single account, where ids are never qualified (one account, one namespace).
+   */
+  readonly homeAccount?: string;
 }
+
+/** `<12-digit account>:<id>`: a principal of another account of the organization. */
+const QUALIFIED_ID = /^(\d{12}):(.+)$/;
+
+/** The id of a principal of `account`, as an organization deployment keys it. */
+export function qualifiedId(account: string, id: string): string {
+  return `${account}:${id}`;
+}
+
+/**
+ * A principal id split into the account it names (absent: the deployment's own account) and the id within that
+ * account (`user/alice`, `role/app/session`, `root`).
+ */
+export function splitPrincipalId(id: string): { readonly account?: string; readonly local: string } {
+  const match = QUALIFIED_ID.exec(id);
+  return match ? { account: match[1] as string, local: match[2] as string } : { local: id };
+}
+
+/** The account a principal id names, `home` when it is not qualified. */
+export const accountOfId = (id: string, home: string): string => splitPrincipalId(id).account ?? home;
 
 /** The account-wide total is tracked as one more principal. */
 export const ACCOUNT_PRINCIPAL = 'ACCOUNT';
@@ -57,6 +86,14 @@ export function isPerSessionRole(roleName: string, rules: IdentityRules): boolea
  *   which an assumed-role ARN drops).
  */
 export function principalFromArn(arn: string, rules: IdentityRules, roleArn?: string): Principal {
+  const principal = localPrincipalFromArn(arn, rules, roleArn);
+  const home = rules.homeAccount;
+  return home === undefined || principal.accountId === home
+    ? principal
+    : { ...principal, id: qualifiedId(principal.accountId, principal.id) };
+}
+
+function localPrincipalFromArn(arn: string, rules: IdentityRules, roleArn?: string): Principal {
   const match = ARN.exec(arn);
   if (!match) throw new IdentityError(`not an IAM or STS principal ARN: ${JSON.stringify(arn)}`);
   const [, partition, service, accountId, resource] = match as unknown as [string, string, string, string, string];
