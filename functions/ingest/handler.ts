@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import { documents, sqs } from '../../shared/clients';
 import {
   extraPeriodKindsFromEnv,
+  identityRulesFromEnv,
   jsonListFromEnv,
   periodKindFromEnv,
   positiveIntFromEnv,
@@ -30,9 +31,13 @@ const config = {
   periodKind: periodKindFromEnv(),
   extraPeriodKinds: extraPeriodKindsFromEnv(),
   usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
-  rules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
-  // Only envelopes AWS sent from the deployment's own account and invocation log group are believed.
-  trusted: { account: requireEnv('ACCOUNT_ID'), invocationLogGroup: requireEnv('INVOCATION_LOG_GROUP') },
+  rules: identityRulesFromEnv(),
+  // Only envelopes AWS sent from the deployment's own account (or its organization's) and invocation log group.
+  trusted: {
+    account: requireEnv('ACCOUNT_ID'),
+    invocationLogGroup: requireEnv('INVOCATION_LOG_GROUP'),
+    ...(process.env.ORGANIZATION_ID ? { organizationId: process.env.ORGANIZATION_ID } : {}),
+  },
 };
 
 const logger = new Logger({ serviceName: 'budgeteer-ingest' });
