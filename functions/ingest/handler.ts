@@ -13,7 +13,7 @@ import {
   positiveIntFromEnv,
   requireEnv,
 } from '../../shared/config';
-import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
+import { groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
 import { bedrockProfileSource } from '../../shared/pricing/profile-client';
 import { InferenceProfileCache } from '../../shared/pricing/profiles';
@@ -46,13 +46,8 @@ const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
 const ledger = new Ledger(
   documents,
   config,
-  groupResolverFor(
-    documents,
-    config.budgetsTable,
-    new IAMClient({}),
-    positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60) * 1000,
-    (principal, error) =>
-      logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+  groupResolverFor(documents, config.budgetsTable, new IAMClient({}), (principal, error) =>
+    logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
   ),
 );
 // Price versions are read once per priceCacheSeconds at most, not per call: a change reaches a warm function

@@ -120,7 +120,10 @@ export function scheduleFunction(
  * the per-session role patterns, and in an organization deployment the organization and the deployment's own
  * account, whose principals alone keep unqualified ids.
  */
-export function identityEnvironment(scope: Construct, config: BudgeteerConfig): Record<string, string> {
+export function identityEnvironment(
+  scope: Construct,
+  config: Pick<BudgeteerConfig, 'perSessionRoles' | 'organizationId'>,
+): Record<string, string> {
   return {
     PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
     ACCOUNT_ID: Stack.of(scope).account,
