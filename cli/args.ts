@@ -50,6 +50,13 @@ export function parsePrincipal(text: string): string {
   );
 }
 
+/** An AWS account id as typed on the command line (`--account`). */
+export function parseAccountId(text: string): string {
+  if (!/^\d{12}$/.test(text))
+    throw new InvalidArgumentError(`${JSON.stringify(text)} is not an AWS account id (12 digits)`);
+  return text;
+}
+
 /** A limit in USD as typed on the command line, by the one parser of limits (shared/money). */
 export function parseLimitArgument(text: string): Usd {
   try {

@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import {
   ACTIVE_STATE,
   type BudgetStore,
@@ -11,7 +11,7 @@ import { groupNameOf, isGroupPrincipal } from '../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL, accountOfId, splitPrincipalId } from '../shared/identity';
 import { toDecimalString, type Usd, usd, ZERO } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
-import { CommandError, parsePrincipal } from './args';
+import { CommandError, parseAccountId, parsePrincipal } from './args';
 import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
 import { alignedTable, dollars, limitText, usedBar, usedText } from './format';
 import { type TargetOptions, targetOptions, withDocuments } from './target';
@@ -333,12 +333,6 @@ type StatusOptions = TargetOptions & {
   account?: string;
   organization?: boolean;
 };
-
-function parseAccountId(text: string): string {
-  if (!/^\d{12}$/.test(text))
-    throw new InvalidArgumentError(`${JSON.stringify(text)} is not an AWS account id (12 digits)`);
-  return text;
-}
 
 /** `status`: spend against limits in a period. */
 export function registerStatusCommand(program: Command): void {
