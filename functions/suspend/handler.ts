@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SSOAdminClient } from '@aws-sdk/client-sso-admin';
+import { STSClient } from '@aws-sdk/client-sts';
 import middy from '@middy/core';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
@@ -11,6 +12,7 @@ import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/co
 import { PendingWaits } from '../../shared/decisions/pending';
 import { linkSigner, signingSecret } from '../../shared/decisions/secret';
 import { ZERO } from '../../shared/money';
+import { MemberAccounts } from './accounts';
 import { DenyStore, IamDenyWriter, IdentityCenterDenyWriter } from './deny';
 import { stepRunner } from './steps';
 import { Enforcer } from './suspend';
@@ -19,9 +21,13 @@ import { Enforcer } from './suspend';
 const iam = new IAMClient({ maxAttempts: 8 });
 const budgetsTable = requireEnv('BUDGETS_TABLE');
 const instanceArn = process.env.IDENTITY_CENTER_INSTANCE_ARN ?? '';
+// An organization deployment (the central stack): members' entities are written through their enforcement roles.
+const organizationId = process.env.ORGANIZATION_ID ?? '';
+const sts = organizationId ? new STSClient({}) : undefined;
 const writer = new IamDenyWriter(
   iam,
   instanceArn ? new IdentityCenterDenyWriter(new SSOAdminClient({ maxAttempts: 8 }), instanceArn) : undefined,
+  sts ? new MemberAccounts(sts, requireEnv('PARTITION'), { maxAttempts: 8 }) : undefined,
 );
 // Only its limit items are read (a rate suspension ends by the rule in force): no budget is judged here.
 const limitItems = new BudgetStore(documents, budgetsTable, { configuredDefault: ZERO, configuredAccount: ZERO });
@@ -33,6 +39,7 @@ const enforcer = new Enforcer(
       breakGlassArns: jsonListFromEnv('BREAK_GLASS_PRINCIPALS'),
       systemRolePatterns: jsonListFromEnv('SYSTEM_ROLE_PATTERNS'),
       ...(process.env.ACCOUNT_ID ? { accountId: process.env.ACCOUNT_ID } : {}),
+      ...(organizationId ? { organization: true } : {}),
     },
     identityCenter: instanceArn !== '',
     decisionHours: positiveIntFromEnv('DECISION_HOURS', 24),

@@ -6,14 +6,14 @@ import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../sha
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
-import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
+import { enforcementTarget, entityKey, type ProtectionRules } from '../../shared/enforcement/target';
 import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf, stillMember } from '../../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey, periodKindOfKey } from '../../shared/period';
 import type { RateRule } from '../../shared/rate/rules';
 import { rateFallsBackAt } from '../../shared/rate/store';
-import { DENY_PERIOD, type DenyStore, type DenyWriter, EnforcementError } from './deny';
+import { DENY_PERIOD, type DenyStore, type DenyWriter, describeEntity, EnforcementError, entityOfRecord } from './deny';
 import {
   type DecisionLinks,
   failedMessage,
@@ -113,8 +113,6 @@ const generationOf = (item: Item | undefined) =>
   Number((item?.[A.generation] as { value?: string })?.value ?? item?.[A.generation] ?? 0);
 const isConditionFailed = (error: unknown) =>
   (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
-const describeEntity = (entity: DenyEntity) =>
-  entity.kind === 'permission-set' ? `permission set ${entity.name}` : `${entity.kind} ${entity.name}`;
 
 /**
  * The steps of the suspension and emergency-stop workflows. Every step is idempotent: a deny is a named hold
@@ -463,7 +461,7 @@ export class Enforcer {
       ExpressionAttributeNames: { '#period': 'period' },
       ExpressionAttributeValues: { ':deny': DENY_PERIOD },
     })) {
-      const entity = { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      const entity = entityOfRecord(item);
       for (const key of Object.keys(item).filter((k) => k.startsWith(prefix))) {
         const principal = String((item[key] as { principal?: string })?.principal ?? key.slice(prefix.length));
         await this.deps.denies.release(entity, key.slice('hold:'.length));
@@ -596,7 +594,7 @@ export class Enforcer {
     await this.deps.documents.send(
       new UpdateCommand({
         TableName: this.config.budgetsTable,
-        Key: { principal: `DENY#${entity.kind}/${entity.name}`, period: DENY_PERIOD },
+        Key: { principal: entityKey(entity), period: DENY_PERIOD },
         UpdateExpression: 'SET #h.principal = :p',
         ConditionExpression: 'attribute_exists(#h)',
         ExpressionAttributeNames: { '#h': `hold:${holdKey}` },
@@ -609,17 +607,17 @@ export class Enforcer {
   private async heldEntity(holder: string, principal: string): Promise<DenyEntity | undefined> {
     for await (const item of this.heldBy(holder)) {
       const hold = item[`hold:${holder}`] as { principal?: string } | undefined;
-      if (hold?.principal === principal) return { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      if (hold?.principal === principal) return entityOfRecord(item);
     }
     return undefined;
   }
 
-  private async *heldBy(holder: string): AsyncGenerator<Item & { entityKind: string; entityName: string }> {
+  private async *heldBy(holder: string): AsyncGenerator<Item> {
     yield* this.scan({
       FilterExpression: '#period = :deny AND attribute_exists(#h)',
       ExpressionAttributeNames: { '#period': 'period', '#h': `hold:${holder}` },
       ExpressionAttributeValues: { ':deny': DENY_PERIOD },
-    }) as AsyncGenerator<Item & { entityKind: string; entityName: string }>;
+    });
   }
 
   /** Principals (not the account, nor markers) with a counter in the period. */
