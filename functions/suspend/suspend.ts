@@ -416,10 +416,7 @@ export class Enforcer {
         },
       );
     // The organization's stop (its breaker this stop's): the SCP stops the accounts it covers at once.
-    const scp =
-      breaker && subject === ACCOUNT_PRINCIPAL
-        ? await this.deps.organizationStop?.begin(input.period, input.holder, this.scpAudit(input))
-        : undefined;
+    const scp = breaker && subject === ACCOUNT_PRINCIPAL ? await this.beginOrganizationStop(input) : undefined;
     const covered = new Set(scp?.accounts);
     const principals: EnforcementInput[] = [];
     for await (const item of this.counters(input.period)) {
@@ -575,6 +572,24 @@ export class Enforcer {
     return record?.accounts?.includes(account)
       ? `account ${account} is stopped by the organization's service control policy`
       : undefined;
+  }
+
+  /**
+   * The SCP of the organization's stop. If AWS Organizations fails it (no permission, no such target), the stop goes
+   * on principal by principal, as in a single account: audited and alerted, never a stop that stops nobody.
+   */
+  private async beginOrganizationStop(input: EnforcementInput) {
+    try {
+      return await this.deps.organizationStop?.begin(input.period, input.holder, this.scpAudit(input));
+    } catch (caught) {
+      const error = describeError(caught);
+      const account = { ...input, principal: ACCOUNT_PRINCIPAL };
+      await this.audit(account, 'enforcement.failed', `${input.decisionId}:failed:scp`, { step: 'scp', error });
+      await this.publish(
+        failedMessage({ ...this.event(account), step: 'scp (denying principal by principal)', error }),
+      );
+      return undefined;
+    }
   }
 
   /** The organization stop's audit entries, per target, about the account-wide total. */

@@ -9,6 +9,7 @@ import {
   PutUserPolicyCommand,
 } from '@aws-sdk/client-iam';
 import {
+  AccessDeniedException,
   AttachPolicyCommand,
   ConstraintViolationException,
   CreatePolicyCommand,
@@ -549,6 +550,21 @@ describe('the organization stop by SCP', () => {
       expect(message.body).toContain('SCPs never apply to the management account');
       expect(message.body).toContain(`Resuming detaches the policy from ${WORKLOADS}, ${MEMBER}`);
       expect(message.data).toMatchObject({ scpPolicyId: 'p-stop0001', scpTargets: `${WORKLOADS} ${MEMBER}` });
+    });
+
+    it('denies every principal one by one, audited and alerted, when AWS Organizations refuses the SCP', async () => {
+      orgMock
+        .on(ListPoliciesCommand)
+        .rejects(new AccessDeniedException({ message: 'not a delegated admin', $metadata: {} }));
+
+      const { principals } = await enforcer(stop([WORKLOADS])).beginStop(stopInput());
+
+      expect(principals).toHaveLength(4);
+      expect(audit.append).toHaveBeenCalledWith(
+        expect.objectContaining({ action: 'enforcement.failed', details: expect.objectContaining({ step: 'scp' }) }),
+        { once: 'stop|ACCOUNT|2026-11|g0:failed:scp' },
+      );
+      expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
     });
 
     it("attaches no SCP for a group's stop", async () => {
