@@ -16,6 +16,75 @@ import type { Ingestion } from '../constructs/ingestion';
 import { acknowledgeWildcardResources } from '../nag';
 import { type MEMBER_PARAMETERS, memberTemplate } from './member';
 
+/**
+ * The suspend function's part of an organization: the settings it reads (functions/suspend/handler.ts) and the
+ * AWS Organizations calls of the organization stop, through the management account's role when one is configured,
+ * else directly (the budget account then a delegated administrator for policy management).
+ */
+function grantOrganizationStop(enforcement: Enforcement, config: BudgeteerConfig): void {
+  const fn = enforcement.function.function;
+  const stack = Stack.of(fn);
+  // Where the SCP goes: as configured, else the OUs the member stack goes to, else (empty) the root.
+  const targets =
+    config.organizationStopTargets.length > 0 ? config.organizationStopTargets : config.organizationalUnitIds;
+  const environment: Record<string, string> = {
+    ORGANIZATION_ID: config.organizationId,
+    PARTITION: stack.partition,
+    ORGANIZATION_STOP_TARGETS: JSON.stringify(targets),
+    ORGANIZATION_MANAGEMENT_ROLE_ARN: config.organizationManagementRoleArn,
+    MANAGEMENT_ACCOUNT_ID: config.managementAccountId,
+  };
+  for (const [name, value] of Object.entries(environment)) fn.addEnvironment(name, value);
+
+  if (config.organizationManagementRoleArn) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'OrganizationManagementRole',
+        actions: ['sts:AssumeRole'],
+        resources: [config.organizationManagementRoleArn],
+      }),
+    );
+    return;
+  }
+  // Organizations ARNs name the management account, known only when configured; the rest is the organization's.
+  const organizationsArn = (resource: string) =>
+    `arn:${stack.partition}:organizations::${config.managementAccountId || '*'}:${resource}`;
+  const policies = organizationsArn(`policy/${config.organizationId}/service_control_policy/*`);
+  const targetArns = ['root', 'ou', 'account'].map((kind) => organizationsArn(`${kind}/${config.organizationId}/*`));
+  const statements = [
+    // Finding the policy by name, the root, and the management account: these take no resource.
+    { sid: 'OrganizationRead', actions: ['DescribeOrganization', 'ListRoots', 'ListPolicies'], resources: ['*'] },
+    // CreatePolicy's policy has no id yet: its type and name are the function's (BudgeteerOrganizationStop, SCP).
+    { sid: 'OrganizationStopPolicy', actions: ['CreatePolicy'], resources: ['*'] },
+    {
+      sid: 'OrganizationStopPolicyUpkeep',
+      actions: ['DescribePolicy', 'UpdatePolicy', 'ListTargetsForPolicy'],
+      resources: [policies],
+    },
+    { sid: 'OrganizationStopTargets', actions: ['AttachPolicy', 'DetachPolicy'], resources: [policies, ...targetArns] },
+    // Which accounts the targets cover: their children, OU by OU.
+    { sid: 'OrganizationStopCoverage', actions: ['ListChildren'], resources: targetArns.slice(0, 2) },
+  ];
+  for (const { sid, actions, resources } of statements) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid, actions: actions.map((action) => `organizations:${action}`), resources }),
+    );
+  }
+  acknowledgeWildcardResources(
+    enforcement.function.role,
+    [policies, ...targetArns],
+    'The organization stop attaches one SCP, created at run time (its id unknown at deploy), to roots, OUs or ' +
+      "accounts of this organization only (its id in every ARN); the management account's id is left open when " +
+      'not configured (managementAccountId)',
+  );
+  Validations.of(enforcement.function.role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'organizations:DescribeOrganization, ListRoots and ListPolicies take no resource; CreatePolicy names a ' +
+      'policy that has no id yet (only BudgeteerOrganizationStop, a service control policy, is ever created)',
+  });
+}
+
 export interface OrganizationCentralProps {
   readonly config: BudgeteerConfig;
   /** The deployment's ingest: it meters the members' events and invocation logs as it does the account's own. */
@@ -147,6 +216,7 @@ export class OrganizationCentral extends Construct {
       "A suspension falls in whichever member account spent past its limit: the role's name is fixed, its " +
         'account is any of the organization (aws:ResourceOrgID), and each such role trusts this role alone',
     );
+    grantOrganizationStop(enforcement, config);
 
     const parameters: Record<keyof typeof MEMBER_PARAMETERS, string> = {
       CentralEventBusArn: this.bus.eventBusArn,
