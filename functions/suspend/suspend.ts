@@ -386,7 +386,9 @@ export class Enforcer {
     const group = stoppedGroup(subject);
     const definition = group === undefined ? undefined : await this.groupDefinition(subject);
     // A group of application inference profiles denies its callers those profiles only.
-    const resources = definition && profileScopeOf(definition.members, this.config.protection.accountId ?? '*');
+    // In an organization a member's profiles are in its own account: profile ids are unique, so any account matches.
+    const { accountId, organization } = this.config.protection;
+    const resources = definition && profileScopeOf(definition.members, organization ? '*' : (accountId ?? '*'));
     const suspension: Suspension = {
       holder: input.holder,
       executionArn: executionArnOf(input),
