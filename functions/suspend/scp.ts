@@ -141,7 +141,9 @@ export class OrganizationStop {
       }
     }
     const attached = record.targets.filter((target) => !failed.has(target));
-    const covering = (await this.targets()).filter((target) => !failed.has(target));
+    // Only what this stop attached covers its accounts: an SCP attached before it (another stop's, an operator's)
+    // may be detached at any time by whoever attached it, and this stop's principals must stay denied then.
+    const covering = attached;
     const management = await this.managementAccountId();
     const accounts = [...(await this.accountsUnder(covering))].filter((account) => account !== management).sort();
     const done = { ...record, attached, accounts };
@@ -157,7 +159,8 @@ export class OrganizationStop {
     const record = await this.records.read(period);
     if (record?.holder !== holder) return [];
     const detached: string[] = [];
-    for (const target of record.targets) {
+    // What it attached; a begin cut short before it recorded that: every target it set out to attach.
+    for (const target of record.attached ?? record.targets) {
       const was = await this.detach(record.policyId, target);
       if (!was && !record.attached?.includes(target)) continue;
       detached.push(target);

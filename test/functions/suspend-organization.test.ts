@@ -389,6 +389,15 @@ describe('the organization stop by SCP', () => {
       expect([...attachments]).toEqual([OTHER_MEMBER]);
     });
 
+    it('counts no account covered by an SCP it did not attach: whoever attached it may detach it mid-stop', async () => {
+      policies.push({ Id: 'p-stop0001', Name: 'BudgeteerOrganizationStop', Content: content });
+      attachments.add(WORKLOADS);
+
+      const record = await stop([WORKLOADS]).begin(PERIOD, HOLDER, auditLog);
+
+      expect(record).toMatchObject({ targets: [], attached: [], accounts: [] });
+    });
+
     it('detaches exactly what it attached, audits each, forgets its record, and changes nothing when retried', async () => {
       await stop([WORKLOADS, MEMBER]).begin(PERIOD, HOLDER, auditLog);
       audited.mockReset();
