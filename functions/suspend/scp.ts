@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-organizations';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ENFORCEMENT_ATTRIBUTES, type OrganizationStopRecord } from '../../shared/budgets/items';
-import { organizationStopPolicy, SCP_NAME, type ScpExceptions } from '../../shared/enforcement/scp';
+import { organizationStopPolicy, SCP_NAME, SCP_TAG, type ScpExceptions } from '../../shared/enforcement/scp';
 import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
 
 const SCP_TYPE = 'SERVICE_CONTROL_POLICY';
@@ -194,6 +194,8 @@ export class OrganizationStop {
           Type: SCP_TYPE,
           Description: 'Budgeteer: stops Bedrock inference while the organization budget is exhausted',
           Content: content,
+          // What the function's permissions to update, attach and detach it are conditioned on.
+          Tags: [{ Key: SCP_TAG.key, Value: SCP_TAG.value }],
         }),
       );
       const id = Policy?.PolicySummary?.Id;

@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MEMBER_ENFORCEMENT_ROLE_NAME } from '../../shared/enforcement/organization';
+import { SCP_TAG } from '../../shared/enforcement/scp';
 import type { BudgeteerConfig } from '../config';
 import type { Enforcement } from '../constructs/enforcement';
 import { KEEPING_QUEUE } from '../constructs/function';
@@ -51,23 +52,40 @@ function grantOrganizationStop(enforcement: Enforcement, config: BudgeteerConfig
     `arn:${stack.partition}:organizations::${config.managementAccountId || '*'}:${resource}`;
   const policies = organizationsArn(`policy/${config.organizationId}/service_control_policy/*`);
   const targetArns = ['root', 'ou', 'account'].map((kind) => organizationsArn(`${kind}/${config.organizationId}/*`));
-  const statements = [
+  // The stop's own SCP is known by its tag (SCP_TAG): the function may update, attach and detach that policy only,
+  // never the organization's other SCPs (FullAWSAccess, its guardrails), and may create no other kind.
+  const ours = { StringEquals: { [`aws:ResourceTag/${SCP_TAG.key}`]: SCP_TAG.value } };
+  const created = {
+    StringEquals: {
+      [`aws:RequestTag/${SCP_TAG.key}`]: SCP_TAG.value,
+      'organizations:PolicyType': 'SERVICE_CONTROL_POLICY',
+    },
+    'ForAllValues:StringEquals': { 'aws:TagKeys': [SCP_TAG.key] },
+  };
+  const statements: { sid: string; actions: string[]; resources: string[]; conditions?: Record<string, unknown> }[] = [
     // Finding the policy by name, the root, and the management account: these take no resource.
     { sid: 'OrganizationRead', actions: ['DescribeOrganization', 'ListRoots', 'ListPolicies'], resources: ['*'] },
-    // CreatePolicy's policy has no id yet: its type and name are the function's (BudgeteerOrganizationStop, SCP).
-    { sid: 'OrganizationStopPolicy', actions: ['CreatePolicy'], resources: ['*'] },
+    // CreatePolicy's policy has no id yet: it must be a service control policy, tagged as the stop's.
+    { sid: 'OrganizationStopPolicy', actions: ['CreatePolicy', 'TagResource'], resources: ['*'], conditions: created },
     {
       sid: 'OrganizationStopPolicyUpkeep',
-      actions: ['DescribePolicy', 'UpdatePolicy', 'ListTargetsForPolicy'],
+      actions: ['DescribePolicy', 'UpdatePolicy', 'ListTargetsForPolicy', 'AttachPolicy', 'DetachPolicy'],
       resources: [policies],
+      conditions: ours,
     },
-    { sid: 'OrganizationStopTargets', actions: ['AttachPolicy', 'DetachPolicy'], resources: [policies, ...targetArns] },
+    // AttachPolicy and DetachPolicy are authorized on the target too: any root, OU or account of this organization.
+    { sid: 'OrganizationStopTargets', actions: ['AttachPolicy', 'DetachPolicy'], resources: targetArns },
     // Which accounts the targets cover: their children, OU by OU.
     { sid: 'OrganizationStopCoverage', actions: ['ListChildren'], resources: targetArns.slice(0, 2) },
   ];
-  for (const { sid, actions, resources } of statements) {
+  for (const { sid, actions, resources, conditions } of statements) {
     fn.addToRolePolicy(
-      new iam.PolicyStatement({ sid, actions: actions.map((action) => `organizations:${action}`), resources }),
+      new iam.PolicyStatement({
+        sid,
+        actions: actions.map((action) => `organizations:${action}`),
+        resources,
+        ...(conditions ? { conditions } : {}),
+      }),
     );
   }
   acknowledgeWildcardResources(

@@ -329,6 +329,8 @@ describe('the organization stop by SCP', () => {
         Name: 'BudgeteerOrganizationStop',
         Type: 'SERVICE_CONTROL_POLICY',
         Content: content,
+        // The tag the function's permissions to change, attach and detach it are conditioned on.
+        Tags: [{ Key: 'budgeteer', Value: 'organization-stop' }],
       });
       expect(orgMock.commandCalls(AttachPolicyCommand).map((call) => call.args[0].input)).toEqual([
         { PolicyId: 'p-stop0001', TargetId: WORKLOADS },

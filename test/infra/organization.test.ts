@@ -183,7 +183,7 @@ describe('an organization deployment: the central stack', () => {
       expect(environmentOf(rooted).ORGANIZATION_STOP_TARGETS).toBe('[]');
     });
 
-    it('lets it attach and detach only service control policies, on the roots, OUs and accounts of this organization', () => {
+    it("lets it create, update, attach and detach only its own tagged SCP, on this organization's roots, OUs and accounts", () => {
       const arn = (resource: string) => ({
         'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:organizations::*:${resource}`]],
       });
@@ -195,21 +195,33 @@ describe('an organization deployment: the central stack', () => {
             Sid: 'OrganizationStopTargets',
             Effect: 'Allow',
             Action: ['organizations:AttachPolicy', 'organizations:DetachPolicy'],
-            Resource: [policy, arn('root/o-abcdefghij/*'), arn('ou/o-abcdefghij/*'), arn('account/o-abcdefghij/*')],
+            Resource: [arn('root/o-abcdefghij/*'), arn('ou/o-abcdefghij/*'), arn('account/o-abcdefghij/*')],
           }),
+          // The policy side of attach and detach, and every change of a policy: the stop's tagged one only, so the
+          // organization's own SCPs (FullAWSAccess, guardrails) can be neither rewritten nor moved.
           expect.objectContaining({
             Sid: 'OrganizationStopPolicyUpkeep',
             Action: [
               'organizations:DescribePolicy',
               'organizations:UpdatePolicy',
               'organizations:ListTargetsForPolicy',
+              'organizations:AttachPolicy',
+              'organizations:DetachPolicy',
             ],
             Resource: policy,
+            Condition: { StringEquals: { 'aws:ResourceTag/budgeteer': 'organization-stop' } },
           }),
           expect.objectContaining({
             Sid: 'OrganizationStopPolicy',
-            Action: 'organizations:CreatePolicy',
+            Action: ['organizations:CreatePolicy', 'organizations:TagResource'],
             Resource: '*',
+            Condition: {
+              StringEquals: {
+                'aws:RequestTag/budgeteer': 'organization-stop',
+                'organizations:PolicyType': 'SERVICE_CONTROL_POLICY',
+              },
+              'ForAllValues:StringEquals': { 'aws:TagKeys': ['budgeteer'] },
+            },
           }),
         ]),
       );
