@@ -12,7 +12,8 @@ import { documents, sfn, sns } from '../../shared/clients';
 import { jsonListFromEnv, positiveIntFromEnv, requireEnv } from '../../shared/config';
 import { PendingWaits } from '../../shared/decisions/pending';
 import { linkSigner, signingSecret } from '../../shared/decisions/secret';
-import { type ProtectionRules, systemRolePatternsOf } from '../../shared/enforcement/target';
+import { MEMBER_SYSTEM_ROLE_NAMES } from '../../shared/enforcement/organization';
+import type { ProtectionRules } from '../../shared/enforcement/target';
 import { ZERO } from '../../shared/money';
 import { assumedRoleCredentials, MemberAccounts } from './accounts';
 import { DenyStore, IamDenyWriter, IdentityCenterDenyWriter } from './deny';
@@ -52,7 +53,8 @@ const organizationStop = sts
         targets: jsonListFromEnv('ORGANIZATION_STOP_TARGETS'),
         ...(process.env.MANAGEMENT_ACCOUNT_ID ? { managementAccountId: process.env.MANAGEMENT_ACCOUNT_ID } : {}),
         exceptions: {
-          systemRolePatterns: systemRolePatternsOf(protection),
+          // The member stack's roles by their exact names; no pattern a member account could name a role into.
+          systemRolePatterns: [...MEMBER_SYSTEM_ROLE_NAMES],
           breakGlassPrincipals: protection.breakGlassArns,
           partition,
         },

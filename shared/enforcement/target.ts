@@ -1,6 +1,6 @@
 import { KEYS } from '../budgets/items';
 import { qualifiedId, splitPrincipalId } from '../identity';
-import { MEMBER_ROLE_PREFIX, STACKSET_EXECUTION_ROLE_PATTERN } from './organization';
+import { MEMBER_SYSTEM_ROLE } from './organization';
 import type { DenyEntity } from './policy';
 
 /** IAM Identity Center provisions `AWSReservedSSO_<permission set name>_<16 hex>` roles, which IAM refuses to edit. */
@@ -19,11 +19,14 @@ export interface ProtectionRules {
   readonly organization?: boolean;
 }
 
-/** Role name patterns never denied, in any account: the stack's own, and in an organization the member stacks'. */
-export function systemRolePatternsOf(protection: ProtectionRules): string[] {
-  return protection.organization
-    ? [...protection.systemRolePatterns, `${MEMBER_ROLE_PREFIX}*`, STACKSET_EXECUTION_ROLE_PATTERN]
-    : [...protection.systemRolePatterns];
+/**
+ * Whether a role is the system's own: in the deployment's account by the stack's role name patterns, in a member
+ * account of an organization by the member stack's exact role names (see MEMBER_SYSTEM_ROLE).
+ */
+function isSystemRole(name: string, member: boolean, protection: ProtectionRules): boolean {
+  return member
+    ? MEMBER_SYSTEM_ROLE.test(name)
+    : protection.systemRolePatterns.some((pattern) => glob(pattern).test(name));
 }
 
 /** What a suspension acts on, resolved from a principal's ARN. */
@@ -74,7 +77,7 @@ export function enforcementTarget(
     return { status: 'deny', entity: { kind: 'user', name, ...elsewhere } };
   }
   if (type === 'role' && name && rest.length === 0) {
-    if (systemRolePatternsOf(protection).some((pattern) => glob(pattern).test(name))) {
+    if (isSystemRole(name, elsewhere.account !== undefined, protection)) {
       return { status: 'protected', reason: 'it is one of the budget system’s own roles' };
     }
     if (breakGlass('role', name)) return { status: 'protected', reason: 'its role is a break-glass principal' };

@@ -187,11 +187,22 @@ describe('enforcement target in an organization', () => {
     for (const id of [
       `${MEMBER}:role/BudgeteerMember-Enforcement`,
       `${MEMBER}:role/BudgeteerMember-EventForwarding/s1`,
-      `${MEMBER}:role/stacksets-exec-0123456789abcdef`,
-      `${MEMBER}:role/BudgeteerStack-SuspendFn-1AB2`,
+      `${MEMBER}:role/stacksets-exec-0123456789abcdef0123456789abcdef`,
     ]) {
       expect(deny(id)).toMatchObject({ status: 'protected' });
     }
+  });
+
+  it("denies a member account's role named like the system's but not one of them: a member's users may create roles", () => {
+    for (const id of [
+      `${MEMBER}:role/BudgeteerMember-Anything`,
+      `${MEMBER}:role/stacksets-exec-mine`,
+      // The central stack's role names are the budget account's: the same name in a member account is another role.
+      `${MEMBER}:role/BudgeteerStack-SuspendFn-1AB2`,
+    ]) {
+      expect(deny(id)).toMatchObject({ status: 'deny' });
+    }
+    expect(deny('role/BudgeteerStack-SuspendFn-1AB2')).toMatchObject({ status: 'protected' });
   });
 
   it('protects the member stacks’ role names only in an organization deployment', () => {
