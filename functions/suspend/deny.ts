@@ -50,7 +50,11 @@ export class EnforcementError extends Error {
 export interface DenyWriter {
   write(entity: DenyEntity, holds: readonly DenyHold[]): Promise<void>;
   /** The `aws:userid` pattern of one session of a role. */
-  sessionPattern(entity: DenyEntity, roleName: string, sessionName: string): Promise<string>;
+  /**
+   * @param account where the session's role is, for a permission set's role in a member account of an
+   *   organization: the pattern then names that account's role id alone.
+   */
+  sessionPattern(entity: DenyEntity, roleName: string, sessionName: string, account?: string): Promise<string>;
 }
 
 const isNoSuchEntity = (error: unknown) => (error as { name?: string } | undefined)?.name === 'NoSuchEntityException';
@@ -188,13 +192,16 @@ export class IamDenyWriter implements DenyWriter {
     return this.members.iam(entity.account);
   }
 
-  async sessionPattern(entity: DenyEntity, roleName: string, sessionName: string): Promise<string> {
-    // A permission set spans accounts, each with its own role id: match any role id with this session.
-    if (entity.kind === 'permission-set') return `*:${sessionName}`;
-    const key = `${entity.account ?? ''}:${roleName}`;
+  async sessionPattern(entity: DenyEntity, roleName: string, sessionName: string, account?: string): Promise<string> {
+    // A permission set spans accounts, each with its own role id: in the deployment's own account, any role id
+    // with this session. A member account's session is scoped to that account's role (role ids are unique), so
+    // its budget cuts the human off there alone, not in every account the permission set reaches.
+    if (entity.kind === 'permission-set' && account === undefined) return `*:${sessionName}`;
+    const where = entity.kind === 'permission-set' ? { ...entity, account } : entity;
+    const key = `${where.account ?? ''}:${roleName}`;
     let roleId = this.roleIds.get(key);
     if (!roleId) {
-      const { Role } = await this.iamOf(entity).send(new GetRoleCommand({ RoleName: roleName }));
+      const { Role } = await this.iamOf(where).send(new GetRoleCommand({ RoleName: roleName }));
       if (!Role?.RoleId) throw new EnforcementError(`IAM returned no id for role ${roleName}`);
       roleId = Role.RoleId;
       this.roleIds.set(key, roleId);

@@ -208,7 +208,12 @@ export class Enforcer {
       return { outcome: target.status === 'protected' ? 'skipped' : 'unsupported', why: target.reason, waitSeconds };
     }
     const session = target.session
-      ? await this.deps.writer.sessionPattern(target.entity, target.session.roleName, target.session.sessionName)
+      ? await this.deps.writer.sessionPattern(
+          target.entity,
+          target.session.roleName,
+          target.session.sessionName,
+          target.session.account,
+        )
       : undefined;
     // A stop denies many principals that may share one entity (sessions of a role): one hold each.
     const holdKey = isStop ? `${input.holder}|${input.principal}` : input.holder;

@@ -34,8 +34,11 @@ export type EnforcementTarget =
   | {
       readonly status: 'deny';
       readonly entity: DenyEntity;
-      /** For a per-session principal: the role session to scope the deny to (`aws:userid` = `<role id>:<session>`). */
-      readonly session?: { readonly roleName: string; readonly sessionName: string };
+      /**
+       * For a per-session principal: the role session to scope the deny to (`aws:userid` = `<role id>:<session>`),
+       * and the member account the role is in, where it is not the deployment's own.
+       */
+      readonly session?: { readonly roleName: string; readonly sessionName: string; readonly account?: string };
     }
   | { readonly status: 'protected'; readonly reason: string }
   | { readonly status: 'unsupported'; readonly reason: string };
@@ -86,7 +89,7 @@ export function enforcementTarget(
     const entity: DenyEntity =
       sso?.[1] && identityCenter ? { kind: 'permission-set', name: sso[1] } : { kind: 'role', name, ...elsewhere };
     return sessionName
-      ? { status: 'deny', entity, session: { roleName: name, sessionName } }
+      ? { status: 'deny', entity, session: { roleName: name, sessionName, ...elsewhere } }
       : { status: 'deny', entity };
   }
   if (type === 'federated-user') {

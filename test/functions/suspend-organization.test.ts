@@ -171,6 +171,18 @@ describe('IamDenyWriter across the accounts of an organization', () => {
     expect(iamMock).toHaveReceivedCommandTimes(GetRoleCommand, 2);
   });
 
+  it("scopes a member account's SSO session on its permission set to that account's role, not every account's", async () => {
+    iamMock.on(GetRoleCommand).callsFake(async (_input: unknown, getClient: () => IAMClient) => ({
+      Role: { RoleId: getClient() === iam ? 'AROAHOME' : 'AROAMEMBER' },
+    }));
+    const set = { kind: 'permission-set', name: 'Dev' } as const;
+    const role = 'AWSReservedSSO_Dev_0123456789abcdef';
+
+    expect(await writer().sessionPattern(set, role, 'maria', MEMBER)).toBe('AROAMEMBER:maria');
+    // The deployment's own account keeps the pattern of a single account: any role id with the session.
+    expect(await writer().sessionPattern(set, role, 'maria')).toBe('*:maria');
+  });
+
   it('refuses a member account entity when the deployment is not an organization’s', async () => {
     await expect(new IamDenyWriter(iam).write({ kind: 'role', name: 'app', account: MEMBER }, holds)).rejects.toThrow(
       EnforcementError,

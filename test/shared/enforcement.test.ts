@@ -167,7 +167,7 @@ describe('enforcement target in an organization', () => {
     expect(deny(`${MEMBER}:role/notebook/maria`)).toEqual({
       status: 'deny',
       entity: { kind: 'role', name: 'notebook', account: MEMBER },
-      session: { roleName: 'notebook', sessionName: 'maria' },
+      session: { roleName: 'notebook', sessionName: 'maria', account: MEMBER },
     });
   });
 
@@ -226,11 +226,11 @@ describe('enforcement target in an organization', () => {
     expect(deny(`${OTHER}:user/emergency`, rules)).toMatchObject({ status: 'deny' });
   });
 
-  it('denies a member account’s SSO session on its permission set, which belongs to no one account', () => {
+  it('denies a member account’s SSO session on its permission set (no one account’s), scoped to its account’s role', () => {
     expect(enforcementTarget({ id: `${MEMBER}:role/${SSO_ROLE}/maria@example.com` }, organization, true)).toEqual({
       status: 'deny',
       entity: { kind: 'permission-set', name: 'DataScience' },
-      session: { roleName: SSO_ROLE, sessionName: 'maria@example.com' },
+      session: { roleName: SSO_ROLE, sessionName: 'maria@example.com', account: MEMBER },
     });
   });
 
