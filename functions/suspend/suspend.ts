@@ -530,6 +530,11 @@ export class Enforcer {
   ): Promise<AwaitRetry | undefined> {
     const retry = input.step === 'await' ? await this.awaitRetry(input) : undefined;
     if (retry && retry.retries > 1) return retry;
+    // An organization stop that failed to begin ends here, with no wait a resume could reach: what it attached of
+    // its SCP is detached (audited) rather than left stopping every member account with no way to lift it.
+    if (input.step === 'begin-stop' && stopSubjectOf(input) === ACCOUNT_PRINCIPAL) {
+      await this.deps.organizationStop?.end(input.period, input.holder, this.scpAudit(input));
+    }
     const error = describeError(input.error);
     await this.audit(input, 'enforcement.failed', `${input.decisionId}:failed:${input.step}:${input.principal}`, {
       step: input.step,

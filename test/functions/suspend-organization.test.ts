@@ -590,6 +590,17 @@ describe('the organization stop by SCP', () => {
       expect(snsMock).toHaveReceivedCommandTimes(PublishCommand, 1);
     });
 
+    it('detaches what a stop attached when its beginning failed: no wait is left that a resume could end', async () => {
+      const organization = enforcer(stop([WORKLOADS]));
+      await organization.beginStop(stopInput());
+      expect([...attachments]).toEqual([WORKLOADS]);
+
+      await organization.failed({ ...stopInput(), step: 'begin-stop', error: { Error: 'States.Timeout' } });
+
+      expect([...attachments]).toEqual([]);
+      expect(audit.append).toHaveBeenCalledWith(expect.objectContaining({ action: 'scp.detached' }), expect.anything());
+    });
+
     it("attaches no SCP for a group's stop", async () => {
       await enforcer(stop([WORKLOADS])).beginStop({ ...stopInput('GROUP#ds'), reason: 'group:ds' });
 
