@@ -149,9 +149,11 @@ export function profileScopeOf(members: readonly string[], accountId: string): s
  */
 export function stillMember(principal: string, group: { readonly members: readonly string[]; readonly tag?: unknown }) {
   if (group.tag !== undefined || group.members.some((member) => member.startsWith(PROFILE_MEMBER))) return true;
-  // An unqualified id is the deployment's own account's: an account's group counted it only if it is that account.
-  const home = splitPrincipalId(principal).account === undefined ? accountOfGroup(group.members) : undefined;
-  return group.members.some((member) => matchesMember(principal, member, home));
+  // An unqualified id is the deployment's own account's, which is not known here: counted in a group that names an
+  // account, it may have been counted as that account's, so the count stands.
+  const unqualified = splitPrincipalId(principal).account === undefined;
+  if (unqualified && group.members.some((member) => ACCOUNT_MEMBER.test(member))) return true;
+  return group.members.some((member) => matchesMember(principal, member));
 }
 
 /** Whether any group's membership depends on IAM tags (then ingest reads its principals' tags). */

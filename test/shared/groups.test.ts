@@ -88,6 +88,8 @@ describe('group membership across an organization', () => {
     expect(groupsOf('user/alice', undefined, groups, '222233334444')).toEqual(['account-222233334444']);
     expect(stillMember('222233334444:user/bob', { members: ['account:222233334444'] })).toBe(true);
     expect(stillMember('333344445555:user/bob', { members: ['account:222233334444'] })).toBe(false);
+    // A principal of the deployment's own account counted in a group that also names an account stays counted.
+    expect(stillMember('user/alice', { members: ['account:111122223333', '222233334444:user/bob'] })).toBe(true);
   });
 });
 
