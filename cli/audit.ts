@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AUDIT_ACTION_NAMES, type AuditAction, canonicalJson, type StoredEntry } from '../shared/audit/entry';
 import { AuditLog, type AuditQuery, type VerifyReport } from '../shared/audit/log';
 import { parseAccountId } from './args';
-import { output, type TargetOptions, targetOptions, withDocuments } from './target';
+import { output, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -156,8 +156,8 @@ export async function runVerify(
   return exitCode;
 }
 
-const withAuditLog = <T>(options: TargetOptions, use: (log: AuditLog) => Promise<T>): Promise<T> =>
-  withDocuments(options, (documents, target) => use(new AuditLog(documents, output(target, 'AuditTableName'))));
+const withAuditLog = <T>(options: TargetOptions, use: (log: AuditLog, target: Target) => Promise<T>): Promise<T> =>
+  withDocuments(options, (documents, target) => use(new AuditLog(documents, output(target, 'AuditTableName')), target));
 
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('query and verify the append-only audit log');
@@ -204,7 +204,11 @@ export function registerAuditCommands(program: Command): void {
         since: options.since === undefined ? undefined : parseTime(options.since, 'since', now),
         until: options.until === undefined ? undefined : parseTime(options.until, 'until', now),
       };
-      await withAuditLog(options, (log) => runQuery(log, query, options.format, write));
+      await withAuditLog(options, (log, target) => {
+        // The deployment's own account's principals are unqualified: --account may name it too.
+        const home = target.outputs.AccountId;
+        return runQuery(log, { ...query, ...(home ? { home } : {}) }, options.format, write);
+      });
     },
   );
 

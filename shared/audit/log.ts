@@ -57,6 +57,8 @@ export interface AuditQuery {
    * (`GROUP#account-<account>`).
    */
   readonly account?: string;
+  /** The deployment's own account, whose principals' ids are unqualified: `account` may name it too. */
+  readonly home?: string;
   /** Inclusive. With neither subject nor action: @default now minus 7 days */
   readonly since?: Date;
   /** Inclusive. With neither subject nor action: @default now */
@@ -113,6 +115,9 @@ export const entryOf = (item: Item): StoredEntry => plain(item) as unknown as St
  * on condition that it does not exist yet, so two writers can never both extend the chain from the same entry;
  * the loser reads again and retries. Errors are never swallowed: what cannot be written is an AuditWriteError.
  */
+/** A principal id of the deployment's own account (`user/alice`, `role/app/s`, `root`): no other subject. */
+const isUnqualifiedPrincipal = (subject: string) => /^(?:(?:user|role|federated-user)\/|root$)/.test(subject);
+
 export class AuditLog {
   private readonly now: () => Date;
   private readonly maxAttempts: number;
@@ -183,8 +188,11 @@ export class AuditLog {
     const { account } = query;
     if (account === undefined) return yield* this.queryAll(query);
     const own = [`${account}:`, groupPrincipal(accountGroupName(account))];
+    const home = account === query.home;
     for await (const entry of this.queryAll(query)) {
-      if (own.some((prefix) => entry.subject.startsWith(prefix))) yield entry;
+      if (own.some((prefix) => entry.subject.startsWith(prefix)) || (home && isUnqualifiedPrincipal(entry.subject))) {
+        yield entry;
+      }
     }
   }
 

@@ -420,6 +420,25 @@ describe('query paths', () => {
     });
   });
 
+  it("reads one account's entries of an organization: its principals' and its budget's, the home account's unqualified", async () => {
+    const about = (subject: string) => asRead({ ...stored(1), subject }) as Item;
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        '222233334444:user/bob',
+        'GROUP#account-222233334444',
+        '333344445555:user/bob',
+        'user/alice',
+        'ACCOUNT',
+      ].map(about),
+    });
+
+    const member = await collect(log.query({ action: 'deny.applied', account: '222233334444', home: '111122223333' }));
+    const home = await collect(log.query({ action: 'deny.applied', account: '111122223333', home: '111122223333' }));
+
+    expect(member.map((e) => e.subject)).toEqual(['222233334444:user/bob', 'GROUP#account-222233334444']);
+    expect(home.map((e) => e.subject)).toEqual(['user/alice']);
+  });
+
   it('filters a principal by action when both are given', async () => {
     ddb.on(QueryCommand).resolves({ Items: [] });
 
