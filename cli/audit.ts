@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AUDIT_ACTION_NAMES, type AuditAction, canonicalJson, type StoredEntry } from '../shared/audit/entry';
 import { AuditLog, type AuditQuery, type VerifyReport } from '../shared/audit/log';
+import { parseAccountId } from './args';
 import { output, type TargetOptions, targetOptions, withDocuments } from './target';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -168,7 +169,15 @@ export function registerAuditCommands(program: Command): void {
       .description(
         'list audit entries in time order: by principal (--principal), by action (--action), else day by day',
       )
-      .option('--principal <id>', 'subject principal id, e.g. user/alice, role/app, ACCOUNT, SYSTEM')
+      .option(
+        '--principal <id>',
+        'subject principal id, e.g. user/alice, role/app, 222233334444:user/bob, ACCOUNT, SYSTEM',
+      )
+      .option(
+        '--account <id>',
+        "only entries about one account of an organization: its principals' and its budget's",
+        parseAccountId,
+      )
       .addOption(new Option('--action <action>', 'one audited action').choices(AUDIT_ACTION_NAMES))
       .option(
         '--since <time>',
@@ -180,6 +189,7 @@ export function registerAuditCommands(program: Command): void {
     async (
       options: TargetOptions & {
         principal?: string;
+        account?: string;
         action?: AuditAction;
         since?: string;
         until?: string;
@@ -190,6 +200,7 @@ export function registerAuditCommands(program: Command): void {
       const query: AuditQuery = {
         subject: options.principal,
         action: options.action,
+        account: options.account,
         since: options.since === undefined ? undefined : parseTime(options.since, 'since', now),
         until: options.until === undefined ? undefined : parseTime(options.until, 'until', now),
       };

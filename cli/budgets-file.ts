@@ -1,6 +1,13 @@
 import { DEFAULT_PRINCIPAL } from '../shared/budgets';
 import { shown } from '../shared/events/limits';
-import { checkGroupName, checkMember, GroupError, parseGroupTag } from '../shared/groups/groups';
+import {
+  accountGroupName,
+  accountMember,
+  checkGroupName,
+  checkMember,
+  GroupError,
+  parseGroupTag,
+} from '../shared/groups/groups';
 import { ACCOUNT_PRINCIPAL } from '../shared/identity';
 import { MoneyError, parseLimitUsd, toDecimalString } from '../shared/money';
 import { RATE_ACTIONS, type RateAction } from '../shared/rate/rules';
@@ -32,6 +39,7 @@ export interface BudgetsFile {
 }
 
 const GROUP_FIELDS = ['usd', 'members', 'tag', 'owners'];
+const ACCOUNT_KEY = /^account:\d{12}$/;
 const GROUPS_KEY = 'groups';
 
 /**
@@ -56,19 +64,36 @@ export function parseBudgets(raw: unknown, file: string): BudgetsFile {
     );
   }
   const { [GROUPS_KEY]: groups, ...principals } = raw as Record<string, unknown>;
+  const accounts = Object.entries(principals).filter(([key]) => ACCOUNT_KEY.test(key));
   const limits = Object.fromEntries(
-    Object.entries(principals).map(([key, value]) => {
-      // A key is checked as `budget set` checks its principal: what no principal can be is refused before a run.
-      if (!['default', 'account'].includes(key) && !isPrincipalId(key) && !isPrincipalName(key)) {
-        throw new InputFileError(
-          `${file}: ${shown(key)} is not a principal: use a principal id (user/<name>, role/<name>, ` +
-            'role/<role>/<session>, federated-user/<name>, root), the IAM name it ends with, default or account',
-        );
-      }
-      return [key, budgetEntryOf(value, `${file}: the limit for ${key}`)];
+    Object.entries(principals)
+      .filter(([key]) => !ACCOUNT_KEY.test(key))
+      .map(([key, value]) => {
+        // A key is checked as `budget set` checks its principal: what no principal can be is refused before a run.
+        if (!['default', 'account', 'organization'].includes(key) && !isPrincipalId(key) && !isPrincipalName(key)) {
+          throw new InputFileError(
+            `${file}: ${shown(key)} is not a principal: use a principal id (user/<name>, role/<name>, ` +
+              'role/<role>/<session>, federated-user/<name>, root, or <account>:<id> in an organization), the IAM ' +
+              'name it ends with, default, account, organization or account:<12-digit id>',
+          );
+        }
+        // In an organization deployment the deployment's total is the organization's.
+        return [key === 'organization' ? 'account' : key, budgetEntryOf(value, `${file}: the limit for ${key}`)];
+      }),
+  );
+  // `"account:<id>": "50"` is that account's budget: the group of every principal of the account.
+  const accountGroups = Object.fromEntries(
+    accounts.map(([key, value]) => {
+      const account = key.slice('account:'.length);
+      const entry: GroupEntry = {
+        usd: budgetEntryOf(value, `${file}: the limit for ${key}`).usd,
+        members: [accountMember(account)],
+        owners: [],
+      };
+      return [accountGroupName(account), entry];
     }),
   );
-  return { limits, groups: groupsOf(groups, file) };
+  return { limits, groups: { ...groupsOf(groups, file), ...accountGroups } };
 }
 
 /** The `groups` object of a budgets file: group name to its limit and members, each checked as `group set` does. */

@@ -14,6 +14,8 @@ export interface Deployment {
   readonly thresholds: readonly number[];
   readonly configuredDefault: Usd;
   readonly configuredAccount: Usd;
+  /** The account the stack is in (its unqualified principals'); absent for a stack without the AccountId output. */
+  readonly accountId?: string;
 }
 
 export function deploymentOf(target: Target): Deployment {
@@ -41,6 +43,7 @@ export function deploymentOf(target: Target): Deployment {
     thresholds,
     configuredDefault: usd(output(target, 'DefaultBudgetUsd')),
     configuredAccount: usd(output(target, 'AccountBudgetUsd')),
+    ...(target.outputs.AccountId ? { accountId: target.outputs.AccountId } : {}),
   };
 }
 

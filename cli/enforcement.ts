@@ -13,9 +13,26 @@ import { DECISIONS, PendingWaits } from '../shared/decisions/pending';
 import { signingSecret } from '../shared/decisions/secret';
 import { periodKey } from '../shared/period';
 import { callAdmin } from './admin-client';
-import { parsePrincipal } from './args';
+import { CommandError, parsePrincipal } from './args';
 import { deploymentOf } from './deployment';
 import { output, resolveTarget, type Target, type TargetOptions, targetOptions, withDocuments } from './target';
+
+/**
+ * An emergency stop says what it stops: in an organization's deployment the stop reaches every account, so it must
+ * be asked for by name (`--organization`); in a single account there is no organization to stop.
+ */
+export function checkStopScope(organizationId: string | undefined, organization: boolean): void {
+  if (organizationId && !organization) {
+    throw new CommandError(
+      `this deployment meters organization ${organizationId}: its emergency stop stops every account. Say so with ` +
+        '--organization (to stop one account, set its budget to 0: budgeteer group set account-<id> --member ' +
+        'account:<id> --limit 0)',
+    );
+  }
+  if (!organizationId && organization) {
+    throw new CommandError('--organization: this deployment is a single account (deployed without organizationId)');
+  }
+}
 
 interface AdminOptions extends TargetOptions {
   readonly reason?: string;
@@ -253,11 +270,17 @@ export function registerEnforcementCommands(program: Command): void {
   targetOptions(
     program
       .command('emergency-stop')
-      .description('stop all Bedrock use in the account now (every principal that spent is denied)')
-      .option('--reason <text>', 'why (required; audited)'),
-  ).action(async (options: AdminOptions) => {
+      .description(
+        'stop all Bedrock use in the account now (every principal that spent is denied); in an organization ' +
+          "deployment, with --organization: every member account by the organization's SCP, the rest by deny policy",
+      )
+      .option('--reason <text>', 'why (required; audited)')
+      .option('--organization', "stop the whole organization (required in an organization's deployment)"),
+  ).action(async (options: AdminOptions & { organization?: boolean }) => {
     const reason = requireReason(options.reason);
-    const reply = await callAdmin(await resolveTarget(options), { action: 'emergency-stop', reason });
+    const target = await resolveTarget(options);
+    checkStopScope(target.outputs.OrganizationId, options.organization === true);
+    const reply = await callAdmin(target, { action: 'emergency-stop', reason });
     write(`${reply.message}: ${String(reply.result?.executionArn ?? '')}`);
   });
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { version } from '../package.json';
-import { jsonListFromEnv } from '../shared/config';
+import { identityRulesFromEnv, jsonListFromEnv } from '../shared/config';
 import { USAGE_EXIT_CODE } from './args';
 import { registerAuditCommands } from './audit';
 import { registerBudgetCommands } from './budget';
@@ -20,7 +20,7 @@ const program = new Command('budgeteer')
   // the commands are added, so each of them inherits it.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : USAGE_EXIT_CODE));
 
-const rules = () => ({ perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) });
+const rules = () => identityRulesFromEnv();
 
 program
   .command('inspect')

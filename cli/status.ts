@@ -8,10 +8,10 @@ import {
   usedPercent,
 } from '../shared/budgets';
 import { groupNameOf, isGroupPrincipal } from '../shared/groups/groups';
-import { ACCOUNT_PRINCIPAL } from '../shared/identity';
+import { ACCOUNT_PRINCIPAL, accountOfId, splitPrincipalId } from '../shared/identity';
 import { toDecimalString, type Usd, usd, ZERO } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
-import { CommandError, parsePrincipal } from './args';
+import { CommandError, parseAccountId, parsePrincipal } from './args';
 import { budgetStoreFor, type Deployment, deploymentOf } from './deployment';
 import { alignedTable, dollars, limitText, usedBar, usedText } from './format';
 import { type TargetOptions, targetOptions, withDocuments } from './target';
@@ -60,6 +60,19 @@ export interface GroupRow {
   readonly members: readonly string[];
 }
 
+/** An account of an organization in the period: its principals' summed spend, against its budget if it has one. */
+export interface AccountRow {
+  readonly account: string;
+  readonly spendUsd: string;
+  /** Its budget (the group `account-<id>`), or null. */
+  readonly limitUsd: string | null;
+  readonly percent: string | null;
+  /** `active`, or `stopped` while its budget's stop denies its principals. */
+  readonly state: string;
+  /** How many of its principals spent in the period. */
+  readonly principals: number;
+}
+
 export interface StatusReport {
   readonly period: string;
   /** Sorted by percent, highest first. */
@@ -67,6 +80,8 @@ export interface StatusReport {
   readonly account: StatusRow;
   /** Groups budgeted in the period's kind, by name (absent when there is none). */
   readonly groups?: readonly GroupRow[];
+  /** By account, in an organization deployment (absent in a single account unless asked for). */
+  readonly accounts?: readonly AccountRow[];
 }
 
 const PERIOD_KEY: Record<PeriodKind, RegExp> = {
@@ -100,7 +115,7 @@ export function reportPeriod(
 export async function budgetStatus(
   store: BudgetStore,
   deployment: Deployment,
-  options: { period?: string; principal?: string } = {},
+  options: { period?: string; principal?: string; account?: string; organization?: boolean } = {},
   now: Date = new Date(),
 ): Promise<StatusReport> {
   const period = reportPeriod(options.period, [deployment.periodKind, ...deployment.extraPeriodKinds], now);
@@ -157,15 +172,58 @@ export async function budgetStatus(
   } else if (options.principal === ACCOUNT_PRINCIPAL) {
     principals = [];
   }
+  const home = deployment.accountId ?? HOME;
+  const onlyAccount = options.account;
+  if (onlyAccount !== undefined) principals = principals.filter((p) => accountOfId(p, home) === onlyAccount);
   const rows = await Promise.all(principals.map(row));
   rows.sort((a, b) => b.rank.cmp(a.rank) || (a.principal < b.principal ? -1 : 1));
   const { rank: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
+  const spenders = all.filter((c) => c.principal !== ACCOUNT_PRINCIPAL);
+  const byAccount = accountRows(spenders, groups, home).filter(
+    (a) => onlyAccount === undefined || a.account === onlyAccount,
+  );
+  const organization = options.organization || onlyAccount !== undefined || spenders.some(isQualified);
   return {
     period,
     principals: rows.map(({ rank: _rank, ...rest }) => rest),
     account,
-    ...(groups.length > 0 && options.principal === undefined ? { groups } : {}),
+    ...(groups.length > 0 && options.principal === undefined && onlyAccount === undefined ? { groups } : {}),
+    ...(organization && options.principal === undefined ? { accounts: byAccount } : {}),
   };
+}
+
+/** Where the deployment's own account id is not known (a stack without the AccountId output). */
+const HOME = 'this account';
+const isQualified = (counter: CounterRecord) => splitPrincipalId(counter.principal).account !== undefined;
+
+/** Each account's principals' spend in the period, with the budget and state of its group where it has one. */
+function accountRows(counters: readonly CounterRecord[], groups: readonly GroupRow[], home: string): AccountRow[] {
+  const spend = new Map<string, { spend: Usd; principals: number }>();
+  for (const counter of counters) {
+    const account = accountOfId(counter.principal, home);
+    const sum = spend.get(account) ?? { spend: ZERO, principals: 0 };
+    spend.set(account, { spend: sum.spend.plus(counter.spendUsd), principals: sum.principals + 1 });
+  }
+  const budgets = new Map(
+    groups.flatMap((g) => {
+      const account = /^account-(\d{12})$/.exec(g.group)?.[1];
+      return account ? [[account, g] as const] : [];
+    }),
+  );
+  return [...new Set([...spend.keys(), ...budgets.keys()])].sort().map((account) => {
+    const group = budgets.get(account);
+    // The group's own counter where the account is budgeted: it holds every call, a principal's counter of
+    // another period kind included.
+    const total = group ? usd(group.spendUsd) : (spend.get(account)?.spend ?? ZERO);
+    return {
+      account,
+      spendUsd: toDecimalString(total),
+      limitUsd: group?.limitUsd ?? null,
+      percent: group?.percent ?? null,
+      state: group?.state ?? ACTIVE_STATE,
+      principals: spend.get(account)?.principals ?? 0,
+    };
+  });
 }
 
 /** A principal's state: its own, or suspended while the stop of a group it is counted in denies it. */
@@ -249,10 +307,32 @@ export function formatStatus(report: StatusReport, deployment: Deployment, optio
           ]),
           [1, 2, 3, 5],
         )}`;
-  return `${header}${none}${table}${groupTable}`;
+  const accounts = report.accounts ?? [];
+  const accountTable =
+    accounts.length === 0
+      ? ''
+      : `\n${alignedTable(
+          ['account', 'spend', 'limit', 'used', 'state', 'principals'],
+          accounts.map((a) => [
+            a.account,
+            dollars(usd(a.spendUsd)),
+            limitText(a.limitUsd),
+            a.limitUsd === null ? '-' : a.percent === null ? 'blocked' : `${a.percent}%`,
+            a.state,
+            String(a.principals),
+          ]),
+          [1, 2, 3, 5],
+        )}`;
+  return `${header}${none}${table}${groupTable}${accountTable}`;
 }
 
-type StatusOptions = TargetOptions & { json?: boolean; period?: string; principal?: string };
+type StatusOptions = TargetOptions & {
+  json?: boolean;
+  period?: string;
+  principal?: string;
+  account?: string;
+  organization?: boolean;
+};
 
 /** `status`: spend against limits in a period. */
 export function registerStatusCommand(program: Command): void {
@@ -265,7 +345,16 @@ export function registerStatusCommand(program: Command): void {
       )
       .option('--principal <id>', 'only this principal (and the account); exits 1 if it is unknown', parsePrincipal)
       .option('--period <key>', 'a past period, e.g. 2026-10 (default: the current one)')
-      .option('--json', 'print { period, principals, account } as JSON, amounts as decimal strings'),
+      .option(
+        '--account <id>',
+        "only this account's principals, and its row (an organization deployment)",
+        parseAccountId,
+      )
+      .option('--organization', 'add the spend, budget and state of every account (an organization deployment)')
+      .option(
+        '--json',
+        'print { period, principals, account, groups?, accounts? } as JSON, amounts as decimal strings',
+      ),
   ).action(async (options: StatusOptions) => {
     await withDocuments(options, async (documents, target) => {
       const deployment = deploymentOf(target);

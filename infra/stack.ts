@@ -186,6 +186,10 @@ export class BudgeteerStack extends Stack {
     new CfnOutput(this, 'AdminUrl', { value: this.administration.url.url });
     new CfnOutput(this, 'AdminPolicyArn', { value: this.administration.adminPolicy.managedPolicyArn });
     // Settings the CLI needs to read budgets as the functions do.
+    // Whose principals keep unqualified ids (an organization's other accounts' are `<account>:…`).
+    new CfnOutput(this, 'AccountId', { value: this.account });
+    // The CLI's `emergency-stop --organization` is for an organization's deployment only, and required there.
+    if (config.organizationId) new CfnOutput(this, 'OrganizationId', { value: config.organizationId });
     new CfnOutput(this, 'PeriodKind', { value: config.period });
     new CfnOutput(this, 'ExtraPeriodKinds', { value: JSON.stringify(config.extraPeriodKinds) });
     new CfnOutput(this, 'Thresholds', { value: JSON.stringify(config.thresholds) });

@@ -8,17 +8,20 @@
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
 
-interface Actor {
+export interface Actor {
   readonly arn: string;
   readonly identityType: 'IAMUser' | 'AssumedRole';
   readonly roleArn?: string;
 }
 
-const user = (name: string): Actor => ({ arn: `arn:aws:iam::${ACCOUNT}:user/${name}`, identityType: 'IAMUser' });
-const session = (role: string, name: string): Actor => ({
-  arn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/${name}`,
+export const user = (name: string, account = ACCOUNT): Actor => ({
+  arn: `arn:aws:iam::${account}:user/${name}`,
+  identityType: 'IAMUser',
+});
+export const session = (role: string, name: string, account = ACCOUNT): Actor => ({
+  arn: `arn:aws:sts::${account}:assumed-role/${role}/${name}`,
   identityType: 'AssumedRole',
-  roleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+  roleArn: `arn:aws:iam::${account}:role/${role}`,
 });
 
 const SSO_ROLE = 'AWSReservedSSO_DataScientist_0123456789abcdef';
@@ -87,7 +90,7 @@ export const INFERENCE_PROFILES = [
  */
 export const LEAK_CALLS = 4;
 
-interface Call {
+export interface Call {
   readonly actor: Actor;
   readonly operation: 'InvokeModel' | 'InvokeModelWithResponseStream' | 'Converse' | 'ConverseStream';
   readonly modelId: string;
@@ -104,13 +107,18 @@ interface Call {
   readonly logged?: boolean;
 }
 
-function cloudTrailEvent(call: Call, requestId: string, time: string) {
+/** The account a call is made in: its principal's (the scenario's calls are each made in their caller's account). */
+const accountOf = (actor: Actor) => actor.arn.split(':')[4] as string;
+
+/** A call's CloudTrail event as EventBridge delivers it (in an organization, as the central bus receives it). */
+export function cloudTrailEvent(call: Call, requestId: string, time: string) {
+  const account = accountOf(call.actor);
   return {
     version: '0',
     id: `ct-${requestId}`,
     'detail-type': 'AWS API Call via CloudTrail',
     source: 'aws.bedrock',
-    account: ACCOUNT,
+    account,
     time,
     region: REGION,
     resources: [],
@@ -119,7 +127,7 @@ function cloudTrailEvent(call: Call, requestId: string, time: string) {
       userIdentity: {
         type: call.actor.identityType,
         arn: call.actor.arn,
-        accountId: ACCOUNT,
+        accountId: account,
         ...(call.actor.roleArn ? { sessionContext: { sessionIssuer: { type: 'Role', arn: call.actor.roleArn } } } : {}),
       },
       eventTime: time,
@@ -133,20 +141,21 @@ function cloudTrailEvent(call: Call, requestId: string, time: string) {
       readOnly: true,
       eventType: 'AwsApiCall',
       managementEvent: true,
-      recipientAccountId: ACCOUNT,
+      recipientAccountId: account,
       eventCategory: 'Management',
     },
   };
 }
 
-function invocationLog(call: Call, requestId: string, time: string) {
+/** A call's model invocation log record, as its account's invocation log group holds it. */
+export function invocationLog(call: Call, requestId: string, time: string) {
   const cacheRead = call.cacheRead ?? 0;
   const cacheWrite = (call.cacheWrite ?? 0) + (call.cacheWrite1h ?? 0);
   return {
     schemaType: 'ModelInvocationLog',
     schemaVersion: '1.0',
     timestamp: time,
-    accountId: ACCOUNT,
+    accountId: accountOf(call.actor),
     identity: { arn: call.actor.arn },
     region: REGION,
     requestId,
@@ -367,7 +376,7 @@ export function defaultScenario(periodStart: Date, now: Date): ScenarioEvent[] {
 }
 
 /** Round-robin over principals so the timeline shows them all moving, as in a real month. */
-function interleave(calls: Call[]): Call[] {
+export function interleave(calls: Call[]): Call[] {
   const queues = new Map<string, Call[]>();
   for (const call of calls) queues.set(call.actor.arn, [...(queues.get(call.actor.arn) ?? []), call]);
   const out: Call[] = [];

@@ -1,3 +1,4 @@
+import type { IdentityRules } from './identity';
 import { isPeriodKind, type PeriodKind } from './period';
 
 export class ConfigError extends Error {
@@ -59,4 +60,14 @@ export function extraPeriodKindsFromEnv(env: Env = process.env): PeriodKind[] {
   const wrong = kinds.filter((kind) => !isPeriodKind(kind));
   if (wrong.length > 0) throw new ConfigError(`EXTRA_PERIOD_KINDS has unknown period kinds: ${wrong.join(', ')}`);
   return kinds as PeriodKind[];
+}
+
+/**
+ * Whose calls are whose: the per-session role patterns, and in an organization deployment (ORGANIZATION_ID set) the
+ * deployment's own account (ACCOUNT_ID), so principals of every other account get account-qualified ids.
+ */
+export function identityRulesFromEnv(env: Env = process.env): IdentityRules {
+  const perSessionRoles = jsonListFromEnv('PER_SESSION_ROLES', env, ['AWSReservedSSO_*']);
+  if (!env.ORGANIZATION_ID) return { perSessionRoles };
+  return { perSessionRoles, homeAccount: requireEnv('ACCOUNT_ID', env) };
 }

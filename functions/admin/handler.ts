@@ -8,7 +8,13 @@ import { AdminService } from '../../shared/admin/service';
 import { AuditLog } from '../../shared/audit/log';
 import { BudgetStore } from '../../shared/budgets';
 import { documents, sfn, sns } from '../../shared/clients';
-import { extraPeriodKindsFromEnv, jsonListFromEnv, periodKindFromEnv, requireEnv } from '../../shared/config';
+import {
+  extraPeriodKindsFromEnv,
+  identityRulesFromEnv,
+  jsonListFromEnv,
+  periodKindFromEnv,
+  requireEnv,
+} from '../../shared/config';
 import { AdminActions } from '../../shared/decisions/admin';
 import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
@@ -33,7 +39,7 @@ const service = new AdminService(
     periodKind,
     extraPeriodKinds: extraPeriodKindsFromEnv(),
     adminPrincipals: jsonListFromEnv('ADMIN_PRINCIPALS'),
-    identityRules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
+    identityRules: identityRulesFromEnv(),
   },
   {
     budgets,

@@ -7,12 +7,13 @@ import middy from '@middy/core';
 import { documents, sqs } from '../../shared/clients';
 import {
   extraPeriodKindsFromEnv,
+  identityRulesFromEnv,
   jsonListFromEnv,
   periodKindFromEnv,
   positiveIntFromEnv,
   requireEnv,
 } from '../../shared/config';
-import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
+import { groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
 import { bedrockProfileSource } from '../../shared/pricing/profile-client';
 import { InferenceProfileCache } from '../../shared/pricing/profiles';
@@ -30,9 +31,13 @@ const config = {
   periodKind: periodKindFromEnv(),
   extraPeriodKinds: extraPeriodKindsFromEnv(),
   usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
-  rules: { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) },
-  // Only envelopes AWS sent from the deployment's own account and invocation log group are believed.
-  trusted: { account: requireEnv('ACCOUNT_ID'), invocationLogGroup: requireEnv('INVOCATION_LOG_GROUP') },
+  rules: identityRulesFromEnv(),
+  // Only envelopes AWS sent from the deployment's own account (or its organization's) and invocation log group.
+  trusted: {
+    account: requireEnv('ACCOUNT_ID'),
+    invocationLogGroup: requireEnv('INVOCATION_LOG_GROUP'),
+    ...(process.env.ORGANIZATION_ID ? { organizationId: process.env.ORGANIZATION_ID } : {}),
+  },
 };
 
 const logger = new Logger({ serviceName: 'budgeteer-ingest' });
@@ -41,13 +46,8 @@ const metrics = new Metrics({ namespace: 'Budgeteer', serviceName: 'ingest' });
 const ledger = new Ledger(
   documents,
   config,
-  groupResolverFor(
-    documents,
-    config.budgetsTable,
-    new IAMClient({}),
-    positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60) * 1000,
-    (principal, error) =>
-      logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+  groupResolverFor(documents, config.budgetsTable, new IAMClient({}), (principal, error) =>
+    logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
   ),
 );
 // Price versions are read once per priceCacheSeconds at most, not per call: a change reaches a warm function

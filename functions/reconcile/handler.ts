@@ -8,6 +8,7 @@ import { AuditLog } from '../../shared/audit/log';
 import { documents, sfn, sns } from '../../shared/clients';
 import {
   extraPeriodKindsFromEnv,
+  identityRulesFromEnv,
   jsonListFromEnv,
   periodKindFromEnv,
   positiveIntFromEnv,
@@ -33,7 +34,7 @@ const metered = {
 const group = parsePrincipalGroup(requireEnv('RECONCILE_PRINCIPAL_GROUP'));
 const tolerance = parseLimitUsd(requireEnv('RECONCILE_TOLERANCE_USD'));
 const delayDays = positiveIntFromEnv('RECONCILE_DELAY_DAYS', 2);
-const rules = { perSessionRoles: jsonListFromEnv('PER_SESSION_ROLES', process.env, ['AWSReservedSSO_*']) };
+const rules = identityRulesFromEnv();
 // It owes alerts and audit entries only: it starts no workflow and invokes nothing (no grant to).
 const outbox = Outbox.fromEnv({ documents, sns, sfn, audit: AuditLog.fromEnv(documents) });
 

@@ -16,7 +16,7 @@ import {
 } from '../../shared/config';
 import { Approvals } from '../../shared/decisions/approvals';
 import { Outbox } from '../../shared/decisions/outbox';
-import { GROUP_CACHE_SECONDS_ENV, groupResolverFor } from '../../shared/groups/membership';
+import { groupResolverFor } from '../../shared/groups/membership';
 import { Ledger } from '../../shared/ledger';
 import { usd } from '../../shared/money';
 import { CoverageSweep } from './sweep';
@@ -50,13 +50,8 @@ const sweep = new CoverageSweep(
         extraPeriodKinds: extraPeriodKindsFromEnv(),
         usageTtlDays: positiveIntFromEnv('USAGE_TTL_DAYS', 400),
       },
-      groupResolverFor(
-        documents,
-        budgetsTable,
-        new IAMClient({}),
-        positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60) * 1000,
-        (principal, error) =>
-          logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
+      groupResolverFor(documents, budgetsTable, new IAMClient({}), (principal, error) =>
+        logger.warn('tags unread: tag membership not counted for this call', { principal, error: String(error) }),
       ),
     ),
   },

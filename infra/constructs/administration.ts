@@ -8,7 +8,7 @@ import { KEYS } from '../../shared/budgets/items';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { type Enforcement, outboxEnvironment } from './enforcement';
-import { BudgeteerFunction } from './function';
+import { BudgeteerFunction, identityEnvironment } from './function';
 import type { Topics } from './topics';
 
 export interface AdministrationProps {
@@ -48,7 +48,7 @@ export class Administration extends Construct {
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         ADMIN_PRINCIPALS: JSON.stringify(config.adminPrincipals),
-        PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+        ...identityEnvironment(this, config),
       },
     });
     const fn = this.function.function;

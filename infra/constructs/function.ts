@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +8,7 @@ import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { BudgeteerConfig } from '../config';
 
 /** Repository root: function entries are given relative to it, as `functions/ingest/handler.ts`. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -112,4 +113,20 @@ export function scheduleFunction(
     schedule,
     targets: [new targets.LambdaFunction(fn.function)],
   });
+}
+
+/**
+ * What a function that names principals needs to name them as ingest does (shared/config.ts identityRulesFromEnv):
+ * the per-session role patterns, and in an organization deployment the organization and the deployment's own
+ * account, whose principals alone keep unqualified ids.
+ */
+export function identityEnvironment(
+  scope: Construct,
+  config: Pick<BudgeteerConfig, 'perSessionRoles' | 'organizationId'>,
+): Record<string, string> {
+  return {
+    PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+    ACCOUNT_ID: Stack.of(scope).account,
+    ...(config.organizationId ? { ORGANIZATION_ID: config.organizationId } : {}),
+  };
 }

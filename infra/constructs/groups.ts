@@ -6,6 +6,7 @@ import { PERIOD_INDEX } from '../../shared/budgets';
 import { GROUP_CACHE_SECONDS_ENV } from '../../shared/groups/membership';
 import type { BudgeteerConfig } from '../config';
 import { acknowledgeWildcardResources } from '../nag';
+import { identityEnvironment } from './function';
 
 /**
  * Lets a function that writes spend (ingest, the coverage sweep) count group budgets: it lists the groups (their
@@ -15,9 +16,12 @@ import { acknowledgeWildcardResources } from '../nag';
 export function countsGroups(
   fn: lambda.Function,
   budgets: dynamodb.ITable,
-  config: Pick<BudgeteerConfig, 'groupCacheSeconds'>,
+  config: Pick<BudgeteerConfig, 'groupCacheSeconds' | 'perSessionRoles' | 'organizationId'>,
 ): void {
   fn.addEnvironment(GROUP_CACHE_SECONDS_ENV, String(config.groupCacheSeconds));
+  // An account's group (`account:<id>`) names the deployment's own principals unqualified: the function must know
+  // which account that is, as ingest does.
+  for (const [name, value] of Object.entries(identityEnvironment(fn, config))) fn.addEnvironment(name, value);
   fn.addToRolePolicy(
     new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${budgets.tableArn}/index/${PERIOD_INDEX}`] }),
   );

@@ -20,7 +20,7 @@ import {
 } from '../../shared/events/schemas';
 import type { BudgeteerConfig } from '../config';
 import { acknowledgeWildcardResources } from '../nag';
-import { BudgeteerFunction, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
+import { BudgeteerFunction, identityEnvironment, KEEPING_QUEUE, QUEUE_DEFAULTS } from './function';
 import { countsGroups } from './groups';
 
 export interface IngestionProps {
@@ -97,9 +97,9 @@ export class Ingestion extends Construct {
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),
         USAGE_TTL_DAYS: String(config.usageRetentionDays),
-        PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
-        // What ingest believes: envelopes from this account and the invocation log group (nothing else is spend).
-        ACCOUNT_ID: Stack.of(this).account,
+        // What ingest believes: envelopes from this account (or, given ORGANIZATION_ID, the organization's) and
+        // the invocation log group (nothing else is spend); and how it names their principals.
+        ...identityEnvironment(this, config),
         INVOCATION_LOG_GROUP: config.invocationLogGroupName,
         POWERTOOLS_METRICS_NAMESPACE: 'Budgeteer',
       },

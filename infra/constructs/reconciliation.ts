@@ -8,7 +8,7 @@ import { PERIOD_INDEX } from '../../shared/budgets';
 import type { BudgeteerConfig } from '../config';
 import type { AuditLog } from './audit';
 import { type Enforcement, outboxEnvironment } from './enforcement';
-import { BudgeteerFunction, scheduleFunction } from './function';
+import { BudgeteerFunction, identityEnvironment, scheduleFunction } from './function';
 import { budgeteerMetric } from './operations';
 import type { Topics } from './topics';
 
@@ -54,7 +54,7 @@ export class Reconciliation extends Construct {
         RECONCILE_TOLERANCE_USD: config.reconcileToleranceUsd,
         RECONCILE_DELAY_DAYS: String(config.reconcileDelayDays),
         // The bill's ARNs are named as ingest names principals (per-session roles per session).
-        PER_SESSION_ROLES: JSON.stringify(config.perSessionRoles),
+        ...identityEnvironment(this, config),
         // With daily counters kept, the day's metered spend is read from them, not from a scan of Usage.
         PERIOD: config.period,
         EXTRA_PERIOD_KINDS: JSON.stringify(config.extraPeriodKinds),

@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { requireEnv } from '../config';
+import { accountGroupName, groupPrincipal } from '../groups/groups';
 import {
   AUDIT_INDEXES,
   type AuditAction,
@@ -51,6 +52,11 @@ export interface AuditLogOptions {
 export interface AuditQuery {
   readonly subject?: string;
   readonly action?: AuditAction;
+  /**
+   * Only entries about one account of an organization: its principals' (`<account>:…`) and its budget's
+   * (`GROUP#account-<account>`).
+   */
+  readonly account?: string;
   /** Inclusive. With neither subject nor action: @default now minus 7 days */
   readonly since?: Date;
   /** Inclusive. With neither subject nor action: @default now */
@@ -174,6 +180,15 @@ export class AuditLog {
    * (byAction index), else day by day (byDay index) from `since` to `until`.
    */
   async *query(query: AuditQuery = {}): AsyncGenerator<StoredEntry> {
+    const { account } = query;
+    if (account === undefined) return yield* this.queryAll(query);
+    const own = [`${account}:`, groupPrincipal(accountGroupName(account))];
+    for await (const entry of this.queryAll(query)) {
+      if (own.some((prefix) => entry.subject.startsWith(prefix))) yield entry;
+    }
+  }
+
+  private async *queryAll(query: AuditQuery): AsyncGenerator<StoredEntry> {
     if (query.subject !== undefined) {
       const range = timeRange(query);
       const action = query.action === undefined ? undefined : { '#action': 'action' };

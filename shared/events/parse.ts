@@ -75,6 +75,20 @@ export interface RawRecord {
 export interface TrustedSources {
   readonly account: string;
   readonly invocationLogGroup: string;
+  /**
+   * Set in an organization deployment: envelopes from any account are believed, because only the organization's
+   * accounts can reach ingest (the central bus's policy and the Logs destination's are conditioned on its id).
+   */
+  readonly organizationId?: string;
+}
+
+/** Why an envelope from `account` is not believed, if it is not. */
+function foreignAccount(account: string | undefined, trusted: TrustedSources): string | undefined {
+  if (trusted.organizationId !== undefined && account !== undefined && /^\d{12}$/.test(account)) return undefined;
+  if (account === trusted.account) return undefined;
+  return trusted.organizationId === undefined
+    ? `account ${account ?? '(none)'}, not this deployment's account ${trusted.account}`
+    : `account ${JSON.stringify(account ?? null)}, not an account id of organization ${trusted.organizationId}`;
 }
 
 /** A record's route and what its envelope must say there: given, a record on the wrong route is rejected. */
@@ -112,10 +126,8 @@ function untrustedEvent(event: CloudTrailEvent, trusted?: TrustedSources): strin
   if (event.source !== expected) {
     return `source ${event.source} does not send ${event.detail.eventSource} events (AWS sends them as ${expected})`;
   }
-  if (trusted && event.account !== trusted.account) {
-    return `the event is from account ${event.account ?? '(none)'}, not this deployment's account ${trusted.account}`;
-  }
-  return undefined;
+  const foreign = trusted && foreignAccount(event.account, trusted);
+  return foreign && `the event is from ${foreign}`;
 }
 
 export function parseCloudTrailEvent(input: unknown, rules: IdentityRules, trusted?: TrustedSources): ParsedRecord {
@@ -329,12 +341,8 @@ function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
   const parsed = logsSubscriptionPayload.safeParse(payload);
   if (!parsed.success) throw new PayloadError(`not a CloudWatch Logs payload: ${describeIssues(parsed.error)}`);
   const { owner, logGroup } = parsed.data;
-  if (trusted && owner !== trusted.account) {
-    throw new EnvelopeError(
-      `untrusted CloudWatch Logs delivery: its owner is account ${owner ?? '(none)'}, not this deployment's account ${trusted.account}`,
-      payload,
-    );
-  }
+  const foreign = trusted && foreignAccount(owner, trusted);
+  if (foreign) throw new EnvelopeError(`untrusted CloudWatch Logs delivery: its owner is ${foreign}`, payload);
   if (trusted && logGroup !== trusted.invocationLogGroup) {
     throw new EnvelopeError(
       `untrusted CloudWatch Logs delivery: it is from log group ${logGroup ?? '(none)'}, not the invocation log group ${trusted.invocationLogGroup}`,

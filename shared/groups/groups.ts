@@ -1,5 +1,5 @@
 import { KEYS } from '../budgets/items';
-import { globToRegExp } from '../identity';
+import { globToRegExp, splitPrincipalId } from '../identity';
 
 /**
  * Group budgets (teams, applications): a group has a limit per period like a principal, and its spend is the sum of
@@ -24,7 +24,10 @@ export interface GroupTag {
 /** Who is in a group (its limit lives on its limit item like any principal's). */
 export interface GroupMembership {
   readonly name: string;
-  /** Principal ids or patterns with `*` (`user/alice`, `role/ds-*`, `role/AWSReservedSSO_DS_*`). */
+  /**
+   * Principal ids or patterns with `*` (`user/alice`, `role/ds-*`, `role/AWSReservedSSO_DS_*`), account-qualified
+   * in an organization (`222233334444:role/ds-*`, `*:user/alice`), or a whole account (`account:222233334444`).
+   */
   readonly members: readonly string[];
   readonly tag?: GroupTag;
 }
@@ -44,8 +47,18 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  * profile (`profile/<profile id>`, or a pattern): the calls made through it count, whoever made them. `root` is never
  * a member.
  */
-const MEMBER = /^(user|role|federated-user|profile)\/[\w+=,.@*/-]{1,256}$/;
+const MEMBER = /^(?:(?:\d{12}|\*):)?(user|role|federated-user|profile)\/[\w+=,.@*/-]{1,256}$/;
 const PROFILE_MEMBER = 'profile/';
+/** Every principal of one account of the organization: what an account's budget is a group of. */
+const ACCOUNT_MEMBER = /^account:(\d{12})$/;
+
+/** The group that holds an account's budget in an organization deployment, and its one member. */
+export const accountGroupName = (account: string) => `account-${account}`;
+export const accountMember = (account: string) => `account:${account}`;
+/** The account a group's budget is for, if the group is an account's (its one member is `account:<id>`). */
+export function accountOfGroup(members: readonly string[]): string | undefined {
+  return members.length === 1 ? ACCOUNT_MEMBER.exec(members[0] as string)?.[1] : undefined;
+}
 /** IAM tag keys and values: letters, digits, spaces and `_ . : / = + - @`. */
 const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$/u;
 
@@ -59,9 +72,9 @@ export function checkGroupName(name: unknown): string {
 }
 
 export function checkMember(member: unknown): string {
-  if (typeof member !== 'string' || !MEMBER.test(member) || member.includes('//')) {
+  if (typeof member !== 'string' || !(MEMBER.test(member) || ACCOUNT_MEMBER.test(member)) || member.includes('//')) {
     throw new GroupError(
-      `not a member: ${JSON.stringify(member)} (a principal id or pattern: user/alice, role/ds-*, role/<role>/<session>)`,
+      `not a member: ${JSON.stringify(member)} (a principal id or pattern: user/alice, role/ds-*, role/<role>/<session>; in an organization 222233334444:user/alice or account:222233334444)`,
     );
   }
   return member;
@@ -80,8 +93,13 @@ export function parseGroupTag(text: unknown): GroupTag {
 
 export const tagText = (tag: GroupTag) => `${tag.key}=${tag.value}`;
 
-/** Whether a principal id is named by a member entry (an id, or a pattern whose `*` matches any run). */
-export function matchesMember(principal: string, member: string): boolean {
+/**
+ * Whether a principal id is named by a member entry (an id, or a pattern whose `*` matches any run), or is of the
+ * account an `account:<id>` entry names (an unqualified id is of `home`, the deployment's own account, if known).
+ */
+export function matchesMember(principal: string, member: string, home?: string): boolean {
+  const account = ACCOUNT_MEMBER.exec(member)?.[1];
+  if (account !== undefined) return (splitPrincipalId(principal).account ?? home) === account;
   return member.includes('*') ? globToRegExp(member).test(principal) : principal === member;
 }
 
@@ -93,11 +111,12 @@ export function groupsOf(
   principal: string,
   tags: ReadonlyMap<string, string> | undefined,
   groups: readonly GroupMembership[],
+  home?: string,
 ): string[] {
   return groups
     .filter(
       (group) =>
-        group.members.some((member) => matchesMember(principal, member)) ||
+        group.members.some((member) => matchesMember(principal, member, home)) ||
         (group.tag !== undefined && tags?.get(group.tag.key) === group.tag.value),
     )
     .map((group) => group.name)
@@ -130,7 +149,9 @@ export function profileScopeOf(members: readonly string[], accountId: string): s
  */
 export function stillMember(principal: string, group: { readonly members: readonly string[]; readonly tag?: unknown }) {
   if (group.tag !== undefined || group.members.some((member) => member.startsWith(PROFILE_MEMBER))) return true;
-  return group.members.some((member) => matchesMember(principal, member));
+  // An unqualified id is the deployment's own account's: an account's group counted it only if it is that account.
+  const home = splitPrincipalId(principal).account === undefined ? accountOfGroup(group.members) : undefined;
+  return group.members.some((member) => matchesMember(principal, member, home));
 }
 
 /** Whether any group's membership depends on IAM tags (then ingest reads its principals' tags). */

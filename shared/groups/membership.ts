@@ -1,5 +1,6 @@
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { identityRulesFromEnv, positiveIntFromEnv } from '../config';
 import type { MembershipSource, Memberships } from '../ledger';
 import { groupsOf, isProfileMember, needsTags } from './groups';
 import { GroupDirectory, GroupStore } from './store';
@@ -16,6 +17,8 @@ export class GroupResolver implements MembershipSource {
   constructor(
     private readonly directory: Pick<GroupDirectory, 'memberships'>,
     private readonly tags: Pick<TagReader, 'tagsOf'>,
+    /** The deployment's own account in an organization: whose principals an `account:<id>` member names unqualified. */
+    private readonly home?: string,
   ) {}
 
   async membershipsOf(
@@ -35,7 +38,7 @@ export class GroupResolver implements MembershipSource {
     await Promise.all(
       [...new Set(principals)].map(async (principal) => {
         const tags = byTag ? await tagsOf(principal) : undefined;
-        const names = groupsOf(principal, tags, groups);
+        const names = groupsOf(principal, tags, groups, this.home);
         if (names.length > 0) memberships.set(principal, names);
       }),
     );
@@ -45,17 +48,21 @@ export class GroupResolver implements MembershipSource {
 
 /**
  * What every writer of spend (ingest, the coverage sweep) counts groups by: the groups read from the Budgets table
- * once per `cacheMs`, and principals' IAM tags once per 5 minutes, per warm environment.
+ * once per GROUP_CACHE_SECONDS (default 60), and principals' IAM tags once per 5 minutes, per warm environment.
  */
 export function groupResolverFor(
   documents: DynamoDBDocumentClient,
   budgetsTable: string,
   iam: Pick<IAMClient, 'send'>,
-  cacheMs: number,
   onTagError: (principal: string, error: unknown) => void,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): GroupResolver {
   return new GroupResolver(
-    new GroupDirectory(new GroupStore(documents, budgetsTable), cacheMs),
+    new GroupDirectory(
+      new GroupStore(documents, budgetsTable),
+      positiveIntFromEnv(GROUP_CACHE_SECONDS_ENV, 60, env) * 1000,
+    ),
     new TagReader(iam, undefined, undefined, onTagError),
+    identityRulesFromEnv(env).homeAccount,
   );
 }

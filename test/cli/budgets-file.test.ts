@@ -46,6 +46,19 @@ describe('a --budgets file', () => {
     expect(() => parseBudgets(raw, 'b.json')).toThrow(message);
   });
 
+  it("takes an organization's budget and each account's, an account's as the group of its principals", () => {
+    const file = parseBudgets(
+      { organization: '10', 'account:222222222222': '2.50', '222222222222:user/alice': '1' },
+      'org.json',
+    );
+
+    expect(file.limits).toEqual({ account: { usd: '10' }, '222222222222:user/alice': { usd: '1' } });
+    expect(file.groups).toEqual({
+      'account-222222222222': { usd: '2.5', members: ['account:222222222222'], owners: [] },
+    });
+    expect(() => parseBudgets({ 'account:2222': '1' }, 'org.json')).toThrow(/account:<12-digit id>/);
+  });
+
   it('takes an object of the limit and a rate rule for the burn-rate guard', () => {
     const text =
       '{"BedrockAPIKey-leak1": {"usd": "1000", "maxUsdPerHour": "5", "onRate": "suspend", "onAnomaly": "suspend"}, "default": {"usd": "40", "maxUsdPerHour": "10.50"}}';

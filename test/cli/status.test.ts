@@ -1,6 +1,8 @@
 import type { Deployment } from '../../cli/deployment';
 import { usedBar } from '../../cli/format';
-import { formatStatus, type StatusReport, type StatusRow } from '../../cli/status';
+import { budgetStatus, formatStatus, type StatusReport, type StatusRow } from '../../cli/status';
+import type { BudgetStore, CounterRecord, PeriodBudgets } from '../../shared/budgets';
+import { usd, ZERO } from '../../shared/money';
 
 const row = (principal: string, percent: string | null, extra: Partial<StatusRow> = {}): StatusRow => ({
   principal,
@@ -57,5 +59,70 @@ describe('status bars (a terminal)', () => {
 
     expect(text).not.toMatch(/[█░▶×]/);
     expect(text.split('\n')[2]).toBe('user/alice  $1.00      $0.00  $10.00  91.20%  90%    80,90   active');
+  });
+});
+
+describe('status of an organization', () => {
+  const counter = (principal: string, spend: string, extra: Partial<CounterRecord> = {}): CounterRecord => ({
+    principal,
+    period: '2026-11',
+    spendUsd: usd(spend),
+    confirmedSpendUsd: ZERO,
+    requests: 1,
+    alerts: [],
+    state: 'active',
+    stopDenied: false,
+    groups: [],
+    groupStops: [],
+    generation: 0,
+    ...extra,
+  });
+  const budgets: PeriodBudgets = {
+    counters: [
+      counter('ACCOUNT', '3.5'),
+      counter('user/ops', '0.5'),
+      counter('222222222222:user/alice', '1', { groups: ['account-222222222222'] }),
+      counter('222222222222:role/app', '1.25', { groups: ['account-222222222222'] }),
+      counter('333333333333:user/alice', '0.75'),
+    ],
+    groups: [counter('GROUP#account-222222222222', '2.25', { state: 'stopped' })],
+    limits: new Map([
+      [
+        'GROUP#account-222222222222',
+        { principal: 'GROUP#account-222222222222', limitUsd: usd('2'), members: ['account:222222222222'] },
+      ],
+    ]),
+  };
+  const store = {
+    periodBudgets: async () => budgets,
+    limitIn: async () => usd('100'),
+  } as unknown as BudgetStore;
+  const deployment = {
+    periodKind: 'monthly',
+    extraPeriodKinds: [],
+    thresholds: [80, 90, 95],
+    accountId: '123456789012',
+  } as unknown as Deployment;
+  const now = new Date('2026-11-20T00:00:00Z');
+
+  it("sums each account's principals, and shows an account's budget and its stop", async () => {
+    const report = await budgetStatus(store, deployment, {}, now);
+
+    expect(report.accounts).toEqual([
+      { account: '123456789012', spendUsd: '0.5', limitUsd: null, percent: null, state: 'active', principals: 1 },
+      { account: '222222222222', spendUsd: '2.25', limitUsd: '2', percent: '112.50', state: 'stopped', principals: 2 },
+      { account: '333333333333', spendUsd: '0.75', limitUsd: null, percent: null, state: 'active', principals: 1 },
+    ]);
+    expect(formatStatus(report, deployment)).toMatch(/222222222222\s+\$2\.25\s+\$2\.00\s+112\.50%\s+stopped\s+2/);
+  });
+
+  it('--account shows only that account: the same user name in another account is not in it', async () => {
+    const report = await budgetStatus(store, deployment, { account: '222222222222' }, now);
+
+    expect(report.principals.map((p) => p.principal).sort()).toEqual([
+      '222222222222:role/app',
+      '222222222222:user/alice',
+    ]);
+    expect(report.accounts?.map((a) => a.account)).toEqual(['222222222222']);
   });
 });

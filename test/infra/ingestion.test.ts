@@ -6,7 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { readConfig } from '../../infra/config';
 import { Ingestion } from '../../infra/constructs/ingestion';
-import { TEST_APP } from './stack-helpers';
+import { synth, TEST_APP } from './stack-helpers';
 
 /** The Ingestion construct alone, with the operations topic a stack may hand it. */
 function ingestion(props: { withTopic: boolean; threshold?: number }) {
@@ -93,6 +93,27 @@ describe('what ingest believes', () => {
         }),
       },
     });
+  });
+});
+
+describe('what ingest believes in an organization', () => {
+  const variablesOf = (template: Template) =>
+    Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (fn) => (fn.Properties.Environment?.Variables ?? {}) as Record<string, unknown>,
+    );
+
+  it('tells ingest, admin and reconcile the organization, so they believe its accounts and qualify their ids', () => {
+    const variables = variablesOf(synth({ organizationId: 'o-a1b2c3d4e5', reconcilePrincipalGroup: 'TAG:p' }));
+    const withOrganization = variables.filter((v) => v.ORGANIZATION_ID === 'o-a1b2c3d4e5');
+
+    expect(withOrganization.some((v) => v.INVOCATION_LOG_GROUP !== undefined)).toBe(true);
+    expect(withOrganization.some((v) => v.ADMIN_PRINCIPALS !== undefined)).toBe(true);
+    expect(withOrganization.some((v) => v.RECONCILE_TOLERANCE_USD !== undefined)).toBe(true);
+    expect(withOrganization.every((v) => v.ACCOUNT_ID === '111122223333')).toBe(true);
+  });
+
+  it('tells no function of an organization in a single account: ids stay unqualified there', () => {
+    expect(variablesOf(synth()).some((v) => v.ORGANIZATION_ID !== undefined)).toBe(false);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   groupsOf,
   matchesMember,
   parseGroupTag,
+  stillMember,
 } from '../../shared/groups/groups';
 import { GroupResolver } from '../../shared/groups/membership';
 import { type GroupDefinition, GroupDirectory } from '../../shared/groups/store';
@@ -58,6 +59,35 @@ describe('group membership', () => {
     expect(kindOfKey('GROUP#data-science', '2026-12')).toBe('group');
     expect(kindOfKey('GROUP#data-science', 'LIMIT')).toBe('limit');
     expect(kindOfKey('GROUP#', '2026-12')).toBeUndefined();
+  });
+});
+
+describe('group membership across an organization', () => {
+  it('takes account-qualified members and patterns, and a whole account, and refuses a malformed account', () => {
+    expect(checkMember('222233334444:user/alice')).toBe('222233334444:user/alice');
+    expect(checkMember('*:role/ds-*')).toBe('*:role/ds-*');
+    expect(checkMember('account:222233334444')).toBe('account:222233334444');
+    expect(() => checkMember('account:2222')).toThrow(GroupError);
+    expect(() => checkMember('22223333444:user/alice')).toThrow(GroupError);
+  });
+
+  it('matches a qualified member only in its account, and a pattern over accounts in every account', () => {
+    expect(matchesMember('222233334444:user/alice', '222233334444:user/alice')).toBe(true);
+    expect(matchesMember('333344445555:user/alice', '222233334444:user/alice')).toBe(false);
+    expect(matchesMember('user/alice', '222233334444:user/alice')).toBe(false);
+    expect(matchesMember('333344445555:role/ds-1', '*:role/ds-*')).toBe(true);
+  });
+
+  it("puts every principal of an account, and only those, in that account's group", () => {
+    const groups = [{ name: 'account-222233334444', members: ['account:222233334444'] }];
+
+    expect(groupsOf('222233334444:role/app/s', undefined, groups)).toEqual(['account-222233334444']);
+    expect(groupsOf('333344445555:role/app', undefined, groups)).toEqual([]);
+    // The deployment's own principals are unqualified: of the home account, when it is known.
+    expect(groupsOf('user/alice', undefined, groups)).toEqual([]);
+    expect(groupsOf('user/alice', undefined, groups, '222233334444')).toEqual(['account-222233334444']);
+    expect(stillMember('222233334444:user/bob', { members: ['account:222233334444'] })).toBe(true);
+    expect(stillMember('333344445555:user/bob', { members: ['account:222233334444'] })).toBe(false);
   });
 });
 

@@ -486,4 +486,37 @@ describe('envelopes ingest believes', () => {
     const { awslogs } = logsSubscription([invocationLog('r-1', alice)]);
     expect(() => decodeLogsSubscription(awslogs.data, { ...trusted, account: '999988887777' })).toThrow(EnvelopeError);
   });
+
+  describe('in an organization deployment', () => {
+    const central = { ...trusted, organizationId: 'o-a1b2c3d4e5' };
+    const home = { ...rules, homeAccount: '111122223333' };
+    const bob = 'arn:aws:iam::222233334444:user/bob';
+
+    it("believes a member account's CloudTrail event and keys its principal by that account", () => {
+      const forwarded = { ...cloudTrailEvent('r-1', bob), account: '222233334444' };
+
+      expect(parseRecord(forwarded, home, { route: 'eventbridge', trusted: central })).toMatchObject({
+        status: 'call',
+        call: { principal: { id: '222233334444:user/bob', accountId: '222233334444' } },
+      });
+    });
+
+    it("believes a member account's Logs delivery (the destination's policy admits only the organization)", () => {
+      const records = expandDocument(delivery({ owner: '222233334444' }), 'x', central);
+
+      expect(records).toHaveLength(1);
+    });
+
+    it('still rejects an envelope without an account id, and a delivery from another log group', () => {
+      const { account: _account, ...unsigned } = cloudTrailEvent('r-1', bob) as Record<string, unknown>;
+
+      expect(parseRecord(unsigned, home, { route: 'eventbridge', trusted: central })).toMatchObject({
+        kind: 'untrusted-envelope',
+        error: expect.stringMatching(/not an account id of organization o-a1b2c3d4e5/),
+      });
+      expect(() => expandDocument(delivery({ owner: '222233334444', logGroup: '/x' }), 'x', central)).toThrow(
+        EnvelopeError,
+      );
+    });
+  });
 });
