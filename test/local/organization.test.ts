@@ -1,4 +1,5 @@
 import { gunzipSync } from 'node:zlib';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetRoleCommand,
   GetRolePolicyCommand,
@@ -24,6 +25,7 @@ import {
   ORGANIZATION_STOP_ROLE_NAME,
 } from '../../local/organization';
 import { LocalStack } from '../../local/stack';
+import { invocationLog } from '../fixtures';
 
 jest.setTimeout(120_000);
 
@@ -214,6 +216,31 @@ describe('local organization (LocalStack with organization: true)', () => {
         { id: 'e3', message: JSON.stringify(log('local-org-2')) },
       ],
     });
+  });
+
+  it("meters a member's invocation log delivered through the stream into that account's principal, once", async () => {
+    const dynamo = new DynamoDBClient(stack.local.clientConfig);
+    try {
+      const arn = (account: string) => `arn:aws:iam::${account}:user/local-org-meter`;
+      await org.deliverInvocationLogs(ALPHA, [invocationLog('local-org-meter-a', arn(ALPHA))]);
+      await org.deliverInvocationLogs(BETA, [invocationLog('local-org-meter-b', arn(BETA))]);
+      // The same delivery again (a Kinesis retry, a second subscription): still counted once.
+      await org.deliverInvocationLogs(ALPHA, [invocationLog('local-org-meter-a', arn(ALPHA))]);
+      await stack.settle();
+      for (const account of [ALPHA, BETA]) {
+        const { Item } = await dynamo.send(
+          new GetItemCommand({
+            TableName: stack.output('BudgetsTableName'),
+            Key: { principal: { S: `${account}:user/local-org-meter` }, period: { S: '2026-11' } },
+            ConsistentRead: true,
+          }),
+        );
+        expect(Item?.requests?.N).toBe('1');
+        expect(Number(Item?.spendUsd?.N)).toBeGreaterThan(0);
+      }
+    } finally {
+      dynamo.destroy();
+    }
   });
 
   // Last: it adds an account to the organization.
