@@ -3,6 +3,7 @@ import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   GetRoleCommand,
   GetRolePolicyCommand,
+  IAMClient,
   ListRolePoliciesCommand,
   ListUsersCommand,
   NoSuchEntityException,
@@ -16,6 +17,7 @@ import {
   ListTagsForResourceCommand,
   OrganizationsClient,
 } from '@aws-sdk/client-organizations';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { KinesisStreamEvent, SQSEvent } from 'aws-lambda';
 import { loadHandler } from '../../local/handlers';
 import {
@@ -171,6 +173,36 @@ describe('local organization (LocalStack with organization: true)', () => {
     } finally {
       alpha.destroy();
       beta.destroy();
+    }
+  });
+
+  it("lets the budget account act in a member account through its enforcement role's AssumeRole keys", async () => {
+    const sts = new STSClient(stack.local.clientConfig);
+    try {
+      const { Credentials } = await sts.send(
+        new AssumeRoleCommand({
+          RoleArn: `arn:aws:iam::${ALPHA}:role/BudgeteerMember-Enforcement`,
+          RoleSessionName: 'local-org-suspend',
+        }),
+      );
+      const iam = new IAMClient({
+        ...stack.local.clientConfig,
+        credentials: {
+          accessKeyId: Credentials?.AccessKeyId ?? '',
+          secretAccessKey: Credentials?.SecretAccessKey ?? '',
+          sessionToken: Credentials?.SessionToken ?? '',
+        },
+      });
+      try {
+        // moto maps the temporary key to the role's account: the user created there is seen, not the budget's IAM.
+        const { Users = [] } = await iam.send(new ListUsersCommand({}));
+        expect(Users.map((u) => u.UserName)).toContain('local-org-alice');
+        expect(Users.map((u) => u.Arn)).toContain(`arn:aws:iam::${ALPHA}:user/local-org-alice`);
+      } finally {
+        iam.destroy();
+      }
+    } finally {
+      sts.destroy();
     }
   });
 
