@@ -24,6 +24,8 @@ export interface DesignLoadInputs {
   /** Rows (2 in a transaction), the `unmetered` index left on charge (1), counters per call at this load (2 each). */
   readonly logRowWriteUnitsPerCall: number;
   readonly counterWritesPerCall: number;
+  /** Of the two routes' units, those of the Usage table's `unmetered` index (in on sighting, out on charge). */
+  readonly indexWriteUnitsPerCall: number;
   /** Measured: items the evaluator reads per call (consistent reads of items under 4 KB: 1 read unit each). */
   readonly readItemsPerCall: number;
   /** Charges per ingest transaction (100 actions at most; a row and a counter each, shards and groups besides). */
@@ -52,6 +54,7 @@ export const ORGANIZATION_DESIGN_LOAD: Omit<DesignLoadInputs, 'payloadBytesPerCa
   logRowWriteUnitsPerCall: 3,
   // 100 principals per account: a delivery of 10 events names about 10 of them, each its own counter.
   counterWritesPerCall: 1,
+  indexWriteUnitsPerCall: 2,
   readItemsPerCall: 1.12,
   callsPerTransaction: 33,
   transactionMs: 25,
@@ -96,6 +99,13 @@ export function designLoad(inputs: DesignLoadInputs) {
   const wcu = i.peakCallsPerSecond * writeUnitsPerCall;
   const rcu = i.peakCallsPerSecond * i.readItemsPerCall;
   const provisioned = { wcu: Math.ceil(wcu / TARGET_UTILIZATION), rcu: Math.ceil(rcu / TARGET_UTILIZATION) };
+  // A provisioned table's global secondary index has capacity of its own: the peak per table and index.
+  const perSecond = (unitsPerCall: number) => Math.ceil((i.peakCallsPerSecond * unitsPerCall) / TARGET_UTILIZATION);
+  const provisionedWcuByTable = {
+    usage: perSecond(i.cloudTrailWriteUnitsPerCall + i.logRowWriteUnitsPerCall - i.indexWriteUnitsPerCall),
+    usageUnmeteredIndex: perSecond(i.indexWriteUnitsPerCall),
+    budgets: perSecond(2 * i.counterWritesPerCall),
+  };
 
   // Money per 1M calls.
   const million = 1e6;
@@ -137,7 +147,7 @@ export function designLoad(inputs: DesignLoadInputs) {
     inputs,
     kinesis: { recordsPerSecond, bytesPerCall, mbPerSecond, provisionedShards },
     ingest: { transactionsPerSecond, busyInvocations, concurrency },
-    dynamo: { writeUnitsPerCall, wcu, rcu, provisioned },
+    dynamo: { writeUnitsPerCall, wcu, rcu, provisioned, provisionedWcuByTable },
     callsPerMonth,
     costPer1MCallsUsd: {
       ...cost,

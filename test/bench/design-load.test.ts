@@ -17,6 +17,12 @@ describe('the organization design load (docs/performance.md)', () => {
     expect(dynamo.writeUnitsPerCall).toBe(8);
     expect(dynamo.wcu).toBe(16_000);
     expect(dynamo.provisioned).toEqual({ wcu: Math.ceil(16_000 / 0.7), rcu: Math.ceil(2_240 / 0.7) });
+    // Usage: sighting and charge rows (4 units a call); its index: in and out (2); Budgets: the counter (2).
+    expect(dynamo.provisionedWcuByTable).toEqual({
+      usage: Math.ceil(8_000 / 0.7),
+      usageUnmeteredIndex: Math.ceil(4_000 / 0.7),
+      budgets: Math.ceil(4_000 / 0.7),
+    });
   });
 
   it('bills on-demand Kinesis per record rounded up to 1 KB, so smaller deliveries cost more per call', () => {
