@@ -393,6 +393,21 @@ export class LocalOrganization {
     }
   }
 
+  /** Everything another process needs to act in the organization: ids, each account's client configuration, SCPs. */
+  async describe() {
+    return {
+      organizationId: this.organizationId,
+      rootId: this.rootId,
+      workloadsOuId: this.workloadsOuId,
+      managementAccountId: this.managementAccountId,
+      budgetAccountId: this.budgetAccountId,
+      memberAccountIds: this.memberAccountIds,
+      managementRoleArn: this.managementRoleArn,
+      clientConfigs: this.layout.clientConfigs,
+      scps: await this.scpAttachments(),
+    };
+  }
+
   stop(): void {
     this.kinesis.destroy();
   }

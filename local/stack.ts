@@ -523,7 +523,9 @@ export class LocalStack {
    * Serves what AWS would do on its own, for processes other than this one (integration tests, a user poking the
    * `--serve` stack): POST /events (EventBridge PutEvents: a JSON array of events), POST /logs (a CloudWatch Logs
    * delivery: a JSON array of log records), POST /settle, and POST /inference-profiles (an application inference
-   * profile for Bedrock to describe). Loopback only.
+   * profile for Bedrock to describe); with an organization, POST /organization (its ids, accounts' client
+   * configurations and SCP attachments), /organization/forward and /organization/logs (a member's CloudTrail event
+   * and invocation log records, as its own AWS sends them). Loopback only.
    */
   async serveControl(): Promise<string> {
     const server = createServer((req, res) => {
@@ -550,6 +552,19 @@ export class LocalStack {
           if (req.url === '/identity' && typeof (body as { user?: unknown })?.user === 'string') {
             return reply(200, await createAccessKeyFor(this.local, (body as { user: string }).user));
           }
+          // The local organization's members (organization: true): their forwarding rule, their log subscription.
+          const org = this.organization;
+          const asked = body as { account?: unknown; event?: unknown; records?: unknown; ids?: unknown };
+          if (org && req.url === '/organization/forward' && typeof asked?.account === 'string') {
+            return reply(200, { messageId: await org.forwardEvent(asked.account, asked.event) });
+          }
+          if (org && req.url === '/organization/logs' && typeof asked?.account === 'string') {
+            const records = Array.isArray(asked.records) ? asked.records : [];
+            const ids = Array.isArray(asked.ids) ? asked.ids.map(String) : undefined;
+            return reply(200, { put: await org.deliverInvocationLogs(asked.account, records, ids) });
+          }
+          // Its ids, each account's client configuration, and the SCPs attached now.
+          if (org && req.url === '/organization') return reply(200, await org.describe());
           // An application inference profile for Bedrock's GetInferenceProfile and ListTagsForResource to describe.
           if (req.url === '/inference-profiles' && typeof body === 'object' && body !== null) {
             this.local.registerInferenceProfile(body as LocalInferenceProfile);
@@ -557,7 +572,10 @@ export class LocalStack {
           }
           return reply(404, {
             error:
-              'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}), /faults or /inference-profiles',
+              'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}), /faults, /inference-profiles' +
+              (this.organization
+                ? ', /organization, /organization/forward ({account, event}) or /organization/logs ({account, records, ids?})'
+                : ''),
           });
         };
         run().catch((error: unknown) => reply(500, { error: (error as Error).message }));

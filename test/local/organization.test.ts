@@ -275,6 +275,36 @@ describe('local organization (LocalStack with organization: true)', () => {
     }
   });
 
+  it('serves the organization to other processes: its description, and a member delivery over the control server', async () => {
+    const control = await stack.serveControl();
+    const post = async (path: string, body: unknown) => {
+      const response = await fetch(`${control}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const described = await post('/organization', {});
+    expect(described.body).toMatchObject({
+      organizationId: org.organizationId,
+      workloadsOuId: org.workloadsOuId,
+      memberAccountIds: [ALPHA, BETA],
+      scps: [],
+    });
+    expect(Object.keys(described.body.clientConfigs as object).sort()).toEqual(
+      [MANAGEMENT_ACCOUNT_ID, '123456789012', ALPHA, BETA].sort(),
+    );
+    ingested.length = 0;
+    const sent = await post('/organization/logs', {
+      account: BETA,
+      records: [invocationLog('local-org-control', `arn:aws:iam::${BETA}:user/local-org-meter`)],
+    });
+    expect(sent.status).toBe(200);
+    await stack.settle();
+    const records = ingested.flatMap((event) => (event as KinesisStreamEvent).Records ?? []);
+    expect(records.map((r) => r.kinesis.sequenceNumber)).toEqual([
+      (sent.body.put as { sequenceNumber: string }).sequenceNumber,
+    ]);
+    expect((await post('/organization/forward', { account: '123456789012', event: {} })).status).toBe(500);
+  });
+
   // Last: it adds an account to the organization.
   it("takes a fixed account id only as 12 digits, and leaves CreateAccount's random id alone without the tag", async () => {
     const client = organizations(MANAGEMENT_ACCOUNT_ID);
