@@ -19,17 +19,20 @@ import { alignedTable } from './format';
 import { output, type Target, TargetError, type TargetOptions, targetOptions, withDocuments } from './target';
 
 /**
- * The deployment's per-session role patterns (its PerSessionRoles output), so the bill's ARNs are named as ingest
- * named the calls; a stack from before that output has the default.
+ * The deployment's per-session role patterns (its PerSessionRoles output) and, for an organization's, its own
+ * account, so the bill's ARNs are named as ingest named the calls; a stack from before that output has the default.
  */
 export function identityRulesOf(target: Target): IdentityRules {
+  // An organization's deployment keys other accounts' principals by account (its AccountId output is its own).
+  const { OrganizationId: organization, AccountId: home } = target.outputs;
+  const organizationRules = organization && home ? { homeAccount: home } : {};
   const raw = target.outputs.PerSessionRoles;
-  if (raw === undefined) return { perSessionRoles: ['AWSReservedSSO_*'] };
+  if (raw === undefined) return { perSessionRoles: ['AWSReservedSSO_*'], ...organizationRules };
   const patterns = JSON.parse(raw) as unknown;
   if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === 'string')) {
     throw new TargetError('the stack output PerSessionRoles is not a JSON list of role name patterns');
   }
-  return { perSessionRoles: patterns };
+  return { perSessionRoles: patterns, ...organizationRules };
 }
 
 /** A principal's line, then one indented line per model (`-` where the bill names no model to meet it with). */

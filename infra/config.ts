@@ -78,6 +78,18 @@ export interface BudgeteerConfig {
   readonly organizationId: string;
   /** The organizational units (or root) whose accounts get the member stack by a service-managed StackSet. */
   readonly organizationalUnitIds: readonly string[];
+  /**
+   * Where the organization's stop attaches its SCP: roots (`r-…`), OUs (`ou-…`) or accounts (12 digits). Empty: the
+   * `organizationalUnitIds`, else the organization's root.
+   */
+  readonly organizationStopTargets: readonly string[];
+  /**
+   * A role in the management account that the suspend function assumes for its AWS Organizations calls (the SCP).
+   * Empty: it calls Organizations itself, as a delegated administrator for policy management.
+   */
+  readonly organizationManagementRoleArn: string;
+  /** The management account, which no SCP applies to. Empty: learned from DescribeOrganization. */
+  readonly managementAccountId: string;
 }
 
 export const DEFAULT_CONFIG: BudgeteerConfig = {
@@ -112,6 +124,9 @@ export const DEFAULT_CONFIG: BudgeteerConfig = {
   digest: false,
   organizationId: '',
   organizationalUnitIds: [],
+  organizationStopTargets: [],
+  organizationManagementRoleArn: '',
+  managementAccountId: '',
 };
 
 /** Every period kind the deployment keeps counters for: its own first. */
@@ -251,7 +266,30 @@ const configSchema = z.object({
       'an organizational unit id (ou-...) or root id',
     ),
   ),
+  organizationStopTargets: z.preprocess(
+    commaList,
+    stringList(
+      /^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32}|\d{12})$/,
+      'a root id (r-...), an organizational unit id (ou-...) or a 12-digit account id',
+    ),
+  ),
+  organizationManagementRoleArn: z
+    .string({ error: must('an IAM role ARN in the management account, or empty') })
+    .regex(/^(arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+)?$/, {
+      error: must('an IAM role ARN in the management account, or empty'),
+    }),
+  managementAccountId: z
+    .string({ error: must('a 12-digit account id, or empty') })
+    .regex(/^(\d{12})?$/, { error: must('a 12-digit account id, or empty') }),
 });
+
+/** Settings that only mean something in an organization deployment. */
+const ORGANIZATION_ONLY = [
+  'organizationalUnitIds',
+  'organizationStopTargets',
+  'organizationManagementRoleArn',
+  'managementAccountId',
+] as const;
 
 const MONEY_KEYS = new Set<string>([
   'defaultBudgetUsd',
@@ -260,11 +298,15 @@ const MONEY_KEYS = new Set<string>([
   'reconcileToleranceUsd',
 ]);
 
+/** Account ids are digits that must stay a string: `-c managementAccountId=012345678901` is no number. */
+const ACCOUNT_ID_KEYS = new Set<string>(['organizationStopTargets', 'managementAccountId']);
+
 /** `-c key=value` arrives as a string; cdk.json values arrive typed. Accept both (money stays as written). */
-function decode(value: unknown): unknown {
+function decode(value: unknown, digitsAreText = false): unknown {
   if (typeof value !== 'string') return value;
   const trimmed = value.trim();
-  if (/^[[{]/.test(trimmed) || trimmed === 'true' || trimmed === 'false' || /^-?\d+(\.\d+)?$/.test(trimmed)) {
+  const number = !digitsAreText && /^-?\d+(\.\d+)?$/.test(trimmed);
+  if (/^[[{]/.test(trimmed) || trimmed === 'true' || trimmed === 'false' || number) {
     try {
       return JSON.parse(trimmed);
     } catch {
@@ -284,16 +326,19 @@ export function readConfig(node: Node): BudgeteerConfig {
     (Object.keys(DEFAULT_CONFIG) as (keyof BudgeteerConfig)[]).map((key) => {
       const raw = node.tryGetContext(key);
       if (raw === undefined) return [key, DEFAULT_CONFIG[key]];
-      return [key, MONEY_KEYS.has(key) ? raw : decode(raw)];
+      return [key, MONEY_KEYS.has(key) ? raw : decode(raw, ACCOUNT_ID_KEYS.has(key))];
     }),
   );
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigValidationError(parsed.error.issues.map(problemOf));
   const config = parsed.data;
-  if (config.organizationalUnitIds.length > 0 && config.organizationId === '') {
-    throw new ConfigValidationError([
-      'organizationalUnitIds: the member stack goes to OUs of an organization: set organizationId too',
-    ]);
+  if (config.organizationId === '') {
+    const set = ORGANIZATION_ONLY.filter((key) => config[key].length > 0);
+    if (set.length > 0) {
+      throw new ConfigValidationError(
+        set.map((key) => `${key}: a setting of an organization deployment: set organizationId too`),
+      );
+    }
   }
   return {
     ...config,

@@ -46,6 +46,15 @@ export function splitPrincipalId(id: string): { readonly account?: string; reado
   return match ? { account: match[1] as string, local: match[2] as string } : { local: id };
 }
 
+/**
+ * A principal id as ingest keys it: one qualified with the deployment's own account (`home`) names a principal that
+ * ingest keys unqualified, so a limit or membership written so would never match: it is read without the account.
+ */
+export function localizedId(id: string, home: string | undefined): string {
+  const { account, local } = splitPrincipalId(id);
+  return account !== undefined && account === home ? local : id;
+}
+
 /** The account a principal id names, `home` when it is not qualified. */
 export const accountOfId = (id: string, home: string): string => splitPrincipalId(id).account ?? home;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApprovalView } from '../../shared/decisions/approvals';
 import { approverOf, type DecisionName, type PendingWait } from '../../shared/decisions/pending';
+import { SCP_NAME } from '../../shared/enforcement/scp';
 import { groupNameOf, isGroupPrincipal } from '../../shared/groups/groups';
 import { escapeHtml } from '../../shared/html';
 import { formatUsd, type Usd } from '../../shared/money';
@@ -84,6 +85,9 @@ function summary(view: ApprovalView): string {
       wait.kind === 'suspension' ? 'Principal' : 'Scope',
       escapeHtml(wait.kind === 'suspension' ? wait.principal : stopScope(wait)),
     ],
+    ...(view.scpTargets
+      ? ([['SCP', escapeHtml(`${SCP_NAME} attached to ${view.scpTargets.join(', ')}`)]] as [string, string][])
+      : []),
     ...(view.principalArn ? ([['ARN', escapeHtml(view.principalArn)]] as [string, string][]) : []),
     ['Period', escapeHtml(wait.period)],
     ['Spend', usdText(view.spendUsd)],
@@ -143,7 +147,11 @@ function choicesFor(view: ApprovalView): Choice[] {
     {
       decision: 'resume',
       label: 'Resume Bedrock use',
-      effect: `Every deny ${stop} applied is removed, and no automatic stop follows before ${end}. Principals suspended on their own budget stay suspended.`,
+      effect: `Every deny ${stop} applied is removed${
+        view.scpTargets
+          ? `, the service control policy is detached from ${escapeHtml(view.scpTargets.join(', '))},`
+          : ''
+      } and no automatic stop follows before ${end}. Principals suspended on their own budget stay suspended.`,
     },
     {
       decision: 'keep',

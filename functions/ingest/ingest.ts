@@ -68,7 +68,9 @@ export async function ingest(
     const parsed = parseRecord(
       record.body,
       rules,
-      trusted && record.route ? { route: record.route, trusted } : undefined,
+      trusted && record.route
+        ? { route: record.route, trusted, ...(record.account ? { account: record.account } : {}) }
+        : undefined,
     );
     if (parsed.status === 'invalid') {
       rejected.push({ id: record.id, error: parsed.error, kind: parsed.kind, body: record.body });

@@ -1,8 +1,21 @@
 import { ATTRIBUTES, reconcileKey } from '../../shared/budgets/items';
 import type { Effects, Outbox } from '../../shared/decisions/outbox';
+import { splitPrincipalId } from '../../shared/identity';
 import { toDecimalString, type Usd, usd, ZERO } from '../../shared/money';
 import type { AlertMessage } from '../../shared/notify';
 import { type Bill, drifted, type ReconciledPrincipal, type Reconciliation } from '../../shared/reconcile/reconcile';
+
+/**
+ * What the budget account's own bill can be compared with. Cost Explorer in an account other than the payer sees that
+ * account's costs alone, so in an organization's deployment only its own (unqualified) principals are compared: a
+ * member's metered spend against a bill that cannot hold it would be drift every day. Members are reconciled from the
+ * payer's CUR with `budgeteer reconcile`.
+ */
+export function ownAccountOnly(reconciliation: Reconciliation, organization: boolean): Reconciliation {
+  if (!organization) return reconciliation;
+  const own = reconciliation.principals.filter((p) => splitPrincipalId(p.principal).account === undefined);
+  return { ...reconciliation, principals: own };
+}
 
 export const RECONCILE_ACTOR = 'system:reconcile';
 /** The subject of a day's `reconcile.checked` entry: it is about no one principal. */

@@ -20,7 +20,7 @@ import { daysBefore } from '../../shared/period';
 import { BillUnavailableError, fetchDayBill, parsePrincipalGroup } from '../../shared/reconcile/cost-explorer';
 import { reconcileDay } from '../../shared/reconcile/day';
 import { billFromCostExplorer, checkDay } from '../../shared/reconcile/reconcile';
-import { settleDay, unavailableReason } from './daily';
+import { ownAccountOnly, settleDay, unavailableReason } from './daily';
 
 // Configuration is read and checked once, at cold start: a missing variable fails the init with its name.
 const logger = new Logger({ serviceName: 'budgeteer-reconcile' });
@@ -58,7 +58,10 @@ export async function dailyReconcile(event: unknown) {
     return unavailable(day, error.message);
   }
   const bill = billFromCostExplorer(answer, day);
-  const reconciliation = await reconcileDay(documents, metered, day, bill, rules);
+  const reconciliation = ownAccountOnly(
+    await reconcileDay(documents, metered, day, bill, rules),
+    rules.homeAccount !== undefined,
+  );
   const reason = unavailableReason(reconciliation, bill);
   if (reason) return unavailable(day, reason);
   const settled = await settleDay(outbox, reconciliation, tolerance, new Date());

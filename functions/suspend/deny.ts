@@ -31,6 +31,7 @@ import {
   policySize,
 } from '../../shared/enforcement/policy';
 import { entityKey } from '../../shared/enforcement/target';
+import type { MemberAccounts } from './accounts';
 
 /** The Budgets item that records who holds a deny on one entity; `version` rises with every change. */
 export const DENY_PERIOD = KEYS.denyPeriod;
@@ -49,10 +50,32 @@ export class EnforcementError extends Error {
 export interface DenyWriter {
   write(entity: DenyEntity, holds: readonly DenyHold[]): Promise<void>;
   /** The `aws:userid` pattern of one session of a role. */
-  sessionPattern(entity: DenyEntity, roleName: string, sessionName: string): Promise<string>;
+  /**
+   * @param account where the session's role is, for a permission set's role in a member account of an
+   *   organization: the pattern then names that account's role id alone.
+   */
+  sessionPattern(entity: DenyEntity, roleName: string, sessionName: string, account?: string): Promise<string>;
 }
 
 const isNoSuchEntity = (error: unknown) => (error as { name?: string } | undefined)?.name === 'NoSuchEntityException';
+
+/** Sets the entity's kind, name and (in a member account) account on its deny record, to rebuild it from. */
+const entitySet = (entity: DenyEntity) =>
+  `#kind = :kind, #name = :name${entity.account === undefined ? '' : ', #account = :account'}`;
+
+/** The entity a deny record is about, account included (an older record without one: the deployment's own). */
+export function entityOfRecord(item: Record<string, unknown>): DenyEntity {
+  const account = item[ATTRIBUTES.entityAccount];
+  return {
+    kind: item[ATTRIBUTES.entityKind],
+    name: item[ATTRIBUTES.entityName],
+    ...(typeof account === 'string' ? { account } : {}),
+  } as DenyEntity;
+}
+
+/** How an entity is named in audit entries and messages: `user alice`, `role app in 222233334444`. */
+export const describeEntity = (entity: DenyEntity) =>
+  `${entity.kind === 'permission-set' ? 'permission set' : entity.kind} ${entity.name}${entity.account ? ` in ${entity.account}` : ''}`;
 
 /**
  * Holds are recorded in DynamoDB (the source of truth); the policy in IAM is derived from them. Several workflows
@@ -68,7 +91,7 @@ export class DenyStore {
   ) {}
 
   async hold(entity: DenyEntity, hold: DenyHold): Promise<void> {
-    await this.change(entity, 'SET #hold = :hold, #kind = :kind, #name = :name ADD version :one', hold.holder, {
+    await this.change(entity, `SET #hold = :hold, ${entitySet(entity)} ADD version :one`, hold.holder, {
       ':hold': {
         ...(hold.session === undefined ? {} : { session: hold.session }),
         ...(hold.resources === undefined ? {} : { resources: [...hold.resources] }),
@@ -78,7 +101,7 @@ export class DenyStore {
   }
 
   async release(entity: DenyEntity, holder: string): Promise<void> {
-    await this.change(entity, 'SET #kind = :kind, #name = :name REMOVE #hold ADD version :one', holder, {});
+    await this.change(entity, `SET ${entitySet(entity)} REMOVE #hold ADD version :one`, holder, {});
     await this.converge(entity);
   }
 
@@ -119,8 +142,15 @@ export class DenyStore {
           '#hold': `${HOLD_PREFIX}${holder}`,
           '#kind': ATTRIBUTES.entityKind,
           '#name': ATTRIBUTES.entityName,
+          ...(entity.account === undefined ? {} : { '#account': ATTRIBUTES.entityAccount }),
         },
-        ExpressionAttributeValues: { ...values, ':one': 1, ':kind': entity.kind, ':name': entity.name },
+        ExpressionAttributeValues: {
+          ...values,
+          ':one': 1,
+          ':kind': entity.kind,
+          ':name': entity.name,
+          ...(entity.account === undefined ? {} : { ':account': entity.account }),
+        },
       }),
     );
   }
@@ -133,28 +163,48 @@ export class DenyStore {
       if (again.version === version) return;
       ({ holds, version } = again);
     }
-    throw new EnforcementError(`the deny on ${entity.kind} ${entity.name} kept changing; it will be retried`);
+    throw new EnforcementError(`the deny on ${describeEntity(entity)} kept changing; it will be retried`);
   }
 }
 
-/** Users and roles: the `BudgeteerDeny` inline policy itself. */
+/**
+ * Users and roles: the `BudgeteerDeny` inline policy itself, in the deployment's own account through its own IAM
+ * client, and in a member account of the organization through that account's enforcement role.
+ */
 export class IamDenyWriter implements DenyWriter {
+  /** Role ids by account and role name (`<account>:<role>`; the deployment's own account is empty). */
   private readonly roleIds = new Map<string, string>();
 
   constructor(
     private readonly iam: IAMClient,
     private readonly identityCenter?: IdentityCenterDenyWriter,
+    private readonly members?: MemberAccounts,
   ) {}
 
-  async sessionPattern(entity: DenyEntity, roleName: string, sessionName: string): Promise<string> {
-    // A permission set spans accounts, each with its own role id: match any role id with this session.
-    if (entity.kind === 'permission-set') return `*:${sessionName}`;
-    let roleId = this.roleIds.get(roleName);
+  /** The IAM client that can write the entity's policy: its account's enforcement role, or the function's own. */
+  private iamOf(entity: DenyEntity): IAMClient {
+    if (entity.account === undefined) return this.iam;
+    if (!this.members) {
+      throw new EnforcementError(
+        `${describeEntity(entity)} is in another account, and this deployment is not an organization's`,
+      );
+    }
+    return this.members.iam(entity.account);
+  }
+
+  async sessionPattern(entity: DenyEntity, roleName: string, sessionName: string, account?: string): Promise<string> {
+    // A permission set spans accounts, each with its own role id: in the deployment's own account, any role id
+    // with this session. A member account's session is scoped to that account's role (role ids are unique), so
+    // its budget cuts the human off there alone, not in every account the permission set reaches.
+    if (entity.kind === 'permission-set' && account === undefined) return `*:${sessionName}`;
+    const where = entity.kind === 'permission-set' ? { ...entity, account } : entity;
+    const key = `${where.account ?? ''}:${roleName}`;
+    let roleId = this.roleIds.get(key);
     if (!roleId) {
-      const { Role } = await this.iam.send(new GetRoleCommand({ RoleName: roleName }));
+      const { Role } = await this.iamOf(where).send(new GetRoleCommand({ RoleName: roleName }));
       if (!Role?.RoleId) throw new EnforcementError(`IAM returned no id for role ${roleName}`);
       roleId = Role.RoleId;
-      this.roleIds.set(roleName, roleId);
+      this.roleIds.set(key, roleId);
     }
     return `${roleId}:${sessionName}`;
   }
@@ -164,6 +214,7 @@ export class IamDenyWriter implements DenyWriter {
       if (!this.identityCenter) throw new EnforcementError('IAM Identity Center is not configured');
       return this.identityCenter.write(entity, holds);
     }
+    const iam = this.iamOf(entity);
     const document = denyPolicy(entity, holds);
     const UserName = entity.name;
     const RoleName = entity.name;
@@ -171,32 +222,32 @@ export class IamDenyWriter implements DenyWriter {
     const isUser = entity.kind === 'user';
     if (!document) {
       try {
-        if (isUser) await this.iam.send(new DeleteUserPolicyCommand({ UserName, PolicyName }));
-        else await this.iam.send(new DeleteRolePolicyCommand({ RoleName, PolicyName }));
+        if (isUser) await iam.send(new DeleteUserPolicyCommand({ UserName, PolicyName }));
+        else await iam.send(new DeleteRolePolicyCommand({ RoleName, PolicyName }));
       } catch (error) {
         if (!isNoSuchEntity(error)) throw error;
       }
       return;
     }
-    checkSize(entity, document, await this.otherPoliciesSize(entity));
+    checkSize(entity, document, await this.otherPoliciesSize(iam, entity));
     const PolicyDocument = JSON.stringify(document);
-    if (isUser) await this.iam.send(new PutUserPolicyCommand({ UserName, PolicyName, PolicyDocument }));
-    else await this.iam.send(new PutRolePolicyCommand({ RoleName, PolicyName, PolicyDocument }));
+    if (isUser) await iam.send(new PutUserPolicyCommand({ UserName, PolicyName, PolicyDocument }));
+    else await iam.send(new PutRolePolicyCommand({ RoleName, PolicyName, PolicyDocument }));
   }
 
   /** IAM's quota is on all of an entity's inline policies together. */
-  private async otherPoliciesSize(entity: DenyEntity): Promise<number> {
+  private async otherPoliciesSize(iam: IAMClient, entity: DenyEntity): Promise<number> {
     const UserName = entity.name;
     const RoleName = entity.name;
     const isUser = entity.kind === 'user';
     const { PolicyNames = [] } = isUser
-      ? await this.iam.send(new ListUserPoliciesCommand({ UserName }))
-      : await this.iam.send(new ListRolePoliciesCommand({ RoleName }));
+      ? await iam.send(new ListUserPoliciesCommand({ UserName }))
+      : await iam.send(new ListRolePoliciesCommand({ RoleName }));
     let size = 0;
     for (const PolicyName of PolicyNames.filter((name) => name !== DENY_POLICY_NAME)) {
       const { PolicyDocument = '' } = isUser
-        ? await this.iam.send(new GetUserPolicyCommand({ UserName, PolicyName }))
-        : await this.iam.send(new GetRolePolicyCommand({ RoleName, PolicyName }));
+        ? await iam.send(new GetUserPolicyCommand({ UserName, PolicyName }))
+        : await iam.send(new GetRolePolicyCommand({ RoleName, PolicyName }));
       size += policySize(JSON.parse(decodeURIComponent(PolicyDocument)));
     }
     return size;

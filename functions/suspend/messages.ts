@@ -1,4 +1,5 @@
 import { raiseOffers } from '../../shared/decisions/approvals';
+import { SCP_NAME } from '../../shared/enforcement/scp';
 import { formatUsd, usd } from '../../shared/money';
 import { type AlertLink, type AlertMessage, factTable } from '../../shared/notify';
 import { TOTAL_PERIOD } from '../../shared/period';
@@ -186,17 +187,41 @@ export function failedMessage(event: EnforcementEvent & { step: string; error: s
   };
 }
 
+/** Where an organization stop attached its service control policy. */
+export interface ScpAttachment {
+  readonly policyId: string;
+  /** The targets (roots, OUs, accounts) this stop attached the policy to. */
+  readonly attached?: readonly string[];
+}
+
 export function stoppedMessage(
-  event: EnforcementEvent & { denied: number; reason: string; decide?: DecisionLinks; group?: string },
+  event: EnforcementEvent & {
+    denied: number;
+    reason: string;
+    decide?: DecisionLinks;
+    group?: string;
+    /** An organization stop: where its SCP is attached. */
+    scp?: ScpAttachment;
+  },
 ): AlertMessage {
-  const { group } = event;
+  const { group, scp } = event;
+  const scpTargets = scp?.attached ?? [];
   const summary = group
     ? `Every member of group ${group} that used Bedrock in ${event.period} is denied (${event.denied} principals), and\n` +
       'any member that spends while the group is stopped is denied when first seen.'
-    : `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal\n` +
-      'that spends while the stop is on is denied when first seen.';
+    : scp
+      ? `The service control policy ${SCP_NAME} is attached to ${scpTargets.join(', ') || 'no target (see the audit)'}:\n` +
+        "every principal of the accounts under it is stopped, except each account's root, the system's roles and break\n" +
+        'glass. SCPs never apply to the management account: its principals, and those of accounts outside these\n' +
+        `targets, that used Bedrock in ${event.period} are denied one by one (${event.denied} principals), and any that\n` +
+        'spends while the stop is on is denied when first seen.'
+      : `Every principal that used Bedrock in ${event.period} is denied (${event.denied} principals), and any principal\n` +
+        'that spends while the stop is on is denied when first seen.';
   const facts = [
     { label: 'Reason', value: event.reason },
+    ...(scp
+      ? [{ label: 'SCP', value: `${SCP_NAME} (${scp.policyId}) attached to ${scpTargets.join(', ') || '-'}` }]
+      : []),
     ...(event.spendUsd
       ? [
           {
@@ -210,12 +235,15 @@ export function stoppedMessage(
   return {
     subject: group
       ? `GROUP STOPPED: Bedrock use by the members of ${group} is stopped (${event.period})`
-      : `EMERGENCY STOP: all Bedrock use in the account is stopped (${event.period})`,
+      : `EMERGENCY STOP: all Bedrock use in the ${scp ? 'organization' : 'account'} is stopped (${event.period})`,
     body: [
       summary,
       ...facts.map((fact) => `  ${fact.label}: ${fact.value}`),
       '',
       ...decide.lines,
+      ...(scp
+        ? [`Resuming detaches the policy from ${scpTargets.join(', ') || 'nothing'} and removes the denies.`, '']
+        : []),
       group
         ? `Or, as an admin, at any time: npx budgeteer group set ${group} --limit <USD>   (a limit above the spend resumes)`
         : 'Or, as an admin, at any time: npx budgeteer resume --reason "…"   (or raise the account budget)',
@@ -226,13 +254,26 @@ export function stoppedMessage(
     links: decide.links,
     ...(decide.linksNote ? { linksNote: decide.linksNote } : {}),
     commands: decide.commands,
-    data: { ...amounts(event), denied: event.denied, reason: event.reason, ...decide.data },
+    data: {
+      ...amounts(event),
+      denied: event.denied,
+      reason: event.reason,
+      ...(scp ? { scpPolicyId: scp.policyId, scpTargets: scpTargets.join(' ') } : {}),
+      ...decide.data,
+    },
     attributes: attributes(event, 'emergency-stop'),
   };
 }
 
 export function resumedMessage(
-  event: EnforcementEvent & { reason: string; actor: string; lifted: number; group?: string },
+  event: EnforcementEvent & {
+    reason: string;
+    actor: string;
+    lifted: number;
+    group?: string;
+    /** An organization stop: the targets its SCP was detached from. */
+    scpDetached?: readonly string[];
+  },
 ): AlertMessage {
   const what = event.group ? `The stop of group ${event.group}` : 'The emergency stop';
   return {
@@ -241,10 +282,19 @@ export function resumedMessage(
       : `Bedrock emergency stop lifted (${event.period})`,
     body: [
       `${what} was lifted (${event.reason}, by ${event.actor}); ${event.lifted} denies it applied were removed.`,
+      ...(event.scpDetached
+        ? [`The service control policy ${SCP_NAME} was detached from ${event.scpDetached.join(', ')}.`]
+        : []),
       'Principals suspended on their own budget stay suspended.',
       ...footer(event),
     ].join('\n'),
-    data: { ...amounts(event), reason: event.reason, actor: event.actor, lifted: event.lifted },
+    data: {
+      ...amounts(event),
+      reason: event.reason,
+      actor: event.actor,
+      lifted: event.lifted,
+      ...(event.scpDetached ? { scpDetachedFrom: event.scpDetached.join(' ') } : {}),
+    },
     attributes: attributes(event, 'emergency-stop-resumed'),
   };
 }

@@ -6,14 +6,14 @@ import { DECISIONS, type PendingWaits, type WaitKind, waitIdOf } from '../../sha
 import type { LinkSigner } from '../../shared/decisions/secret';
 import { DENY_POLICY_NAME, type DenyEntity } from '../../shared/enforcement/policy';
 import { ENFORCEMENT_ATTRIBUTES as A, type Suspension } from '../../shared/enforcement/state';
-import { enforcementTarget, type ProtectionRules } from '../../shared/enforcement/target';
+import { enforcementTarget, entityKey, type ProtectionRules } from '../../shared/enforcement/target';
 import { groupNameOf, groupReason, isGroupPrincipal, profileScopeOf, stillMember } from '../../shared/groups/groups';
-import { ACCOUNT_PRINCIPAL } from '../../shared/identity';
+import { ACCOUNT_PRINCIPAL, accountOfId } from '../../shared/identity';
 import { type AlertMessage, publishAlert } from '../../shared/notify';
 import { periodEndOfKey, periodKindOfKey } from '../../shared/period';
 import type { RateRule } from '../../shared/rate/rules';
 import { rateFallsBackAt } from '../../shared/rate/store';
-import { DENY_PERIOD, type DenyStore, type DenyWriter, EnforcementError } from './deny';
+import { DENY_PERIOD, type DenyStore, type DenyWriter, describeEntity, EnforcementError, entityOfRecord } from './deny';
 import {
   type DecisionLinks,
   failedMessage,
@@ -23,6 +23,7 @@ import {
   stoppedMessage,
   suspendedMessage,
 } from './messages';
+import type { OrganizationStop, ScpAudit } from './scp';
 
 export interface EnforcerConfig {
   readonly budgetsTable: string;
@@ -45,6 +46,8 @@ export interface EnforcerDeps {
   readonly links?: LinkSigner;
   /** The rate rule in force for a principal (its limit item's, else the default's): rate suspensions end by it. */
   readonly rateRuleOf?: (principal: string) => Promise<RateRule | undefined>;
+  /** An organization deployment's stop by SCP: the account-wide stop attaches it (absent: a single account). */
+  readonly organizationStop?: OrganizationStop;
   readonly now?: () => Date;
 }
 
@@ -113,8 +116,6 @@ const generationOf = (item: Item | undefined) =>
   Number((item?.[A.generation] as { value?: string })?.value ?? item?.[A.generation] ?? 0);
 const isConditionFailed = (error: unknown) =>
   (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
-const describeEntity = (entity: DenyEntity) =>
-  entity.kind === 'permission-set' ? `permission set ${entity.name}` : `${entity.kind} ${entity.name}`;
 
 /**
  * The steps of the suspension and emergency-stop workflows. Every step is idempotent: a deny is a named hold
@@ -182,6 +183,8 @@ export class Enforcer {
   async apply(input: EnforcementInput): Promise<ApplyOutcome> {
     const waitSeconds = input.reason === 'rate' ? await this.rateWaitSeconds(input) : this.waitSeconds(input.period);
     const isStop = input.holder.startsWith('stop:');
+    const covered = isStop ? await this.coveredBySCP(input) : undefined;
+    if (covered) return { outcome: 'skipped', why: covered, waitSeconds };
     const counter = await this.counter(input.principal, input.period);
     if (!isStop && counter && generationOf(counter) !== (input.generation ?? 0)) {
       return { outcome: 'stale', why: `generation ${generationOf(counter)} replaced this decision`, waitSeconds };
@@ -205,7 +208,12 @@ export class Enforcer {
       return { outcome: target.status === 'protected' ? 'skipped' : 'unsupported', why: target.reason, waitSeconds };
     }
     const session = target.session
-      ? await this.deps.writer.sessionPattern(target.entity, target.session.roleName, target.session.sessionName)
+      ? await this.deps.writer.sessionPattern(
+          target.entity,
+          target.session.roleName,
+          target.session.sessionName,
+          target.session.account,
+        )
       : undefined;
     // A stop denies many principals that may share one entity (sessions of a role): one hold each.
     const holdKey = isStop ? `${input.holder}|${input.principal}` : input.holder;
@@ -329,10 +337,12 @@ export class Enforcer {
       await this.publish(suspendedMessage({ ...this.event(input), target: described, until, decide }));
     } else {
       const denied = (input.denied ?? []).filter((result) => (result as { outcome?: string })?.outcome === 'applied');
+      const scp = await this.deps.organizationStop?.recordOf(input.period, input.holder);
       await this.publish(
         stoppedMessage({
           ...this.event(input),
           denied: denied.length,
+          ...(scp && stopSubjectOf(input) === ACCOUNT_PRINCIPAL ? { scp } : {}),
           reason: input.reason ?? 'account budget exhausted',
           decide,
           ...(isGroupPrincipal(input.principal) ? { group: groupNameOf(input.principal) } : {}),
@@ -381,7 +391,9 @@ export class Enforcer {
     const group = stoppedGroup(subject);
     const definition = group === undefined ? undefined : await this.groupDefinition(subject);
     // A group of application inference profiles denies its callers those profiles only.
-    const resources = definition && profileScopeOf(definition.members, this.config.protection.accountId ?? '*');
+    // In an organization a member's profiles are in its own account: profile ids are unique, so any account matches.
+    const { accountId, organization } = this.config.protection;
+    const resources = definition && profileScopeOf(definition.members, organization ? '*' : (accountId ?? '*'));
     const suspension: Suspension = {
       holder: input.holder,
       executionArn: executionArnOf(input),
@@ -391,7 +403,7 @@ export class Enforcer {
       decisionId: input.decisionId,
       ...(resources ? { resources } : {}),
     };
-    await this.deps.documents
+    const breaker = await this.deps.documents
       .send(
         new UpdateCommand({
           TableName: this.config.budgetsTable,
@@ -402,14 +414,22 @@ export class Enforcer {
           ExpressionAttributeValues: { ':stopped': 'stopped', ':s': suspension, ':holder': input.holder },
         }),
       )
-      .catch((error: unknown) => {
-        // Another stop is in force: this one denies beside it, and its resume lifts only its own holds.
-        if (!isConditionFailed(error)) throw error;
-      });
+      .then(
+        () => true,
+        (error: unknown) => {
+          // Another stop is in force: this one denies beside it, and its resume lifts only its own holds.
+          if (!isConditionFailed(error)) throw error;
+          return false;
+        },
+      );
+    // The organization's stop (its breaker this stop's): the SCP stops the accounts it covers at once.
+    const scp = breaker && subject === ACCOUNT_PRINCIPAL ? await this.beginOrganizationStop(input) : undefined;
+    const covered = new Set(scp?.accounts);
     const principals: EnforcementInput[] = [];
     for await (const item of this.counters(input.period)) {
       const groups = item[ATTRIBUTES.groups];
       if (group !== undefined && !(groups instanceof Set && groups.has(group))) continue;
+      if (covered.has(this.accountOf(String(item.principal)))) continue;
       // Counted in it this period, but taken out of it since: not this stop's to deny.
       if (definition && !stillMember(String(item.principal), definition)) continue;
       principals.push({
@@ -456,6 +476,10 @@ export class Enforcer {
         // A retry after the breaker went off: release what is left.
         if (!isConditionFailed(error)) throw error;
       });
+    const detached =
+      subject === ACCOUNT_PRINCIPAL
+        ? ((await this.deps.organizationStop?.end(input.period, input.holder, this.scpAudit(input))) ?? [])
+        : [];
     let lifted = 0;
     const prefix = `hold:${input.holder}|`;
     for await (const item of this.scan({
@@ -463,7 +487,7 @@ export class Enforcer {
       ExpressionAttributeNames: { '#period': 'period' },
       ExpressionAttributeValues: { ':deny': DENY_PERIOD },
     })) {
-      const entity = { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      const entity = entityOfRecord(item);
       for (const key of Object.keys(item).filter((k) => k.startsWith(prefix))) {
         const principal = String((item[key] as { principal?: string })?.principal ?? key.slice(prefix.length));
         await this.deps.denies.release(entity, key.slice('hold:'.length));
@@ -480,9 +504,17 @@ export class Enforcer {
       reason: input.reason,
       by: actor,
       lifted,
+      ...(detached.length > 0 ? { scpDetachedFrom: detached.join(' ') } : {}),
     });
     await this.publish(
-      resumedMessage({ ...this.event(input), reason: input.reason, actor, lifted, ...(group ? { group } : {}) }),
+      resumedMessage({
+        ...this.event(input),
+        reason: input.reason,
+        actor,
+        lifted,
+        ...(group ? { group } : {}),
+        ...(detached.length > 0 ? { scpDetached: detached } : {}),
+      }),
     );
     return lifted;
   }
@@ -498,6 +530,11 @@ export class Enforcer {
   ): Promise<AwaitRetry | undefined> {
     const retry = input.step === 'await' ? await this.awaitRetry(input) : undefined;
     if (retry && retry.retries > 1) return retry;
+    // An organization stop that failed to begin ends here, with no wait a resume could reach: what it attached of
+    // its SCP is detached (audited) rather than left stopping every member account with no way to lift it.
+    if (input.step === 'begin-stop' && stopSubjectOf(input) === ACCOUNT_PRINCIPAL) {
+      await this.deps.organizationStop?.end(input.period, input.holder, this.scpAudit(input));
+    }
     const error = describeError(input.error);
     await this.audit(input, 'enforcement.failed', `${input.decisionId}:failed:${input.step}:${input.principal}`, {
       step: input.step,
@@ -529,6 +566,51 @@ export class Enforcer {
       lastChance,
       retries: (input.wait?.retries ?? 0) + 1,
     };
+  }
+
+  /** The account a principal id names: qualified, or the deployment's own. */
+  private accountOf(principal: string): string {
+    return accountOfId(principal, this.config.protection.accountId ?? '');
+  }
+
+  /**
+   * Why the organization's stop needs no deny of this principal: its account is under the SCP this stop attached
+   * (a principal first seen spending while the stop is on comes here too). Undefined: deny it.
+   */
+  private async coveredBySCP(input: EnforcementInput): Promise<string | undefined> {
+    if (!this.deps.organizationStop || stopSubjectOf(input) !== ACCOUNT_PRINCIPAL) return undefined;
+    const record = await this.deps.organizationStop.recordOf(input.period, input.holder);
+    const account = this.accountOf(input.principal);
+    return record?.accounts?.includes(account)
+      ? `account ${account} is stopped by the organization's service control policy`
+      : undefined;
+  }
+
+  /**
+   * The SCP of the organization's stop. If AWS Organizations fails it (no permission, no such target), the stop goes
+   * on principal by principal, as in a single account: audited and alerted, never a stop that stops nobody.
+   */
+  private async beginOrganizationStop(input: EnforcementInput) {
+    try {
+      return await this.deps.organizationStop?.begin(input.period, input.holder, this.scpAudit(input));
+    } catch (caught) {
+      const error = describeError(caught);
+      const account = { ...input, principal: ACCOUNT_PRINCIPAL };
+      await this.audit(account, 'enforcement.failed', `${input.decisionId}:failed:scp`, { step: 'scp', error });
+      await this.publish(
+        failedMessage({ ...this.event(account), step: 'scp (denying principal by principal)', error }),
+      );
+      return undefined;
+    }
+  }
+
+  /** The organization stop's audit entries, per target, about the account-wide total. */
+  private scpAudit(input: EnforcementInput): ScpAudit {
+    return (action, target, details) =>
+      this.audit({ ...input, principal: ACCOUNT_PRINCIPAL }, action, `${input.decisionId}:${action}:${target}`, {
+        target,
+        ...details,
+      });
   }
 
   private async markSuspended(input: EnforcementInput): Promise<boolean> {
@@ -596,7 +678,7 @@ export class Enforcer {
     await this.deps.documents.send(
       new UpdateCommand({
         TableName: this.config.budgetsTable,
-        Key: { principal: `DENY#${entity.kind}/${entity.name}`, period: DENY_PERIOD },
+        Key: { principal: entityKey(entity), period: DENY_PERIOD },
         UpdateExpression: 'SET #h.principal = :p',
         ConditionExpression: 'attribute_exists(#h)',
         ExpressionAttributeNames: { '#h': `hold:${holdKey}` },
@@ -609,17 +691,17 @@ export class Enforcer {
   private async heldEntity(holder: string, principal: string): Promise<DenyEntity | undefined> {
     for await (const item of this.heldBy(holder)) {
       const hold = item[`hold:${holder}`] as { principal?: string } | undefined;
-      if (hold?.principal === principal) return { kind: item.entityKind, name: item.entityName } as DenyEntity;
+      if (hold?.principal === principal) return entityOfRecord(item);
     }
     return undefined;
   }
 
-  private async *heldBy(holder: string): AsyncGenerator<Item & { entityKind: string; entityName: string }> {
+  private async *heldBy(holder: string): AsyncGenerator<Item> {
     yield* this.scan({
       FilterExpression: '#period = :deny AND attribute_exists(#h)',
       ExpressionAttributeNames: { '#period': 'period', '#h': `hold:${holder}` },
       ExpressionAttributeValues: { ':deny': DENY_PERIOD },
-    }) as AsyncGenerator<Item & { entityKind: string; entityName: string }>;
+    });
   }
 
   /** Principals (not the account, nor markers) with a counter in the period. */
@@ -717,7 +799,9 @@ export class Enforcer {
       | 'suspension.skipped'
       | 'enforcement.failed'
       | 'emergency-stop.resumed'
-      | 'group.resumed',
+      | 'group.resumed'
+      | 'scp.attached'
+      | 'scp.detached',
     once: string,
     details: Record<string, string | number>,
   ): Promise<void> {

@@ -9,12 +9,99 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MEMBER_ENFORCEMENT_ROLE_NAME } from '../../shared/enforcement/organization';
+import { SCP_TAG } from '../../shared/enforcement/scp';
 import type { BudgeteerConfig } from '../config';
 import type { Enforcement } from '../constructs/enforcement';
 import { KEEPING_QUEUE } from '../constructs/function';
 import type { Ingestion } from '../constructs/ingestion';
 import { acknowledgeWildcardResources } from '../nag';
 import { type MEMBER_PARAMETERS, memberTemplate } from './member';
+
+/**
+ * The suspend function's part of an organization: the settings it reads (functions/suspend/handler.ts) and the
+ * AWS Organizations calls of the organization stop, through the management account's role when one is configured,
+ * else directly (the budget account then a delegated administrator for policy management).
+ */
+function grantOrganizationStop(enforcement: Enforcement, config: BudgeteerConfig): void {
+  const fn = enforcement.function.function;
+  const stack = Stack.of(fn);
+  // Where the SCP goes: as configured, else the OUs the member stack goes to, else (empty) the root.
+  const targets =
+    config.organizationStopTargets.length > 0 ? config.organizationStopTargets : config.organizationalUnitIds;
+  const environment: Record<string, string> = {
+    ORGANIZATION_ID: config.organizationId,
+    PARTITION: stack.partition,
+    ORGANIZATION_STOP_TARGETS: JSON.stringify(targets),
+    ORGANIZATION_MANAGEMENT_ROLE_ARN: config.organizationManagementRoleArn,
+    MANAGEMENT_ACCOUNT_ID: config.managementAccountId,
+  };
+  for (const [name, value] of Object.entries(environment)) fn.addEnvironment(name, value);
+
+  if (config.organizationManagementRoleArn) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'OrganizationManagementRole',
+        actions: ['sts:AssumeRole'],
+        resources: [config.organizationManagementRoleArn],
+      }),
+    );
+    return;
+  }
+  // Organizations ARNs name the management account, known only when configured; the rest is the organization's.
+  const organizationsArn = (resource: string) =>
+    `arn:${stack.partition}:organizations::${config.managementAccountId || '*'}:${resource}`;
+  const policies = organizationsArn(`policy/${config.organizationId}/service_control_policy/*`);
+  const targetArns = ['root', 'ou', 'account'].map((kind) => organizationsArn(`${kind}/${config.organizationId}/*`));
+  // The stop's own SCP is known by its tag (SCP_TAG): the function may update, attach and detach that policy only,
+  // never the organization's other SCPs (FullAWSAccess, its guardrails), and may create no other kind.
+  const ours = { StringEquals: { [`aws:ResourceTag/${SCP_TAG.key}`]: SCP_TAG.value } };
+  const created = {
+    StringEquals: {
+      [`aws:RequestTag/${SCP_TAG.key}`]: SCP_TAG.value,
+      'organizations:PolicyType': 'SERVICE_CONTROL_POLICY',
+    },
+    'ForAllValues:StringEquals': { 'aws:TagKeys': [SCP_TAG.key] },
+  };
+  const statements: { sid: string; actions: string[]; resources: string[]; conditions?: Record<string, unknown> }[] = [
+    // Finding the policy by name, the root, and the management account: these take no resource.
+    { sid: 'OrganizationRead', actions: ['DescribeOrganization', 'ListRoots', 'ListPolicies'], resources: ['*'] },
+    // CreatePolicy's policy has no id yet: it must be a service control policy, tagged as the stop's.
+    { sid: 'OrganizationStopPolicy', actions: ['CreatePolicy', 'TagResource'], resources: ['*'], conditions: created },
+    {
+      sid: 'OrganizationStopPolicyUpkeep',
+      actions: ['DescribePolicy', 'UpdatePolicy', 'ListTargetsForPolicy', 'AttachPolicy', 'DetachPolicy'],
+      resources: [policies],
+      conditions: ours,
+    },
+    // AttachPolicy and DetachPolicy are authorized on the target too: any root, OU or account of this organization.
+    { sid: 'OrganizationStopTargets', actions: ['AttachPolicy', 'DetachPolicy'], resources: targetArns },
+    // Which accounts the targets cover: their children, OU by OU.
+    { sid: 'OrganizationStopCoverage', actions: ['ListChildren'], resources: targetArns.slice(0, 2) },
+  ];
+  for (const { sid, actions, resources, conditions } of statements) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid,
+        actions: actions.map((action) => `organizations:${action}`),
+        resources,
+        ...(conditions ? { conditions } : {}),
+      }),
+    );
+  }
+  acknowledgeWildcardResources(
+    enforcement.function.role,
+    [policies, ...targetArns],
+    'The organization stop attaches one SCP, created at run time (its id unknown at deploy), to roots, OUs or ' +
+      "accounts of this organization only (its id in every ARN); the management account's id is left open when " +
+      'not configured (managementAccountId)',
+  );
+  Validations.of(enforcement.function.role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'organizations:DescribeOrganization, ListRoots and ListPolicies take no resource; CreatePolicy names a ' +
+      'policy that has no id yet (only BudgeteerOrganizationStop, a service control policy, is ever created)',
+  });
+}
 
 export interface OrganizationCentralProps {
   readonly config: BudgeteerConfig;
@@ -147,6 +234,7 @@ export class OrganizationCentral extends Construct {
       "A suspension falls in whichever member account spent past its limit: the role's name is fixed, its " +
         'account is any of the organization (aws:ResourceOrgID), and each such role trusts this role alone',
     );
+    grantOrganizationStop(enforcement, config);
 
     const parameters: Record<keyof typeof MEMBER_PARAMETERS, string> = {
       CentralEventBusArn: this.bus.eventBusArn,

@@ -6,7 +6,14 @@ import { type Approvals, OverrideError } from '../decisions/approvals';
 import { DecisionError } from '../decisions/pending';
 import { groupPrincipal } from '../groups/groups';
 import type { GroupStore } from '../groups/store';
-import { ACCOUNT_PRINCIPAL, globToRegExp, type IdentityRules, principalFromArn } from '../identity';
+import {
+  ACCOUNT_PRINCIPAL,
+  globToRegExp,
+  type IdentityRules,
+  localizedId,
+  principalFromArn,
+  splitPrincipalId,
+} from '../identity';
 import { parseLimitUsd } from '../money';
 import { periodKey } from '../period';
 import type { PriceRecorder } from '../pricing/admin';
@@ -81,7 +88,8 @@ export class AdminService {
     }
   }
 
-  async handle(caller: Caller, request: AdminRequest): Promise<AdminAnswer> {
+  async handle(caller: Caller, asked: AdminRequest): Promise<AdminAnswer> {
+    const request = this.localized(asked);
     const own = this.principalOf(caller.arn);
     if (!this.isAdmin(caller.arn)) {
       // Filed under the caller's own principal: a refused caller cannot grow anybody else's audit chain.
@@ -226,15 +234,32 @@ export class AdminService {
     }[request.action];
     if (what === undefined) return undefined;
     if (subject === own) return what;
-    const role = /^role\/([^/]+)\//.exec(own)?.[1];
+    // A session's role is the caller's own only in the caller's account (in an organization, ids name theirs).
+    const mine = splitPrincipalId(own);
+    const theirs = splitPrincipalId(subject);
+    if (mine.account !== theirs.account) return undefined;
+    const role = /^role\/([^/]+)\//.exec(mine.local)?.[1];
     if (
       role &&
       !role.startsWith('AWSReservedSSO_') &&
-      (subject === `role/${role}` || subject.startsWith(`role/${role}/`))
+      (theirs.local === `role/${role}` || theirs.local.startsWith(`role/${role}/`))
     ) {
       return `${what} (a session of role/${role})`;
     }
     return undefined;
+  }
+
+  /** The request with the ids it names as ingest keys them (the deployment's own account's unqualified). */
+  private localized(request: AdminRequest): AdminRequest {
+    const home = this.config.identityRules.homeAccount;
+    if (home === undefined) return request;
+    if (request.action === 'budget set' || request.action === 'lift') {
+      return { ...request, principal: localizedId(request.principal, home) };
+    }
+    if (request.action === 'group set' && request.members) {
+      return { ...request, members: request.members.map((member) => localizedId(member, home)) };
+    }
+    return request;
   }
 
   /** The principal a request acts on: named, the owner of the decision, or the account. */

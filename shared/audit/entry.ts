@@ -19,6 +19,10 @@ export const AUDIT_ACTIONS = {
   'override.denied': 'an admin refused an exception (details: approver, reason)',
   'emergency-stop.started': 'all Bedrock use in the account was stopped (details: reason)',
   'emergency-stop.resumed': 'the emergency stop was lifted (details: reason)',
+  'scp.attached':
+    "the organization stop's service control policy was attached to a root, OU or account (details: target, policyId, policyName)",
+  'scp.detached':
+    "the organization stop's service control policy was detached from a target the stop had attached it to (details: target, policyId, policyName)",
   'group.set':
     "a group's limit or membership was set (details: limitUsd, previousUsd, members, tag, owners, periodKind)",
   'group.deleted': 'a group was deleted (details: the definition it had)',

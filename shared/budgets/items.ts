@@ -68,6 +68,8 @@ export const ENFORCEMENT_ATTRIBUTES = {
   endWaitGeneration: 'endWaitGeneration',
   /** The holder of an emergency stop that denied this principal. */
   stopDenied: 'stopDenied',
+  /** On the account's counter: the organization stop's service control policy and where it attached it. */
+  organizationStop: 'organizationStop',
 } as const;
 
 /** Every fixed attribute name of every kind of item (keys included). */
@@ -128,6 +130,8 @@ export const ATTRIBUTES = {
   // deny records
   entityKind: 'entityKind',
   entityName: 'entityName',
+  /** The member account the entity is in (absent: the deployment's own). */
+  entityAccount: 'entityAccount',
   version: 'version',
   // conflict markers
   requestId: 'requestId',
@@ -246,6 +250,22 @@ export const SuspensionSchema = z.looseObject({
   resources: z.array(z.string()).optional(),
 });
 
+/**
+ * An organization stop's service control policy (shared/enforcement/scp.ts): where this stop attaches it, so that its
+ * resume detaches exactly that, and which accounts it covers (their principals need no deny of their own).
+ */
+export const OrganizationStopSchema = z.looseObject({
+  /** The stop's holder (`stop:<execution name>`). */
+  holder: z.string(),
+  policyId: z.string(),
+  /** The configured targets the policy was not attached to when the stop began: this stop's to attach and detach. */
+  targets: z.array(z.string()),
+  /** Of those, the ones attached. */
+  attached: z.array(z.string()).optional(),
+  /** The accounts under the targets the policy is attached to, the management account left out. */
+  accounts: z.array(z.string()).optional(),
+});
+
 export const LiftSchema = z.looseObject({
   by: z.string(),
   at: z.string(),
@@ -303,6 +323,7 @@ const decisionShape = {
   [ENFORCEMENT_ATTRIBUTES.lifted]: LiftSchema.optional(),
   [ENFORCEMENT_ATTRIBUTES.endWaitGeneration]: whole.optional(),
   [ENFORCEMENT_ATTRIBUTES.stopDenied]: z.string().optional(),
+  [ENFORCEMENT_ATTRIBUTES.organizationStop]: OrganizationStopSchema.optional(),
 };
 
 const outboxShape = { outboxSince: z.string().optional(), alertedAt: z.string().optional() };
@@ -360,6 +381,10 @@ export const DenyItemSchema = z.looseObject({
   period: z.literal(KEYS.denyPeriod),
   entityKind: z.string().optional(),
   entityName: z.string().optional(),
+  entityAccount: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
   version: whole.optional(),
 });
 
@@ -494,6 +519,7 @@ export type AccountItem = z.infer<typeof AccountItemSchema>;
 export type ConflictItem = z.infer<typeof ConflictItemSchema>;
 export type RateItem = z.infer<typeof RateItemSchema>;
 export type Suspension = z.infer<typeof SuspensionSchema>;
+export type OrganizationStopRecord = z.infer<typeof OrganizationStopSchema>;
 export type Lift = z.infer<typeof LiftSchema>;
 
 /** The kind of item a key names; undefined for a key no kind has. */

@@ -3,6 +3,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../audit/log';
 import { BudgetStore, LimitChangedError, topModels } from '../budgets';
+import { ENFORCEMENT_ATTRIBUTES, OrganizationStopSchema } from '../budgets/items';
 import { requireEnv } from '../config';
 import { ACCOUNT_PRINCIPAL } from '../identity';
 import { formatUsd, type MoneyError, parseLimitUsd, toDecimalString, type Usd, usd } from '../money';
@@ -57,6 +58,8 @@ export interface ApprovalView {
   readonly topModels: readonly { model: string; spend: Usd }[];
   /** For a suspension: the amounts the page offers to raise by. */
   readonly raiseOffers: readonly { amount: Usd; label: string }[];
+  /** An organization's stop: the roots, OUs and accounts its SCP is attached to, which a resume detaches it from. */
+  readonly scpTargets?: readonly string[];
 }
 
 /** A request that is not a decision: a missing reason or approver, a bad amount, a decision of the other kind. */
@@ -68,6 +71,12 @@ export class OverrideError extends Error {
 }
 
 const MAX_TEXT = 500;
+
+/** The organization stop's SCP record on the account's counter, if it is well formed. */
+const organizationStopOf = (counter: Record<string, unknown> | undefined) => {
+  const parsed = OrganizationStopSchema.safeParse(counter?.[ENFORCEMENT_ATTRIBUTES.organizationStop]);
+  return parsed.success ? parsed.data : undefined;
+};
 
 /** The raises a message and the page offer: 25%, 50% and 100% of the limit, to the cent (any amount may be typed). */
 export function raiseOffers(limit: Usd): { amount: Usd; label: string }[] {
@@ -144,6 +153,7 @@ export class Approvals {
         ? (await this.deps.budgets.budgetOf(wait.principal)).limitUsd
         : await this.deps.budgets.limitOf(ACCOUNT_PRINCIPAL);
     const principalArn = typeof counter?.principalArn === 'string' ? counter.principalArn : undefined;
+    const scp = wait.kind === 'emergency-stop' ? organizationStopOf(counter) : undefined;
     return {
       wait,
       spendUsd: await this.deps.budgets.spendOf(wait.principal, wait.period),
@@ -151,6 +161,7 @@ export class Approvals {
       ...(principalArn ? { principalArn } : {}),
       topModels: counter ? topModels(counter) : [],
       raiseOffers: wait.kind === 'suspension' ? raiseOffers(limitUsd) : [],
+      ...(scp?.attached?.length ? { scpTargets: scp.attached } : {}),
     };
   }
 

@@ -14,3 +14,14 @@ export const STACKSET_EXECUTION_ROLE_PATTERN = 'stacksets-exec-*';
 /** The enforcement role of a member account, as the central suspend function assumes it. */
 export const memberEnforcementRoleArn = (partition: string, account: string): string =>
   `arn:${partition}:iam::${account}:role/${MEMBER_ENFORCEMENT_ROLE_NAME}`;
+
+/**
+ * The member stack's own roles in a member account, by their exact names (and the StackSet's execution role, whose
+ * name AWS gives it: `stacksets-exec-` and 32 hex digits): never denied there. Exact, because a member account's
+ * users may create roles: a prefix such as `BudgeteerMember-*` would let anyone name a role out of every stop.
+ */
+export const MEMBER_SYSTEM_ROLE = new RegExp(
+  `^(?:${MEMBER_ENFORCEMENT_ROLE_NAME}|${MEMBER_FORWARDING_ROLE_NAME}|stacksets-exec-[0-9a-f]{32})$`,
+);
+/** What the organization stop's SCP exempts of the system's roles, in every account it covers: the member stack's. */
+export const MEMBER_SYSTEM_ROLE_NAMES = [MEMBER_ENFORCEMENT_ROLE_NAME, MEMBER_FORWARDING_ROLE_NAME] as const;

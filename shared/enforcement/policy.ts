@@ -33,11 +33,18 @@ export const DENIED_ACTIONS = [
 export const INLINE_POLICY_LIMITS = { user: 2048, role: 10_240, 'permission-set': 10_240 } as const;
 
 /** Where a deny goes. */
-export type DenyEntity =
+export type DenyEntity = (
   | { readonly kind: 'user'; readonly name: string }
   | { readonly kind: 'role'; readonly name: string }
   /** An IAM Identity Center permission set, for the `AWSReservedSSO_<name>_<hash>` roles it provisions. */
-  | { readonly kind: 'permission-set'; readonly name: string };
+  | { readonly kind: 'permission-set'; readonly name: string }
+) & {
+  /**
+   * The member account of the organization the user or role is in, written through that account's enforcement
+   * role. Absent: the deployment's own account (and always for a permission set, which spans accounts).
+   */
+  readonly account?: string;
+};
 
 /** One reason the entity is denied: a whole entity, or one session of a role (`aws:userid` pattern). */
 export interface DenyHold {

@@ -7,6 +7,11 @@ import { DENIED_ACTIONS, policySize, SID_PREFIX } from './policy';
  * stopped by the deny policy, never by this.
  */
 export const SCP_NAME = 'BudgeteerOrganizationStop';
+/**
+ * The tag the stop's SCP is created with: the suspend function may update, attach and detach only a policy that
+ * carries it, so it can neither rewrite nor move the organization's own SCPs (FullAWSAccess, guardrails).
+ */
+export const SCP_TAG = { key: 'budgeteer', value: 'organization-stop' } as const;
 /** AWS Organizations refuses a service control policy longer than this (characters). */
 export const SCP_MAX_CHARACTERS = 5120;
 

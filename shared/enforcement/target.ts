@@ -1,4 +1,6 @@
 import { KEYS } from '../budgets/items';
+import { qualifiedId, splitPrincipalId } from '../identity';
+import { MEMBER_SYSTEM_ROLE } from './organization';
 import type { DenyEntity } from './policy';
 
 /** IAM Identity Center provisions `AWSReservedSSO_<permission set name>_<16 hex>` roles, which IAM refuses to edit. */
@@ -10,6 +12,21 @@ export interface ProtectionRules {
   readonly breakGlassArns: readonly string[];
   /** Role name patterns (`*` wildcard) of the stack's own roles: never denied. */
   readonly systemRolePatterns: readonly string[];
+  /**
+   * An organization deployment: a principal of another account (a qualified id, `222233334444:user/alice`) is
+   * denied in that account, and the member stacks' roles (and the StackSet's) are the system's own there.
+   */
+  readonly organization?: boolean;
+}
+
+/**
+ * Whether a role is the system's own: in the deployment's account by the stack's role name patterns, in a member
+ * account of an organization by the member stack's exact role names (see MEMBER_SYSTEM_ROLE).
+ */
+function isSystemRole(name: string, member: boolean, protection: ProtectionRules): boolean {
+  return member
+    ? MEMBER_SYSTEM_ROLE.test(name)
+    : protection.systemRolePatterns.some((pattern) => glob(pattern).test(name));
 }
 
 /** What a suspension acts on, resolved from a principal's ARN. */
@@ -17,8 +34,11 @@ export type EnforcementTarget =
   | {
       readonly status: 'deny';
       readonly entity: DenyEntity;
-      /** For a per-session principal: the role session to scope the deny to (`aws:userid` = `<role id>:<session>`). */
-      readonly session?: { readonly roleName: string; readonly sessionName: string };
+      /**
+       * For a per-session principal: the role session to scope the deny to (`aws:userid` = `<role id>:<session>`),
+       * and the member account the role is in, where it is not the deployment's own.
+       */
+      readonly session?: { readonly roleName: string; readonly sessionName: string; readonly account?: string };
     }
   | { readonly status: 'protected'; readonly reason: string }
   | { readonly status: 'unsupported'; readonly reason: string };
@@ -39,29 +59,37 @@ export function enforcementTarget(
   identityCenter: boolean,
 ): EnforcementTarget {
   const { id, arn } = principal;
-  if (id === 'root' || (arn !== undefined && /^arn:aws[a-z-]*:iam::\d{12}:root$/.test(arn))) {
+  const { account: named, local } = splitPrincipalId(id);
+  if (local === 'root' || (arn !== undefined && /^arn:aws[a-z-]*:iam::\d{12}:root$/.test(arn))) {
     return { status: 'protected', reason: 'the account root is never suspended' };
   }
   if (arn !== undefined && protection.breakGlassArns.includes(arn)) {
     return { status: 'protected', reason: 'it is a break-glass principal' };
   }
-  const [type, name, sessionName, ...rest] = id.split('/');
+  // The account the entity is in: the authenticated ARN's, else the id's, else the deployment's own. Break glass
+  // is matched there only: a role of the same name in another account is another role.
+  const account = ACCOUNT_OF_ARN.exec(arn ?? '')?.[1] ?? named ?? protection.accountId;
+  // A qualified id names another account: its deny goes through that account's enforcement role. An unqualified id
+  // (every id of a single account) is the deployment's own account, as before.
+  const elsewhere = named !== undefined && named !== protection.accountId ? { account: named } : {};
+  const breakGlass = (type: 'user' | 'role', name: string) =>
+    account !== undefined && protection.breakGlassArns.some((glass) => entityNameOf(glass, type, account) === name);
+  const [type, name, sessionName, ...rest] = local.split('/');
   if (type === 'user' && name && sessionName === undefined) {
-    return { status: 'deny', entity: { kind: 'user', name } };
+    if (breakGlass('user', name)) return { status: 'protected', reason: 'it is a break-glass principal' };
+    return { status: 'deny', entity: { kind: 'user', name, ...elsewhere } };
   }
   if (type === 'role' && name && rest.length === 0) {
-    if (protection.systemRolePatterns.some((pattern) => glob(pattern).test(name))) {
+    if (isSystemRole(name, elsewhere.account !== undefined, protection)) {
       return { status: 'protected', reason: 'it is one of the budget system’s own roles' };
     }
-    const account = ACCOUNT_OF_ARN.exec(arn ?? '')?.[1] ?? protection.accountId;
-    if (account && protection.breakGlassArns.some((glass) => roleNameOf(glass, account) === name)) {
-      return { status: 'protected', reason: 'its role is a break-glass principal' };
-    }
+    if (breakGlass('role', name)) return { status: 'protected', reason: 'its role is a break-glass principal' };
     const sso = SSO_ROLE.exec(name);
+    // A permission set belongs to the organization's Identity Center, not to an account.
     const entity: DenyEntity =
-      sso?.[1] && identityCenter ? { kind: 'permission-set', name: sso[1] } : { kind: 'role', name };
+      sso?.[1] && identityCenter ? { kind: 'permission-set', name: sso[1] } : { kind: 'role', name, ...elsewhere };
     return sessionName
-      ? { status: 'deny', entity, session: { roleName: name, sessionName } }
+      ? { status: 'deny', entity, session: { roleName: name, sessionName, ...elsewhere } }
       : { status: 'deny', entity };
   }
   if (type === 'federated-user') {
@@ -75,11 +103,17 @@ export function enforcementTarget(
 
 const ACCOUNT_OF_ARN = /^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):/;
 
-/** The role name a break-glass ARN names in `account` (a role ARN, possibly with a path), if it names a role. */
-function roleNameOf(arn: string, account: string): string | undefined {
-  const match = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
-  return match && match[1] === account ? match[2] : undefined;
+/** The user or role name a break-glass ARN names in `account` (possibly with a path), if it names one of that type. */
+function entityNameOf(arn: string, type: 'user' | 'role', account: string): string | undefined {
+  const match = /^arn:aws[a-z-]*:iam::(\d{12}):(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
+  return match && match[1] === account && match[2] === type ? match[3] : undefined;
 }
 
-/** The key of an entity's deny record: one record (and one policy) per IAM user, role or permission set. */
-export const entityKey = (entity: DenyEntity) => `${KEYS.denyPrefix}${entity.kind}/${entity.name}`;
+/**
+ * The key of an entity's deny record: one record (and one policy) per IAM user, role or permission set, and per
+ * account: `DENY#user/alice` in the deployment's own account, `DENY#222233334444:user/alice` in a member account.
+ */
+export const entityKey = (entity: DenyEntity) => {
+  const local = `${entity.kind}/${entity.name}`;
+  return `${KEYS.denyPrefix}${entity.account ? qualifiedId(entity.account, local) : local}`;
+};

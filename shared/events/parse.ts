@@ -65,6 +65,8 @@ export interface RawRecord {
   readonly body: unknown;
   /** The route its envelope says it took; absent for a record read on its own (`budgeteer inspect`). */
   readonly route?: Route;
+  /** The account its envelope says it came from (a Logs delivery's `owner`), where the envelope says one. */
+  readonly account?: string;
 }
 
 /**
@@ -95,6 +97,8 @@ function foreignAccount(account: string | undefined, trusted: TrustedSources): s
 export interface Origin {
   readonly route: Route;
   readonly trusted: TrustedSources;
+  /** The account the delivery came from (a Logs delivery's `owner`); an EventBridge event says its own. */
+  readonly account?: string;
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -355,6 +359,7 @@ function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
     id: logEvent.id,
     body: messageBody(logEvent.message),
     route: 'logs-subscription' as const,
+    ...(owner === undefined ? {} : { account: owner }),
   }));
 }
 
@@ -378,6 +383,23 @@ function offRoute(body: Record<string, unknown>, route: Route): string | undefin
  * deployment (see TrustedSources).
  */
 export function parseRecord(body: unknown, rules: IdentityRules, origin?: Origin): ParsedRecord {
+  const parsed = parseAnyRecord(body, rules, origin);
+  const strayed = origin?.trusted.organizationId && parsed.status === 'call' && otherAccount(parsed.call, body, origin);
+  return strayed ? invalid('untrusted-envelope', `untrusted record: ${strayed}`) : parsed;
+}
+
+/**
+ * In an organization, why a call is not its envelope's account's to report, if it is not: every member account
+ * may deliver, so each may speak only of its own principals (a member forging a log record of another account's
+ * principal would charge, and deny, someone it has no say over).
+ */
+function otherAccount(call: BedrockCall, body: unknown, origin: Origin): string | undefined {
+  const envelope = origin.account ?? (body as { account?: unknown }).account;
+  if (envelope === call.principal.accountId) return undefined;
+  return `it names ${call.principal.arn} of account ${call.principal.accountId}, but came from account ${String(envelope ?? '(none)')}`;
+}
+
+function parseAnyRecord(body: unknown, rules: IdentityRules, origin?: Origin): ParsedRecord {
   if (body instanceof UnreadableMessage) return invalid(body.kind, body.reason);
   if (!isObject(body)) return invalid('unrecognised-event', 'event is not a JSON object');
   const strayed = origin && offRoute(body, origin.route);

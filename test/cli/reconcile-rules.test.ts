@@ -13,6 +13,13 @@ describe('reconcile names a bill as the deployment names principals', () => {
     });
   });
 
+  it("names an organization's other accounts' principals by account, as its ingest does", () => {
+    const central = target({ OrganizationId: 'o-a1b2c3d4e5', AccountId: '111122223333' });
+
+    expect(identityRulesOf(central)).toEqual({ perSessionRoles: ['AWSReservedSSO_*'], homeAccount: '111122223333' });
+    expect(identityRulesOf(target({ AccountId: '111122223333' }))).toEqual({ perSessionRoles: ['AWSReservedSSO_*'] });
+  });
+
   it('takes the default for a stack from before the output, and refuses an output that is no list of patterns', () => {
     expect(identityRulesOf(target({}))).toEqual({ perSessionRoles: ['AWSReservedSSO_*'] });
     expect(() => identityRulesOf(target({ PerSessionRoles: '{"a":1}' }))).toThrow(

@@ -304,6 +304,44 @@ describe('the admin function', () => {
     expect(JSON.parse(String(result.body)).error).toContain('(a session of role/BudgetAdmins)');
   });
 
+  describe('in an organization', () => {
+    const HOME = '111122223333';
+    const MEMBER = '222233334444';
+    const organization = (svc: AdminService) =>
+      new AdminService(
+        {
+          periodKind: 'monthly',
+          extraPeriodKinds: [],
+          adminPrincipals: [`arn:aws:sts::${MEMBER}:assumed-role/ci/*`, ADMIN],
+          identityRules: { perSessionRoles: ['ci'], homeAccount: HOME },
+        },
+        (svc as unknown as { deps: ConstructorParameters<typeof AdminService>[1] }).deps,
+      );
+
+    it("refuses a member account's session acting on another session of its role, as at home", async () => {
+      const session = `arn:aws:sts::${MEMBER}:assumed-role/ci/me`;
+      const result = await answer(
+        event({ action: 'lift', principal: `${MEMBER}:role/ci/other`, reason: 'mine' }, { userArn: session }),
+        organization(service().svc),
+      );
+
+      expect(result.statusCode).toBe(403);
+      expect(JSON.parse(String(result.body)).error).toContain('(a session of role/ci)');
+    });
+
+    it("reads an id qualified with the deployment's own account as ingest keys it: unqualified", async () => {
+      const { svc, budgets } = service();
+
+      const result = await answer(
+        event({ action: 'budget set', principal: `${HOME}:user/bob`, limitUsd: '5' }, { userArn: ADMIN }),
+        organization(svc),
+      );
+
+      expect(result.statusCode).toBe(200);
+      expect(budgets.setLimit.mock.calls.map((call) => call[0])).toEqual(['user/bob']);
+    });
+  });
+
   it('matches admin patterns: any session of an admin role', async () => {
     const { svc, admin } = service();
     const result = await answer(

@@ -139,6 +139,21 @@ describe('the approval endpoint', () => {
     const account = String((await answer(request('GET'), deps)).body);
     expect(account).toContain('<h1>Emergency stop: all Bedrock use (2026-11)</h1>');
     expect(account).toContain('<dt>Account budget</dt>');
+    expect(account).not.toContain('<dt>SCP</dt>');
+  });
+
+  it("names where an organization stop's SCP is attached, and that resuming detaches it from there", async () => {
+    approvals.view.mockResolvedValue({
+      ...view({ kind: 'emergency-stop', principal: 'ACCOUNT' }),
+      scpTargets: ['ou-ab12-workloads', '222222222222'],
+    });
+
+    const page = String((await answer(request('GET'), deps)).body);
+
+    expect(page).toContain(
+      '<dt>SCP</dt><dd>BudgeteerOrganizationStop attached to ou-ab12-workloads, 222222222222</dd>',
+    );
+    expect(page).toContain('the service control policy is detached from ou-ab12-workloads, 222222222222,');
   });
 
   it.each([

@@ -34,8 +34,8 @@ describe('ingest sources: Kinesis deliveries of CloudWatch Logs subscriptions (a
 
     expect(rejected).toEqual([]);
     expect(records).toEqual([
-      { id: 'e1', body: INVOCATION, route: 'logs-subscription' },
-      { id: 'e2', body: INVOCATION, route: 'logs-subscription' },
+      { id: 'e1', body: INVOCATION, route: 'logs-subscription', account: '111122223333' },
+      { id: 'e2', body: INVOCATION, route: 'logs-subscription', account: '111122223333' },
     ]);
   });
 

@@ -1,4 +1,10 @@
-import { checkedEffects, driftEffects, settleDay, unavailableReason } from '../../functions/reconcile/daily';
+import {
+  checkedEffects,
+  driftEffects,
+  ownAccountOnly,
+  settleDay,
+  unavailableReason,
+} from '../../functions/reconcile/daily';
 import type { Effects } from '../../shared/decisions/outbox';
 import { usd } from '../../shared/money';
 import { daysBefore } from '../../shared/period';
@@ -144,5 +150,15 @@ describe('settling a reconciled day', () => {
     expect(message?.subject).toBe('Bedrock bill differs from metered spend: user/low on 2026-11-30');
     expect(message?.body).toContain('AWS billed user/low less for Bedrock on 2026-11-30 than Budgeteer metered');
     expect(message?.body).toContain(`- ${HAIKU}: metered 2, billed 1, difference -1`);
+  });
+});
+
+describe("an organization's daily reconciliation", () => {
+  it("compares only the budget account's own principals with its bill, which holds no member account's cost", () => {
+    const principal = (id: string) => ({ principal: id, meteredUsd: '1', billedUsd: '0' }) as never;
+    const day = { date: '2026-11-28', principals: [principal('user/alice'), principal('222233334444:user/alice')] };
+
+    expect(ownAccountOnly(day as never, true).principals.map((p) => p.principal)).toEqual(['user/alice']);
+    expect(ownAccountOnly(day as never, false).principals).toHaveLength(2);
   });
 });

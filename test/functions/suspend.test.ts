@@ -44,6 +44,7 @@ import {
   denyPolicy,
   PolicySizeError,
 } from '../../shared/enforcement/policy';
+import type { ProtectionRules } from '../../shared/enforcement/target';
 import { asEmail } from '../shared/published';
 
 const REGION = { region: 'us-east-1' };
@@ -406,13 +407,13 @@ describe('Enforcer', () => {
     breakGlassArns: [`arn:aws:iam::${ACCOUNT}:role/BreakGlass`],
     systemRolePatterns: ['BudgeteerStack-*'],
   };
-  const enforcer = (identityCenter = false) => {
+  const enforcer = (identityCenter = false, rules: ProtectionRules = protection) => {
     const writer = new IamDenyWriter(
       iam,
       identityCenter ? new IdentityCenterDenyWriter(ssoAdmin, INSTANCE) : undefined,
     );
     return new Enforcer(
-      { budgetsTable: 'Budgets', criticalTopicArn: TOPIC, protection, identityCenter, decisionHours: 24 },
+      { budgetsTable: 'Budgets', criticalTopicArn: TOPIC, protection: rules, identityCenter, decisionHours: 24 },
       {
         documents,
         sns,
@@ -499,6 +500,20 @@ describe('Enforcer', () => {
         expect.objectContaining({
           principal: 'user/alice',
           resources: [`arn:aws:bedrock:*:${ACCOUNT}:application-inference-profile/abc123`],
+        }),
+      ]);
+    });
+
+    it("denies an organization's member the profiles of its own account: any account's, by the profile's unique id", async () => {
+      members(['profile/abc123']);
+      ddb.on(ScanCommand).resolves({ Items: [spent('222222222222:user/alice', ['ds'])] });
+
+      const { principals } = await enforcer(false, { ...protection, organization: true }).beginStop(groupInput);
+
+      expect(principals).toEqual([
+        expect.objectContaining({
+          principal: '222222222222:user/alice',
+          resources: ['arn:aws:bedrock:*:*:application-inference-profile/abc123'],
         }),
       ]);
     });

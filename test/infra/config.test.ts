@@ -41,6 +41,43 @@ describe('deployment configuration', () => {
     );
   });
 
+  it("reads the organization stop's targets, management role and account, each only with an organization", () => {
+    const organization = { organizationId: 'o-abcdefghij' };
+    expect(
+      configOf({
+        ...organization,
+        organizationStopTargets: 'ou-ab12-cdef3456, r-ab12,123456789012',
+        organizationManagementRoleArn: 'arn:aws:iam::111111111111:role/ops/BudgeteerScp',
+        managementAccountId: '111111111111',
+      }),
+    ).toMatchObject({
+      organizationStopTargets: ['ou-ab12-cdef3456', 'r-ab12', '123456789012'],
+      organizationManagementRoleArn: 'arn:aws:iam::111111111111:role/ops/BudgeteerScp',
+      managementAccountId: '111111111111',
+    });
+    expect(configOf(organization)).toMatchObject({
+      organizationStopTargets: [],
+      organizationManagementRoleArn: '',
+      managementAccountId: '',
+    });
+    // An account id given alone on the command line stays the string of digits it is (a leading 0 included).
+    expect(
+      configOf({ ...organization, organizationStopTargets: '012345678901', managementAccountId: '011111111111' }),
+    ).toMatchObject({ organizationStopTargets: ['012345678901'], managementAccountId: '011111111111' });
+    expect(() => configOf({ ...organization, organizationStopTargets: 'o-abcdefghij' })).toThrow(
+      /organizationStopTargets: "o-abcdefghij" is not a root id/,
+    );
+    expect(() => configOf({ ...organization, organizationManagementRoleArn: 'arn:aws:iam::1:user/x' })).toThrow(
+      /organizationManagementRoleArn: must be an IAM role ARN/,
+    );
+    expect(() => configOf({ ...organization, managementAccountId: '1111' })).toThrow(
+      /managementAccountId: must be a 12-digit account id/,
+    );
+    expect(() => configOf({ organizationStopTargets: 'r-ab12', managementAccountId: '111111111111' })).toThrow(
+      /organizationStopTargets: .*set organizationId too[\s\S]*managementAccountId: .*set organizationId too/,
+    );
+  });
+
   it('reads operationsEmails as a list, one address, or addresses joined by commas, and names a wrong one', () => {
     expect(configOf({}).operationsEmails).toEqual([]);
     expect(configOf({ operationsEmails: ['ops@example.com'] }).operationsEmails).toEqual(['ops@example.com']);

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { readConfig } from '../../infra/config';
 import { BudgeteerMemberStack, memberTemplate } from '../../infra/organization/member';
 import { MEMBER_ENFORCEMENT_ROLE_NAME } from '../../shared/enforcement/organization';
-import { type PolicyDocument, roleOf, synthStack, TEST_APP } from './stack-helpers';
+import { type PolicyDocument, policyDocuments, roleOf, synthStack, TEST_APP } from './stack-helpers';
 
 const ORGANIZATION = {
   organizationId: 'o-abcdefghij',
@@ -151,6 +151,108 @@ describe('an organization deployment: the central stack', () => {
           },
         ]),
       },
+    });
+  });
+
+  describe("the organization stop's settings and permissions of the suspend function", () => {
+    const SUSPEND = 'functions/suspend/handler.ts';
+    const environmentOf = (template: Template): Record<string, unknown> => {
+      const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'budgeteer:entry': SUSPEND } });
+      return Object.values(functions)[0]?.Properties.Environment.Variables ?? {};
+    };
+    const statementsOf = (template: Template) => {
+      const role = roleOf(template, SUSPEND);
+      return policyDocuments(template)
+        .filter((policy) => policy.roles.includes(role))
+        .flatMap((policy) => policy.document.Statement);
+    };
+    const MANAGEMENT_ROLE = 'arn:aws:iam::111111111111:role/BudgeteerOrganizationStop';
+
+    it('tells the function its organization, partition and SCP targets (the OUs by default)', () => {
+      expect(environmentOf(t)).toMatchObject({
+        ORGANIZATION_ID: 'o-abcdefghij',
+        PARTITION: { Ref: 'AWS::Partition' },
+        ORGANIZATION_STOP_TARGETS: JSON.stringify(['ou-ab12-cdef3456', 'ou-ab12-ghij7890']),
+        ORGANIZATION_MANAGEMENT_ROLE_ARN: '',
+        MANAGEMENT_ACCOUNT_ID: '',
+      });
+      const targeted = synthStack({ ...ORGANIZATION, organizationStopTargets: 'r-ab12,123456789012' }).template;
+      expect(environmentOf(targeted).ORGANIZATION_STOP_TARGETS).toBe(JSON.stringify(['r-ab12', '123456789012']));
+      // No OU and no target: empty, the function attaches to the root.
+      const rooted = synthStack({ organizationId: 'o-abcdefghij' }).template;
+      expect(environmentOf(rooted).ORGANIZATION_STOP_TARGETS).toBe('[]');
+    });
+
+    it("lets it create, update, attach and detach only its own tagged SCP, on this organization's roots, OUs and accounts", () => {
+      const arn = (resource: string) => ({
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:organizations::*:${resource}`]],
+      });
+      const policy = arn('policy/o-abcdefghij/service_control_policy/*');
+
+      expect(statementsOf(t)).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Sid: 'OrganizationStopTargets',
+            Effect: 'Allow',
+            Action: ['organizations:AttachPolicy', 'organizations:DetachPolicy'],
+            Resource: [arn('root/o-abcdefghij/*'), arn('ou/o-abcdefghij/*'), arn('account/o-abcdefghij/*')],
+          }),
+          // The policy side of attach and detach, and every change of a policy: the stop's tagged one only, so the
+          // organization's own SCPs (FullAWSAccess, guardrails) can be neither rewritten nor moved.
+          expect.objectContaining({
+            Sid: 'OrganizationStopPolicyUpkeep',
+            Action: [
+              'organizations:DescribePolicy',
+              'organizations:UpdatePolicy',
+              'organizations:ListTargetsForPolicy',
+              'organizations:AttachPolicy',
+              'organizations:DetachPolicy',
+            ],
+            Resource: policy,
+            Condition: { StringEquals: { 'aws:ResourceTag/budgeteer': 'organization-stop' } },
+          }),
+          expect.objectContaining({
+            Sid: 'OrganizationStopPolicy',
+            Action: ['organizations:CreatePolicy', 'organizations:TagResource'],
+            Resource: '*',
+            Condition: {
+              StringEquals: {
+                'aws:RequestTag/budgeteer': 'organization-stop',
+                'organizations:PolicyType': 'SERVICE_CONTROL_POLICY',
+              },
+              'ForAllValues:StringEquals': { 'aws:TagKeys': ['budgeteer'] },
+            },
+          }),
+        ]),
+      );
+      expect(JSON.stringify(statementsOf(t))).not.toMatch(/organizations:(DeletePolicy|\*)/);
+    });
+
+    it('assumes the management account role for the SCP when one is configured, and asks Organizations for nothing itself', () => {
+      const managed = synthStack({
+        ...ORGANIZATION,
+        organizationManagementRoleArn: MANAGEMENT_ROLE,
+        managementAccountId: '111111111111',
+      }).template;
+      const statements = statementsOf(managed);
+
+      expect(environmentOf(managed)).toMatchObject({
+        ORGANIZATION_MANAGEMENT_ROLE_ARN: MANAGEMENT_ROLE,
+        MANAGEMENT_ACCOUNT_ID: '111111111111',
+      });
+      expect(statements).toEqual(
+        expect.arrayContaining([
+          { Sid: 'OrganizationManagementRole', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: MANAGEMENT_ROLE },
+        ]),
+      );
+      expect(JSON.stringify(statements)).not.toContain('organizations:');
+    });
+
+    it('leaves a single account without any of it: no organization settings, no STS, no Organizations', () => {
+      const single = synthStack().template;
+
+      expect(Object.keys(environmentOf(single))).not.toEqual(expect.arrayContaining(['ORGANIZATION_ID']));
+      expect(JSON.stringify(statementsOf(single))).not.toMatch(/organizations:|sts:AssumeRole/);
     });
   });
 

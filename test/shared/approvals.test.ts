@@ -176,3 +176,40 @@ describe('Approvals.decide', () => {
     await expect(late.approvals.decide('wait-0001', raise)).rejects.toMatchObject({ code: 'expired' });
   });
 });
+
+describe('Approvals.view of an organization stop', () => {
+  const stop: PendingWait = {
+    id: 'wait-0002',
+    kind: 'emergency-stop',
+    principal: 'ACCOUNT',
+    period: '2026-11',
+    executionArn: 'arn:aws:states:us-east-1:123456789012:execution:emergency-stop:org-1',
+    createdAt: '2026-11-20T11:00:00.000Z',
+    expiresAt: '2026-11-21T11:00:00.000Z',
+  };
+  const viewWith = (counter: Record<string, unknown>) =>
+    new Approvals({
+      documents: { send: async () => ({ Item: counter }) } as unknown as DynamoDBDocumentClient,
+      budgetsTable: 'Budgets',
+      waits: { get: async () => stop } as unknown as PendingWaits,
+      budgets: { limitOf: async () => usd('1000'), spendOf: async () => usd('1000') } as unknown as BudgetStore,
+      audit: {} as AuditLog,
+      sns: new SNSClient({}),
+      criticalTopicArn: 'arn:aws:sns:us-east-1:123456789012:critical',
+      now: () => now,
+    }).view(stop.id);
+
+  it('names the targets the SCP is attached to, from the stop record on the account counter', async () => {
+    const organizationStop = {
+      holder: 'stop:org-1',
+      policyId: 'p-stop0001',
+      targets: ['ou-ab12-workloads', '222222222222'],
+      attached: ['ou-ab12-workloads'],
+    };
+
+    await expect(viewWith({ principal: 'ACCOUNT', period: '2026-11', organizationStop })).resolves.toMatchObject({
+      scpTargets: ['ou-ab12-workloads'],
+    });
+    await expect(viewWith({ principal: 'ACCOUNT', period: '2026-11' })).resolves.not.toHaveProperty('scpTargets');
+  });
+});

@@ -148,6 +148,98 @@ describe('enforcement target', () => {
   });
 });
 
+describe('enforcement target in an organization', () => {
+  const MEMBER = '222233334444';
+  const OTHER = '555566667777';
+  const organization: ProtectionRules = {
+    ...protection,
+    organization: true,
+    breakGlassArns: [...protection.breakGlassArns, `arn:aws:iam::${MEMBER}:role/Emergency`],
+  };
+  const deny = (id: string, rules = organization, arn?: string) =>
+    enforcementTarget({ id, ...(arn ? { arn } : {}) }, rules, false);
+
+  it('denies a member account principal in its own account, named by the qualified id', () => {
+    expect(deny(`${MEMBER}:user/alice`)).toEqual({
+      status: 'deny',
+      entity: { kind: 'user', name: 'alice', account: MEMBER },
+    });
+    expect(deny(`${MEMBER}:role/notebook/maria`)).toEqual({
+      status: 'deny',
+      entity: { kind: 'role', name: 'notebook', account: MEMBER },
+      session: { roleName: 'notebook', sessionName: 'maria', account: MEMBER },
+    });
+  });
+
+  it('leaves a principal of the deployment’s own account (unqualified, or qualified with it) unnamed', () => {
+    expect(deny('user/alice')).toEqual({ status: 'deny', entity: { kind: 'user', name: 'alice' } });
+    expect(deny(`${ACCOUNT}:user/alice`)).toEqual({ status: 'deny', entity: { kind: 'user', name: 'alice' } });
+  });
+
+  it('never denies the root of any account, by qualified id or by ARN', () => {
+    expect(deny(`${MEMBER}:root`)).toMatchObject({ status: 'protected' });
+    expect(deny(`${MEMBER}:user/x`, organization, `arn:aws:iam::${MEMBER}:root`)).toMatchObject({
+      status: 'protected',
+    });
+  });
+
+  it('never denies the member stacks’ and StackSet roles in a member account, nor their sessions', () => {
+    for (const id of [
+      `${MEMBER}:role/BudgeteerMember-Enforcement`,
+      `${MEMBER}:role/BudgeteerMember-EventForwarding/s1`,
+      `${MEMBER}:role/stacksets-exec-0123456789abcdef0123456789abcdef`,
+    ]) {
+      expect(deny(id)).toMatchObject({ status: 'protected' });
+    }
+  });
+
+  it("denies a member account's role named like the system's but not one of them: a member's users may create roles", () => {
+    for (const id of [
+      `${MEMBER}:role/BudgeteerMember-Anything`,
+      `${MEMBER}:role/stacksets-exec-mine`,
+      // The central stack's role names are the budget account's: the same name in a member account is another role.
+      `${MEMBER}:role/BudgeteerStack-SuspendFn-1AB2`,
+    ]) {
+      expect(deny(id)).toMatchObject({ status: 'deny' });
+    }
+    expect(deny('role/BudgeteerStack-SuspendFn-1AB2')).toMatchObject({ status: 'protected' });
+  });
+
+  it('protects the member stacks’ role names only in an organization deployment', () => {
+    expect(deny('role/BudgeteerMember-Enforcement', protection)).toMatchObject({ status: 'deny' });
+  });
+
+  it('protects a break-glass role in its own account only: the same name elsewhere is another role', () => {
+    expect(deny(`${MEMBER}:role/Emergency`)).toMatchObject({ status: 'protected' });
+    expect(deny(`${MEMBER}:role/Emergency/maria`)).toMatchObject({ status: 'protected' });
+    expect(deny(`${OTHER}:role/Emergency`)).toEqual({
+      status: 'deny',
+      entity: { kind: 'role', name: 'Emergency', account: OTHER },
+    });
+    // The home account's break-glass role is not protected in a member account either.
+    expect(deny(`${MEMBER}:role/BreakGlass`)).toMatchObject({ status: 'deny' });
+  });
+
+  it('protects a break-glass user by its name in its own account, without the ARN', () => {
+    const rules = { ...organization, breakGlassArns: [`arn:aws:iam::${MEMBER}:user/admins/emergency`] };
+    expect(deny(`${MEMBER}:user/emergency`, rules)).toMatchObject({ status: 'protected' });
+    expect(deny(`${OTHER}:user/emergency`, rules)).toMatchObject({ status: 'deny' });
+  });
+
+  it('denies a member account’s SSO session on its permission set (no one account’s), scoped to its account’s role', () => {
+    expect(enforcementTarget({ id: `${MEMBER}:role/${SSO_ROLE}/maria@example.com` }, organization, true)).toEqual({
+      status: 'deny',
+      entity: { kind: 'permission-set', name: 'DataScience' },
+      session: { roleName: SSO_ROLE, sessionName: 'maria@example.com', account: MEMBER },
+    });
+  });
+
+  it('keys a member account entity’s deny record by its account, apart from the same name at home', () => {
+    expect(entityKey({ kind: 'user', name: 'alice', account: MEMBER })).toBe(`DENY#${MEMBER}:user/alice`);
+    expect(entityKey({ kind: 'user', name: 'alice' })).toBe('DENY#user/alice');
+  });
+});
+
 describe('deny policy', () => {
   it('denies every Bedrock inference entry point, API keys and the mantle endpoint included', () => {
     expect(DENIED_ACTIONS).toEqual(

@@ -472,7 +472,7 @@ describe('envelopes ingest believes', () => {
 
   it("unpacks a Logs delivery from the deployment's account and invocation log group, its records on that route", () => {
     expect(expandDocument(delivery({}), 'x', trusted)).toEqual([
-      { id: 'e-0', body: expect.objectContaining({ requestId: 'r-1' }), route: 'logs-subscription' },
+      { id: 'e-0', body: expect.objectContaining({ requestId: 'r-1' }), route: 'logs-subscription', account: '111122223333' },
     ]);
   });
 
@@ -505,6 +505,29 @@ describe('envelopes ingest believes', () => {
       const records = expandDocument(delivery({ owner: '222233334444' }), 'x', central);
 
       expect(records).toHaveLength(1);
+    });
+
+    it("refuses a member account's record of another account's principal: each speaks for its own", () => {
+      const [record] = expandDocument(delivery({ owner: '222233334444' }), 'x', central);
+      const origin = { route: 'logs-subscription' as const, trusted: central, account: record?.account };
+
+      // alice is of 111122223333; the delivery came from 222233334444.
+      expect(parseRecord(record?.body, home, origin)).toEqual({
+        status: 'invalid',
+        kind: 'untrusted-envelope',
+        error:
+          'untrusted record: it names arn:aws:iam::111122223333:user/alice of account 111122223333, but came from account 222233334444',
+      });
+      const forwarded = { ...cloudTrailEvent('r-1', alice), account: '222233334444' };
+      expect(parseRecord(forwarded, home, { route: 'eventbridge', trusted: central })).toMatchObject({
+        kind: 'untrusted-envelope',
+      });
+      const own = {
+        ...delivery({ owner: '222233334444' }),
+        logEvents: [{ id: 'e-1', timestamp: 0, message: JSON.stringify(invocationLog('r-2', bob)) }],
+      };
+      const [mine] = expandDocument(own, 'x', central);
+      expect(parseRecord(mine?.body, home, { ...origin, account: mine?.account }).status).toBe('call');
     });
 
     it('still rejects an envelope without an account id, and a delivery from another log group', () => {
