@@ -23,7 +23,12 @@ import { matchesPattern } from './event-filter';
 import { type FaultProxy, type FaultSettings, startFaultProxy } from './faults';
 import { applyEnvironment, handlersFor } from './handlers';
 import { createAccessKeyFor, type LocalIdentity } from './iam';
-import { createLocalOrganization, deployLocalOrganization, type LocalOrganization } from './organization';
+import {
+  createLocalOrganization,
+  deployLocalOrganization,
+  type LocalOrganization,
+  ORGANIZATION_STOP_ROLE_ARN,
+} from './organization';
 import { type EventSourceMappings, startEventSourceMappings } from './streams';
 
 const INGEST_ENTRY = 'functions/ingest/handler.ts';
@@ -69,8 +74,10 @@ export interface LocalStackOptions {
   readonly faults?: boolean;
   /**
    * Runs the stack as the central stack of a local AWS Organization (./organization): the organization is created
-   * in moto first, the stack is synthesized with its `organizationId` and the `workloads` OU as
-   * `organizationalUnitIds`, and the member template is deployed into the member and management accounts.
+   * in moto first, the stack is synthesized with its `organizationId`, the `workloads` OU as
+   * `organizationalUnitIds`, the management account's `BudgeteerOrganizationStop` role as
+   * `organizationManagementRoleArn` and `managementAccountId` (`context` may override any), and the member template
+   * is deployed into the member and management accounts.
    * `organization` then holds the handle to drive it. @default false
    */
   readonly organization?: boolean;
@@ -147,7 +154,15 @@ export class LocalStack {
       const layout = options.organization ? await createLocalOrganization(local) : undefined;
       const template = synthTemplate({
         adminPrincipals: [LOCAL_ADMIN_ARN],
-        ...(layout ? { organizationId: layout.organizationId, organizationalUnitIds: [layout.workloadsOuId] } : {}),
+        // The organization stop goes through the management account's role the local organization creates.
+        ...(layout
+          ? {
+              organizationId: layout.organizationId,
+              organizationalUnitIds: [layout.workloadsOuId],
+              organizationManagementRoleArn: ORGANIZATION_STOP_ROLE_ARN,
+              managementAccountId: layout.managementAccountId,
+            }
+          : {}),
         ...options.context,
       });
       faults = options.faults ? await startFaultProxy(local.endpoint, options.log) : undefined;

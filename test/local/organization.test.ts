@@ -159,6 +159,35 @@ describe('local organization (LocalStack with organization: true)', () => {
     }
   });
 
+  it("points the suspend function at the management account's role and reaches the organization through it", async () => {
+    expect(stack.deployment.environment).toMatchObject({
+      ORGANIZATION_MANAGEMENT_ROLE_ARN: org.managementRoleArn,
+      MANAGEMENT_ACCOUNT_ID: MANAGEMENT_ACCOUNT_ID,
+    });
+    const sts = new STSClient(stack.local.clientConfig);
+    try {
+      const { Credentials: c } = await sts.send(
+        new AssumeRoleCommand({ RoleArn: org.managementRoleArn, RoleSessionName: 'local-org-stop' }),
+      );
+      const organizations = new OrganizationsClient({
+        ...stack.local.clientConfig,
+        credentials: {
+          accessKeyId: c?.AccessKeyId ?? '',
+          secretAccessKey: c?.SecretAccessKey ?? '',
+          sessionToken: c?.SessionToken ?? '',
+        },
+      });
+      try {
+        const { Roots = [] } = await organizations.send(new ListRootsCommand({}));
+        expect(Roots.map((r) => r.Id)).toEqual([org.rootId]);
+      } finally {
+        organizations.destroy();
+      }
+    } finally {
+      sts.destroy();
+    }
+  });
+
   it('keeps each account its own IAM: a user created in one member account is not in the other', async () => {
     await org.createPrincipals(ALPHA, ['user/local-org-alice']);
     const [alpha, beta] = [org.iam(ALPHA), org.iam(BETA)];
