@@ -67,6 +67,22 @@ describe('local organization (LocalStack with organization: true)', () => {
 
   afterAll(() => stack?.stop());
 
+  /** Client configuration acting as `roleArn`, assumed with the budget account's (the stack's) keys. */
+  async function assumed(roleArn: string, session: string) {
+    const sts = new STSClient(stack.local.clientConfig);
+    try {
+      const { Credentials: c } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: session }));
+      const credentials = {
+        accessKeyId: c?.AccessKeyId ?? '',
+        secretAccessKey: c?.SecretAccessKey ?? '',
+        sessionToken: c?.SessionToken ?? '',
+      };
+      return { ...stack.local.clientConfig, credentials };
+    } finally {
+      sts.destroy();
+    }
+  }
+
   function organizations(account: string) {
     return new OrganizationsClient(org.clientConfig(account));
   }
@@ -164,27 +180,12 @@ describe('local organization (LocalStack with organization: true)', () => {
       ORGANIZATION_MANAGEMENT_ROLE_ARN: org.managementRoleArn,
       MANAGEMENT_ACCOUNT_ID: MANAGEMENT_ACCOUNT_ID,
     });
-    const sts = new STSClient(stack.local.clientConfig);
+    const organizations = new OrganizationsClient(await assumed(org.managementRoleArn, 'local-org-stop'));
     try {
-      const { Credentials: c } = await sts.send(
-        new AssumeRoleCommand({ RoleArn: org.managementRoleArn, RoleSessionName: 'local-org-stop' }),
-      );
-      const organizations = new OrganizationsClient({
-        ...stack.local.clientConfig,
-        credentials: {
-          accessKeyId: c?.AccessKeyId ?? '',
-          secretAccessKey: c?.SecretAccessKey ?? '',
-          sessionToken: c?.SessionToken ?? '',
-        },
-      });
-      try {
-        const { Roots = [] } = await organizations.send(new ListRootsCommand({}));
-        expect(Roots.map((r) => r.Id)).toEqual([org.rootId]);
-      } finally {
-        organizations.destroy();
-      }
+      const { Roots = [] } = await organizations.send(new ListRootsCommand({}));
+      expect(Roots.map((r) => r.Id)).toEqual([org.rootId]);
     } finally {
-      sts.destroy();
+      organizations.destroy();
     }
   });
 
@@ -206,32 +207,16 @@ describe('local organization (LocalStack with organization: true)', () => {
   });
 
   it("lets the budget account act in a member account through its enforcement role's AssumeRole keys", async () => {
-    const sts = new STSClient(stack.local.clientConfig);
+    const iam = new IAMClient(
+      await assumed(`arn:aws:iam::${ALPHA}:role/BudgeteerMember-Enforcement`, 'local-org-suspend'),
+    );
     try {
-      const { Credentials } = await sts.send(
-        new AssumeRoleCommand({
-          RoleArn: `arn:aws:iam::${ALPHA}:role/BudgeteerMember-Enforcement`,
-          RoleSessionName: 'local-org-suspend',
-        }),
-      );
-      const iam = new IAMClient({
-        ...stack.local.clientConfig,
-        credentials: {
-          accessKeyId: Credentials?.AccessKeyId ?? '',
-          secretAccessKey: Credentials?.SecretAccessKey ?? '',
-          sessionToken: Credentials?.SessionToken ?? '',
-        },
-      });
-      try {
-        // moto maps the temporary key to the role's account: the user created there is seen, not the budget's IAM.
-        const { Users = [] } = await iam.send(new ListUsersCommand({}));
-        expect(Users.map((u) => u.UserName)).toContain('local-org-alice');
-        expect(Users.map((u) => u.Arn)).toContain(`arn:aws:iam::${ALPHA}:user/local-org-alice`);
-      } finally {
-        iam.destroy();
-      }
+      // moto maps the temporary key to the role's account: the user created there is seen, not the budget's IAM.
+      const { Users = [] } = await iam.send(new ListUsersCommand({}));
+      expect(Users.map((u) => u.UserName)).toContain('local-org-alice');
+      expect(Users.map((u) => u.Arn)).toContain(`arn:aws:iam::${ALPHA}:user/local-org-alice`);
     } finally {
-      sts.destroy();
+      iam.destroy();
     }
   });
 
