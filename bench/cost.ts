@@ -23,10 +23,23 @@ export const PRICES = {
   /** CloudWatch Logs standard class: ingestion per GB and storage per GB-month (aws.amazon.com/cloudwatch/pricing, read 2025-01). */
   logsIngestGb: 0.5,
   logsStorageGbMonth: 0.03,
+  /**
+   * Kinesis Data Streams on-demand: per GB written and read (each record rounded up to 1 KB) and per stream-hour;
+   * provisioned: per shard-hour and per million 25 KB PUT payload units (aws.amazon.com/kinesis/data-streams/pricing,
+   * as known 2025-01, not re-read here).
+   */
+  kinesisOnDemandInGb: 0.08,
+  kinesisOnDemandOutGb: 0.04,
+  kinesisOnDemandStreamHour: 0.04,
+  kinesisShardHour: 0.015,
+  kinesisPutUnit: 0.014 / 1e6,
+  /** EventBridge: an event delivered to another account's bus is billed to the sender as a custom event (per event,
+   * aws.amazon.com/eventbridge/pricing, as known 2025-01, not re-read here). */
+  eventBridgeCrossAccountEvent: 1.0 / 1e6,
 } as const;
 
 /** The stack's tables are provisioned with auto scaling that keeps them 70% used (infra/constructs/tables.ts). */
-const TARGET_UTILIZATION = 0.7;
+export const TARGET_UTILIZATION = 0.7;
 /** Lambda writes START, END and REPORT lines per invocation (about 350 bytes), Powertools one summary line and one
  * metrics (EMF) line per ingest invocation (about 1 KB together): an estimate, the bench runs with logging off. */
 const PLATFORM_LOG_BYTES = 350;

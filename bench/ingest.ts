@@ -55,7 +55,7 @@ export interface IngestCostOptions {
   readonly cloudTrailQueue?: 'first' | 'none';
 }
 
-interface Phase {
+export interface Phase {
   requests: number;
   rows: { items: number; writeUnits: number; plainWriteUnits: number; indexWriteUnits: number };
   counters: { items: number; writeUnits: number; plainWriteUnits: number; indexWriteUnits: number };
@@ -114,7 +114,7 @@ function install(stack: LocalStack, keys: Map<string, string[]>, indexes: Map<st
   );
 }
 
-const routeCost = (p: Phase): RouteCost => ({
+export const routeCost = (p: Phase): RouteCost => ({
   requests: p.requests,
   items: p.rows.items + p.counters.items,
   writeUnits: p.rows.writeUnits + p.counters.writeUnits,
@@ -149,7 +149,11 @@ async function invokeAsTheMappingDoes(stack: LocalStack, events: readonly unknow
   }
 }
 
-export async function measureIngestCost(stack: LocalStack, options: IngestCostOptions): Promise<IngestCost[]> {
+/**
+ * Installs the write meter on the handlers' DynamoDB client (once per process): from then on `take` answers what
+ * they wrote (and read) since the last `take`, rows (Usage) and counters (Budgets) apart.
+ */
+export async function meterHandlerWrites(stack: LocalStack): Promise<{ take(): Phase }> {
   const reader = new DynamoDBClient(stack.local.clientConfig);
   const keys = new Map<string, string[]>();
   const indexes = new Map<string, IndexShape[]>();
@@ -169,6 +173,18 @@ export async function measureIngestCost(stack: LocalStack, options: IngestCostOp
   }
   reader.destroy();
   install(stack, keys, indexes);
+  phase = emptyPhase();
+  return {
+    take() {
+      const taken = phase;
+      phase = emptyPhase();
+      return taken;
+    },
+  };
+}
+
+export async function measureIngestCost(stack: LocalStack, options: IngestCostOptions): Promise<IngestCost[]> {
+  await meterHandlerWrites(stack);
   const results: IngestCost[] = [];
   for (const [index, size] of options.deliverySizes.entries()) {
     // A run tag of fixed length, so the items' sizes (and so the write units) are the same in every run.

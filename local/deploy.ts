@@ -14,6 +14,14 @@ import {
   type Tag,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  IncreaseStreamRetentionPeriodCommand,
+  StartStreamEncryptionCommand,
+  type StreamModeDetails,
+} from '@aws-sdk/client-kinesis';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateStateMachineCommand, SFNClient, type StateMachineType } from '@aws-sdk/client-sfn';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
@@ -28,6 +36,7 @@ import {
   resolveString,
   resolveValue,
 } from './intrinsics';
+import { localKinesisClient } from './kinesis';
 import { functionNameOf } from './lambda';
 
 /** A resource as `cdk synth` writes it. */
@@ -67,6 +76,12 @@ export interface DeployOptions {
   readonly parameters?: Readonly<Record<string, string>>;
   /** @default discard */
   readonly log?: (line: string) => void;
+  /**
+   * Creates the template's IAM roles and their inline policies (AWS::IAM::Role, AWS::IAM::Policy) in moto, where
+   * otherwise they are only recorded: for a stack whose roles something else assumes or reads, such as a member
+   * account's enforcement role. @default false
+   */
+  readonly createIam?: boolean;
 }
 
 export interface DeployedResource {
@@ -92,6 +107,8 @@ export interface DeployedFunction {
   readonly entry: string;
   /** `Environment.Variables`, resolved to local names and ARNs. */
   readonly environment: Readonly<Record<string, string>>;
+  /** Its execution role (`Role`), which Lambda names in stream records as `invokeIdentityArn`. */
+  readonly roleArn: string | undefined;
 }
 
 /** An `AWS::Lambda::EventSourceMapping`, resolved; `startEventSourceMappings` in ./streams runs them. */
@@ -108,6 +125,12 @@ export interface DeployedEventSourceMapping {
   readonly filterPatterns: readonly unknown[];
   readonly onFailureDestinationArn: string | undefined;
   readonly enabled: boolean;
+  /** BisectBatchOnFunctionError (streams). */
+  readonly bisectBatchOnFunctionError: boolean;
+  /** MaximumBatchingWindowInSeconds. */
+  readonly maximumBatchingWindowInSeconds: number;
+  /** ParallelizationFactor (streams): concurrent batches per shard. */
+  readonly parallelizationFactor: number;
 }
 
 export interface Deployment {
@@ -138,6 +161,8 @@ interface Clients {
   readonly sqs: SQSClient;
   readonly sfn: SFNClient;
   readonly secrets: SecretsManagerClient;
+  readonly kinesis: ReturnType<typeof localKinesisClient>;
+  readonly iam: IAMClient;
 }
 
 type Outcome = Omit<DeployedResource, 'logicalId' | 'type' | 'metadata'>;
@@ -160,6 +185,8 @@ export async function deployTemplate(
     sqs: new SQSClient(local.clientConfig),
     sfn: new SFNClient(local.clientConfig),
     secrets: new SecretsManagerClient(local.clientConfig),
+    kinesis: localKinesisClient(local.clientConfig),
+    iam: new IAMClient(local.clientConfig),
   };
   const deployer = new TemplateDeployer(local, template, opts, stackName, log, clients);
   try {
@@ -322,6 +349,22 @@ class TemplateDeployer implements IntrinsicContext {
         return Promise.resolve(this.recordEventSourceMapping(logicalId, props));
       case 'AWS::SecretsManager::Secret':
         return this.createSecret(logicalId, props);
+      case 'AWS::Kinesis::Stream':
+        return this.createStream(logicalId, props);
+      case 'AWS::Events::EventBus':
+        return Promise.resolve(this.recordEventBus(logicalId, props));
+      case 'AWS::Logs::Destination':
+        return Promise.resolve(this.recordLogsDestination(logicalId, props));
+      case 'AWS::CloudFormation::StackSet':
+        return Promise.resolve(this.skipStackSet(logicalId, props));
+      case 'AWS::IAM::Role':
+        return this.opts.createIam
+          ? this.createRole(logicalId, props)
+          : Promise.resolve(this.record(logicalId, resource));
+      case 'AWS::IAM::Policy':
+        return this.opts.createIam
+          ? this.createRolePolicy(logicalId, props)
+          : Promise.resolve(this.record(logicalId, resource));
       default:
         return Promise.resolve(this.record(logicalId, resource));
     }
@@ -529,7 +572,8 @@ class TemplateDeployer implements IntrinsicContext {
       ...(timeout === undefined ? {} : { timeoutSeconds: Number(timeout) }),
       ...(memory === undefined ? {} : { memorySizeMb: Number(memory) }),
     });
-    this.functions[logicalId] = { logicalId, name, arn, entry, environment };
+    const roleArn = props.Role === undefined ? undefined : resolveString(props.Role, this, `${logicalId}.Role`);
+    this.functions[logicalId] = { logicalId, name, arn, entry, environment, roleArn };
     this.log(`deploy: ${logicalId} function ${name} runs ${entry}`);
     return { ...outcome, created: true };
   }
@@ -548,6 +592,120 @@ class TemplateDeployer implements IntrinsicContext {
     return { physicalId: arn, arn, attributes: { FunctionArn: arn, FunctionUrl: url }, created: true };
   }
 
+  /** A Kinesis data stream in moto, in the template's capacity mode (moto gives an on-demand stream 4 shards). */
+  private async createStream(logicalId: string, props: Readonly<Record<string, unknown>>): Promise<Outcome> {
+    const p = resolveValue(props, this) as StreamProperties;
+    const name = this.nameFor(logicalId, props, 'Name');
+    const mode: StreamModeDetails = {
+      StreamMode: p.StreamModeDetails?.StreamMode === 'ON_DEMAND' ? 'ON_DEMAND' : 'PROVISIONED',
+    };
+    await this.clients.kinesis.send(
+      new CreateStreamCommand({
+        StreamName: name,
+        StreamModeDetails: mode,
+        ...(mode.StreamMode === 'PROVISIONED' ? { ShardCount: Number(p.ShardCount ?? 1) } : {}),
+      }),
+    );
+    const hours = Number(p.RetentionPeriodHours ?? 24);
+    if (hours > 24) {
+      await this.clients.kinesis.send(
+        new IncreaseStreamRetentionPeriodCommand({ StreamName: name, RetentionPeriodHours: hours }),
+      );
+    }
+    if (p.StreamEncryption?.EncryptionType === 'KMS') {
+      await this.clients.kinesis.send(
+        new StartStreamEncryptionCommand({
+          StreamName: name,
+          EncryptionType: 'KMS',
+          KeyId: p.StreamEncryption.KeyId ?? 'alias/aws/kinesis',
+        }),
+      );
+    }
+    const { StreamDescriptionSummary: summary } = await this.clients.kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: name }),
+    );
+    const arn = summary?.StreamARN ?? this.arn('kinesis', `stream/${name}`);
+    this.log(`deploy: ${logicalId} Kinesis stream ${arn} (${mode.StreamMode}, ${summary?.OpenShardCount} shards)`);
+    return { physicalId: name, arn, attributes: { Arn: arn }, created: true };
+  }
+
+  /**
+   * An event bus: recorded, not created in moto. The local stack is its EventBridge (LocalStack.putEvents routes
+   * events put on it through the rules the template gives it); its policy (AWS::Events::EventBusPolicy) is recorded
+   * and is what the organization's member emulation follows (only the organization's accounts put events).
+   */
+  private recordEventBus(logicalId: string, props: Readonly<Record<string, unknown>>): Outcome {
+    const name = this.nameFor(logicalId, props, 'Name');
+    const arn = this.arn('events', `event-bus/${name}`);
+    this.log(`deploy: ${logicalId} event bus ${name}, routed by the local stack's EventBridge (LocalStack.putEvents)`);
+    return { physicalId: name, arn, attributes: { Arn: arn, Name: name }, created: true };
+  }
+
+  /**
+   * A CloudWatch Logs destination: moto has no subscription delivery to Kinesis, so the destination is emulated
+   * here: it is remembered with its target stream (attribute `TargetArn`), and deliveries to it go on that stream
+   * as CloudWatch Logs would put them (see deliverInvocationLogs in ./organization).
+   */
+  private recordLogsDestination(logicalId: string, props: Readonly<Record<string, unknown>>): Outcome {
+    const p = resolveValue(props, this) as { DestinationName: string; TargetArn: string; RoleArn: string };
+    const arn = this.arn('logs', `destination:${p.DestinationName}`);
+    this.log(
+      `deploy: ${logicalId} Logs destination ${p.DestinationName} -> ${p.TargetArn}, emulated (local/organization.ts delivers to it)`,
+    );
+    return {
+      physicalId: p.DestinationName,
+      arn,
+      attributes: { Arn: arn, TargetArn: p.TargetArn, RoleArn: p.RoleArn },
+      created: true,
+    };
+  }
+
+  /** A StackSet deploys to other accounts, which a single local deployment does not do (./organization does). */
+  private skipStackSet(logicalId: string, props: Readonly<Record<string, unknown>>): Outcome {
+    const name = this.nameFor(logicalId, props, 'StackSetName');
+    this.log(
+      `deploy: ${logicalId} StackSet ${name} skipped: the local run deploys the member template into each member ` +
+        'account itself (local/organization.ts)',
+    );
+    return { physicalId: name, arn: undefined, attributes: { StackSetId: `${name}:local` }, created: false };
+  }
+
+  /** An IAM role in moto, with its trust policy (createIam only). */
+  private async createRole(logicalId: string, props: Readonly<Record<string, unknown>>): Promise<Outcome> {
+    const p = resolveValue(props, this) as { AssumeRolePolicyDocument: unknown; Description?: string; Path?: string };
+    const name = this.nameFor(logicalId, props, 'RoleName');
+    const created = await this.clients.iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify(p.AssumeRolePolicyDocument),
+        Description: p.Description,
+        Path: p.Path,
+      }),
+    );
+    const arn = created.Role?.Arn ?? this.arn('iam', `role/${name}`, '');
+    this.log(`deploy: ${logicalId} role ${arn}`);
+    return { physicalId: name, arn, attributes: { Arn: arn, RoleId: created.Role?.RoleId ?? name }, created: true };
+  }
+
+  /** An inline policy put on each of its roles in moto (createIam only; users and groups are not supported). */
+  private async createRolePolicy(logicalId: string, props: Readonly<Record<string, unknown>>): Promise<Outcome> {
+    const p = resolveValue(props, this) as { PolicyName: string; PolicyDocument: unknown; Roles?: string[] };
+    if ((props.Users ?? props.Groups) !== undefined) {
+      throw new TypeError('createIam puts policies on roles only; this one names users or groups');
+    }
+    for (const role of p.Roles ?? []) {
+      await this.clients.iam.send(
+        new PutRolePolicyCommand({
+          RoleName: role,
+          PolicyName: p.PolicyName,
+          PolicyDocument: JSON.stringify(p.PolicyDocument),
+        }),
+      );
+    }
+    this.log(`deploy: ${logicalId} policy ${p.PolicyName} on ${(p.Roles ?? []).join(', ')}`);
+    return { physicalId: p.PolicyName, arn: undefined, attributes: {}, created: true };
+  }
+
   private recordEventSourceMapping(logicalId: string, props: Readonly<Record<string, unknown>>): Outcome {
     const p = resolveValue(props, this) as EventSourceMappingProperties;
     const functionName = functionNameOf(String(p.FunctionName));
@@ -562,6 +720,9 @@ class TemplateDeployer implements IntrinsicContext {
       filterPatterns: (p.FilterCriteria?.Filters ?? []).map((filter) => JSON.parse(filter.Pattern) as unknown),
       onFailureDestinationArn: p.DestinationConfig?.OnFailure?.Destination,
       enabled: p.Enabled === undefined || String(p.Enabled) === 'true',
+      bisectBatchOnFunctionError: String(p.BisectBatchOnFunctionError) === 'true',
+      maximumBatchingWindowInSeconds: Number(p.MaximumBatchingWindowInSeconds ?? 0),
+      parallelizationFactor: Number(p.ParallelizationFactor ?? 1),
     });
     const id = `${this.stackName}-${logicalId}`;
     return { physicalId: id, arn: undefined, attributes: {}, created: false };
@@ -662,6 +823,14 @@ interface TableProperties {
   Tags?: Tag[];
 }
 
+interface StreamProperties {
+  Name?: string;
+  ShardCount?: number;
+  RetentionPeriodHours?: number;
+  StreamModeDetails?: { StreamMode?: string };
+  StreamEncryption?: { EncryptionType?: string; KeyId?: string };
+}
+
 interface TopicProperties {
   DisplayName?: string;
   FifoTopic?: boolean | string;
@@ -689,4 +858,7 @@ interface EventSourceMappingProperties {
   FilterCriteria?: { Filters?: { Pattern: string }[] };
   DestinationConfig?: { OnFailure?: { Destination?: string } };
   Enabled?: boolean | string;
+  BisectBatchOnFunctionError?: boolean | string;
+  MaximumBatchingWindowInSeconds?: number;
+  ParallelizationFactor?: number;
 }

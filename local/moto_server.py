@@ -968,6 +968,58 @@ def patch_request_id():
     aws_headers.gen_amzn_requestid_long = gen_amzn_requestid_long
 
 
+def patch_fixed_account_ids():
+    """moto 5.2.1's Organizations CreateAccount draws every new account id at random (FakeAccount.__init__ calls
+    utils.make_random_account_id), and AWS's API has no way to ask for an id. The local organization needs fixed
+    ones: the budget account must be the local stack's own (123456789012, moto's default account, where its
+    handlers' keys land) and the member accounts' ids are named in scenarios, budgets and tests. So a CreateAccount
+    whose Tags hold FIXED_ACCOUNT_ID_TAG gets that id: the draw is overridden for that call only (per thread), and
+    everything CreateAccount does with the id (the account's OrganizationAccountAccessRole in its IAM, the
+    account's entry among the organization's members) uses it. The tag stays on the account, visible in
+    ListTagsForResource, so what was fixed can be seen. Without the tag, CreateAccount is unchanged.
+    """
+    import re
+
+    import moto.organizations.models as organizations_models
+    from moto.organizations import utils as organizations_utils
+    from moto.organizations.exceptions import InvalidInputException
+
+    backend = organizations_models.OrganizationsBackend
+    if not callable(getattr(organizations_utils, "make_random_account_id", None)) or not callable(
+        getattr(backend, "create_account", None)
+    ):
+        raise RuntimeError("moto's Organizations CreateAccount changed; review local/moto_server.py")
+    per_thread = threading.local()
+    random_account_id = organizations_utils.make_random_account_id
+
+    def make_account_id():
+        fixed = getattr(per_thread, "account_id", None)
+        return fixed if fixed is not None else random_account_id()
+
+    create_account = backend.create_account
+
+    def create_account_with_fixed_id(self, **kwargs):
+        tags = kwargs.get("Tags") or []
+        wanted = next((tag.get("Value") for tag in tags if tag.get("Key") == FIXED_ACCOUNT_ID_TAG), None)
+        if wanted is None:
+            return create_account(self, **kwargs)
+        if not re.fullmatch(r"[0-9]{12}", wanted or ""):
+            raise InvalidInputException(f"{FIXED_ACCOUNT_ID_TAG} must be 12 digits, not {wanted!r}")
+        if wanted == self.account_id or any(account.id == wanted for account in self.accounts):
+            raise InvalidInputException(f"account {wanted} is already in the organization")
+        per_thread.account_id = wanted
+        try:
+            return create_account(self, **kwargs)
+        finally:
+            per_thread.account_id = None
+
+    organizations_utils.make_random_account_id = make_account_id
+    backend.create_account = create_account_with_fixed_id
+
+
+FIXED_ACCOUNT_ID_TAG = "budgeteer:local-account-id"
+
+
 def exit_with_parent():
     """Stops the server when the process that started it dies, even by SIGKILL (it is then reparented)."""
     parent = os.getppid()
@@ -1012,6 +1064,7 @@ def main(argv):
     patch_plain_update_expressions()
     patch_condition_lexing()
     patch_response_cost()
+    patch_fixed_account_ids()
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see what a busy local AWS is doing.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     if os.environ.get("BUDGETEER_EXIT_WITH_PARENT") == "1":

@@ -23,6 +23,12 @@ import { matchesPattern } from './event-filter';
 import { type FaultProxy, type FaultSettings, startFaultProxy } from './faults';
 import { applyEnvironment, handlersFor } from './handlers';
 import { createAccessKeyFor, type LocalIdentity } from './iam';
+import {
+  createLocalOrganization,
+  deployLocalOrganization,
+  type LocalOrganization,
+  ORGANIZATION_STOP_ROLE_ARN,
+} from './organization';
 import { type EventSourceMappings, startEventSourceMappings } from './streams';
 
 const INGEST_ENTRY = 'functions/ingest/handler.ts';
@@ -66,6 +72,15 @@ export interface LocalStackOptions {
    * (`configureFaults`, or POST /faults on the control server). @default false
    */
   readonly faults?: boolean;
+  /**
+   * Runs the stack as the central stack of a local AWS Organization (./organization): the organization is created
+   * in moto first, the stack is synthesized with its `organizationId`, the `workloads` OU as
+   * `organizationalUnitIds`, the management account's `BudgeteerOrganizationStop` role as
+   * `organizationManagementRoleArn` and `managementAccountId` (`context` may override any), and the member template
+   * is deployed into the member and management accounts.
+   * `organization` then holds the handle to drive it. @default false
+   */
+  readonly organization?: boolean;
 }
 
 /**
@@ -106,6 +121,8 @@ export class LocalStack {
     /** The admin user's keys: admin actions are signed with them (the admin function takes no other word). */
     readonly admin: LocalIdentity,
     private readonly faults: FaultProxy | undefined,
+    /** With `organization: true`: the local organization this stack is the central stack of. */
+    readonly organization: LocalOrganization | undefined,
   ) {
     this.sqs = new SQSClient(local.clientConfig);
     this.sfn = new SFNClient(local.clientConfig);
@@ -130,10 +147,24 @@ export class LocalStack {
   }
 
   static async start(options: LocalStackOptions = {}): Promise<LocalStack> {
-    const template = synthTemplate({ adminPrincipals: [LOCAL_ADMIN_ARN], ...options.context });
     const local = await startLocalAws(options.log ? { log: options.log } : {});
     let faults: FaultProxy | undefined;
     try {
+      // The organization's ids are moto's: it exists before the stack that names it is synthesized.
+      const layout = options.organization ? await createLocalOrganization(local) : undefined;
+      const template = synthTemplate({
+        adminPrincipals: [LOCAL_ADMIN_ARN],
+        // The organization stop goes through the management account's role the local organization creates.
+        ...(layout
+          ? {
+              organizationId: layout.organizationId,
+              organizationalUnitIds: [layout.workloadsOuId],
+              organizationManagementRoleArn: ORGANIZATION_STOP_ROLE_ARN,
+              managementAccountId: layout.managementAccountId,
+            }
+          : {}),
+        ...options.context,
+      });
       faults = options.faults ? await startFaultProxy(local.endpoint, options.log) : undefined;
       // The handlers' AWS calls go through the fault proxy when there is one; this process's own do not. Queue URLs
       // name their host, which the SQS client prefers to its endpoint: the handlers get them on the proxy's too.
@@ -155,8 +186,30 @@ export class LocalStack {
       // Shared modules read configuration once; give them every function's variables before the first call.
       applyEnvironment(handlerAws, onProxy(deployment.environment));
       const admin = await createAccessKeyFor(local, LOCAL_ADMIN_USER);
-      const mappings = startEventSourceMappings(local, deployment, { pollMs: 50 });
-      return new LocalStack(template, local, deployment, mappings, options.log ?? (() => {}), admin, faults);
+      // Bound once the stack exists: the organization's members put their events on its bus.
+      let stack: LocalStack | undefined;
+      const putEvents = (events: readonly unknown[], on: { readonly bus: string }) => {
+        if (!stack) throw new Error('the local stack is not started yet');
+        return stack.putEvents(events, on);
+      };
+      const organization = layout
+        ? await deployLocalOrganization(local, layout, { template, deployment, putEvents }, options.log)
+        : undefined;
+      const mappings = startEventSourceMappings(local, deployment, {
+        pollMs: 50,
+        ...(options.log ? { log: options.log } : {}),
+      });
+      stack = new LocalStack(
+        template,
+        local,
+        deployment,
+        mappings,
+        options.log ?? (() => {}),
+        admin,
+        faults,
+        organization,
+      );
+      return stack;
     } catch (error) {
       await faults?.stop();
       await local.stop();
@@ -171,29 +224,58 @@ export class LocalStack {
   }
 
   /**
-   * EventBridge: events matching the Bedrock rule's pattern go to its SQS target, as PutEvents would send them.
-   * Returns the SQS message id of each event (undefined where the rule did not match).
+   * EventBridge PutEvents on a bus of the stack (the account's default bus unless `bus` names another): each event
+   * goes to the SQS targets of the first of the bus's pattern rules it matches, as EventBridge would send it. On the
+   * default bus EventBridge sets `account` to the account the event happened in, here the local account; on
+   * another bus (the organization's central bus) an event forwarded from another account keeps that account.
+   * Returns the SQS message id of each event (undefined where no rule matched).
    */
-  async putEvents(events: readonly unknown[]): Promise<(string | undefined)[]> {
-    // The rule with an event pattern (the others run on a schedule).
-    const rule = this.deployment.find(
-      'AWS::Events::Rule',
-      (r) => this.template.Resources?.[r.logicalId]?.Properties?.EventPattern !== undefined,
-    );
-    const pattern = this.template.Resources?.[rule.logicalId]?.Properties?.EventPattern;
-    const queueUrl = this.cloudTrailQueueUrl;
+  async putEvents(
+    events: readonly unknown[],
+    options: { readonly bus?: string } = {},
+  ): Promise<(string | undefined)[]> {
+    const bus = options.bus ?? 'default';
+    const rules = this.patternRules().filter((rule) => rule.bus === bus);
+    if (rules.length === 0) throw new Error(`the local stack has no pattern rule on event bus ${bus}`);
     const messageIds: (string | undefined)[] = events.map(() => undefined);
-    // EventBridge itself sets `account` to the account the event happened in: here, the local account.
-    const matching = events.flatMap((event, index) =>
-      matchesPattern(pattern, event) ? [{ event: { ...(event as object), account: this.local.accountId }, index }] : [],
-    );
+    const byQueue = new Map<string, { event: unknown; index: number }[]>();
+    events.forEach((event, index) => {
+      const rule = rules.find((r) => matchesPattern(r.pattern, event));
+      if (!rule) return;
+      const delivered = bus === 'default' ? { ...(event as object), account: this.local.accountId } : event;
+      for (const queueUrl of rule.queueUrls) {
+        byQueue.set(queueUrl, [...(byQueue.get(queueUrl) ?? []), { event: delivered, index }]);
+      }
+    });
     this.sending++;
     try {
-      await this.sendToQueue(queueUrl, matching, messageIds);
+      for (const [queueUrl, matching] of byQueue) await this.sendToQueue(queueUrl, matching, messageIds);
     } finally {
       this.sending--;
     }
     return messageIds;
+  }
+
+  /** The template's rules with an event pattern (the others run on a schedule): their bus and SQS targets. */
+  private patternRules(): { pattern: unknown; bus: string; queueUrls: string[] }[] {
+    return Object.values(this.template.Resources ?? {}).flatMap((resource) => {
+      const properties = resource.Properties ?? {};
+      if (resource.Type !== 'AWS::Events::Rule' || properties.EventPattern === undefined) return [];
+      const busName = properties.EventBusName as string | { Ref?: string } | undefined;
+      const bus =
+        busName === undefined
+          ? 'default'
+          : typeof busName === 'string'
+            ? busName
+            : (this.deployment.resources[busName.Ref ?? '']?.physicalId ?? '');
+      const queueUrls = ((properties.Targets ?? []) as { Arn?: { 'Fn::GetAtt'?: [string, string] } }[]).flatMap(
+        (target) => {
+          const queue = this.deployment.resources[target.Arn?.['Fn::GetAtt']?.[0] ?? ''];
+          return queue?.type === 'AWS::SQS::Queue' ? [queue.physicalId] : [];
+        },
+      );
+      return [{ pattern: properties.EventPattern, bus, queueUrls }];
+    });
   }
 
   private async sendToQueue(
@@ -456,7 +538,9 @@ export class LocalStack {
    * Serves what AWS would do on its own, for processes other than this one (integration tests, a user poking the
    * `--serve` stack): POST /events (EventBridge PutEvents: a JSON array of events), POST /logs (a CloudWatch Logs
    * delivery: a JSON array of log records), POST /settle, and POST /inference-profiles (an application inference
-   * profile for Bedrock to describe). Loopback only.
+   * profile for Bedrock to describe); with an organization, POST /organization (its ids, accounts' client
+   * configurations and SCP attachments), /organization/forward and /organization/logs (a member's CloudTrail event
+   * and invocation log records, as its own AWS sends them). Loopback only.
    */
   async serveControl(): Promise<string> {
     const server = createServer((req, res) => {
@@ -483,6 +567,19 @@ export class LocalStack {
           if (req.url === '/identity' && typeof (body as { user?: unknown })?.user === 'string') {
             return reply(200, await createAccessKeyFor(this.local, (body as { user: string }).user));
           }
+          // The local organization's members (organization: true): their forwarding rule, their log subscription.
+          const org = this.organization;
+          const asked = body as { account?: unknown; event?: unknown; records?: unknown; ids?: unknown };
+          if (org && req.url === '/organization/forward' && typeof asked?.account === 'string') {
+            return reply(200, { messageId: await org.forwardEvent(asked.account, asked.event) });
+          }
+          if (org && req.url === '/organization/logs' && typeof asked?.account === 'string') {
+            const records = Array.isArray(asked.records) ? asked.records : [];
+            const ids = Array.isArray(asked.ids) ? asked.ids.map(String) : undefined;
+            return reply(200, { put: await org.deliverInvocationLogs(asked.account, records, ids) });
+          }
+          // Its ids, each account's client configuration, and the SCPs attached now.
+          if (org && req.url === '/organization') return reply(200, await org.describe());
           // An application inference profile for Bedrock's GetInferenceProfile and ListTagsForResource to describe.
           if (req.url === '/inference-profiles' && typeof body === 'object' && body !== null) {
             this.local.registerInferenceProfile(body as LocalInferenceProfile);
@@ -490,7 +587,10 @@ export class LocalStack {
           }
           return reply(404, {
             error:
-              'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}), /faults or /inference-profiles',
+              'POST /events, /logs, /logs-async (JSON arrays), /settle, /identity ({user}), /faults, /inference-profiles' +
+              (this.organization
+                ? ', /organization, /organization/forward ({account, event}) or /organization/logs ({account, records, ids?})'
+                : ''),
           });
         };
         run().catch((error: unknown) => reply(500, { error: (error as Error).message }));
@@ -509,6 +609,7 @@ export class LocalStack {
     this.sqs.destroy();
     this.sfn.destroy();
     this.dynamo.destroy();
+    this.organization?.stop();
     await this.faults?.stop();
     await this.local.stop();
   }

@@ -13,6 +13,10 @@ import type { AttributeValue, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-la
 import type { LocalAws } from './aws';
 import type { Deployment } from './deploy';
 import { passesFilters } from './event-filter';
+import { kinesisFailureRecord, startKinesisPoller } from './kinesis';
+import { type PassResult, PollingLoop, type StreamPoller, StreamPollerError } from './polling';
+
+export { type StreamPoller, StreamPollerError } from './polling';
 
 /** What a stream handler may answer: `{ batchItemFailures }` names records (by sequence number) to retry. */
 /** The longest pause between retries of a failed batch. */
@@ -51,21 +55,6 @@ export interface StreamPollerOptions {
   readonly log?: (line: string) => void;
 }
 
-export interface StreamPoller {
-  /** Resolves once a poll that began after this call found nothing left to deliver, retries included. */
-  drain(options?: { readonly timeoutMs?: number }): Promise<void>;
-  stop(): Promise<void>;
-  /** Batches delivered so far (each attempt counts). */
-  readonly deliveries: number;
-}
-
-export class StreamPollerError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StreamPollerError';
-  }
-}
-
 /** Emulates a Lambda event source mapping on a DynamoDB stream: in order per shard, with retries. */
 export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   return new ShardPoller(options);
@@ -84,130 +73,39 @@ interface ShardState {
   readonly initialPosition: 'TRIM_HORIZON' | 'LATEST';
 }
 
-interface DrainWaiter {
-  readonly afterPass: number;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
-}
-
-type PassResult = 'idle' | 'busy' | 'backoff';
-
-const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
-
-class ShardPoller implements StreamPoller {
-  deliveries = 0;
+class ShardPoller extends PollingLoop implements StreamPoller {
   private readonly client: DynamoDBStreamsClient;
   private readonly shards = new Map<string, ShardState>();
   private readonly batchSize: number;
-  private readonly pollMs: number;
   private readonly maxRetries: number;
-  private readonly log: (line: string) => void;
-  private readonly waiters = new Set<DrainWaiter>();
-  private passesStarted = 0;
-  private stopped = false;
-  private wake: (() => void) | undefined;
-  private readonly loop: Promise<void>;
   private discovered = false;
 
   constructor(private readonly options: StreamPollerOptions) {
+    super(options.tableStreamArn, options.pollMs ?? 200, options.log ?? (() => {}));
     this.client = new DynamoDBStreamsClient(options.local.clientConfig);
     this.batchSize = options.batchSize ?? 100;
-    this.pollMs = options.pollMs ?? 200;
     this.maxRetries = options.maxRetries ?? 3;
-    this.log = options.log ?? (() => {});
-    this.loop = this.run();
+    this.start();
   }
 
-  drain(options: { readonly timeoutMs?: number } = {}): Promise<void> {
-    if (this.stopped) return Promise.reject(new StreamPollerError('the stream poller is stopped'));
-    const timeoutMs = options.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new StreamPollerError(`${this.options.tableStreamArn} not drained within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter: DrainWaiter = {
-        afterPass: this.passesStarted,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.waiters.add(waiter);
-      this.wake?.();
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
-    await this.loop;
+  protected close(): void {
     this.client.destroy();
-    this.settleWaiters(() => true, new StreamPollerError('the stream poller stopped before draining'));
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      const pass = ++this.passesStarted;
-      let result: PassResult;
-      try {
-        result = await this.pass();
-      } catch (error) {
-        this.log(`stream ${this.options.tableStreamArn}: ${String(error)}`);
-        this.settleWaiters(
-          () => true,
-          new StreamPollerError(`cannot read ${this.options.tableStreamArn}: ${(error as Error).message}`, {
-            cause: error,
-          }),
-        );
-        result = 'backoff';
-      }
-      if (result === 'idle') this.settleWaiters((waiter) => waiter.afterPass < pass);
-      if (result !== 'busy') await this.sleep(result === 'backoff' ? this.backoffMs() : this.pollMs);
-    }
-  }
-
-  private settleWaiters(which: (waiter: DrainWaiter) => boolean, error?: Error): void {
-    for (const waiter of [...this.waiters]) {
-      if (!which(waiter)) continue;
-      this.waiters.delete(waiter);
-      if (error) waiter.reject(error);
-      else waiter.resolve();
-    }
   }
 
   /** As Lambda does, wait longer after each failed attempt of a batch: a slow dependency gets time to recover. */
-  private backoffMs(): number {
+  protected override backoffMs(): number {
     const attempts = Math.max(0, ...[...this.shards.values()].map((shard) => shard.attempts));
     return Math.min(MAX_BACKOFF_MS, this.pollMs * 2 ** Math.max(0, attempts - 1));
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      // Unreferenced: a poller somebody forgot to stop does not keep the process alive.
-      const timer = setTimeout(done, ms).unref();
-      this.wake = done;
-    });
-  }
-
   /** One poll of every open shard: read what is new, deliver at most one batch per shard. */
-  private async pass(): Promise<PassResult> {
+  protected async pass(): Promise<PassResult> {
     if (!this.discovered || [...this.shards.values()].every((shard) => shard.iterator === null)) {
       await this.discoverShards();
     }
     let result: PassResult = 'idle';
     for (const shard of this.shards.values()) {
-      if (this.stopped) break;
+      if (this.isStopped) break;
       const parent = shard.parentShardId ? this.shards.get(shard.parentShardId) : undefined;
       if (parent && (parent.iterator !== null || parent.pending.length > 0)) continue;
       const shardResult = await this.pollShard(shard);
@@ -415,8 +313,9 @@ export interface EventSourceMappings {
 }
 
 /**
- * Runs the deployment's DynamoDB stream event source mappings as pollers that invoke the registered functions,
- * with their batch size, retries, filters, partial batch responses and on-failure destination (SQS or SNS).
+ * Runs the deployment's DynamoDB stream and Kinesis stream event source mappings as pollers that invoke the
+ * registered functions, with their batch size, retries, filters (DynamoDB), bisection and batching window
+ * (Kinesis), partial batch responses and on-failure destination (SQS or SNS).
  */
 export function startEventSourceMappings(
   local: LocalAws,
@@ -428,11 +327,16 @@ export function startEventSourceMappings(
   const sns = new SNSClient(local.clientConfig);
   const pollers: Record<string, StreamPoller> = {};
   for (const mapping of deployment.eventSourceMappings) {
-    if (!mapping.enabled || !/^arn:aws:dynamodb:.*\/stream\//.test(mapping.eventSourceArn)) {
-      log(`event source ${mapping.logicalId} (${mapping.eventSourceArn}) is not run locally`);
+    const destination = mapping.onFailureDestinationArn;
+    if (mapping.enabled && /^arn:aws:kinesis:/.test(mapping.eventSourceArn)) {
+      pollers[mapping.logicalId] = startKinesisMapping(local, deployment, mapping, options, { sqs, sns });
       continue;
     }
-    const destination = mapping.onFailureDestinationArn;
+    if (!mapping.enabled || !/^arn:aws:dynamodb:.*\/stream\//.test(mapping.eventSourceArn)) {
+      // An SQS mapping is LocalStack's own queue poller's.
+      log(`event source ${mapping.logicalId} (${mapping.eventSourceArn}) is not run by the stream mappings`);
+      continue;
+    }
     pollers[mapping.logicalId] = startStreamPoller({
       local,
       tableStreamArn: mapping.eventSourceArn,
@@ -465,6 +369,51 @@ export function startEventSourceMappings(
       sns.destroy();
     },
   };
+}
+
+function startKinesisMapping(
+  local: LocalAws,
+  deployment: Deployment,
+  mapping: Deployment['eventSourceMappings'][number],
+  options: { readonly pollMs?: number; readonly log?: (line: string) => void },
+  clients: { readonly sqs: SQSClient; readonly sns: SNSClient },
+): StreamPoller {
+  if (mapping.filterPatterns.length > 0) {
+    throw new StreamPollerError(`${mapping.logicalId}: FilterCriteria on a Kinesis mapping is not emulated locally`);
+  }
+  if (mapping.parallelizationFactor !== 1) {
+    options.log?.(`${mapping.logicalId}: ParallelizationFactor ${mapping.parallelizationFactor} runs as 1 locally`);
+  }
+  const fn = Object.values(deployment.functions).find((f) => f.name === mapping.functionName);
+  const destination = mapping.onFailureDestinationArn;
+  options.log?.(
+    `event source ${mapping.logicalId}: ${mapping.functionName} polls ${mapping.eventSourceArn}, batches of ` +
+      `${mapping.batchSize} within ${mapping.maximumBatchingWindowInSeconds} s, ${mapping.maximumRetryAttempts} ` +
+      `retries${mapping.bisectBatchOnFunctionError ? ', bisected on error' : ''}, on failure to ${destination ?? 'nowhere'}`,
+  );
+  return startKinesisPoller({
+    local,
+    streamArn: mapping.eventSourceArn,
+    handler: (event) => local.invoke(mapping.functionName, event),
+    batchSize: mapping.batchSize,
+    batchWindowMs: mapping.maximumBatchingWindowInSeconds * 1000,
+    maxRetries: mapping.maximumRetryAttempts,
+    bisectOnError: mapping.bisectBatchOnFunctionError,
+    reportBatchItemFailures: mapping.reportBatchItemFailures,
+    startingPosition: mapping.startingPosition,
+    ...(fn?.roleArn ? { invokeIdentityArn: fn.roleArn } : {}),
+    ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    ...(options.log ? { log: options.log } : {}),
+    onFailure: destination
+      ? (failure) =>
+          sendToDestination(
+            destination,
+            kinesisFailureRecord(failure, fn?.arn ?? mapping.functionName),
+            clients.sqs,
+            clients.sns,
+          )
+      : undefined,
+  });
 }
 
 /** The message an on-failure destination receives for a DynamoDB stream batch that ran out of retries. */
