@@ -25,12 +25,13 @@ export interface ThresholdAlert {
   readonly topModels: readonly { model: string; spend: Usd }[];
 }
 
-const describePrincipal = (principal: string) =>
-  principal === 'ACCOUNT'
-    ? 'the whole account'
-    : isGroupPrincipal(principal)
-      ? `group ${groupNameOf(principal)}`
-      : principal;
+const describePrincipal = (principal: string) => {
+  if (principal === 'ACCOUNT') return 'the whole account';
+  if (!isGroupPrincipal(principal)) return principal;
+  // An organization's account budget is the group of the account's principals: it is the account that is meant.
+  const account = /^account-(\d{12})$/.exec(groupNameOf(principal))?.[1];
+  return account ? `account ${account}` : `group ${groupNameOf(principal)}`;
+};
 
 /** Spend confirmed by CloudTrail (a sighting of the same call) and spend only logged, told apart. */
 const confirmation = (spend: Usd, confirmed: Usd) =>

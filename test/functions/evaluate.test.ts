@@ -19,6 +19,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import Big from 'big.js';
+import { thresholdAlertMessage } from '../../functions/evaluate/alerts';
 import {
   type BudgetItem,
   type Decision,
@@ -1249,5 +1251,27 @@ describe('limits read once per batch', () => {
 
     judge.startBatch();
     expect((first as Map<string, unknown>).size).toBe(0);
+  });
+});
+
+describe('threshold alerts of an organization', () => {
+  it("names an account's budget by the account, not as the group that holds it", () => {
+    const alert = {
+      alertId: 'a-1',
+      principal: 'GROUP#account-222222222222',
+      period: '2026-11',
+      threshold: 80,
+      skipped: [],
+      percent: new Big('82.5'),
+      spend: usd('1.65'),
+      confirmed: usd('1.65'),
+      limit: usd('2'),
+      topModels: [],
+    };
+
+    expect(thresholdAlertMessage(alert).subject).toBe('Bedrock budget 80% reached: account 222222222222 (2026-11)');
+    expect(thresholdAlertMessage({ ...alert, principal: 'GROUP#data-science' }).subject).toBe(
+      'Bedrock budget 80% reached: group data-science (2026-11)',
+    );
   });
 });
