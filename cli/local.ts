@@ -4,10 +4,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_CONFIG } from '../infra/config';
+import { LOCAL_ACCOUNT_ID } from '../local/aws';
 import { createPrincipals } from '../local/iam';
 import { drainQueue, openInbox } from '../local/inbox';
+import { MANAGEMENT_ACCOUNT_ID, ORGANIZATION_STOP_ROLE_ARN } from '../local/organization';
 import { LocalStack } from '../local/stack';
 import { DEFAULT_BUDGETS, defaultScenario, INFERENCE_PROFILES, PRINCIPAL_TAGS } from '../scenarios/default';
+import { ORGANIZATION_BUDGETS, organizationScenario } from '../scenarios/organization';
 import type { AdminRequest } from '../shared/admin/requests';
 import { ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore, usedPercent } from '../shared/budgets';
@@ -21,6 +24,13 @@ import { type BudgetEntry, type BudgetsFile, parseBudgets, resolveBudgetKey } fr
 import { readInput, recordsFromText } from './documents';
 import { type ApprovalLink, approvalLinks, approvalsFor } from './enforcement';
 import { parseJsonFile } from './json-file';
+import {
+  type AccountSummary,
+  createOrganizationPrincipals,
+  type OrganizationSummary,
+  organizationRoutes,
+  summarizeOrganization,
+} from './local-organization';
 import { parsePricesFile } from './prices';
 import { ReplayProgress } from './progress';
 import { spendReportOf, writeReport } from './report';
@@ -37,6 +47,11 @@ export interface LocalRunOptions {
   readonly verbose?: boolean;
   /** Deploy with the daily digest on (CDK context `digest`): the scheduled run sends yesterday's digest too. */
   readonly digest?: boolean;
+  /**
+   * Run as the central stack of a local AWS Organization (a management account, the budget account, two member
+   * accounts), replaying the organization scenario unless `scenario` is given.
+   */
+  readonly organization?: boolean;
 }
 
 /** One line of the replay: a record to deliver, or a line that could not be read. */
@@ -80,7 +95,8 @@ export interface GroupSummary {
 /** What one period of the replay counted. */
 export interface PeriodSummary {
   readonly period: string;
-  readonly principals: ({ principal: string } & SummaryRow)[];
+  /** In an organization each carries the account it is of. */
+  readonly principals: ({ principal: string; account?: string } & SummaryRow)[];
   readonly account: SummaryRow;
   /** The groups budgeted in this kind of period (absent when none is). */
   readonly groups?: readonly GroupSummary[];
@@ -92,6 +108,9 @@ export interface PeriodSummary {
  */
 export interface Summary extends Partial<PeriodSummary> {
   readonly periods: readonly PeriodSummary[];
+  /** With --organization: the latest period's spend by account, and the organization's. */
+  readonly accounts?: readonly AccountSummary[];
+  readonly organization?: OrganizationSummary;
   readonly rejected: { line: number; error: string }[];
   readonly auditEntries: number;
   /** Decisions the workflows wait for when the replay ends, with their signed links (live while --serve runs). */
@@ -119,7 +138,9 @@ const timeOf = (body: unknown): number | undefined => {
   return Number.isNaN(at) ? undefined : at;
 };
 
-function loadScenario(file: string | undefined, now: Date, periodStart: Date): ReplayItem[] {
+function loadScenario(options: LocalRunOptions, now: Date, periodStart: Date): ReplayItem[] {
+  const file = options.scenario;
+  const bundled = options.organization ? organizationScenario : defaultScenario;
   // An action without a time of its own takes the time of the line before it, so it stays where it was written.
   let last = 0;
   const itemOf = (line: number, body: unknown, at?: number): ReplayItem => {
@@ -136,7 +157,7 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
     ? recordsFromText(readInput(file), file).map((input, index) =>
         'error' in input ? { line: input.line, error: input.error, at: index } : itemOf(input.line, input.record.body),
       )
-    : defaultScenario(periodStart, now).map((event, index) => itemOf(index + 1, event.document, Date.parse(event.at)));
+    : bundled(periodStart, now).map((event, index) => itemOf(index + 1, event.document, Date.parse(event.at)));
   // Events may come in any order; they are replayed in the order they happened.
   return items.sort((a, b) => a.at - b.at || a.line - b.line);
 }
@@ -148,7 +169,7 @@ function loadScenario(file: string | undefined, now: Date, periodStart: Date): R
 function readBudgets(options: LocalRunOptions): BudgetsFile {
   if (options.budgets) return parseBudgets(parseJsonFile(readInput(options.budgets), options.budgets), options.budgets);
   if (options.scenario) return { limits: {}, groups: {} };
-  return parseBudgets(DEFAULT_BUDGETS, 'the bundled budgets');
+  return parseBudgets(options.organization ? ORGANIZATION_BUDGETS : DEFAULT_BUDGETS, 'the bundled budgets');
 }
 
 function principalsIn(items: readonly ReplayItem[], rules: IdentityRules): string[] {
@@ -176,10 +197,14 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
   const periodKind: PeriodKind = DEFAULT_CONFIG.period;
   const periodOf = (at: number) => periodKey(periodKind, new Date(at));
-  const rules: IdentityRules = { perSessionRoles: DEFAULT_CONFIG.perSessionRoles };
+  // In an organization, the principals of every account but the budget account's are account-qualified.
+  const rules: IdentityRules = {
+    perSessionRoles: DEFAULT_CONFIG.perSessionRoles,
+    ...(options.organization ? { homeAccount: LOCAL_ACCOUNT_ID } : {}),
+  };
   const now = new Date();
   const periodStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const items = loadScenario(options.scenario, now, periodStart);
+  const items = loadScenario(options, now, periodStart);
   const recordCount = items.filter((i) => !i.action).length;
   const budgets = readBudgets(options);
   const prices = options.prices ? parsePricesFile(readInput(options.prices), options.prices) : [];
@@ -194,7 +219,14 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
 
   say('▸ starting a local AWS on loopback (moto server + Lambda front)…');
   const stack = await LocalStack.start({
-    ...(options.digest ? { context: { digest: true } } : {}),
+    context: {
+      ...(options.digest ? { digest: true } : {}),
+      // The organization's stop attaches its SCP from the management account, through the role it holds for that.
+      ...(options.organization
+        ? { organizationManagementRoleArn: ORGANIZATION_STOP_ROLE_ARN, managementAccountId: MANAGEMENT_ACCOUNT_ID }
+        : {}),
+    },
+    ...(options.organization ? { organization: true } : {}),
     ...(options.verbose ? { log: (l: string) => process.stderr.write(`  ${l}\n`) } : {}),
   });
   const cleanup = async () => {
@@ -265,7 +297,18 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         `▸ groups set: ${groups.map(([name, g]) => `${name} ${formatUsd(usd(g.usd))} (${membersOf(g)})`).join('; ')}`,
       );
     }
-    const entities = await createPrincipals(stack.local, principals, options.scenario ? {} : PRINCIPAL_TAGS);
+    const { organization } = stack;
+    const routes = organization ? organizationRoutes(stack, organization) : stack;
+    const entities = organization
+      ? await createOrganizationPrincipals(stack, organization, principals)
+      : await createPrincipals(stack.local, principals, options.scenario ? {} : PRINCIPAL_TAGS);
+    if (organization) {
+      say(
+        `▸ organization ${organization.organizationId}: management account ${organization.managementAccountId}, ` +
+          `budget account ${organization.budgetAccountId} (this stack), members ${organization.memberAccountIds.join(', ')} ` +
+          `in OU ${organization.workloadsOuId}`,
+      );
+    }
     say(`▸ created ${entities} IAM users and roles that the scenario's principals name`);
 
     // The periods the scenario's lines fall in (a line without a time of its own has none).
@@ -316,7 +359,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       const cloudTrail = step.filter((i) => i.error === undefined && isCloudTrail(i.body));
       const logs = step.filter((i) => i.error === undefined && !isCloudTrail(i.body));
       for (const item of [...cloudTrail, ...logs]) touched.add(periodOf(item.at));
-      const ids = await stack.putEvents(cloudTrail.map((i) => i.body));
+      const ids = await routes.putEvents(cloudTrail.map((i) => i.body));
       progress?.advance(cloudTrail.length);
       cloudTrail.forEach((item, index) => {
         const id = ids[index];
@@ -328,7 +371,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
           });
       });
       for (const batch of chunk(logs, LOG_BATCH)) {
-        await stack.deliverLogs(
+        await routes.deliverLogs(
           batch.map((i) => i.body),
           batch.map((i) => `line-${i.line}`),
         );
@@ -430,9 +473,13 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const reportFile = latest
       ? writeReport(LOCAL_REPORT_FILE, await spendReportOf(documents, target, { period: latest.period }))
       : undefined;
+    const byAccount =
+      organization && latest ? await summarizeOrganization(organization, LOCAL_ACCOUNT_ID, latest) : undefined;
     const summary: Summary = {
-      ...latest,
-      periods,
+      ...(byAccount?.period ?? latest),
+      // The latest period as the organization sees it: each principal's account, and the SCP's stop.
+      periods: byAccount ? [...periods.slice(0, -1), byAccount.period] : periods,
+      ...(byAccount ? { accounts: byAccount.accounts, organization: byAccount.organization } : {}),
       rejected,
       auditEntries,
       approvals,
@@ -621,6 +668,17 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
       const members = `${g.members.length} member${g.members.length === 1 ? '' : 's'} counted`;
       say(
         `  ${`group ${g.group}`.padEnd(width)} ${formatUsd(usd(g.spendUsd)).padStart(10)} ${formatUsd(usd(g.limitUsd)).padStart(10)} ${shownPercent(g.percent).padStart(8)}  ${g.state.padEnd(10)} ${members}`,
+      );
+    }
+  }
+  if (summary.organization) {
+    const { organization } = summary;
+    say(
+      `\nOrganization: ${formatUsd(usd(organization.spendUsd))} of ${formatUsd(usd(organization.limitUsd))}, ${organization.state}${organization.scps.length ? ` (SCP ${organization.scps.join(', ')} attached)` : ''}`,
+    );
+    for (const a of summary.accounts ?? []) {
+      say(
+        `  account ${a.account.padEnd(14)} ${formatUsd(usd(a.spendUsd)).padStart(10)} ${(a.limitUsd === null ? '-' : formatUsd(usd(a.limitUsd))).padStart(10)}  ${a.state}`,
       );
     }
   }

@@ -55,12 +55,20 @@ program
     '--scenario <file>',
     'replay this file of events (JSON lines of the shapes inspect accepts) instead of the bundled one',
   )
-  .option('--budgets <file>', 'JSON object: principal (or the name it ends with), "default", "account" -> USD limit')
+  .option(
+    '--budgets <file>',
+    'JSON object: principal (or the name it ends with), "default", "account", "organization", "account:<id>" -> USD limit',
+  )
   .option('--prices <file>', 'JSON list of price versions (the prices set format) to apply before the replay')
   .option('--json', 'print only the summary, as one JSON document')
   .option('--serve', 'keep the local stack up until Ctrl-C')
   .option('--verbose', 'show moto, deployment and function logs')
   .option('--digest', "deploy with the daily digest on: the scheduled run also sends yesterday's digest to both topics")
+  .option(
+    '--organization',
+    'run as the central stack of an AWS Organization: a management account, the budget account and two member ' +
+      'accounts; replays the organization scenario (a member account stopped, then the organization by SCP)',
+  )
   .action(async (options) => {
     // Loaded only for this command: the local stack brings aws-cdk-lib and every construct, a second of every
     // other command's start.

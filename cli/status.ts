@@ -196,8 +196,15 @@ export async function budgetStatus(
 const HOME = 'this account';
 const isQualified = (counter: CounterRecord) => splitPrincipalId(counter.principal).account !== undefined;
 
-/** Each account's principals' spend in the period, with the budget and state of its group where it has one. */
-function accountRows(counters: readonly CounterRecord[], groups: readonly GroupRow[], home: string): AccountRow[] {
+/**
+ * Each account's principals' spend in the period, with the budget and state of its group where it has one (`status`
+ * and the local run's summary).
+ */
+export function accountRows(
+  counters: readonly Pick<CounterRecord, 'principal' | 'spendUsd'>[],
+  groups: readonly Pick<GroupRow, 'group' | 'spendUsd' | 'limitUsd' | 'percent' | 'state'>[],
+  home: string,
+): AccountRow[] {
   const spend = new Map<string, { spend: Usd; principals: number }>();
   for (const counter of counters) {
     const account = accountOfId(counter.principal, home);

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetUserPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -213,5 +215,46 @@ describe('an organization, metered and enforced by one deployment', () => {
     expect(trail).toEqual(
       expect.arrayContaining(['emergency-stop.started', 'scp.attached', 'scp.detached', 'emergency-stop.resumed']),
     );
+  });
+});
+
+describe('npm start -- --organization', () => {
+  it('replays the organization scenario: member account A stopped at its budget, then the organization by SCP', () => {
+    const run = spawnSync(join(__dirname, '..', '..', 'bin', 'budgeteer.cjs'), ['local', '--organization', '--json'], {
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    // Sonnet 4 at $0.33 a call: A 7 calls, B 10, the management account 2.
+    expect(summary.accounts).toEqual([
+      { account: '111111111111', spendUsd: '0.66', limitUsd: null, state: 'stopped' },
+      { account: '222222222222', spendUsd: '2.31', limitUsd: '2', state: 'stopped' },
+      { account: '333333333333', spendUsd: '3.3', limitUsd: null, state: 'stopped' },
+    ]);
+    expect(summary.organization).toEqual({
+      spendUsd: '6.27',
+      limitUsd: '6',
+      state: 'stopped',
+      scps: [expect.stringMatching(/^p-/)],
+    });
+    const states = Object.fromEntries(
+      summary.principals.map((p: { principal: string; account: string; state: string; reason?: string }) => [
+        p.principal,
+        [p.account, p.state, p.reason],
+      ]),
+    );
+    expect(states).toEqual({
+      // The management account: no SCP applies there, its principal is denied by policy.
+      '111111111111:user/finance-analyst': ['111111111111', 'suspended', 'emergency-stop'],
+      // Member A: stopped by its own budget first, principal by principal in its account.
+      '222222222222:role/summarizer-app': ['222222222222', 'suspended', 'group:account-222222222222'],
+      '222222222222:user/alice': ['222222222222', 'suspended', 'group:account-222222222222'],
+      // Member B: stopped by the organization's SCP, no deny of its own.
+      '333333333333:role/chatbot': ['333333333333', 'suspended', 'scp'],
+      '333333333333:user/alice': ['333333333333', 'suspended', 'scp'],
+    });
+    expect(summary.rejected).toEqual([]);
   });
 });
