@@ -112,6 +112,9 @@ describe('an organization deployment: the central stack', () => {
       StartingPosition: 'TRIM_HORIZON',
       BisectBatchOnFunctionError: true,
       MaximumRetryAttempts: 5,
+      // Member calls reach their counters within about a second, with the design load's concurrency (docs).
+      MaximumBatchingWindowInSeconds: 1,
+      ParallelizationFactor: 2,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } },
     });
