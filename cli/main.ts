@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { version } from '../package.json';
-import { identityRulesFromEnv, jsonListFromEnv } from '../shared/config';
+import { identityRulesFromEnv } from '../shared/config';
 import { USAGE_EXIT_CODE } from './args';
 import { registerAuditCommands } from './audit';
 import { registerBudgetCommands } from './budget';

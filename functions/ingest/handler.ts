@@ -8,7 +8,6 @@ import { documents, sqs } from '../../shared/clients';
 import {
   extraPeriodKindsFromEnv,
   identityRulesFromEnv,
-  jsonListFromEnv,
   periodKindFromEnv,
   positiveIntFromEnv,
   requireEnv,

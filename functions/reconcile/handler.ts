@@ -9,7 +9,6 @@ import { documents, sfn, sns } from '../../shared/clients';
 import {
   extraPeriodKindsFromEnv,
   identityRulesFromEnv,
-  jsonListFromEnv,
   periodKindFromEnv,
   positiveIntFromEnv,
   requireEnv,

@@ -472,7 +472,12 @@ describe('envelopes ingest believes', () => {
 
   it("unpacks a Logs delivery from the deployment's account and invocation log group, its records on that route", () => {
     expect(expandDocument(delivery({}), 'x', trusted)).toEqual([
-      { id: 'e-0', body: expect.objectContaining({ requestId: 'r-1' }), route: 'logs-subscription', account: '111122223333' },
+      {
+        id: 'e-0',
+        body: expect.objectContaining({ requestId: 'r-1' }),
+        route: 'logs-subscription',
+        account: '111122223333',
+      },
     ]);
   });
 
