@@ -55,10 +55,6 @@ const ACCOUNT_MEMBER = /^account:(\d{12})$/;
 /** The group that holds an account's budget in an organization deployment, and its one member. */
 export const accountGroupName = (account: string) => `account-${account}`;
 export const accountMember = (account: string) => `account:${account}`;
-/** The account a group's budget is for, if the group is an account's (its one member is `account:<id>`). */
-export function accountOfGroup(members: readonly string[]): string | undefined {
-  return members.length === 1 ? ACCOUNT_MEMBER.exec(members[0] as string)?.[1] : undefined;
-}
 /** IAM tag keys and values: letters, digits, spaces and `_ . : / = + - @`. */
 const TAG_PART = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$/u;
 
