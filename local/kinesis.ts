@@ -8,7 +8,7 @@ import {
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { LocalAws } from './aws';
 import { Http1Handler } from './http1';
-import { type PassResult, PollingLoop, type StreamPoller } from './polling';
+import { batchFailureMessage, type PassResult, PollingLoop, type StreamPoller } from './polling';
 
 /** A Kinesis client on the local AWS (over HTTP/1.1: the SDK's default Kinesis handler speaks HTTP/2). */
 export function localKinesisClient(clientConfig: LocalAws['clientConfig']): KinesisClient {
@@ -112,8 +112,12 @@ class KinesisShardPoller extends PollingLoop implements StreamPoller {
     if (!this.discovered || [...this.shards.values()].every((shard) => shard.iterator === null)) {
       await this.discoverShards();
     }
-    const results = await Promise.all([...this.shards.values()].map((shard) => this.pollShard(shard)));
-    if (results.some(Boolean)) return 'busy';
+    // Every shard's poll is let finish before a failure is reported: the next pass must not find a shard still
+    // delivering (it would deliver its batch again, and drop the one after).
+    const settled = await Promise.allSettled([...this.shards.values()].map((shard) => this.pollShard(shard)));
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (settled.some((result) => result.status === 'fulfilled' && result.value)) return 'busy';
     const waiting = [...this.shards.values()].some((shard) => shard.pending.length > 0 || shard.batches.length > 0);
     return waiting ? 'backoff' : 'idle';
   }
@@ -288,28 +292,13 @@ function batchItemFailures(response: unknown): string[] {
 
 /** The message an on-failure destination receives for a Kinesis batch that ran out of retries. */
 export function kinesisFailureRecord(failure: KinesisBatchFailure, functionArn: string): unknown {
-  const first = failure.records[0]?.kinesis;
-  const last = failure.records[failure.records.length - 1]?.kinesis;
-  const arrival = (seconds: number | undefined) =>
-    seconds === undefined ? undefined : new Date(seconds * 1000).toISOString();
-  return {
-    requestContext: {
-      requestId: crypto.randomUUID(),
-      functionArn,
-      condition: 'RetryAttemptsExhausted',
-      approximateInvokeCount: failure.attempts,
-    },
-    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: failure.error },
-    version: '1.0',
-    timestamp: new Date().toISOString(),
-    KinesisBatchInfo: {
-      shardId: failure.shardId,
-      startSequenceNumber: first?.sequenceNumber,
-      endSequenceNumber: last?.sequenceNumber,
-      approximateArrivalOfFirstRecord: arrival(first?.approximateArrivalTimestamp),
-      approximateArrivalOfLastRecord: arrival(last?.approximateArrivalTimestamp),
-      batchSize: failure.records.length,
-      streamArn: failure.streamArn,
-    },
-  };
+  const end = (record: (typeof failure.records)[number] | undefined) => ({
+    sequenceNumber: record?.kinesis.sequenceNumber,
+    arrivalSeconds: record?.kinesis.approximateArrivalTimestamp,
+  });
+  return batchFailureMessage(failure, functionArn, 'KinesisBatchInfo', {
+    size: failure.records.length,
+    first: end(failure.records[0]),
+    last: end(failure.records[failure.records.length - 1]),
+  });
 }

@@ -145,3 +145,44 @@ export abstract class PollingLoop {
     });
   }
 }
+
+/** A batch's first or last record, as a stream's on-failure message describes it. */
+interface BatchEnd {
+  readonly sequenceNumber?: string;
+  /** When the record reached the stream, epoch seconds. */
+  readonly arrivalSeconds?: number;
+}
+
+/**
+ * The message an on-failure destination receives for a stream batch that ran out of retries, as Lambda sends it:
+ * the invocation's context, and under `infoKey` (`DDBStreamBatchInfo`, `KinesisBatchInfo`) where the batch was.
+ */
+export function batchFailureMessage(
+  failure: { readonly attempts: number; readonly error: string; readonly shardId: string; readonly streamArn: string },
+  functionArn: string,
+  infoKey: 'DDBStreamBatchInfo' | 'KinesisBatchInfo',
+  batch: { readonly size: number; readonly first?: BatchEnd; readonly last?: BatchEnd },
+): unknown {
+  const arrival = (end: BatchEnd | undefined) =>
+    end?.arrivalSeconds === undefined ? undefined : new Date(end.arrivalSeconds * 1000).toISOString();
+  return {
+    requestContext: {
+      requestId: crypto.randomUUID(),
+      functionArn,
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: failure.attempts,
+    },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: failure.error },
+    version: '1.0',
+    timestamp: new Date().toISOString(),
+    [infoKey]: {
+      shardId: failure.shardId,
+      startSequenceNumber: batch.first?.sequenceNumber,
+      endSequenceNumber: batch.last?.sequenceNumber,
+      approximateArrivalOfFirstRecord: arrival(batch.first),
+      approximateArrivalOfLastRecord: arrival(batch.last),
+      batchSize: batch.size,
+      streamArn: failure.streamArn,
+    },
+  };
+}

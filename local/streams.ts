@@ -14,7 +14,7 @@ import type { LocalAws } from './aws';
 import type { Deployment } from './deploy';
 import { passesFilters } from './event-filter';
 import { kinesisFailureRecord, startKinesisPoller } from './kinesis';
-import { type PassResult, PollingLoop, type StreamPoller, StreamPollerError } from './polling';
+import { batchFailureMessage, type PassResult, PollingLoop, type StreamPoller, StreamPollerError } from './polling';
 
 export { type StreamPoller, StreamPollerError } from './polling';
 
@@ -418,30 +418,15 @@ function startKinesisMapping(
 
 /** The message an on-failure destination receives for a DynamoDB stream batch that ran out of retries. */
 function failureRecord(failure: StreamBatchFailure, functionName: string): unknown {
-  const first = failure.records[0]?.dynamodb;
-  const last = failure.records[failure.records.length - 1]?.dynamodb;
-  const arrival = (seconds: number | undefined) =>
-    seconds === undefined ? undefined : new Date(seconds * 1000).toISOString();
-  return {
-    requestContext: {
-      requestId: crypto.randomUUID(),
-      functionArn: functionName,
-      condition: 'RetryAttemptsExhausted',
-      approximateInvokeCount: failure.attempts,
-    },
-    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: failure.error },
-    version: '1.0',
-    timestamp: new Date().toISOString(),
-    DDBStreamBatchInfo: {
-      shardId: failure.shardId,
-      startSequenceNumber: first?.SequenceNumber,
-      endSequenceNumber: last?.SequenceNumber,
-      approximateArrivalOfFirstRecord: arrival(first?.ApproximateCreationDateTime),
-      approximateArrivalOfLastRecord: arrival(last?.ApproximateCreationDateTime),
-      batchSize: failure.records.length,
-      streamArn: failure.streamArn,
-    },
-  };
+  const end = (record: (typeof failure.records)[number] | undefined) => ({
+    sequenceNumber: record?.dynamodb?.SequenceNumber,
+    arrivalSeconds: record?.dynamodb?.ApproximateCreationDateTime,
+  });
+  return batchFailureMessage(failure, functionName, 'DDBStreamBatchInfo', {
+    size: failure.records.length,
+    first: end(failure.records[0]),
+    last: end(failure.records[failure.records.length - 1]),
+  });
 }
 
 async function sendToDestination(arn: string, message: unknown, sqs: SQSClient, sns: SNSClient): Promise<void> {
