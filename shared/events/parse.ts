@@ -345,6 +345,9 @@ function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
   const parsed = logsSubscriptionPayload.safeParse(payload);
   if (!parsed.success) throw new PayloadError(`not a CloudWatch Logs payload: ${describeIssues(parsed.error)}`);
   const { owner, logGroup } = parsed.data;
+  // CONTROL_MESSAGE is CloudWatch Logs checking that the destination is reachable (owner `CloudwatchLogs`, no log
+  // group): nothing to meter, and no envelope to judge.
+  if (parsed.data.messageType === 'CONTROL_MESSAGE') return [];
   const foreign = trusted && foreignAccount(owner, trusted);
   if (foreign) throw new EnvelopeError(`untrusted CloudWatch Logs delivery: its owner is ${foreign}`, payload);
   if (trusted && logGroup !== trusted.invocationLogGroup) {
@@ -353,7 +356,6 @@ function logEventsOf(payload: unknown, trusted?: TrustedSources): RawRecord[] {
       payload,
     );
   }
-  // CONTROL_MESSAGE is CloudWatch Logs checking that the destination is reachable: nothing to meter.
   if (parsed.data.messageType !== 'DATA_MESSAGE') return [];
   return parsed.data.logEvents.map((logEvent) => ({
     id: logEvent.id,

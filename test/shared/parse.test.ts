@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
   decodeLogsSubscription,
@@ -533,6 +534,22 @@ describe('envelopes ingest believes', () => {
       };
       const [mine] = expandDocument(own, 'x', central);
       expect(parseRecord(mine?.body, home, { ...origin, account: mine?.account }).status).toBe('call');
+    });
+
+    it("takes CloudWatch Logs' check of the destination as nothing to meter, not as an untrusted envelope", () => {
+      // As CloudWatch Logs sends it when a member subscribes: owner CloudwatchLogs, no log group.
+      const check = {
+        messageType: 'CONTROL_MESSAGE',
+        owner: 'CloudwatchLogs',
+        logGroup: '',
+        logStream: '',
+        logEvents: [],
+      };
+
+      const data = gzipSync(JSON.stringify(check)).toString('base64');
+
+      expect(decodeLogsSubscription(data, central)).toEqual([]);
+      expect(decodeLogsSubscription(data, trusted)).toEqual([]);
     });
 
     it('still rejects an envelope without an account id, and a delivery from another log group', () => {
