@@ -240,7 +240,10 @@ export class LocalStack {
     const messageIds: (string | undefined)[] = events.map(() => undefined);
     const byQueue = new Map<string, { event: unknown; index: number }[]>();
     events.forEach((event, index) => {
-      const rule = rules.find((r) => matchesPattern(r.pattern, event));
+      // As EventBridge: a read-only management event (InvokeModel is one) reaches only the rules enabled for all
+      // CloudTrail management events; a rule in the plain enabled state never sees it.
+      const readOnly = (event as { detail?: { readOnly?: unknown } })?.detail?.readOnly === true;
+      const rule = rules.find((r) => (!readOnly || r.allManagementEvents) && matchesPattern(r.pattern, event));
       if (!rule) return;
       const delivered = bus === 'default' ? { ...(event as object), account: this.local.accountId } : event;
       for (const queueUrl of rule.queueUrls) {
@@ -257,7 +260,7 @@ export class LocalStack {
   }
 
   /** The template's rules with an event pattern (the others run on a schedule): their bus and SQS targets. */
-  private patternRules(): { pattern: unknown; bus: string; queueUrls: string[] }[] {
+  private patternRules(): { pattern: unknown; bus: string; queueUrls: string[]; allManagementEvents: boolean }[] {
     return Object.values(this.template.Resources ?? {}).flatMap((resource) => {
       const properties = resource.Properties ?? {};
       if (resource.Type !== 'AWS::Events::Rule' || properties.EventPattern === undefined) return [];
@@ -274,7 +277,8 @@ export class LocalStack {
           return queue?.type === 'AWS::SQS::Queue' ? [queue.physicalId] : [];
         },
       );
-      return [{ pattern: properties.EventPattern, bus, queueUrls }];
+      const allManagementEvents = properties.State === 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
+      return [{ pattern: properties.EventPattern, bus, queueUrls, allManagementEvents }];
     });
   }
 

@@ -218,6 +218,9 @@ export class Ingestion extends Construct {
       eventPattern: BEDROCK_CALLS,
       targets: [new targets.SqsQueue(this.cloudTrailQueue)],
     });
+    // On a custom bus as on the default one, a rule in the plain enabled state never sees read-only management
+    // events such as InvokeModel, forwarded or not (EventBridge guide, read-only management events).
+    (rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
     this.senders.push(rule.ruleArn);
     return rule;
   }

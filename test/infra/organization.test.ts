@@ -44,6 +44,8 @@ describe('an organization deployment: the central stack', () => {
     const [ruleId] = Object.keys(rules);
 
     expect(Object.keys(rules)).toHaveLength(1);
+    // InvokeModel is a read-only management event: a rule in the plain enabled state never sees it, forwarded or not.
+    expect(rules[ruleId as string]?.Properties.State).toBe('ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS');
     t.hasResourceProperties('AWS::SQS::QueuePolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
