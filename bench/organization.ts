@@ -2,7 +2,7 @@
  * `npm run bench:organization [-- --calls 4000 --principals 300 --size 50 --rate 2 --seconds 20]`: the organization's
  * invocation log path on the local stack, end to end: member accounts' CloudWatch Logs deliveries put on the central
  * Logs destination's Kinesis stream (LocalOrganization.deliverInvocationLogs: one gzip subscription payload per
- * delivery, one Kinesis record), the template's Kinesis event source mapping (batch size, 5 s batching window,
+ * delivery, one Kinesis record), the template's Kinesis event source mapping (batch size, batching window,
  * 4 on-demand shards in moto) invoking the real ingest, which meters into DynamoDB. Measures:
  * - throughput: every call of the run put as fast as the puts go, then the stack settled (the mapping delivers what
  *   it holds at once when settling, as its window would have let it a few seconds later): calls counted a second;

@@ -135,12 +135,12 @@ export async function summarizeOrganization(
   });
   const counters = period.principals.map((p) => ({ principal: p.principal, spendUsd: usd(p.spendUsd) }));
   const groups = (period.groups ?? []).map((g) => ({ ...g, percent: g.percent === 'blocked' ? null : g.percent }));
-  const accounts = accountRows(counters, groups, home).map(({ account, spendUsd, limitUsd, state }) => ({
+  const stopped = period.account.state === 'stopped';
+  const accounts = accountRows(counters, groups, home, stopped).map(({ account, spendUsd, limitUsd, state }) => ({
     account,
     spendUsd,
     limitUsd,
-    // The organization's stop reaches every account: by its SCP where that applies, else by deny policies.
-    state: period.account.state === 'stopped' ? 'stopped' : state,
+    state,
   }));
   return {
     period: { ...period, principals },

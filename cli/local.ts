@@ -16,7 +16,7 @@ import { ONCE_PREFIX } from '../shared/audit/log';
 import { BudgetStore, usedPercent } from '../shared/budgets';
 import { parseRecord } from '../shared/events/parse';
 import { type GroupDefinition, GroupStore } from '../shared/groups/store';
-import { ACCOUNT_PRINCIPAL, type IdentityRules } from '../shared/identity';
+import { ACCOUNT_PRINCIPAL, accountOfId, type IdentityRules } from '../shared/identity';
 import { formatUsd, toDecimalString, type Usd, usd } from '../shared/money';
 import { type PeriodKind, periodKey, periodKindOfKey } from '../shared/period';
 import { callAdmin } from './admin-client';
@@ -478,7 +478,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const summary: Summary = {
       ...(byAccount?.period ?? latest),
       // The latest period as the organization sees it: each principal's account, and the SCP's stop.
-      periods: byAccount ? [...periods.slice(0, -1), byAccount.period] : periods,
+      periods: byAccount ? [...periods.slice(0, -1).map(withAccounts), byAccount.period] : periods,
       ...(byAccount ? { accounts: byAccount.accounts, organization: byAccount.organization } : {}),
       rejected,
       auditEntries,
@@ -700,6 +700,12 @@ function printSummary(summary: Summary, say: (line: string) => void, seconds: nu
   }
   if (summary.report) say(`\nSpend report with charts: ${summary.report}`);
   say(`\n${summary.auditEntries} audit entries written. Done in ${seconds.toFixed(1)} s.`);
+}
+
+/** An earlier period of an organization's replay: each principal with the account it is of. */
+function withAccounts(period: PeriodSummary): PeriodSummary {
+  const account = (principal: string) => accountOfId(principal, LOCAL_ACCOUNT_ID);
+  return { ...period, principals: period.principals.map((p) => ({ ...p, account: account(p.principal) })) };
 }
 
 /** A step split at its admin actions: the records before each action, then the action. */

@@ -179,7 +179,8 @@ export async function budgetStatus(
   rows.sort((a, b) => b.rank.cmp(a.rank) || (a.principal < b.principal ? -1 : 1));
   const { rank: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
   const spenders = all.filter((c) => c.principal !== ACCOUNT_PRINCIPAL);
-  const byAccount = accountRows(spenders, groups, home).filter(
+  const organizationStopped = byPrincipal.get(ACCOUNT_PRINCIPAL)?.state === 'stopped';
+  const byAccount = accountRows(spenders, groups, home, organizationStopped).filter(
     (a) => onlyAccount === undefined || a.account === onlyAccount,
   );
   const organization = options.organization || onlyAccount !== undefined || spenders.some(isQualified);
@@ -204,6 +205,8 @@ export function accountRows(
   counters: readonly Pick<CounterRecord, 'principal' | 'spendUsd'>[],
   groups: readonly Pick<GroupRow, 'group' | 'spendUsd' | 'limitUsd' | 'percent' | 'state'>[],
   home: string,
+  /** Whether the organization's stop is on: it reaches every account (by its SCP, or by deny policies). */
+  organizationStopped = false,
 ): AccountRow[] {
   const spend = new Map<string, { spend: Usd; principals: number }>();
   for (const counter of counters) {
@@ -219,15 +222,15 @@ export function accountRows(
   );
   return [...new Set([...spend.keys(), ...budgets.keys()])].sort().map((account) => {
     const group = budgets.get(account);
-    // The group's own counter where the account is budgeted: it holds every call, a principal's counter of
-    // another period kind included.
+    // The group's own counter where the account is budgeted: what its budget is judged on, every call since the
+    // budget was set (a group counts from its setting), a principal's counter of another period kind included.
     const total = group ? usd(group.spendUsd) : (spend.get(account)?.spend ?? ZERO);
     return {
       account,
       spendUsd: toDecimalString(total),
       limitUsd: group?.limitUsd ?? null,
       percent: group?.percent ?? null,
-      state: group?.state ?? ACTIVE_STATE,
+      state: organizationStopped ? 'stopped' : (group?.state ?? ACTIVE_STATE),
       principals: spend.get(account)?.principals ?? 0,
     };
   });
@@ -295,7 +298,11 @@ export function formatStatus(report: StatusReport, deployment: Deployment, optio
   const none = report.principals.length === 0 ? `no principal has spent in ${report.period}\n` : '';
   const table = alignedTable(
     ['principal', 'spend', 'confirmed', 'limit', 'used', ...(options.bars ? [''] : []), 'alert', 'alerts', 'state'],
-    [...report.principals.map(cells), cells(report.account)],
+    // With accounts shown, the deployment's total is the organization's, not any one account's.
+    [
+      ...report.principals.map(cells),
+      cells(report.accounts ? { ...report.account, principal: 'organization' } : report.account),
+    ],
     [1, 2, 3, 4],
   );
   const groups = report.groups ?? [];

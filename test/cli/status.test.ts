@@ -116,6 +116,21 @@ describe('status of an organization', () => {
     expect(formatStatus(report, deployment)).toMatch(/222222222222\s+\$2\.25\s+\$2\.00\s+112\.50%\s+stopped\s+2/);
   });
 
+  it("shows every account stopped while the organization's stop is on, and the total as the organization's", async () => {
+    const stoppedStore = {
+      periodBudgets: async () => ({
+        ...budgets,
+        counters: budgets.counters.map((c) => (c.principal === 'ACCOUNT' ? { ...c, state: 'stopped' } : c)),
+      }),
+      limitIn: async () => usd('100'),
+    } as unknown as BudgetStore;
+
+    const report = await budgetStatus(stoppedStore, deployment, { organization: true }, now);
+
+    expect(report.accounts?.map((a) => a.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(formatStatus(report, deployment)).toMatch(/^organization\s+\$3\.50/m);
+  });
+
   it('--account shows only that account: the same user name in another account is not in it', async () => {
     const report = await budgetStatus(store, deployment, { account: '222222222222' }, now);
 

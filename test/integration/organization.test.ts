@@ -95,7 +95,8 @@ async function spend(account: string, name: string, n: number, options: { logTwi
     const requestId = `org-${account}-${name}-${++requestNumber}`;
     const at = new Date().toISOString();
     const log = invocationLog(call, requestId, at);
-    await org.forwardEvent(account, cloudTrailEvent(call, requestId, at));
+    // Forwarded by the member's rule to the central bus, and taken by its rule into ingest's queue.
+    expect(await org.forwardEvent(account, cloudTrailEvent(call, requestId, at))).toBeDefined();
     await org.deliverInvocationLogs(account, options.logTwice ? [log, log] : [log]);
   }
   await stack.settle();
