@@ -127,6 +127,7 @@ export async function budgetStatus(
   const byPrincipal = new Map(counters.map((counter) => [counter.principal, counter]));
   const groups = groupRows(all, groupCounters, limits, kind, deployment);
   const stopped = new Set(groups.filter((g) => g.state === 'stopped').map((g) => g.group));
+  const accountStopped = byPrincipal.get(ACCOUNT_PRINCIPAL)?.state === 'stopped';
   const row = async (principal: string): Promise<StatusRow & { rank: Usd }> => {
     const counter = byPrincipal.get(principal);
     const spend = counter?.spendUsd ?? ZERO;
@@ -144,7 +145,7 @@ export async function budgetStatus(
       // A new generation re-arms the level to 0 (below every threshold): no alert in force, as if none was sent.
       alertLevel: counter?.alertLevel ? counter.alertLevel : null,
       alerts: counter?.alerts ?? [],
-      ...stateOf(counter, stopped),
+      ...stateOf(counter, stopped, accountStopped),
       requests: counter?.requests ?? 0,
       // Blocked principals first: they may not spend at all.
       rank: blocked ? BLOCKED_RANK : (used ?? ZERO),
@@ -179,8 +180,7 @@ export async function budgetStatus(
   rows.sort((a, b) => b.rank.cmp(a.rank) || (a.principal < b.principal ? -1 : 1));
   const { rank: _account, ...account } = await row(ACCOUNT_PRINCIPAL);
   const spenders = all.filter((c) => c.principal !== ACCOUNT_PRINCIPAL);
-  const organizationStopped = byPrincipal.get(ACCOUNT_PRINCIPAL)?.state === 'stopped';
-  const byAccount = accountRows(spenders, groups, home, organizationStopped).filter(
+  const byAccount = accountRows(spenders, groups, home, accountStopped).filter(
     (a) => onlyAccount === undefined || a.account === onlyAccount,
   );
   const organization = options.organization || onlyAccount !== undefined || spenders.some(isQualified);
@@ -237,10 +237,15 @@ export function accountRows(
 }
 
 /** A principal's state: its own, or suspended while the stop of a group it is counted in denies it. */
-function stateOf(counter: CounterRecord | undefined, stoppedGroups: ReadonlySet<string>) {
+function stateOf(counter: CounterRecord | undefined, stoppedGroups: ReadonlySet<string>, accountStopped: boolean) {
   const own = counter?.state ?? ACTIVE_STATE;
-  const byGroup = counter?.groupStops.find((group) => stoppedGroups.has(group));
-  return own === ACTIVE_STATE && byGroup ? { state: 'suspended', reason: `group:${byGroup}` } : { state: own };
+  if (own !== ACTIVE_STATE || counter === undefined || counter.principal === ACCOUNT_PRINCIPAL) return { state: own };
+  const byGroup = counter.groupStops.find((group) => stoppedGroups.has(group));
+  if (byGroup) return { state: 'suspended', reason: `group:${byGroup}` };
+  if (!accountStopped) return { state: own };
+  // The emergency stop denied it; in an organization a member account's principal it did not deny is under the SCP.
+  const bySCP = !counter.stopDenied && splitPrincipalId(counter.principal).account !== undefined;
+  return { state: 'suspended', reason: bySCP ? 'scp' : 'emergency-stop' };
 }
 
 /** The groups whose limit is of the period's kind, with their counters (a group that has not spent is at $0). */

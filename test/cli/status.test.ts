@@ -128,6 +128,13 @@ describe('status of an organization', () => {
     const report = await budgetStatus(stoppedStore, deployment, { organization: true }, now);
 
     expect(report.accounts?.map((a) => a.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    // Undenied while the stop is on: a member's principal is under the SCP, the budget account's awaits its deny.
+    expect(Object.fromEntries(report.principals.map((p) => [p.principal, p.reason]))).toEqual({
+      'user/ops': 'emergency-stop',
+      '222222222222:user/alice': 'scp',
+      '222222222222:role/app': 'scp',
+      '333333333333:user/alice': 'scp',
+    });
     expect(formatStatus(report, deployment)).toMatch(/^organization\s+\$3\.50/m);
   });
 
