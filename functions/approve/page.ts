@@ -72,18 +72,23 @@ const limitText = (limit: Usd) =>
 const stoppedGroupOf = (wait: PendingWait): string | undefined =>
   wait.kind !== 'suspension' && isGroupPrincipal(wait.principal) ? groupNameOf(wait.principal) : undefined;
 
-/** What a stop's wait stops, in words. */
-const stopScope = (wait: PendingWait): string => {
-  const group = stoppedGroupOf(wait);
-  return group === undefined ? 'the whole account' : `the members of group ${group}`;
+/** What a stop's wait stops, in words (an organization's stop is the one that attached its SCP). */
+const stopScope = (view: ApprovalView): string => {
+  const group = stoppedGroupOf(view.wait);
+  if (group !== undefined) return `the members of group ${group}`;
+  return view.scpTargets ? 'every account of the organization' : 'the whole account';
 };
+
+/** The budget a stop's wait is about, as its row is labelled. */
+const stopBudget = (view: ApprovalView): string =>
+  stoppedGroupOf(view.wait) !== undefined ? 'Group budget' : view.scpTargets ? 'Organization budget' : 'Account budget';
 
 function summary(view: ApprovalView): string {
   const { wait } = view;
   const rows: [string, string][] = [
     [
       wait.kind === 'suspension' ? 'Principal' : 'Scope',
-      escapeHtml(wait.kind === 'suspension' ? wait.principal : stopScope(wait)),
+      escapeHtml(wait.kind === 'suspension' ? wait.principal : stopScope(view)),
     ],
     ...(view.scpTargets
       ? ([['SCP', escapeHtml(`${SCP_NAME} attached to ${view.scpTargets.join(', ')}`)]] as [string, string][])
@@ -91,10 +96,7 @@ function summary(view: ApprovalView): string {
     ...(view.principalArn ? ([['ARN', escapeHtml(view.principalArn)]] as [string, string][]) : []),
     ['Period', escapeHtml(wait.period)],
     ['Spend', usdText(view.spendUsd)],
-    [
-      wait.kind === 'suspension' ? 'Limit' : stoppedGroupOf(wait) === undefined ? 'Account budget' : 'Group budget',
-      limitText(view.limitUsd),
-    ],
+    [wait.kind === 'suspension' ? 'Limit' : stopBudget(view), limitText(view.limitUsd)],
     ['Link expires', escapeHtml(wait.expiresAt)],
   ];
   const models =
@@ -178,9 +180,11 @@ export function confirmationPage(view: ApprovalView, action: string, formToken: 
   const title =
     wait.kind === 'suspension'
       ? `Suspended: ${wait.principal} (${wait.period})`
-      : group === undefined
-        ? `Emergency stop: all Bedrock use (${wait.period})`
-        : `Group stopped: ${group} (${wait.period})`;
+      : group !== undefined
+        ? `Group stopped: ${group} (${wait.period})`
+        : view.scpTargets
+          ? `Emergency stop: all Bedrock use in the organization (${wait.period})`
+          : `Emergency stop: all Bedrock use (${wait.period})`;
   const offers = view.raiseOffers;
   const amount = form.amountUsd ?? offers[0]?.amount.toFixed(2) ?? '';
   const raiseField =

@@ -154,6 +154,9 @@ describe('the approval endpoint', () => {
       '<dt>SCP</dt><dd>BudgeteerOrganizationStop attached to ou-ab12-workloads, 222222222222</dd>',
     );
     expect(page).toContain('the service control policy is detached from ou-ab12-workloads, 222222222222,');
+    expect(page).toContain('<h1>Emergency stop: all Bedrock use in the organization (2026-11)</h1>');
+    expect(page).toContain('<dd>every account of the organization</dd>');
+    expect(page).toContain('<dt>Organization budget</dt>');
   });
 
   it.each([
