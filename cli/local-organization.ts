@@ -24,12 +24,21 @@ export function accountOfRecord(body: unknown): string | undefined {
 export interface OrganizationRoutes {
   readonly putEvents: (events: readonly unknown[]) => Promise<(string | undefined)[]>;
   readonly deliverLogs: (records: readonly unknown[], ids: readonly string[]) => Promise<unknown>;
+  /** Why a record cannot be sent at all (its account is not one of the run's), if it cannot. */
+  readonly refuse?: (body: unknown) => string | undefined;
 }
 
 export function organizationRoutes(stack: LocalStack, organization: LocalOrganization): OrganizationRoutes {
   const home = stack.local.accountId;
   const isHome = (body: unknown) => (accountOfRecord(body) ?? home) === home;
+  const accounts = [organization.managementAccountId, home, ...organization.memberAccountIds];
   return {
+    refuse: (body) => {
+      const account = accountOfRecord(body) ?? home;
+      return accounts.includes(account)
+        ? undefined
+        : `account ${account} is not in the local organization (${accounts.join(', ')}): no member stack sends its records`;
+    },
     putEvents: async (events) => {
       const ids: (string | undefined)[] = [];
       const own = events.filter(isHome);
@@ -64,8 +73,11 @@ export async function createOrganizationPrincipals(
   principals: readonly string[],
 ): Promise<number> {
   const byAccount = new Map<string | undefined, string[]>();
+  const known = new Set([organization.managementAccountId, ...organization.memberAccountIds]);
   for (const principal of principals) {
     const { account, local } = splitPrincipalId(principal);
+    // An account outside the organization has no IAM here: its lines are refused as they are delivered.
+    if (account !== undefined && !known.has(account)) continue;
     byAccount.set(account, [...(byAccount.get(account) ?? []), local]);
   }
   let created = 0;

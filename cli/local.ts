@@ -27,6 +27,7 @@ import { parseJsonFile } from './json-file';
 import {
   type AccountSummary,
   createOrganizationPrincipals,
+  type OrganizationRoutes,
   type OrganizationSummary,
   organizationRoutes,
   summarizeOrganization,
@@ -298,7 +299,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       );
     }
     const { organization } = stack;
-    const routes = organization ? organizationRoutes(stack, organization) : stack;
+    const routes: OrganizationRoutes = organization ? organizationRoutes(stack, organization) : stack;
     const entities = organization
       ? await createOrganizationPrincipals(stack, organization, principals)
       : await createPrincipals(stack.local, principals, options.scenario ? {} : PRINCIPAL_TAGS);
@@ -353,11 +354,14 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     };
     progress = new ReplayProgress(recordCount, process.stdout, process.stdout.isTTY === true && !options.json);
     const deliver = async (step: readonly ReplayItem[]) => {
-      const unreadable = step.filter((i) => i.error !== undefined);
-      for (const item of unreadable) rejected.push({ line: item.line, error: item.error as string });
+      // A line no account of the run could have sent (in an organization, an account outside it) is refused too.
+      const refusal = (item: ReplayItem) => item.error ?? (item.action ? undefined : routes.refuse?.(item.body));
+      const unreadable = step.filter((i) => refusal(i) !== undefined);
+      for (const item of unreadable) rejected.push({ line: item.line, error: refusal(item) as string });
       progress?.advance(unreadable.length);
-      const cloudTrail = step.filter((i) => i.error === undefined && isCloudTrail(i.body));
-      const logs = step.filter((i) => i.error === undefined && !isCloudTrail(i.body));
+      const readable = step.filter((i) => refusal(i) === undefined);
+      const cloudTrail = readable.filter((i) => isCloudTrail(i.body));
+      const logs = readable.filter((i) => !isCloudTrail(i.body));
       for (const item of [...cloudTrail, ...logs]) touched.add(periodOf(item.at));
       const ids = await routes.putEvents(cloudTrail.map((i) => i.body));
       progress?.advance(cloudTrail.length);

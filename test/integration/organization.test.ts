@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetUserPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
@@ -257,5 +259,36 @@ describe('npm start -- --organization', () => {
       '333333333333:user/alice': ['333333333333', 'suspended', 'scp'],
     });
     expect(summary.rejected).toEqual([]);
+  });
+});
+
+describe('npm start -- --organization --scenario', () => {
+  it('refuses a line of an account outside the organization with its reason, and counts the lines beside it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'budgeteer-org-'));
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const call = (account: string): Call => ({
+      actor: user('alice', account),
+      operation: 'InvokeModel',
+      modelId: SONNET,
+      input: 100_000,
+      output: 2_000,
+    });
+    const lines = [invocationLog(call(A), 'r-in', at), invocationLog(call('444444444444'), 'r-out', at)];
+    writeFileSync(join(dir, 'events.jsonl'), `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`);
+
+    const run = spawnSync(
+      join(__dirname, '..', '..', 'bin', 'budgeteer.cjs'),
+      ['local', '--organization', '--scenario', join(dir, 'events.jsonl'), '--json'],
+      { encoding: 'utf8', timeout: 170_000 },
+    );
+
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.principals.map((p: { principal: string; spendUsd: string }) => [p.principal, p.spendUsd])).toEqual([
+      [`${A}:user/alice`, CALL_USD],
+    ]);
+    expect(summary.rejected).toEqual([
+      { line: 2, error: expect.stringMatching(/^account 444444444444 is not in the local organization/) },
+    ]);
   });
 });
