@@ -64,6 +64,10 @@ export function parseBudgets(raw: unknown, file: string): BudgetsFile {
     );
   }
   const { [GROUPS_KEY]: groups, ...principals } = raw as Record<string, unknown>;
+  // In an organization deployment both name the deployment's total: two limits for it would be one silently lost.
+  if ('account' in principals && 'organization' in principals) {
+    throw new InputFileError(`${file}: "account" and "organization" both name the deployment's total: keep one`);
+  }
   const accounts = Object.entries(principals).filter(([key]) => ACCOUNT_KEY.test(key));
   const limits = Object.fromEntries(
     Object.entries(principals)
@@ -93,7 +97,14 @@ export function parseBudgets(raw: unknown, file: string): BudgetsFile {
       return [accountGroupName(account), entry];
     }),
   );
-  return { limits, groups: { ...groupsOf(groups, file), ...accountGroups } };
+  const named = groupsOf(groups, file);
+  const clash = Object.keys(accountGroups).find((name) => name in named);
+  if (clash) {
+    throw new InputFileError(
+      `${file}: group ${shown(clash)} is the budget of ${clash.replace('account-', 'account:')}: name it once`,
+    );
+  }
+  return { limits, groups: { ...named, ...accountGroups } };
 }
 
 /** The `groups` object of a budgets file: group name to its limit and members, each checked as `group set` does. */

@@ -57,6 +57,13 @@ describe('a --budgets file', () => {
       'account-222222222222': { usd: '2.5', members: ['account:222222222222'], owners: [] },
     });
     expect(() => parseBudgets({ 'account:2222': '1' }, 'org.json')).toThrow(/account:<12-digit id>/);
+    expect(() => parseBudgets({ account: '10', organization: '10' }, 'org.json')).toThrow(/keep one/);
+    expect(() =>
+      parseBudgets(
+        { 'account:222222222222': '2', groups: { 'account-222222222222': { usd: '3', members: ['user/x'] } } },
+        'org.json',
+      ),
+    ).toThrow(/is the budget of account:222222222222/);
   });
 
   it('takes an object of the limit and a rate rule for the burn-rate guard', () => {
