@@ -15,10 +15,10 @@ import {
   EnablePolicyTypeCommand,
   ListPoliciesCommand,
   ListRootsCommand,
-  ListTargetsForPolicyCommand,
   MoveAccountCommand,
   OrganizationsClient,
   type PolicyTargetSummary,
+  paginateListTargetsForPolicy,
 } from '@aws-sdk/client-organizations';
 import type { LocalAws } from './aws';
 import { type CloudFormationTemplateJson, type Deployment, deployTemplate } from './deploy';
@@ -378,12 +378,9 @@ export class LocalOrganization {
       const attachments: ScpAttachment[] = [];
       for (const policy of Policies.filter((p) => !p.AwsManaged)) {
         const targets: PolicyTargetSummary[] = [];
-        let NextToken: string | undefined;
-        do {
-          const page = await organizations.send(new ListTargetsForPolicyCommand({ PolicyId: policy.Id, NextToken }));
+        for await (const page of paginateListTargetsForPolicy({ client: organizations }, { PolicyId: policy.Id })) {
           targets.push(...(page.Targets ?? []));
-          NextToken = page.NextToken;
-        } while (NextToken);
+        }
         attachments.push({
           policyId: policy.Id ?? '',
           name: policy.Name ?? '',

@@ -4,11 +4,11 @@ import {
   DescribeOrganizationCommand,
   DescribePolicyCommand,
   DetachPolicyCommand,
-  ListChildrenCommand,
-  ListPoliciesCommand,
   ListRootsCommand,
-  ListTargetsForPolicyCommand,
   type OrganizationsClient,
+  paginateListChildren,
+  paginateListPolicies,
+  paginateListTargetsForPolicy,
   UpdatePolicyCommand,
 } from '@aws-sdk/client-organizations';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -140,12 +140,11 @@ export class OrganizationStop {
         await audit('enforcement.failed', target, { step: 'scp.attach', policyId, error: String(error) });
       }
     }
-    const attached = record.targets.filter((target) => !failed.has(target));
     // Only what this stop attached covers its accounts: an SCP attached before it (another stop's, an operator's)
     // may be detached at any time by whoever attached it, and this stop's principals must stay denied then.
-    const covering = attached;
+    const attached = record.targets.filter((target) => !failed.has(target));
     const management = await this.managementAccountId();
-    const accounts = [...(await this.accountsUnder(covering))].filter((account) => account !== management).sort();
+    const accounts = [...(await this.accountsUnder(attached))].filter((account) => account !== management).sort();
     const done = { ...record, attached, accounts };
     await this.records.write(period, done);
     return done;
@@ -210,24 +209,18 @@ export class OrganizationStop {
   }
 
   private async findPolicy(): Promise<string | undefined> {
-    let NextToken: string | undefined;
-    do {
-      const page = await this.organizations.send(new ListPoliciesCommand({ Filter: SCP_TYPE, NextToken }));
+    for await (const page of paginateListPolicies({ client: this.organizations }, { Filter: SCP_TYPE })) {
       const found = page.Policies?.find((policy) => policy.Name === SCP_NAME);
       if (found?.Id) return found.Id;
-      NextToken = page.NextToken;
-    } while (NextToken);
+    }
     return undefined;
   }
 
   private async attachedTargets(PolicyId: string): Promise<string[]> {
     const targets: string[] = [];
-    let NextToken: string | undefined;
-    do {
-      const page = await this.organizations.send(new ListTargetsForPolicyCommand({ PolicyId, NextToken }));
+    for await (const page of paginateListTargetsForPolicy({ client: this.organizations }, { PolicyId })) {
       for (const target of page.Targets ?? []) if (target.TargetId) targets.push(target.TargetId);
-      NextToken = page.NextToken;
-    } while (NextToken);
+    }
     return targets;
   }
 
@@ -275,16 +268,13 @@ export class OrganizationStop {
     while (parents.length > 0) {
       const ParentId = parents.pop() as string;
       for (const ChildType of ['ACCOUNT', 'ORGANIZATIONAL_UNIT'] as const) {
-        let NextToken: string | undefined;
-        do {
-          const page = await this.organizations.send(new ListChildrenCommand({ ParentId, ChildType, NextToken }));
+        for await (const page of paginateListChildren({ client: this.organizations }, { ParentId, ChildType })) {
           for (const child of page.Children ?? []) {
             if (!child.Id) continue;
             if (ChildType === 'ACCOUNT') accounts.add(child.Id);
             else parents.push(child.Id);
           }
-          NextToken = page.NextToken;
-        } while (NextToken);
+        }
       }
     }
     return accounts;
